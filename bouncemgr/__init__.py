@@ -1,0 +1,5 @@
+"""bouncemgr: a bounce manager for email campaigns."""
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

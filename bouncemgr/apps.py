@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BouncemgrConfig(AppConfig):
+    name = "bouncemgr"
+    verbose_name = "bouncemgr"

@@ -1,0 +1,19 @@
+"""The Celery application.
+
+Broker and result backend come from settings (CELERY_*): kombu's filesystem transport
+and the django-db result backend by default, Redis when REDIS_URL is set. Periodic
+work is scheduled by django-celery-beat's DatabaseScheduler, one entry per mailbox,
+kept in step with the mailbox's own interval by bounces.services.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
+
+app = Celery("bouncemgr")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

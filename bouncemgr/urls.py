@@ -1,0 +1,26 @@
+"""URL configuration."""
+
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.generic import RedirectView
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness/readiness probe for the container health check: answers when the DB does."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+admin.site.site_header = "bouncemgr"
+admin.site.site_title = "bouncemgr"
+admin.site.index_title = "Bounce management"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,350 @@
+"""Bounce sources, rules, stored messages, bounces and processing runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from bouncemgr.fields import EncryptedTextField
+from campaigns.models import Campaign, SentMessage
+from contacts.models import Contact, MailingList, TimeStamped
+
+
+class Disposition(models.TextChoices):
+    """What happens to a message in the mailbox once its result is committed."""
+
+    DELETE = "delete", "Delete"
+    MARK_READ = "mark_read", "Mark read and leave"
+    MOVE = "move", "Move to folder"
+    LEAVE = "leave", "Leave untouched"
+
+
+class Mailbox(TimeStamped):
+    """A bounce source: a remote IMAP/POP3 mailbox or a local mbox/maildir."""
+
+    class Protocol(models.TextChoices):
+        IMAP = "imap", "IMAP"
+        POP3 = "pop3", "POP3"
+        MBOX = "mbox", "Local mbox file"
+        MAILDIR = "maildir", "Local maildir"
+
+    class Security(models.TextChoices):
+        SSL = "ssl", "SSL/TLS (implicit, ports 993/995)"
+        STARTTLS = "starttls", "STARTTLS (ports 143/110)"
+        NONE = "none", "None (plain text; only on trusted networks)"
+
+    class Auth(models.TextChoices):
+        PASSWORD = "password", "Password"
+        XOAUTH2 = "xoauth2", "OAuth2 (XOAUTH2: Gmail, Office 365)"
+
+    class FetchMode(models.TextChoices):
+        UNSEEN = "unseen", "Unseen messages"
+        ALL = "all", "All messages"
+
+    name = models.CharField(max_length=100, unique=True)
+    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.IMAP)
+    host = models.CharField(max_length=255, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the protocol's default.")
+    security = models.CharField(max_length=8, choices=Security.choices, default=Security.SSL)
+    verify_certificate = models.BooleanField(
+        default=True, help_text="Turn off only for a server with a self-signed certificate you trust."
+    )
+    auth = models.CharField(max_length=8, choices=Auth.choices, default=Auth.PASSWORD)
+    username = models.CharField(max_length=255, blank=True)
+    password = EncryptedTextField(blank=True, help_text="Stored encrypted; never shown back.")
+    oauth2_token_url = models.URLField(blank=True)
+    oauth2_client_id = models.CharField(max_length=255, blank=True)
+    oauth2_client_secret = EncryptedTextField(blank=True)
+    oauth2_refresh_token = EncryptedTextField(blank=True)
+    oauth2_scope = models.CharField(max_length=500, blank=True)
+    path = models.CharField(max_length=500, blank=True, help_text="mbox file or maildir folder.")
+    folder = models.CharField(max_length=500, default="INBOX")
+    fetch_mode = models.CharField(max_length=8, choices=FetchMode.choices, default=FetchMode.UNSEEN)
+    processed_action = models.CharField(
+        max_length=10, choices=Disposition.choices, default=Disposition.DELETE
+    )
+    processed_folder = models.CharField(max_length=500, blank=True)
+    unmatched_action = models.CharField(
+        max_length=10, choices=Disposition.choices, default=Disposition.MARK_READ
+    )
+    unmatched_folder = models.CharField(max_length=500, blank=True)
+    lists = models.ManyToManyField(
+        MailingList, blank=True, related_name="mailboxes",
+        help_text="Lists whose campaigns this mailbox serves; unmatched addresses are looked up there first.",
+    )
+    enabled = models.BooleanField(default=True)
+    interval_minutes = models.PositiveIntegerField(default=10)
+    batch_size = models.PositiveIntegerField(default=200)
+    max_messages_per_run = models.PositiveIntegerField(null=True, blank=True)
+    uidvalidity = models.BigIntegerField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "mailboxes"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(port__isnull=True) | Q(port__gte=1, port__lte=65535),
+                name="mailbox_port_range",
+            ),
+            models.CheckConstraint(condition=Q(interval_minutes__gte=1), name="mailbox_interval_min"),
+            models.CheckConstraint(condition=Q(batch_size__gte=1), name="mailbox_batch_min"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BounceRule(TimeStamped):
+    """An operator's rule: a pattern searched in part of a bounce, and what to do on a match."""
+
+    class MatchType(models.TextChoices):
+        CONTAINS = "contains", "Contains text"
+        REGEX = "regex", "Regular expression"
+
+    class Section(models.TextChoices):
+        DIAGNOSTIC = "diagnostic", "Diagnostic text"
+        BODY = "body", "Body"
+        SUBJECT = "subject", "Subject"
+        FROM = "from", "From"
+        TO_CC = "to_cc", "To / Cc"
+        HEADERS = "headers", "Any header"
+        WHOLE = "whole", "Whole message"
+
+    class BounceType(models.TextChoices):
+        HARD = "hard", "Hard"
+        SOFT = "soft", "Soft"
+        COMPLAINT = "complaint", "Complaint"
+        AUTOREPLY = "autoreply", "Auto-reply"
+        IGNORE = "ignore", "Ignore (not a bounce)"
+        EITHER = "either", "Either (keep the engine's verdict)"
+
+    class Action(models.TextChoices):
+        DELETE_CONTACT = "delete_contact", "Delete contact"
+        UNCONFIRM = "unconfirm", "Unconfirm contact"
+        BLACKLIST_CONTACT = "blacklist_contact", "Blacklist contact"
+        BLACKLIST_ADDRESS = "blacklist_address", "Blacklist address"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribe from list"
+        SUPPRESS = "suppress", "Add to suppression list"
+        MARK_HARD = "mark_hard", "Mark hard-bounced"
+        COUNT_ONLY = "count_only", "Count only"
+
+    name = models.CharField(max_length=200)
+    pattern = models.TextField(max_length=1000)
+    match_type = models.CharField(max_length=8, choices=MatchType.choices, default=MatchType.CONTAINS)
+    section = models.CharField(max_length=10, choices=Section.choices, default=Section.DIAGNOSTIC)
+    case_sensitive = models.BooleanField(default=False)
+    bounce_type = models.CharField(max_length=10, choices=BounceType.choices, default=BounceType.EITHER)
+    reason = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.COUNT_ONLY)
+    delete_message = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0, db_index=True)
+    enabled = models.BooleanField(default=True)
+    hit_count = models.PositiveIntegerField(default=0, editable=False)
+    last_hit_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProcessingRun(models.Model):
+    """One processing of one mailbox (or of stored messages), with its counts and errors."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Admin button"
+        COMMAND = "command", "Management command"
+        SEND = "send", "Send-time refusal"
+        REPROCESS = "reprocess", "Reprocessing"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Finished with errors"
+        FAILED = "failed", "Failed"
+
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    dry_run = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    hard = models.PositiveIntegerField(default=0)
+    soft = models.PositiveIntegerField(default=0)
+    blocked = models.PositiveIntegerField(default=0)
+    complaint = models.PositiveIntegerField(default=0)
+    autoreply = models.PositiveIntegerField(default=0)
+    delay = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    unmatched = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    error_log = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # mailbox page: its latest runs
+            models.Index(fields=["mailbox", "-created_at"], name="run_mailbox_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run #{self.pk} ({self.status})"
+
+    def summary(self) -> str:
+        """The line operators see when a run ends."""
+        return (
+            f"{self.hard} hard, {self.soft} soft, {self.blocked} blocked, {self.complaint} complaints, "
+            f"{self.autoreply} auto-replies, {self.delay} delays, {self.unknown} unknown, "
+            f"{self.unmatched} unmatched"
+        )
+
+
+class RawMessage(models.Model):
+    """The raw bytes of one message taken from a bounce source, stored before anything else.
+
+    `dedupe_key` identifies the message in its source (IMAP: "<uidvalidity>:<uid>"; POP3:
+    the UIDL; local: the maildir key or a hash of the bytes), unique per mailbox, so a
+    message fetched twice is stored and counted once. Processing claims a row with a
+    conditional UPDATE on `state`.
+    """
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        PROCESSING = "processing", "Processing"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed (retryable)"
+
+    class Source(models.TextChoices):
+        MAILBOX = "mailbox", "Mailbox"
+        SMTP = "smtp", "SMTP refusal at send time"
+        UPLOAD = "upload", "Uploaded"
+        WEBHOOK = "webhook", "Webhook"
+
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="raw_messages"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MAILBOX)
+    dedupe_key = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.NEW)
+    disposed = models.BooleanField(default=False, help_text="Disposition applied in the mailbox.")
+    run = models.ForeignKey(
+        ProcessingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="raw_messages"
+    )
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "dedupe_key"], name="rawmessage_dedupe_unique"),
+        ]
+        indexes = [
+            # the processing queue: messages still to parse
+            models.Index(fields=["state", "received_at"], name="rawmessage_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"raw #{self.pk} {self.dedupe_key}"
+
+
+class Bounce(models.Model):
+    """One bounced recipient of one message, with the verdict and the actions taken."""
+
+    class Kind(models.TextChoices):
+        HARD = "hard", "Hard"
+        SOFT = "soft", "Soft"
+        BLOCKED = "blocked", "Blocked (our problem)"
+        COMPLAINT = "complaint", "Complaint"
+        AUTOREPLY = "autoreply", "Auto-reply"
+        DELAY = "delay", "Delay"
+        UNKNOWN = "unknown", "Unknown"
+
+    class MatchMethod(models.TextChoices):
+        TOKEN = "token", "VERP token"
+        HEADER = "header", "Tracking header"
+        MESSAGE_ID = "message_id", "Message-ID"
+        ADDRESS = "address", "Recipient address"
+        MANUAL = "manual", "Assigned by an operator"
+        NONE = "none", "Unmatched"
+
+    class State(models.TextChoices):
+        APPLIED = "applied", "Actions applied"
+        RECORDED = "recorded", "Recorded, not counted"
+        UNMATCHED = "unmatched", "Unmatched / unexplained"
+        IGNORED = "ignored", "Not a bounce"
+        RESOLVED = "resolved", "Resolved by an operator"
+
+    raw_message = models.ForeignKey(
+        RawMessage, on_delete=models.PROTECT, null=True, blank=True, related_name="bounces"
+    )
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+    )
+    sent_message = models.ForeignKey(
+        SentMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+    )
+    run = models.ForeignKey(
+        ProcessingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+    )
+    recipient = models.CharField(max_length=254, blank=True, help_text="The address at the time of the bounce.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UNKNOWN)
+    reason = models.CharField(max_length=32, blank=True)
+    status_code = models.CharField(max_length=16, blank=True)
+    reply_code = models.CharField(max_length=3, blank=True)
+    diagnostic = models.TextField(blank=True)
+    remote_mta = models.CharField(max_length=255, blank=True)
+    permanent = models.BooleanField(null=True)
+    address_bad = models.BooleanField(null=True, help_text="The address itself is bad (hard).")
+    matched_rule = models.ForeignKey(
+        BounceRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+    )
+    match_method = models.CharField(max_length=10, choices=MatchMethod.choices, default=MatchMethod.NONE)
+    actions_taken = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.APPLIED)
+    bounced_at = models.DateTimeField(help_text="When the bounce arrived (or the refusal happened).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-bounced_at"]
+        constraints = [
+            # idempotency: one row per recipient per stored message
+            models.UniqueConstraint(fields=["raw_message", "recipient"], name="bounce_dedupe_unique"),
+        ]
+        indexes = [
+            # campaign results: counts by kind, bounces over time
+            models.Index(fields=["campaign", "kind", "bounced_at"], name="bounce_campaign_kind_idx"),
+            # contact page: bounce history
+            models.Index(fields=["contact", "-bounced_at"], name="bounce_contact_idx"),
+            # unexplained queue and global lists filtered by kind/state
+            models.Index(fields=["state", "-bounced_at"], name="bounce_state_idx"),
+            models.Index(fields=["kind", "-bounced_at"], name="bounce_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.recipient or '(no recipient)'}"

@@ -1,0 +1,95 @@
+"""Campaigns and the messages they sent, each traceable back from a bounce."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+
+from contacts.models import Contact, MailingList, TimeStamped
+
+# Lower-case letters and digits only: MTAs and mailbox providers may lower-case the
+# local part of a VERP address, so a token must survive that unchanged.
+TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+TOKEN_LENGTH = 16
+
+
+def new_token() -> str:
+    """A random public token for the VERP return path and the tracking header (~82 bits)."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+
+
+class Campaign(TimeStamped):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=998)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    from_email = models.CharField(max_length=254, help_text='e.g. "News <news@example.com>"')
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When sending started.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SentMessage(models.Model):
+    """One message of a campaign to one contact.
+
+    Written before the message leaves, so a bounce can always be traced back through its
+    `message_id`, or its `token` (VERP return path and tracking header). `email` is the
+    address used at send time, which may differ from the contact's address later.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        REFUSED = "refused", "Refused at send time"
+        DEFERRED = "deferred", "Deferred at send time"
+        BOUNCED = "bounced", "Bounced"
+        SOFT_BOUNCED = "soft_bounced", "Soft bounced"
+        COMPLAINED = "complained", "Complained"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sent_messages")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="sent_messages"
+    )
+    email = models.EmailField(max_length=254)
+    message_id = models.CharField(max_length=255, unique=True, help_text="Without angle brackets.")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # never send one contact the same campaign twice
+            models.UniqueConstraint(
+                fields=["campaign", "contact"],
+                condition=models.Q(contact__isnull=False),
+                name="sentmessage_once_per_contact",
+            ),
+        ]
+        indexes = [
+            # campaign results: counts by status
+            models.Index(fields=["campaign", "status"], name="sentmsg_campaign_status_idx"),
+            # contact page: what was sent to a contact, newest first
+            models.Index(fields=["contact", "-sent_at"], name="sentmsg_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} → {self.email}"
