@@ -1,0 +1,128 @@
+"""Small shared pieces of the engine: the mutable per-recipient record and text helpers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Rec:
+    """What a detector found about one recipient, before classification."""
+
+    recipient: str | None = None
+    action: str | None = None
+    status: str | None = None
+    replycode: str | None = None
+    diagnostic: str = ""
+    remote_mta: str | None = None
+    reason: str | None = None  # set only by detectors that know it structurally (rare)
+    feedback_type: str | None = None
+    command: str | None = None  # SMTP command that failed (RCPT, DATA, ...), when known
+
+
+# Enhanced status code (RFC 3463). Guarded so version numbers and IP addresses don't match.
+STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+_CODE_WITH_STATUS = re.compile(r"(?<![\d.])([245]\d\d)[ -]+\(?#?[245]\.\d{1,3}\.\d{1,3}")
+_CODE_LEAD = re.compile(r"(?:^|[\n;:>\]\)]|said|said:|error|reply)\s*\(?([245][0-5]\d)(?:[ -]|$|\)|:)", re.I)
+ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.A)
+_WS = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Collapse whitespace runs into one space and strip."""
+    return _WS.sub(" ", text).strip()
+
+
+def find_status(text: str) -> str | None:
+    """First plausible enhanced status code in ``text``, e.g. ``"5.1.1"``."""
+    if not text:
+        return None
+    m = STATUS_RE.search(text)
+    if not m:
+        return None
+    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+
+
+def find_replycode(text: str) -> str | None:
+    """First plausible SMTP reply code in ``text``, e.g. ``"550"``."""
+    if not text:
+        return None
+    m = _CODE_WITH_STATUS.search(text)
+    if m:
+        return m.group(1)
+    m = _CODE_LEAD.search(text)
+    if m:
+        return m.group(1)
+    return None
+
+
+def norm_status(value: str | None) -> str | None:
+    """Normalise a Status field ("5.1.1 (user unknown)" -> "5.1.1"); None if not a code."""
+    if not value:
+        return None
+    m = STATUS_RE.search(value)
+    if not m:
+        return None
+    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+
+
+_ADDR_CLEAN = re.compile(r"^(?:rfc822|rfc-822|smtp|x400|utf-8|unknown)\s*;\s*", re.I)
+
+
+def norm_address(value: str | None) -> str | None:
+    """Clean an address: no type prefix, no <>, quotes or trailing dots; domain lower-cased."""
+    if not value:
+        return None
+    v = _ADDR_CLEAN.sub("", value.strip())
+    m = re.search(r"<([^<>@\s]+@[^<>\s]+)>", v)
+    if m:
+        v = m.group(1)
+    else:
+        m = ADDR_RE.search(v)
+        if not m:
+            return None
+        v = m.group(0)
+    v = v.strip().strip("<>\"'()[]").rstrip(".,;:")
+    if v.lower().startswith("mailto:"):
+        v = v[7:]
+    if "@" not in v:
+        return None
+    local, _, domain = v.rpartition("@")
+    local = local.strip("\"'<")
+    domain = domain.strip().rstrip(".>").lower()
+    if not local or not domain or "." not in domain and domain != "localhost":
+        return None
+    return f"{local}@{domain}"
+
+
+_ACTIONS = {
+    "failed": "failed",
+    "failure": "failed",
+    "fail": "failed",
+    "delayed": "delayed",
+    "delay": "delayed",
+    "delivered": "delivered",
+    "relayed": "relayed",
+    "expanded": "expanded",
+    "deliverable": "delivered",
+}
+
+
+def norm_action(value: str | None) -> str | None:
+    """Normalise an Action field value to the RFC 3464 words."""
+    if not value:
+        return None
+    v = value.strip().lower().split()[0] if value.strip() else ""
+    v = v.strip(";:.()")
+    return _ACTIONS.get(v, v or None)
+
+
+_MULTILINE_PREFIX = re.compile(r"(?m)^\s*([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3})\s)?")
+
+
+def clean_smtp_reply(text: str) -> str:
+    """Join a multi-line SMTP reply: drop the "550-5.7.1 " prefixes of continuation lines."""
+    if "-" not in text:
+        return fold(text)
+    return fold(_MULTILINE_PREFIX.sub(" ", text))

@@ -1,0 +1,152 @@
+"""The engine: bytes in, `ParseResult` out. Orchestrates the detectors and classification.
+
+Order of decisions (each step only runs when the earlier ones found nothing):
+
+1. ARF feedback report (RFC 5965) -> complaint.
+2. MTA family detectors (``mtas/``), which see the RFC 3464 records too and refine them with
+   the human-readable text of their MTA; then plain RFC 3464 records.
+3. RFC 3834 auto-reply, then challenge-response.
+4. Generic text heuristics for bounces no family claims.
+5. Otherwise: not a bounce.
+"""
+
+from __future__ import annotations
+
+from . import arf, autoreply, rfc3464, tokens
+from .common import Rec, fold, norm_address
+from .message import Mail, load
+from .mtas import DETECTORS, generic
+from .types import Category, Kind, ParseOptions, ParseResult, RecipientResult
+
+try:  # the classification tables live in classify.py (owned separately)
+    from .classify import category_for, classify
+except ImportError:  # pragma: no cover - only until classify.py exists
+    from ._fallback_classify import category_for, classify
+
+_DEFAULT_OPTIONS = ParseOptions()
+_FIXED_REASON = {Kind.COMPLAINT: "feedback", Kind.AUTOREPLY: "vacation", Kind.DELIVERED: "delivered"}
+
+
+def parse_bounce(raw: bytes, options: ParseOptions | None = None) -> ParseResult:
+    """Parse one raw message. Never raises: failures come back as kind UNKNOWN with `error`."""
+    opts = options or _DEFAULT_OPTIONS
+    try:
+        mail = load(raw)
+    except Exception as exc:  # the stdlib parser gave up: nothing to salvage
+        return ParseResult(
+            kind=Kind.UNKNOWN, recipients=(), message_id=None, token=None, subject=None,
+            from_address=None, mta=None, error=f"unparseable message: {type(exc).__name__}: {exc}",
+        )
+    try:
+        return _parse(mail, opts)
+    except Exception as exc:  # a detector bug must not lose the message
+        return ParseResult(
+            kind=Kind.UNKNOWN, recipients=(), message_id=_safe(tokens.find_message_id, mail),
+            token=_safe(tokens.find_token, mail, opts), subject=mail.subject or None,
+            from_address=norm_address(mail.from_), mta=None,
+            error=f"internal error: {type(exc).__name__}: {exc}",
+        )
+
+
+def _safe(fn, *args):  # type: ignore[no-untyped-def]
+    try:
+        return fn(*args)
+    except Exception:
+        return None
+
+
+def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
+    if arf.is_arf(mail):
+        return Kind.COMPLAINT, "arf", arf.parse(mail)
+    _, dsn = rfc3464.parse(mail)
+    for det in DETECTORS:
+        if det.match(mail):
+            recs = det.parse(mail, dsn)
+            if recs:
+                return _kind_of(recs), det.NAME, recs
+    if dsn and any(r.recipient for r in dsn):
+        return _kind_of(dsn), "rfc3464", dsn
+    looks_bounce = generic.looks_like_bounce(mail)
+    if not looks_bounce:
+        if autoreply.is_challenge(mail):
+            return Kind.CHALLENGE, "challenge", [Rec(recipient=norm_address(mail.from_), reason="vacation")]
+        if autoreply.is_autoreply(mail):
+            return Kind.AUTOREPLY, "rfc3834", autoreply.parse(mail)
+    recs = generic.parse(mail, dsn)
+    if recs:
+        return _kind_of(recs), "generic", recs
+    if dsn:
+        return _kind_of(dsn), "rfc3464", dsn
+    if looks_bounce:
+        return Kind.UNKNOWN, None, []
+    return Kind.NOT_BOUNCE, None, []
+
+
+def _kind_of(recs: list[Rec]) -> Kind:
+    actions = {r.action for r in recs}
+    if actions and actions <= {"delivered", "relayed", "expanded"}:
+        return Kind.DELIVERED
+    if "failed" in actions:
+        return Kind.FAILURE
+    if actions and actions <= {"delayed"}:
+        return Kind.DELAY
+    statuses = {(r.status or "")[:1] for r in recs}
+    if statuses == {"2"}:
+        return Kind.DELIVERED
+    if statuses == {"4"} and "delayed" in actions:
+        return Kind.DELAY
+    return Kind.FAILURE
+
+
+def _parse(mail: Mail, opts: ParseOptions) -> ParseResult:
+    kind, mta, recs = _detect(mail)
+    results: list[RecipientResult] = []
+    seen: set[str] = set()
+    for rec in recs:
+        key = (rec.recipient or "").lower()
+        if key and key in seen:
+            continue
+        seen.add(key)
+        results.append(_finish(rec, kind, mta, mail.subject))
+    if len(results) > 1 and kind in (Kind.FAILURE, Kind.DELAY):
+        # a DSN listing delivered copies next to failed ones is still a failure report
+        pass
+    error = None
+    if kind == Kind.UNKNOWN:
+        error = "looks like a bounce but no recipient or status could be found"
+    return ParseResult(
+        kind=kind,
+        recipients=tuple(results),
+        message_id=tokens.find_message_id(mail),
+        token=tokens.find_token(mail, opts),
+        subject=mail.subject or None,
+        from_address=norm_address(mail.from_),
+        mta=mta,
+        error=error,
+    )
+
+
+def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str) -> RecipientResult:
+    fixed = rec.reason if rec.reason in ("feedback", "vacation") else _FIXED_REASON.get(kind)
+    if fixed is None and rec.action in ("delivered", "relayed", "expanded"):
+        fixed = "delivered"
+    diagnostic = fold(rec.diagnostic)[:2000]
+    if fixed:
+        permanent = None
+        status = rec.status if fixed == "delivered" else None
+        return RecipientResult(
+            recipient=rec.recipient, action=rec.action, status=status, replycode=rec.replycode,
+            diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=fixed, hard=None,
+            permanent=permanent, category=category_for(fixed, permanent, rec.action),
+            feedback_type=rec.feedback_type,
+        )
+    verdict = classify(
+        status=rec.status, replycode=rec.replycode, diagnostic=diagnostic, action=rec.action,
+        kind_hint=str(kind), mta=mta, subject=subject,
+    )
+    return RecipientResult(
+        recipient=rec.recipient, action=rec.action, status=verdict.status, replycode=rec.replycode,
+        diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=verdict.reason, hard=verdict.hard,
+        permanent=verdict.permanent, category=verdict.category if verdict.category else Category.UNKNOWN,
+        feedback_type=rec.feedback_type,
+    )

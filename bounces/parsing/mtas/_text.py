@@ -1,0 +1,98 @@
+"""Text helpers shared by the MTA family detectors."""
+
+from __future__ import annotations
+
+import re
+
+from ..common import ADDR_RE, Rec, clean_smtp_reply, find_replycode, find_status, norm_address
+from ..message import Mail
+
+# Lines that start the copy of the original message inside a plain-text bounce.
+RETURNED_MARKER = re.compile(
+    r"^\s*(?:"
+    r"-+ ?(?:This is a copy of the message|The header of the original message"
+    r"|Original message|Below this line is a copy|original message follows|Original Message"
+    r"|Returned message|Headers? of the original|Unsent Message below|Start of original message"
+    r"|This is a copy of the headers|Message text follows|The original message was)"
+    r"|Message headers follow|Original message follows|--- ?Below this line"
+    r"|Original message headers:|The original message headers (?:are|were)"
+    r"|------ This is a copy|Content-Type: message/rfc822"
+    r")",
+    re.I | re.M,
+)
+DAEMON_LOCAL = re.compile(
+    r"^(mailer-daemon|postmaster|mail-daemon|maildaemon|mailerdaemon|mdaemon|double-bounce|noreply|no-reply|root|daemon|bounce[s]?|nobody)$",
+    re.I,
+)
+
+
+def cut_returned(text: str) -> str:
+    """``text`` up to where the copy of the original message starts."""
+    m = RETURNED_MARKER.search(text)
+    return text[: m.start()] if m else text
+
+
+def own_addresses(mail: Mail) -> set[str]:
+    """Addresses of the bounce itself (From/To/Return-Path): never a failed recipient."""
+    out: set[str] = set()
+    for name in ("from", "to", "return-path", "reply-to", "sender", "cc"):
+        for v in mail.header_all(name):
+            for a in ADDR_RE.findall(v):
+                n = norm_address(a)
+                if n:
+                    out.add(n.lower())
+    return out
+
+
+def is_daemon(address: str) -> bool:
+    """Whether ``address`` is a mailer daemon / postmaster mailbox."""
+    return bool(DAEMON_LOCAL.match(address.split("@", 1)[0]))
+
+
+def diag_rec(recipient: str | None, text: str, **kw: object) -> Rec:
+    """A record whose status and reply code come from its diagnostic text."""
+    diag = clean_smtp_reply(text)
+    rec = Rec(recipient=recipient, diagnostic=diag, **kw)  # type: ignore[arg-type]
+    if rec.status is None:
+        rec.status = find_status(diag)
+    if rec.replycode is None:
+        rec.replycode = find_replycode(diag)
+    return rec
+
+
+def merge_dsn(recs: list[Rec], dsn: list[Rec]) -> list[Rec]:
+    """Fill gaps of text-derived records from the DSN records of the same recipients."""
+    by = {(r.recipient or "").lower(): r for r in dsn}
+    for r in recs:
+        d = by.get((r.recipient or "").lower())
+        if d is None and len(dsn) == 1 and len(recs) == 1:
+            d = dsn[0]
+        if d is None:
+            continue
+        r.action = r.action or d.action
+        r.remote_mta = r.remote_mta or d.remote_mta
+        if not r.status or (r.status.endswith(".0.0") and d.status and not d.status.endswith(".0.0")):
+            r.status = d.status or r.status
+        r.replycode = r.replycode or d.replycode
+        if not r.diagnostic:
+            r.diagnostic = d.diagnostic
+    return recs
+
+
+def prefer_text_diagnostic(dsn: list[Rec], texts: dict[str, str]) -> list[Rec]:
+    """Use the human-readable diagnostic per recipient when the DSN has none or a thin one."""
+    for r in dsn:
+        t = texts.get((r.recipient or "").lower())
+        if t is None and len(texts) == 1 and len(dsn) == 1:
+            t = next(iter(texts.values()))
+        if not t:
+            continue
+        t = clean_smtp_reply(t)
+        if not r.diagnostic or len(r.diagnostic) < 8:
+            r.diagnostic = t
+        if not r.replycode:
+            r.replycode = find_replycode(t)
+        st = find_status(t)
+        if st and (not r.status or (r.status.endswith(".0.0") and st[0] == r.status[0] and not st.endswith(".0.0"))):
+            r.status = st
+    return dsn
