@@ -14,7 +14,7 @@ class MailboxForm(forms.ModelForm):
 
     class Meta:
         model = Mailbox
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 - the admin fieldsets choose what is shown
         widgets = {
             "password": forms.PasswordInput(render_value=False),
             "oauth2_client_secret": forms.PasswordInput(render_value=False),
