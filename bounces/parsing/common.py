@@ -126,3 +126,45 @@ def clean_smtp_reply(text: str) -> str:
     if "-" not in text:
         return fold(text)
     return fold(_MULTILINE_PREFIX.sub(" ", text))
+
+
+_COMMAND_RES: tuple[tuple[re.Pattern[str], str | None], ...] = (
+    (re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo|lhlo|starttls|auth|xforward|connect|greeting)", re.I), None),
+    (re.compile(r"after (?:the )?(rcpt to|mail from|end of data|data|initial connection|helo|ehlo|lhlo|starttls|auth|sending data block|pipelined (?:rcpt to|mail from|data))", re.I), None),
+    (re.compile(r"did not like our (rcpt to|mail from|final data|data|helo|ehlo)", re.I), None),
+    (re.compile(r"smtp:(rcpt|mail|data|helo|ehlo|conn)\b", re.I), None),
+    (re.compile(r"\[(rcpt_to|mail_from|data|end_of_data)\]", re.I), None),
+    (re.compile(r"(?m)^\s*>>> ?(rcpt|mail|data|helo|ehlo|lhlo|starttls|auth|quit|\.)\b", re.I), None),
+    (re.compile(r"\bsender was rejected", re.I), "MAIL"),
+    (re.compile(r"\bmy name was rejected", re.I), "HELO"),
+    (re.compile(r"\b(?:while talking to|connecting to|greeting from) ", re.I), None),
+)
+_COMMAND_WORD = {
+    "rcpt to": "RCPT", "rcpt": "RCPT", "rcpt_to": "RCPT", "pipelined rcpt to": "RCPT",
+    "mail from": "MAIL", "mail": "MAIL", "mail_from": "MAIL", "pipelined mail from": "MAIL",
+    "data": "DATA", "end of data": "DATA", "final data": "DATA", "end_of_data": "DATA",
+    "sending data block": "DATA", "pipelined data": "DATA", ".": "DATA",
+    "helo": "HELO", "ehlo": "EHLO", "lhlo": "HELO", "starttls": "STARTTLS", "auth": "AUTH",
+    "initial connection": "CONN", "connect": "CONN", "greeting": "CONN", "conn": "CONN",
+    "xforward": "DATA", "quit": None,
+}
+
+
+def find_command(text: str) -> str | None:
+    """The SMTP command the failure answered (RCPT, MAIL, DATA, HELO, EHLO, CONN ...), if stated."""
+    if not text:
+        return None
+    for rx, fixed in _COMMAND_RES:
+        ms = rx.findall(text)
+        if not ms:
+            continue
+        if fixed:
+            return fixed
+        if rx.pattern.startswith(r"\b(?:while"):
+            continue
+        # the last command of a transcript is the one that was refused
+        word = (ms[-1] if ">>>" in rx.pattern else ms[0]).lower()
+        cmd = _COMMAND_WORD.get(word)
+        if cmd:
+            return cmd
+    return None

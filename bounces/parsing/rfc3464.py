@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import re
 
-from .common import Rec, clean_smtp_reply, find_replycode, find_status, norm_action, norm_address, norm_status
+from .common import (
+    Rec,
+    clean_smtp_reply,
+    find_replycode,
+    find_status,
+    norm_action,
+    norm_address,
+    norm_status,
+)
 from .message import Mail
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*:\s?(.*)$")

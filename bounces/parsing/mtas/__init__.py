@@ -11,8 +11,39 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import generic
+from . import (
+    amazonses,
+    dragonfly,
+    exchange2003,
+    exim,
+    generic,
+    gmail,
+    googlegroups,
+    microsoft,
+    opensmtpd,
+    postfix,
+    qmail,
+    sendmail,
+    v5sendmail,
+    x3,
+    yahoo,
+)
 
-DETECTORS: tuple[ModuleType, ...] = ()
+DETECTORS: tuple[ModuleType, ...] = (
+    amazonses,
+    googlegroups,
+    gmail,
+    dragonfly,
+    opensmtpd,
+    x3,
+    exchange2003,
+    microsoft,
+    yahoo,
+    qmail,
+    postfix,
+    v5sendmail,
+    sendmail,
+    exim,
+)
 
 __all__ = ["DETECTORS", "generic"]

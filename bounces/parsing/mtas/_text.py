@@ -96,3 +96,44 @@ def prefer_text_diagnostic(dsn: list[Rec], texts: dict[str, str]) -> list[Rec]:
         if st and (not r.status or (r.status.endswith(".0.0") and st[0] == r.status[0] and not st.endswith(".0.0"))):
             r.status = st
     return dsn
+
+
+_ANGLE_LINE = re.compile(r"^\s*<([^<>\s]+@[^<>\s]+)>\s*:?\s*(.*)$")
+
+
+def angle_blocks(text: str) -> list[tuple[str, list[str]]]:
+    """qmail-style groups: a line "<addr>:" followed by the lines of its diagnostic."""
+    out: list[tuple[str, list[str]]] = []
+    cur: list[str] | None = None
+    for line in text.split("\n"):
+        m = _ANGLE_LINE.match(line)
+        if m and norm_address(m.group(1)):
+            cur = [m.group(2)] if m.group(2).strip() else []
+            out.append((norm_address(m.group(1)) or "", cur))
+            continue
+        if cur is None:
+            continue
+        if not line.strip():
+            if cur:
+                cur = None
+            continue
+        cur.append(line.strip())
+    return out
+
+
+def region(text: str, start: re.Pattern[str] | str, end: re.Pattern[str] | str | None = None) -> str:
+    """The part of ``text`` after ``start`` (a regex) and before ``end``; "" if no start."""
+    m = re.search(start, text) if isinstance(start, str) else start.search(text)
+    if not m:
+        return ""
+    rest = text[m.end() :]
+    if end is not None:
+        e = re.search(end, rest) if isinstance(end, str) else end.search(rest)
+        if e:
+            rest = rest[: e.start()]
+    return rest
+
+
+def received_has(mail: Mail, needle: str) -> bool:
+    """Whether any Received header of the bounce mentions ``needle`` (case-sensitive)."""
+    return any(needle in v for v in mail.header_all("received"))

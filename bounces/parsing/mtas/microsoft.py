@@ -1,0 +1,106 @@
+"""Microsoft Exchange 2007+ / Exchange Online (Office 365) / Outlook.com non-delivery reports.
+
+Human part: "Delivery has failed to these recipients or groups:" with "Name<mailto:addr>"
+lines, and "Diagnostic information for administrators:" where each recipient is followed by
+"Remote Server returned '550 5.1.1 ...'" or "#550 5.1.1 RESOLVER.ADR.RecipNotFound ##".
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..common import Rec, clean_smtp_reply, find_command, find_replycode, find_status, norm_address
+from ..message import Mail
+from ._text import merge_dsn, region
+
+NAME = "microsoft"
+_MARK = re.compile(
+    r"Delivery has failed to these recipients or (?:groups|distribution lists)"
+    r"|Diagnostic information for administrators|Microsoft Exchange Server"
+    r"|Your message to \S+ couldn't be delivered|The following recipient\(s\) cannot be reached"
+    r"|Le remise a échoué|La remise à ces destinataires|配信できませんでした。|Die Zustellung an folgende Empfänger",
+    re.I,
+)
+_ADMIN = re.compile(r"Diagnostic information for administrators:\s*\n", re.I)
+_ADMIN_END = re.compile(r"\n\s*(?:Original message headers:|Original Message Headers|-{4,})", re.I)
+_USER = re.compile(r"(?:Delivery has failed to these recipients or (?:groups|distribution lists)"
+                   r"|The following recipient\(s\) cannot be reached)\s*:?\s*\n", re.I)
+_MAILTO = re.compile(r"<mailto:([^<>\s]+@[^<>\s]+)>|^\s*([^\s<>]+@[\w.-]+\.\w+)\s*(?:<mailto:[^>]*>)?\s*$", re.I)
+_REMOTE_SAID = re.compile(r"Remote Server (?:at [^\n]*? )?returned '([^']*)'|#(\d{3} [245]\.\d+\.\d+[^#]*)##?|^\s*#?(\d{3} [245]\.\d+\.\d+.*)$", re.I | re.M)
+_GEN_SERVER = re.compile(r"Generating server:\s*(\S+)", re.I)
+
+
+def match(mail: Mail) -> bool:
+    """Exchange/Office 365 wording, or an Exchange diagnostic in the DSN."""
+    return bool(_MARK.search(mail.body[:6000]))
+
+
+def _admin(body: str) -> dict[str, str]:
+    text = region(body, _ADMIN, _ADMIN_END)
+    out: dict[str, str] = {}
+    cur: str | None = None
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s or s.lower().startswith(("generating server", "receiving server", "total retry")):
+            continue
+        a = norm_address(s) if re.fullmatch(r"\S+@\S+", s) else None
+        if a:
+            cur = a.lower()
+            out.setdefault(cur, "")
+            continue
+        if cur is not None:
+            out[cur] = (out[cur] + " " + s).strip()
+    return out
+
+
+def _user(body: str) -> dict[str, str]:
+    text = region(body, _USER)
+    out: dict[str, str] = {}
+    cur: str | None = None
+    for line in text.split("\n")[:40]:
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith("____") or s.lower().startswith(("diagnostic information", "sent by microsoft")):
+            break
+        m = _MAILTO.search(s)
+        if m and "@" in s.split("<mailto:")[0] + (m.group(2) or "") and (m.group(1) or m.group(2)):
+            a = norm_address(m.group(1) or m.group(2))
+            if a:
+                cur = a.lower()
+                out.setdefault(cur, "")
+                continue
+        if cur is not None and len(out[cur]) < 400:
+            out[cur] = (out[cur] + " " + s).strip()
+    return out
+
+
+def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
+    """DSN records with the administrators' diagnostic; the text alone without a DSN."""
+    admin = _admin(mail.body)
+    user = _user(mail.body)
+    gen = _GEN_SERVER.search(mail.body)
+    if dsn:
+        recs = dsn
+    else:
+        addrs = list(dict.fromkeys([*admin.keys(), *user.keys()]))
+        recs = [Rec(recipient=a, action="failed") for a in addrs]
+    for r in recs:
+        key = (r.recipient or "").lower()
+        a = admin.get(key, "")
+        said = _REMOTE_SAID.search(a)
+        text = clean_smtp_reply(next(g for g in said.groups() if g)) if said else ""
+        if not text:
+            text = a or user.get(key, "")
+        if text and (not r.diagnostic or len(r.diagnostic) < 12 or (find_status(text) and not find_status(r.diagnostic))):
+            r.diagnostic = clean_smtp_reply(text)
+        if not r.diagnostic and user.get(key):
+            r.diagnostic = user[key]
+        st = find_status(r.diagnostic)
+        if st and (not r.status or (r.status.endswith(".0.0") and st[0] == r.status[0])):
+            r.status = st
+        r.replycode = r.replycode or find_replycode(r.diagnostic)
+        r.command = find_command(r.diagnostic)
+        if not r.remote_mta and gen:
+            r.remote_mta = None
+    return merge_dsn(recs, [])

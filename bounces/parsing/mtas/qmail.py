@@ -1,0 +1,48 @@
+"""qmail (qmail-send) and the providers whose bounces are qmail-shaped.
+
+Body: an introduction, then per recipient a line "<addr>:" and its diagnostic lines (often
+"Remote host said: 550 ..."), then "--- Below this line is a copy of the message.".
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..common import Rec, find_command
+from ..message import Mail
+from ._text import angle_blocks, cut_returned, diag_rec, merge_dsn
+
+NAME = "qmail"
+
+_MARK = re.compile(
+    r"This is the qmail-send program|I'm afraid I wasn't able to deliver your message"
+    r"|I'm not going to try again|Below this line is a copy of the message|qmail-send"
+    r"|This is a permanent error; I've given up|Unable to deliver message to the following address",
+    re.I,
+)
+_DELAY = re.compile(r"I'm still trying|temporary (?:failure|error)|will (?:keep|continue) trying", re.I)
+
+
+def match(mail: Mail) -> bool:
+    """qmail markers in the body (or a qmail Received header)."""
+    return bool(_MARK.search(mail.body[:3000]))
+
+
+def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
+    """Recipient groups "<addr>:" with their diagnostics."""
+    return parse_angle(mail, dsn)
+
+
+def parse_angle(mail: Mail, dsn: list[Rec]) -> list[Rec]:
+    """Shared by the qmail-shaped families (qmail, Yahoo, X2 ...)."""
+    text = cut_returned(mail.body)
+    recs: list[Rec] = []
+    delayed = bool(_DELAY.search(text)) and "I've given up" not in text
+    for addr, lines in angle_blocks(text):
+        diag = " ".join(lines)
+        rec = diag_rec(addr, diag)
+        rec.command = find_command(diag)
+        if delayed:
+            rec.action = "delayed"
+        recs.append(rec)
+    return merge_dsn(recs, dsn) if recs else []

@@ -1,0 +1,102 @@
+"""Sendmail (8.x): DSN plus "----- Transcript of session follows -----" with the SMTP
+exchange (">>> RCPT To:<addr>" / "<<< 550 5.1.1 ...") and "NNN <addr>... reason" lines."""
+
+from __future__ import annotations
+
+import re
+
+from ..common import Rec, clean_smtp_reply, find_command, find_replycode, find_status, norm_address
+from ..message import Mail
+from ._text import diag_rec, merge_dsn, region
+
+NAME = "sendmail"
+_MARK = re.compile(
+    r"-{3,} ?Transcript of session follows ?-{3,}|-{3,} ?The following addresses had permanent fatal errors"
+    r"|The original message was received at ",
+    re.I,
+)
+_TRANSCRIPT = re.compile(r"-{3,} ?Transcript of session follows ?-{3,}\s*\n", re.I)
+_TRANSCRIPT_END = re.compile(r"\n\s*-{3,} ?(?:Original message|Unsent message|Message header|Below)|\n\s*--\S", re.I)
+_RCPT_LINE = re.compile(r"^(\d{3})[ -]<?([^<>\s]+@[^<>\s]+?)>?\.\.\.\s*(.*)$")
+_FATAL = re.compile(r"-{3,} ?The following addresses had permanent fatal errors ?-{3,}\s*\n(.*?)(?:\n\s*\n|\n\s*-{3,})", re.I | re.S)
+
+
+def match(mail: Mail) -> bool:
+    """Sendmail's fixed section markers."""
+    return bool(_MARK.search(mail.body[:4000]))
+
+
+def transcript_diagnostics(body: str) -> tuple[dict[str, str], str]:
+    """Per-recipient diagnostics from the transcript, and the transcript's loose text."""
+    text = region(body, _TRANSCRIPT, _TRANSCRIPT_END)
+    per: dict[str, str] = {}
+    last_cmd_rcpt: str | None = None
+    responses: list[str] = []
+    loose: list[str] = []
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith(">>>"):
+            m = re.search(r"RCPT To:\s*<?([^<>\s]+@[^<>\s]+)>?", s, re.I)
+            last_cmd_rcpt = (norm_address(m.group(1)) or "").lower() if m else None
+            responses = []
+            if not m:
+                last_cmd_rcpt = None
+                per.setdefault("__cmd__", s)
+            continue
+        if s.startswith("<<<"):
+            responses.append(s[3:].strip())
+            if last_cmd_rcpt:
+                per[last_cmd_rcpt] = " ".join(responses)
+            else:
+                per["__last__"] = " ".join(responses)
+            continue
+        m = _RCPT_LINE.match(s)
+        if m:
+            a = (norm_address(m.group(2)) or "").lower()
+            if a and a not in per:
+                per[a] = per.get("__last__") or f"{m.group(1)} {m.group(3)}"
+            continue
+        loose.append(s)
+    return per, " ".join(loose)
+
+
+def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
+    """DSN records, with transcript replies where the DSN's diagnostic is thin."""
+    per, loose = transcript_diagnostics(mail.body)
+    if dsn:
+        for r in dsn:
+            key = (r.recipient or "").lower()
+            t = per.get(key) or (per.get("__last__") if len(dsn) == 1 else None)
+            if not t and len(dsn) == 1 and loose:
+                t = loose
+            if t and (not r.diagnostic or len(r.diagnostic) < 12 or r.diagnostic.strip().isdigit()
+                      or (find_replycode(t) and not find_replycode(r.diagnostic))):
+                t = clean_smtp_reply(t)
+                r.diagnostic = t
+                r.replycode = find_replycode(t) or r.replycode
+                st = find_status(t)
+                if st and (not r.status or r.status.endswith(".0.0") or st[0] == r.status[0]):
+                    r.status = st
+            r.command = find_command(("\n".join(per.values()) if len(dsn) == 1 else "") or r.diagnostic) or _cmd_for(mail.body, key)
+        return dsn
+    recs = []
+    fatal = _FATAL.search(mail.body)
+    if fatal:
+        for line in fatal.group(1).split("\n"):
+            a = norm_address(line.strip())
+            if a:
+                t = per.get(a.lower(), "")
+                rec = diag_rec(a, t)
+                recs.append(rec)
+    for key, t in per.items():
+        if key.startswith("__") or any((r.recipient or "").lower() == key for r in recs):
+            continue
+        recs.append(diag_rec(key, t))
+    return merge_dsn(recs, dsn)
+
+
+def _cmd_for(body: str, key: str) -> str | None:
+    text = region(body, _TRANSCRIPT, _TRANSCRIPT_END)
+    return find_command(text) if text else None
