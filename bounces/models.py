@@ -22,6 +22,78 @@ class Disposition(models.TextChoices):
     LEAVE = "leave", "Leave untouched"
 
 
+class HardAction(models.TextChoices):
+    """What a hard bounce (or a soft bounce reaching its threshold) does to the contact."""
+
+    UNSUBSCRIBE_SUPPRESS = "unsubscribe_suppress", "Unsubscribe and suppress the address (default)"
+    UNCONFIRM = "unconfirm", "Unconfirm the contact"
+    BLACKLIST_CONTACT = "blacklist_contact", "Blacklist the contact"
+    BLACKLIST_ADDRESS = "blacklist_address", "Blacklist the address"
+    DELETE_CONTACT = "delete_contact", "Delete the contact"
+    REMOVE_ADDRESS = "remove_address", "Remove the address, keep it as 'bounced address'"
+    NOTHING = "nothing", "Only record and count"
+
+
+class SoftPolicy(models.TextChoices):
+    """How soft bounces add up to a hard one."""
+
+    CONSECUTIVE = "consecutive", "Consecutive bounces (phpList)"
+    WINDOW = "window", "N soft bounces within D days"
+    SCORE = "score", "Decaying score, at most once a day (Mailman 3)"
+
+
+class ComplaintAction(models.TextChoices):
+    UNSUBSCRIBE_SUPPRESS = "unsubscribe_suppress", "Unsubscribe and suppress at once (default)"
+    BLACKLIST_CONTACT = "blacklist_contact", "Blacklist the contact and suppress the address"
+    NOTHING = "nothing", "Only record"
+
+
+class BounceSettings(TimeStamped):
+    """The global bounce-handling settings: one row (pk=1), edited in the admin.
+
+    Mailboxes may override the hard action and the soft policy. Read it with
+    `BounceSettings.load()`.
+    """
+
+    hard_action = models.CharField(
+        max_length=20, choices=HardAction.choices, default=HardAction.UNSUBSCRIBE_SUPPRESS
+    )
+    soft_policy = models.CharField(max_length=12, choices=SoftPolicy.choices, default=SoftPolicy.CONSECUTIVE)
+    soft_threshold = models.PositiveIntegerField(
+        default=5, help_text="Soft bounces (or score) after which the contact is treated as hard-bounced."
+    )
+    soft_window_days = models.PositiveIntegerField(
+        default=30, help_text="Window policy: count soft bounces within this many days."
+    )
+    score_stale_days = models.PositiveIntegerField(
+        default=7, help_text="Score policy: a score older than this starts again from 1 (Mailman 3)."
+    )
+    soft_blacklist_threshold = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="A second, higher threshold that blacklists the address (empty: never).",
+    )
+    complaint_action = models.CharField(
+        max_length=20, choices=ComplaintAction.choices, default=ComplaintAction.UNSUBSCRIBE_SUPPRESS
+    )
+
+    class Meta:
+        verbose_name = "bounce settings"
+        verbose_name_plural = "bounce settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="bouncesettings_singleton"),
+            models.CheckConstraint(condition=Q(soft_threshold__gte=1), name="bouncesettings_threshold_min"),
+        ]
+
+    def __str__(self) -> str:
+        return "Bounce settings"
+
+    @classmethod
+    def load(cls) -> BounceSettings:
+        """The settings row, created with the defaults when missing."""
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
 class Mailbox(TimeStamped):
     """A bounce source: a remote IMAP/POP3 mailbox or a local mbox/maildir."""
 
@@ -79,7 +151,23 @@ class Mailbox(TimeStamped):
     interval_minutes = models.PositiveIntegerField(default=10)
     batch_size = models.PositiveIntegerField(default=200)
     max_messages_per_run = models.PositiveIntegerField(null=True, blank=True)
+    # Per-mailbox overrides of BounceSettings (blank / empty: use the global setting).
+    hard_action = models.CharField(
+        max_length=20, blank=True, choices=[("", "Global setting"), *HardAction.choices],
+        help_text="What a hard bounce does to the contact (empty: the global setting).",
+    )
+    soft_policy = models.CharField(
+        max_length=12, blank=True, choices=[("", "Global setting"), *SoftPolicy.choices],
+    )
+    soft_threshold = models.PositiveIntegerField(null=True, blank=True)
+    soft_window_days = models.PositiveIntegerField(null=True, blank=True)
+    soft_blacklist_threshold = models.PositiveIntegerField(null=True, blank=True)
     uidvalidity = models.BigIntegerField(null=True, blank=True, editable=False)
+    # The per-mailbox run lock (a conditional UPDATE; works on SQLite and PostgreSQL). A
+    # run holds it while `locked_until` is in the future and refreshes it every batch, so
+    # a killed worker's lock expires by itself.
+    lock_token = models.CharField(max_length=32, blank=True, editable=False)
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
@@ -140,7 +228,10 @@ class ProcessingRun(models.Model):
     unknown = models.PositiveIntegerField(default=0)
     unmatched = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0, help_text="Messages found to fetch (for progress).")
+    processed = models.PositiveIntegerField(default=0, help_text="Messages stored and processed so far.")
     error_log = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -156,10 +247,15 @@ class ProcessingRun(models.Model):
     def summary(self) -> str:
         """The line operators see when a run ends."""
         return (
-            f"{self.hard} hard, {self.soft} soft, {self.blocked} blocked, {self.complaint} complaints, "
-            f"{self.autoreply} auto-replies, {self.delay} delays, {self.unknown} unknown, "
-            f"{self.unmatched} unmatched"
+            f"{self.hard} hard, {self.soft} soft, {self.complaint} complaints, "
+            f"{self.autoreply} auto-replies, {self.unknown} unknown, {self.unmatched} unmatched"
+            f" ({self.blocked} blocked, {self.delay} delays, {self.duplicates} duplicates,"
+            f" {self.errors} errors)"
         )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.PARTIAL, self.Status.FAILED)
 
 
 class RawMessage(models.Model):
@@ -192,7 +288,19 @@ class RawMessage(models.Model):
     raw = models.BinaryField()
     size = models.PositiveIntegerField(default=0)
     state = models.CharField(max_length=10, choices=State.choices, default=State.NEW)
+    class Outcome(models.TextChoices):
+        PENDING = "", "Not processed yet"
+        MATCHED = "matched", "Matched"
+        UNMATCHED = "unmatched", "Unmatched / unexplained"
+        IGNORED = "ignored", "Not a bounce"
+
     disposed = models.BooleanField(default=False, help_text="Disposition applied in the mailbox.")
+    # The verdict the disposition needs (processed vs unmatched action; a rule may ask for
+    # deletion). Stored with the results so a re-run disposes without parsing again.
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default="", blank=True)
+    delete_requested = models.BooleanField(default=False)
+    # The run's claim on the row (conditional UPDATE ... WHERE state IN (new, failed)).
+    claim = models.CharField(max_length=32, blank=True)
     run = models.ForeignKey(
         ProcessingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="raw_messages"
     )
@@ -204,6 +312,11 @@ class RawMessage(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["mailbox", "dedupe_key"], name="rawmessage_dedupe_unique"),
+            # messages without a mailbox (send-time refusals, uploads): NULLs are distinct
+            models.UniqueConstraint(
+                fields=["dedupe_key"], condition=Q(mailbox__isnull=True),
+                name="rawmessage_dedupe_nomailbox_unique",
+            ),
         ]
         indexes = [
             # the processing queue: messages still to parse
@@ -273,6 +386,9 @@ class Bounce(models.Model):
     )
     match_method = models.CharField(max_length=10, choices=MatchMethod.choices, default=MatchMethod.NONE)
     actions_taken = models.JSONField(default=list, blank=True)
+    counted = models.BooleanField(
+        default=False, help_text="Counted against the contact (hard, or soft under the policy)."
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.APPLIED)
     bounced_at = models.DateTimeField(help_text="When the bounce arrived (or the refusal happened).")
     created_at = models.DateTimeField(auto_now_add=True)

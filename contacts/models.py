@@ -48,6 +48,13 @@ class Contact(TimeStamped):
     soft_bounce_count = models.PositiveIntegerField(default=0)
     bounce_score = models.FloatField(default=0.0, help_text="Decaying soft-bounce score.")
     last_bounce_at = models.DateTimeField(null=True, blank=True)
+    bounce_scored_on = models.DateField(
+        null=True, blank=True, help_text="Score policy: the day the score last went up (at most once a day)."
+    )
+    last_bounce_sent_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Send time of the last message whose soft bounce was counted (consecutive policy).",
+    )
     has_bounced = models.BooleanField(default=False)
     bounced_address = models.EmailField(max_length=254, blank=True)
 
@@ -165,6 +172,8 @@ class ContactEvent(models.Model):
         BOUNCE_RESET = "bounce_reset", "Bounce state reset"
         ADDRESS_REMOVED = "address_removed", "Address removed"
         IMPORT = "import", "Imported"
+        BLACKLIST = "blacklist", "Blacklisted"
+        RECOMPUTE = "recompute", "Bounce state recomputed"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
