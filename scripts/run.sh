@@ -13,7 +13,7 @@ pids=()
 "$bin/celery" -A bouncemgr worker -l info --pool="${CELERY_POOL:-threads}" --concurrency="${CELERY_CONCURRENCY:-2}" & pids+=($!)
 "$bin/celery" -A bouncemgr beat -l info --schedule var/celerybeat-schedule & pids+=($!)
 stop() { trap - INT TERM; echo "stopping..."; kill -TERM "${pids[@]}" 2>/dev/null; wait; exit 0; }
-trap stop INT TERM
+trap stop INT TERM HUP
 wait -n "${pids[@]}"
 echo "a process exited; stopping the others"
 stop

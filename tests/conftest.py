@@ -28,6 +28,8 @@ def _test_settings() -> None:
     from django.conf import settings
 
     settings.FIELD_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
+    # The test client speaks plain HTTP; production keeps the redirect (check --deploy test).
+    settings.SECURE_SSL_REDIRECT = False
 
 
 @pytest.fixture(scope="session")
