@@ -1,39 +1,53 @@
 """Classify one failed recipient: reason, status, hard, permanent and product category.
 
 ``classify`` takes what the structure parsers extracted for one recipient (enhanced status,
-SMTP reply code, diagnostic text, DSN action) and decides:
+SMTP reply code, diagnostic text, DSN action, failed SMTP command) and decides:
 
-* ``status``: the given enhanced status, else one found in the diagnostic text, else a
-  Sisimai-style pseudo code (``5.0.911`` ...) derived from the reason and the reply code;
-* ``reason``: the specific phrasing of the diagnostic decides first (ordered phrase
-  tables in ``reasons.PHRASES``), then the enhanced status code (``reasons.STATUS_REASONS``);
-* ``permanent``: status class 5 -> True, 4 -> False, otherwise None;
+* ``reason`` (vocabulary in ``reasons.REASONS``) in two passes:
+
+  1. *Probes*, in ``_PROBE_ORDER``: each reason checks the status code's own meaning
+     together with the wording and the SMTP command (a "user unknown" answered to RCPT
+     is a dead mailbox; the same words after DATA come from a content filter, so they
+     mean ``filtered``; a sender-address phrase counts at MAIL FROM, ...).
+  2. When no probe fires and the status code is missing or vague (x.0.0, 5.7.x,
+     5.3.0 ...), the wording alone (``_TEXT_ORDER``), then the status code's meaning,
+     then the status class (5.6 content, 5.7 security), the DSN action (delayed ->
+     expired) and the command (refused at EHLO -> blocked). Otherwise ``onhold``.
+
+* ``status``: the given enhanced status, else one found in the text, else Sisimai's
+  pseudo code for the reason (``5.0.911`` ...; ``4.0.9NN`` when the text says the
+  failure is temporary), so results compare with Sisimai's.
+* ``permanent``: status class 5 -> True, 4 -> False, else None.
 * ``hard``: the address itself is bad (Sisimai's hardbounce): userunknown, hostunknown,
-  hasmoved, and notaccept unless temporary;
-* ``category``: see ``category_for`` and docs/classification.md.
+  hasmoved always; notaccept unless the failure is temporary.
+* ``category``: ``category_for`` (table in docs/classification.md).
 
-Pure Python, no Django. All regular expressions are compiled at import.
+Pure Python, no Django. All regular expressions are compiled at import; only the first
+``MAX_SCAN`` characters of the diagnostic are scanned.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from .reasons import (
     ADDRESS_BAD,
+    NEVER_TEMPORARY,
     NON_FAILURES,
-    PHRASES,
+    PATTERNS,
     PSEUDO_STATUS,
     REASONS,
     STATUS_REASONS,
+    VAGUE,
 )
 from .types import Category
 
-__all__ = ["REASONS", "Verdict", "category_for", "classify"]
+__all__ = ["MAX_SCAN", "REASONS", "Verdict", "category_for", "classify"]
 
-#: Only this much of the diagnostic text is scanned: the decisive wording comes first and
+#: Only this much of the diagnostic text is scanned: the decisive wording comes first, and
 #: a bounded scan keeps the engine fast on huge bodies.
 MAX_SCAN: Final = 2000
 
@@ -49,58 +63,265 @@ class Verdict:
     category: Category
 
 
-# "#5.1.1", "550-5.1.1", "5.1.1" in free text; not part of an IPv4 address or version.
-_STATUS_IN_TEXT: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
-_STATUS_EXACT: Final = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})$")
-_REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.])([245]\d\d)(?:[ -]|$)")
+# -- status and reply code in free text -----------------------------------------------------
+# "#5.1.1", "550-5.1.1", "5.1.1" but not an IPv4 address or a version number.
+_STATUS_IN_TEXT: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
+_REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.\w-])([245][0-5]\d)(?=[ -:]|$)")
+_TEMPORARY_WORDS: Final = re.compile(r" temporar| persistent")
+
+# -- the SMTP command a reply answered, from the wording of common MTAs ---------------------
+_COMMAND_IN_TEXT: Final = re.compile(
+    r"in reply to (rcpt to|mail from|end of data|data|helo|ehlo|starttls) command"  # Postfix
+    r"|after (rcpt to|mail from|end of data|data|initial connection|helo|ehlo|starttls)\b"  # Exim
+    r"|(does not like recipient)|(sender was rejected)|(failed after i sent the message)"  # qmail
+    r"|(my name was rejected)"  # qmail at HELO
+    r"|\[(rcpt_to|mail_from)\]"  # Yahoo
+    r"|error following (rcpt|mail|data) command"
+)
+_COMMAND_NAMES: Final[dict[str, str]] = {
+    "rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
+    "helo": "HELO", "ehlo": "EHLO", "starttls": "STARTTLS", "initial connection": "CONN",
+    "does not like recipient": "RCPT", "sender was rejected": "MAIL",
+    "failed after i sent the message": "DATA", "my name was rejected": "EHLO",
+    "rcpt_to": "RCPT", "mail_from": "MAIL", "rcpt": "RCPT", "mail": "MAIL",
+}
+#: Commands sent before DATA: a rejection there cannot be about the message content.
+_BEFORE_DATA: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL", "RCPT"})
 
 _DELIVERED_ACTIONS: Final = frozenset({"delivered", "relayed", "expanded"})
 
 
-def _normalise_status(status: str | None) -> str | None:
-    if not status:
-        return None
-    status = status.strip()
-    m = _STATUS_EXACT.match(status)
+def _m(reason: str, text: str) -> bool:
+    return PATTERNS[reason].search(text) is not None
+
+
+@dataclass(slots=True)
+class _Facts:
+    text: str  # lower-cased, bounded diagnostic
+    code: str | None  # enhanced status (given or found in the text)
+    sname: str | None  # the status code's own meaning (STATUS_REASONS)
+    command: str | None  # RCPT, MAIL, DATA, EHLO ...
+    reply: str | None
+
+
+# -- probes: does this reason apply, judged on status + wording + command --------------------
+
+
+def _probe_default(reason: str) -> Callable[[_Facts], bool]:
+    def probe(f: _Facts) -> bool:
+        return f.sname == reason or _m(reason, f.text)
+
+    return probe
+
+
+def _probe_mesgtoobig(f: _Facts) -> bool:
+    if f.sname == "exceedlimit":
+        return False
+    return f.sname == "mesgtoobig" or _m("mesgtoobig", f.text)
+
+
+def _probe_exceedlimit(f: _Facts) -> bool:
+    if f.sname == "mesgtoobig":
+        return False
+    return f.sname == "exceedlimit" or _m("exceedlimit", f.text)
+
+
+def _probe_suspend(f: _Facts) -> bool:
+    # 525 is "user account disabled" in some MTAs (Sendmail 5.7.13).
+    return f.sname == "suspend" or f.reply == "525" or _m("suspend", f.text)
+
+
+def _probe_norelaying(f: _Facts) -> bool:
+    if f.command in ("CONN", "EHLO", "HELO"):
+        return False
+    return _m("norelaying", f.text)
+
+
+_NOT_A_DEAD_MAILBOX: Final = (
+    "norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "speeding",
+    "toomanyconn", "filtered_strong",
+)
+
+
+def _probe_userunknown(f: _Facts) -> bool:
+    if f.sname == "suspend":
+        return False
+    if _m("userunknown_strong", f.text):
+        return True
+    if f.sname == "userunknown":
+        # 5.1.1 unless the words say the refusal was about something else.
+        return not any(_m(r, f.text) for r in _NOT_A_DEAD_MAILBOX)
+    if f.command is None and f.reply is None and f.code is None:
+        # No SMTP conversation quoted: the reporting MTA itself looked the mailbox up
+        # (Exchange "Unknown Recipient", IMail "Unknown user", Notes, Domino ...).
+        return _m("userunknown", f.text)
+    # Without a 5.1.x code, mailbox wording counts only as an answer to RCPT TO.
+    return f.command == "RCPT" and _m("userunknown", f.text)
+
+
+def _probe_filtered(f: _Facts) -> bool:
+    if f.sname == "suspend":
+        return False
+    if f.sname == "filtered":
+        return _m("userunknown", f.text) or _m("filtered", f.text)
+    # After DATA (or with no command known) "no such user" comes from a content filter.
+    if f.command in _BEFORE_DATA:
+        return False
+    return _m("filtered", f.text) or _m("userunknown", f.text)
+
+
+def _probe_rejected(f: _Facts) -> bool:
+    if f.sname == "rejected":
+        return True
+    if f.command == "MAIL":
+        return _m("rejected", f.text)
+    if f.command == "DATA" and f.sname != "userunknown":
+        return _m("rejected", f.text)
+    if f.sname is None or f.sname in ("securityerror", "systemerror", "userunknown"):
+        # (userunknown: the 5.1.x probe already declined, the words are about the sender)
+        return _m("rejected", f.text)
+    return False
+
+
+def _probe_hostunknown(f: _Facts) -> bool:
+    if _m("dns_temporary", f.text) or _m("notaccept", f.text):
+        return False
+    if f.sname == "hostunknown":
+        return not _m("networkerror", f.text)
+    if f.code is not None and f.code[0] == "4":
+        return False  # a temporary failure cannot prove the domain does not exist
+    return _m("hostunknown", f.text)
+
+
+def _probe_spamdetected(f: _Facts) -> bool:
+    if f.code is None:
+        return False
+    if f.sname == "spamdetected":
+        return True
+    if f.command in _BEFORE_DATA:
+        return False
+    return _m("spamdetected", f.text)
+
+
+def _probe_text(reason: str) -> Callable[[_Facts], bool]:
+    def probe(f: _Facts) -> bool:
+        return _m(reason, f.text)
+
+    return probe
+
+
+#: Pass 1: reasons probed in this order; the first that fires wins.
+_PROBE_ORDER: Final[tuple[tuple[str, Callable[[_Facts], bool]], ...]] = (
+    ("mailboxfull", _probe_default("mailboxfull")),
+    ("mesgtoobig", _probe_mesgtoobig),
+    ("exceedlimit", _probe_exceedlimit),
+    ("suspend", _probe_suspend),
+    ("hasmoved", _probe_default("hasmoved")),
+    ("norelaying", _probe_norelaying),
+    ("authfailure", _probe_default("authfailure")),
+    ("userunknown", _probe_userunknown),
+    ("filtered", _probe_filtered),
+    ("requireptr", _probe_default("requireptr")),
+    ("notcompliantrfc", _probe_text("notcompliantrfc")),
+    ("badreputation", _probe_default("badreputation")),
+    ("contenterror", _probe_default("contenterror")),
+    ("rejected", _probe_rejected),
+    ("hostunknown", _probe_hostunknown),
+    ("spamdetected", _probe_spamdetected),
+    ("speeding", _probe_text("speeding")),
+    ("toomanyconn", _probe_default("toomanyconn")),
+    ("blocked", _probe_default("blocked")),
+)
+
+#: Pass 2: wording alone, when the status code says nothing specific.
+_TEXT_ORDER: Final[tuple[str, ...]] = (
+    "mailboxfull", "authfailure", "badreputation", "speeding", "spamdetected", "virusdetected",
+    "policyviolation", "norelaying", "notaccept", "systemerror", "networkerror", "suspend", "contenterror",
+    "systemfull", "expired", "failedstarttls", "securityerror", "mailererror",
+)
+
+
+#: Reasons about the recipient: impossible before the recipient was named (RCPT TO).
+_RECIPIENT_REASONS: Final = frozenset({"userunknown", "filtered", "hostunknown", "suspend", "mailboxfull", "hasmoved"})
+_BEFORE_RCPT: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL"})
+
+
+def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
+    if _m("mailererror_strong", f.text) or not smtp_type:
+        return "mailererror"
+    if smtp_type:
+        early = f.command in _BEFORE_RCPT
+        for name, probe in _PROBE_ORDER:
+            if early and name in _RECIPIENT_REASONS:
+                continue
+            if probe(f):
+                return name
+        if early:
+            # Refused before any recipient was named: about us, not the address.
+            for name in _TEXT_ORDER:
+                if _m(name, f.text):
+                    return name
+            return "rejected" if f.command == "MAIL" else "blocked"
+    if f.sname is not None and f.sname not in VAGUE and smtp_type:
+        return f.sname
+    for name in _TEXT_ORDER:
+        if _m(name, f.text):
+            return name
+    if f.sname is not None:
+        return f.sname
+    if f.code is not None and f.code[1:3] == ".6":
+        return "contenterror"
+    if f.code is not None and f.code[1:3] == ".7":
+        return "securityerror"
+    if not smtp_type:
+        return "mailererror"
+    if _m("syntaxerror", f.text):
+        return "syntaxerror"
+    if action in ("delayed", "expired"):
+        return "expired"
+    if f.command in ("CONN", "EHLO", "HELO"):
+        return "blocked"
+    return "onhold" if f.text else "undefined"
+
+
+def _status_from(text: str) -> str | None:
+    m = _STATUS_IN_TEXT.search(text)
     if m is None:
-        m = _STATUS_IN_TEXT.search(status)
-        if m is None:
-            return None
+        return None
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
 
 
-def _status_reason(status: str | None) -> str | None:
-    if status is None:
+def _command_from(text: str) -> str | None:
+    m = _COMMAND_IN_TEXT.search(text)
+    if m is None:
         return None
-    if status[0] == "2":
-        return "delivered"
-    return STATUS_REASONS.get("x" + status[1:])
-
-
-def _match_phrases(text: str) -> str | None:
-    for name, regex in PHRASES:
-        if regex.search(text):
-            return name
-    return None
+    word = next(g for g in m.groups() if g)
+    return _COMMAND_NAMES.get(word)
 
 
 def category_for(reason: str, permanent: bool | None, action: str | None) -> Category:
     """Map a reason, its permanence and the DSN action to the product category.
 
-    | reason / situation                                 | category  |
-    |----------------------------------------------------|-----------|
-    | feedback                                           | complaint |
-    | vacation                                           | autoreply |
-    | delivered                                          | delivered |
-    | action "delayed" (not a permanent failure)          | delay     |
-    | undefined, onhold                                  | unknown   |
-    | address-bad reason (userunknown, hostunknown,      | hard if permanent is not False, |
-    | hasmoved, notaccept)                               | else soft |
-    | sender-side reason (blocked, spamdetected, policy, | blocked if permanent is not False, |
-    | auth, PTR, reputation, rate, virus, content ...)   | else soft |
-    | any other reason (mailboxfull, expired, system...) | soft      |
+    ===========================================  ==========================================
+    situation                                    category
+    ===========================================  ==========================================
+    feedback                                     complaint
+    vacation                                     autoreply
+    delivered                                    delivered
+    action "delayed", not a permanent failure    delay
+    undefined, onhold                            unknown
+    address-bad reason (userunknown,             hard; soft when temporary (4.x.x)
+    hostunknown, hasmoved, notaccept)
+    sender-side reason (blocked, spamdetected,   blocked; soft when temporary (4.x.x)
+    policyviolation, securityerror, authfailure,
+    badreputation, requireptr, notcompliantrfc,
+    failedstarttls, rejected, norelaying,
+    toomanyconn, speeding, virusdetected,
+    contenterror)
+    anything else (mailboxfull, suspend,         soft
+    filtered, expired, systemerror ...)
+    ===========================================  ==========================================
     """
-    info = REASONS.get(reason)
     if reason == "feedback":
         return Category.COMPLAINT
     if reason == "vacation":
@@ -109,6 +330,7 @@ def category_for(reason: str, permanent: bool | None, action: str | None) -> Cat
         return Category.DELIVERED
     if action is not None and action.lower() == "delayed" and permanent is not True:
         return Category.DELAY
+    info = REASONS.get(reason)
     if info is None or info.category == "unknown":
         return Category.UNKNOWN
     if info.category in ("hard", "blocked"):
@@ -125,62 +347,62 @@ def classify(
     kind_hint: str | None = None,
     mta: str | None = None,
     subject: str | None = None,
+    command: str | None = None,
+    reason_hint: str | None = None,
 ) -> Verdict:
-    """Decide reason, status, hard, permanent and category for one recipient.
+    """Decide reason, status, hard, permanent and category for one failed recipient.
 
-    ``kind_hint`` is the message kind the structure parser found ("complaint",
-    "autoreply", "delivered", "delay", ...). ``mta`` and ``subject`` may refine the
-    decision. Never raises.
+    ``status``/``replycode``/``diagnostic``/``action`` are what the bounce says about the
+    recipient. ``kind_hint`` is the message kind the structure parser found ("failure",
+    "delay", "complaint", "autoreply", "delivered" ...). ``command`` is the SMTP command
+    the remote host answered (RCPT, MAIL, DATA, EHLO ...), when known; otherwise it is
+    read from the wording. ``reason_hint`` is a reason a format detector knows
+    structurally; it is kept unless it is one of the vague reasons. ``mta`` and
+    ``subject`` are accepted for future refinement. Never raises.
     """
-    action_l = action.lower() if action else None
+    action_l = action.strip().lower() if action else None
     hint = kind_hint.lower() if kind_hint else None
-    if hint in ("complaint", "feedback"):
+    if hint in ("complaint", "feedback") or reason_hint == "feedback":
         return Verdict("feedback", None, None, None, Category.COMPLAINT)
-    if hint in ("autoreply", "vacation"):
+    if hint in ("autoreply", "vacation") or reason_hint == "vacation":
         return Verdict("vacation", None, None, None, Category.AUTOREPLY)
 
     text = diagnostic[:MAX_SCAN].lower() if diagnostic else ""
-    code = _normalise_status(status)
-    if code is None and text:
-        m = _STATUS_IN_TEXT.search(text)
-        if m is not None:
-            code = f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+    given = _status_from(status.strip()) if status else None
+    code = given or (_status_from(text) if text else None)
     reply = replycode.strip() if replycode else None
     if not reply and text:
         m = _REPLY_IN_TEXT.search(text)
-        if m is not None:
-            reply = m.group(1)
+        reply = m.group(1) if m else None
 
     if (code is not None and code[0] == "2") or action_l in _DELIVERED_ACTIONS or hint == "delivered":
         return Verdict("delivered", code, None, None, Category.DELIVERED)
 
-    reason = _match_phrases(text) if text else None
-    if reason is None:
-        reason = _status_reason(code)
-    if reason is None:
-        if action_l == "delayed":
-            reason = "expired"
-        elif text:
-            reason = "onhold"
-        else:
-            reason = "undefined"
+    cmd = command.strip().upper() if command else None
+    if cmd is not None:
+        cmd = {"RCPT TO": "RCPT", "MAIL FROM": "MAIL", "END OF DATA": "DATA", "BDAT": "DATA"}.get(cmd, cmd)
+    else:
+        cmd = _command_from(text) if text else None
+    smtp_type = not text.startswith(("x-unix", "x-postfix"))
 
-    # Permanence: the status class, else the reply code class, else the action.
-    cls = code[0] if code else (reply[0] if reply and reply[0] in "45" else None)
-    if cls is None and action_l == "delayed":
-        cls = "4"
-    permanent = True if cls == "5" else False if cls == "4" else None
+    if reason_hint and reason_hint in REASONS and reason_hint not in VAGUE:
+        reason = reason_hint
+    else:
+        sname = STATUS_REASONS.get(code) if code else None
+        reason = _decide(_Facts(text, code, sname, cmd, reply), action_l, smtp_type)
 
-    if code is None or code.endswith(".0.0"):
-        pseudo = PSEUDO_STATUS.get(reason)
-        if pseudo is not None:
-            code = ("4" if permanent is False else "5") + pseudo[1:]
+    if code is None:
+        temporary = (reply is not None and reply[0] == "4") or _TEMPORARY_WORDS.search(text) is not None
+        pseudo = PSEUDO_STATUS.get(reason, "5.0.900")
+        code = "4" + pseudo[1:] if temporary and reason not in NEVER_TEMPORARY else pseudo
+    permanent = True if code[0] == "5" else False if code[0] == "4" else None
 
     if reason in NON_FAILURES:
         hard: bool | None = None
-    elif reason in ADDRESS_BAD:
-        hard = not (reason == "notaccept" and permanent is False)
+    elif reason == "notaccept":
+        hard = permanent is not False
     else:
-        hard = False
+        hard = reason in ADDRESS_BAD
 
-    return Verdict(reason, code, hard, permanent, category_for(reason, permanent, action_l))
+    category = category_for(reason, permanent, "delayed" if hint == "delay" else action_l)
+    return Verdict(reason, code, hard, permanent, category)

@@ -1,19 +1,19 @@
 """The fixed bounce-reason vocabulary and the tables that recognise each reason.
 
-The names are Sisimai's (so results compare directly with Sisimai and with the labelled
-corpus in ../shared/bounce-corpus). Three tables live here, all pure data:
+The names are Sisimai's, so results compare directly with Sisimai and with the labelled
+corpus (../shared/bounce-corpus). Pure data, compiled once at import:
 
 * ``REASONS``: every reason with a description, whether it means the *address itself* is
   bad (``hard``) and its product category when the failure is permanent.
-* ``PHRASES``: ordered phrase tables per reason. Each reason's phrases are joined into one
-  regular expression, compiled once at import, and run over the lower-cased diagnostic text.
-  The order of ``PHRASES`` is the priority: the first reason that matches wins.
-* ``STATUS_REASONS``: RFC 3463 enhanced status code -> reason, used when no phrase decides.
-
-The phrases are written from the wording real MTAs and providers use (Postfix, Exim,
-Sendmail, qmail, Exchange/Office 365, Gmail, Yahoo, Outlook.com, AOL, mail.ru, Yandex, GMX,
-Zoho, Amazon SES, Japanese carriers, ...). They are deliberately phrased as MTA wording,
-never as text of one particular sample message.
+* ``PATTERNS``: per reason, one compiled regular expression (an alternation of phrases)
+  run over the lower-cased, whitespace-folded diagnostic text. The phrases are MTA and
+  provider wording (Postfix, Exim, Sendmail, qmail, Exchange/Office 365, Gmail, Yahoo,
+  Outlook.com, AOL, iCloud, mail.ru, Yandex, GMX/1&1, Orange/La Poste, Zoho, Amazon SES,
+  SendGrid, Japanese carriers ...). Which reason wins when several match is decided by the
+  ordered lists in ``classify.py``, not here.
+* ``STATUS_REASONS``: RFC 3463 enhanced status code -> reason (the code's own meaning).
+* ``PSEUDO_STATUS``: Sisimai's internal ``x.0.9NN`` codes, used as the status when a bounce
+  carries no enhanced status code at all.
 """
 
 from __future__ import annotations
@@ -28,526 +28,367 @@ class ReasonInfo:
     """What one reason means.
 
     ``hard`` is Sisimai's "hardbounce": the recipient address itself is bad, so mailing it
-    again is pointless. ``category`` is the product category when the failure is permanent
-    (see ``classify.category_for`` for the full table, which also looks at permanence).
+    again is pointless. ``category`` is the product category of a *permanent* failure with
+    this reason (``classify.category_for`` has the full table, which also looks at
+    permanence and the DSN action).
     """
 
     name: str
     description: str
     hard: bool
-    category: str  # a Category value; kept as str so this module has no dependencies
+    category: str  # a types.Category value; a plain str keeps this module dependency-free
 
 
-def _r(name: str, description: str, hard: bool, category: str) -> tuple[str, ReasonInfo]:
-    return name, ReasonInfo(name, description, hard, category)
+_HARD, _SOFT, _BLOCKED, _UNKNOWN = "hard", "soft", "blocked", "unknown"
 
-
-# Category values (must match types.Category).
-_HARD, _SOFT, _BLOCKED = "hard", "soft", "blocked"
-
-REASONS: Final[dict[str, ReasonInfo]] = dict(
-    [
-        # -- the address itself is bad -------------------------------------------------
-        _r("userunknown", "Mailbox does not exist at the destination (5.1.1).", True, _HARD),
-        _r("hostunknown", "Recipient domain does not exist or has no usable MX (5.1.2).", True, _HARD),
-        _r("hasmoved", "Recipient has moved and left no forwarding address (5.1.6).", True, _HARD),
-        _r("notaccept", "Destination does not accept mail at all (null MX, 5.1.10, 5.3.2).", True, _HARD),
-        # -- the recipient side refuses or cannot take it now ------------------------------
-        _r("mailboxfull", "Recipient mailbox is full / over quota (5.2.2).", False, _SOFT),
-        _r("suspend", "Recipient mailbox is disabled or suspended (5.2.1, 5.7.13).", False, _SOFT),
-        _r("filtered", "Recipient or its filter refuses this mail (recipient-side rule).", False, _SOFT),
-        _r("exceedlimit", "Message exceeds the recipient's size limit (5.2.3).", False, _SOFT),
-        _r("mesgtoobig", "Message is too big for the destination system (5.3.4).", False, _SOFT),
-        _r("systemerror", "Remote system error or misconfiguration (5.3.x, loops).", False, _SOFT),
-        _r("systemfull", "Remote system disk is full (5.3.1).", False, _SOFT),
-        _r("networkerror", "Network or DNS problem reaching the destination (5.4.x).", False, _SOFT),
-        _r("expired", "Delivery time expired, the MTA gave up retrying (4.4.7).", False, _SOFT),
-        _r("mailererror", "Local delivery program (procmail, pipe...) failed.", False, _SOFT),
-        _r("syntaxerror", "SMTP command syntax error (5.5.x).", False, _SOFT),
-        # -- sender-side problems: our IP, domain, authentication or content --------------
-        _r("blocked", "Sending IP or host is blocked / blocklisted / refused.", False, _BLOCKED),
-        _r("spamdetected", "Message content was judged to be spam.", False, _BLOCKED),
-        _r("policyviolation", "Message breaks a site policy (e.g. attachments, DMARC reject policy).", False, _BLOCKED),
-        _r("securityerror", "Security or authentication problem (5.7.x).", False, _BLOCKED),
-        _r("authfailure", "SPF, DKIM or DMARC authentication failed (5.7.26, 5.7.23).", False, _BLOCKED),
-        _r("badreputation", "Sending IP or domain has a poor reputation.", False, _BLOCKED),
-        _r("requireptr", "Sending IP has no (matching) reverse DNS / PTR (5.7.25).", False, _BLOCKED),
-        _r("notcompliantrfc", "Message is not compliant with RFC 5322 (duplicate headers...).", False, _BLOCKED),
-        _r("failedstarttls", "STARTTLS negotiation failed or TLS is required.", False, _BLOCKED),
-        _r("rejected", "Envelope sender address was rejected (5.1.7, 5.1.8).", False, _BLOCKED),
-        _r("norelaying", "Relaying denied: the destination is not served there.", False, _BLOCKED),
-        _r("toomanyconn", "Too many connections or recipients from the sender.", False, _BLOCKED),
-        _r("speeding", "Sender exceeded a rate limit.", False, _BLOCKED),
-        _r("virusdetected", "Message contains a virus.", False, _BLOCKED),
-        _r("contenterror", "Message content or encoding was refused (5.6.x).", False, _BLOCKED),
-        # -- not really known ------------------------------------------------------------
-        _r("onhold", "A bounce whose reason could not be decided (kept on hold).", False, "unknown"),
-        _r("undefined", "No reason could be decided at all.", False, "unknown"),
-        # -- not failures ----------------------------------------------------------------
-        _r("delivered", "Delivery succeeded (success DSN).", False, "delivered"),
-        _r("feedback", "ARF feedback-loop report (a complaint).", False, "complaint"),
-        _r("vacation", "Auto-reply / out of office.", False, "autoreply"),
-    ]
+_REASON_ROWS: Final[tuple[tuple[str, str, bool, str], ...]] = (
+    # -- the address itself is bad ---------------------------------------------------------
+    ("userunknown", "The mailbox does not exist at the destination (5.1.1).", True, _HARD),
+    ("hostunknown", "The recipient domain does not exist or cannot be routed (5.1.2).", True, _HARD),
+    ("hasmoved", "The recipient has moved and left no forwarding address (5.1.6).", True, _HARD),
+    ("notaccept", "The destination accepts no mail at all (null MX, 5.1.10); hard unless temporary.", True, _HARD),
+    # -- the recipient's side: the address is fine but mail cannot go in now ----------------
+    ("mailboxfull", "The recipient's mailbox is full or over quota (5.2.2).", False, _SOFT),
+    ("suspend", "The recipient's mailbox is disabled or suspended (5.2.1, 5.7.13).", False, _SOFT),
+    ("filtered", "Rejected by the recipient's own rules or a filter after DATA (5.2.0).", False, _SOFT),
+    ("exceedlimit", "The message exceeds the recipient's size limit (5.2.3).", False, _SOFT),
+    ("mesgtoobig", "The message is too big for the destination system (5.3.4).", False, _SOFT),
+    ("systemerror", "A remote system error or misconfiguration (5.3.x).", False, _SOFT),
+    ("systemfull", "The remote system's disk is full (5.3.1).", False, _SOFT),
+    ("networkerror", "A network, DNS or routing problem on the way (5.4.x).", False, _SOFT),
+    ("expired", "Delivery time expired: the MTA gave up retrying (4.4.7).", False, _SOFT),
+    ("mailererror", "The local delivery program (procmail, pipe...) failed.", False, _SOFT),
+    ("syntaxerror", "An SMTP command syntax or sequence error (5.5.x).", False, _SOFT),
+    # -- our side: sending IP, domain, authentication or content ----------------------------
+    ("blocked", "The sending IP or host is blocked, blocklisted or refused.", False, _BLOCKED),
+    ("spamdetected", "The message content was judged to be spam.", False, _BLOCKED),
+    ("policyviolation", "The message breaks a site policy (content, headers, attachments).", False, _BLOCKED),
+    ("securityerror", "A security or authentication requirement was not met (5.7.x).", False, _BLOCKED),
+    ("authfailure", "SPF, DKIM or DMARC authentication failed (5.7.23, 5.7.26).", False, _BLOCKED),
+    ("badreputation", "The sending IP or domain has a poor reputation.", False, _BLOCKED),
+    ("requireptr", "The sending IP has no valid reverse DNS / PTR (5.7.25).", False, _BLOCKED),
+    ("notcompliantrfc", "The message is not RFC 5322 compliant (duplicate headers...).", False, _BLOCKED),
+    ("failedstarttls", "STARTTLS failed or TLS is required (5.7.10, 5.7.30).", False, _BLOCKED),
+    ("rejected", "The envelope sender address was rejected (5.1.7, 5.1.8).", False, _BLOCKED),
+    ("norelaying", "Relaying denied: the host does not accept mail for that domain from us.", False, _BLOCKED),
+    ("toomanyconn", "Too many connections or recipients from the sender.", False, _BLOCKED),
+    ("speeding", "The sender exceeded a rate limit.", False, _BLOCKED),
+    ("virusdetected", "The message contains a virus or malware.", False, _BLOCKED),
+    ("contenterror", "The message content or encoding was refused (5.6.x).", False, _BLOCKED),
+    # -- not decided -----------------------------------------------------------------------
+    ("onhold", "A bounce whose reason could not be decided from what it says.", False, _UNKNOWN),
+    ("undefined", "No reason could be found at all.", False, _UNKNOWN),
+    # -- not failures ----------------------------------------------------------------------
+    ("delivered", "Delivery succeeded (success DSN).", False, "delivered"),
+    ("feedback", "An ARF feedback-loop report (a complaint).", False, "complaint"),
+    ("vacation", "An auto-reply / out-of-office message.", False, "autoreply"),
 )
 
-#: Reasons for which a permanent failure means the address itself is bad.
+#: reason name -> ReasonInfo, the documented vocabulary.
+REASONS: Final[dict[str, ReasonInfo]] = {
+    row[0]: ReasonInfo(*row) for row in _REASON_ROWS
+}
+
+#: Reasons for which a failure means the address itself is bad.
 ADDRESS_BAD: Final[frozenset[str]] = frozenset(n for n, r in REASONS.items() if r.hard)
-#: Reasons that are not delivery failures; ``hard`` and ``permanent`` are None for these.
+#: Reasons that are not delivery failures: ``hard`` and ``permanent`` are None for them.
 NON_FAILURES: Final[frozenset[str]] = frozenset({"delivered", "feedback", "vacation"})
+#: Reasons too vague to stand on their own: a later, more specific look may replace them.
+VAGUE: Final[frozenset[str]] = frozenset(
+    {"undefined", "onhold", "systemerror", "securityerror", "expired", "networkerror",
+     "hostunknown", "userunknown"}
+)
 
 
 # ---------------------------------------------------------------------------------------
-# Phrase tables. Each entry is a regular expression over lower-cased, whitespace-folded
-# text. Keep them specific: a phrase here overrides the status code.
+# Phrase tables: regular expressions over lower-cased, whitespace-folded text. "…" between
+# words is written ".*?" where real messages put a name, address or number in between.
 # ---------------------------------------------------------------------------------------
 
-_PHRASES: Final[list[tuple[str, tuple[str, ...]]]] = [
-    (
-        "mesgtoobig",
-        (
-            r"message (?:is )?too (?:big|large)",
-            r"message size exceeds (?:fixed )?(?:maximum|limit)",
-            r"exceeds? (?:the )?(?:maximum|fixed) message size",
-            r"size (?:of message )?exceeds? (?:the )?(?:maximum|fixed|size) (?:allowed|limit|message)",
-            r"message length exceeds administrative limit",
-            r"message exceeds (?:the )?(?:maximum|local) size",
-            r"mail data too large",
-            r"message file too big",
-            r"exceeded maximum message size",
-        ),
+_PHRASES: Final[dict[str, tuple[str, ...]]] = {
+    "mailboxfull": (
+        r"mailbox (?:is |was )?full", r"mailbox (?:size limit|quota usage) exceeded",
+        r"mailbox .{0,60}?over (?:the )?quota", r"mailbox would exceed", r"mailbox .{0,30}?exceeds? (?:the )?allowed size",
+        r"mailbox has exceeded", r"mailbox exceeded the local limit", r"mailfolder is full",
+        r"full mailbox", r"(?:user|recipient)'?s? (?:mailbox|inbox) is full", r"inbox is full",
+        r"inbox is out of storage space", r"quota (?:has been )?exceeded", r"quota violation",
+        r"over ?quota", r"over the (?:allowed )?quota", r"exceeded (?:their |its |his |her )?(?:mailbox |disk |storage )?quota",
+        r"exceeding (?:their|its) (?:mailbox )?quota", r"disk quota", r"maildir .{0,40}?quota",
+        r"storage quota", r"exceeded storage allocation", r"(?:not enough|insufficient|not sufficient) (?:disk |storage )?space",
+        r"does not have enough space", r"no space left on device", r"user'?s? space has been used up",
+        r"too much mail data", r"user has too many messages", r"reached disk quota",
+        r"account is (?:temporarily )?(?:over|exceeding) (?:its |their )?quota",
+        r"boite du destinataire pleine", r"casella (?:di posta )?piena", r"postfach (?:ist )?voll",
+        r"buz[oó]n (?:est[aá] )?lleno", r"ящик переполнен", r"exceeding receiving limits",
+        r"mapiexceptionshutoffquotaexceeded", r"mailbox full",
     ),
-    (
-        "exceedlimit",
-        (
-            r"message (?:header )?size exceeds the recipient'?s? limit",
-            r"mail file size exceeds the maximum",
-            r"message too large for this recipient",
-            r"5\.2\.3 ",
-        ),
+    "mesgtoobig": (
+        r"message (?:is )?too (?:big|large)", r"message size exceeds? (?:the )?(?:maximum|limit)",
+        r"exceeds? (?:the )?maximum (?:allowed )?(?:message )?size", r"mail size limit exceeded",
+        r"message exceeds (?:the )?(?:maximum|local) (?:message )?size", r"mail data too large",
+        r"size limit exceeded", r"exceeded maximum message size", r"message file too big",
+        r"message size .{0,40}?exceeds", r"taille (?:du message )?(?:trop|excessive)",
     ),
-    (
-        "mailboxfull",
-        (
-            r"mailbox (?:is )?full",
-            r"mailbox (?:has )?exceeded",
-            r"mailbox (?:size limit|quota usage) exceeded",
-            r"mailbox (?:would exceed|over quota|quota exceeded)",
-            r"(?:mail|disk|storage|box) quota (?:exceeded|violation|reached|full)",
-            r"(?:over|exceeded?|exceeding) (?:the |their |its |his |her )?(?:allowed |mailbox |disk |storage )?quota",
-            r"quota (?:exceeded|violation|full)",
-            r"is over (?:disk )?quota",
-            r"user (?:is )?over (?:the )?quota",
-            r"over quota",
-            r"full mailbox",
-            r"mailfolder is full",
-            r"maildir (?:over quota|delivery failed: (?:user|domain)disk quota)",
-            r"(?:not enough|insufficient) (?:storage|disk) space",
-            r"does not have enough space",
-            r"exceeded storage allocation",
-            r"recipient reached disk quota",
-            r"user'?s? (?:space|mailbox) has been used up",
-            r"too much mail data",
-            r"too many messages (?:on the server|in (?:this|the) mailbox)",
-            r"boite du destinataire pleine",
-            r"casella (?:di posta )?piena",
-            r"postfach (?:ist )?voll",
-            r"buzon lleno",
-            r"ящик переполнен",
-            r"account is full",
-            r"inbox (?:is )?full",
-            r"mailbox (?:has )?(?:run out|no more) (?:of )?space",
-            r"account disabled temporarly for exceeding receiving limits",
-        ),
+    "exceedlimit": (
+        r"message length exceeds (?:administrative )?limit", r"exceeds (?:the )?limit set by (?:the )?recipient",
+        r"message size exceeds fixed maximum message size", r"message (?:header )?size exceeds .{0,30}?recipient",
     ),
-    (
-        "hasmoved",
-        (
-            r"address (?:has )?(?:been )?changed",
-            r"has (?:been )?moved",
-            r"no forwarding address",
-            r"recipient moved",
-        ),
+    "suspend": (
+        r"mailbox (?:is )?(?:disabled|suspended|frozen|locked)", r"mailbox currently suspended",
+        r"this mailbox is disabled", r"account (?:has been |is )?(?:disabled|suspended|deactivated|locked|frozen|discontinued)",
+        r"(?:disabled|suspended|deactivated) (?:mailbox|account|recipient|user)", r"inactive (?:account|mailbox|user)",
+        r"user (?:account )?(?:is )?(?:suspended|disabled|deactivated|terminated)", r"user suspended",
+        r"is (?:currently )?suspended", r"has been (?:temporarily )?suspended", r"temporary locked",
+        r"temporarily (?:locked|inactive)", r"account that you tried to reach is (?:disabled|inactive)",
+        r"is a deactivated mailbox", r"archived recipient", r"boite du destinataire archivee",
+        r"invalid/inactive user", r"recipient suspend", r"user or domain is disabled",
+        r"mailbox unavailable or access denied", r"account is locked",
     ),
-    (
-        "suspend",
-        (
-            r"mailbox (?:is )?(?:disabled|suspended|inactive|frozen|locked)",
-            r"account (?:has been |is )?(?:disabled|suspended|deactivated|inactive|frozen|blocked|locked|expired|closed)",
-            r"(?:disabled|suspended|inactive|deactivated|expired) (?:mailbox|account|recipient|user)",
-            r"user (?:account )?(?:is )?(?:disabled|suspended|inactive|deactivated)",
-            r"recipient (?:is )?(?:disabled|suspended|inactive)",
-            r"address (?:is )?(?:disabled|suspended|inactive)",
-            r"temporarily (?:disabled|unavailable) (?:account|mailbox)",
-            r"this account has been (?:disabled|suspended)",
-            r"not an active (?:address|account)",
-            r"(?:mailbox|account) (?:currently )?(?:not active|unavailable due to inactivity)",
-            r"boite (?:aux lettres )?(?:desactivee|inactive)",
-            r"delivery to this (?:mailbox|address) (?:is )?(?:disabled|suspended)",
-            r"the email account that you tried to reach is (?:disabled|inactive)",
-            r"service suspended",
-            r"has been (?:disabled|suspended) due to inactivity",
-            r"5\.2\.1 the email account that you tried to reach is disabled",
-        ),
+    "hasmoved": (
+        r"has (?:been )?moved", r"no longer (?:on|at) (?:this )?server", r"recipient (?:has )?moved",
+        r"address (?:has )?changed", r"\b551 ", r"not our (?:user|customer)", r"user not local; please try",
+        r"mailbox owner has changed", r"no forwarding address",
     ),
-    (
-        "userunknown",
-        (
-            r"user unknown",
-            r"unknown (?:user|recipient|mailbox|local[- ]part|e-?mail address|address)",
-            r"no such (?:user|mailbox|recipient|address|person|account|local user)",
-            r"(?:user|recipient|mailbox|address|account|e-?mail address)(?: [^ ]+)? (?:does not|doesn'?t|did not) exist",
-            r"(?:user|recipient|mailbox|address|account)(?: [^ ]+)? (?:was )?not (?:found|exist|present|known|listed)",
-            r"(?:invalid|bad|unknown|non[- ]?existent|nonexisting) (?:recipient|mailbox|user|address|e-?mail address)",
-            r"mailbox (?:is )?unavailable",
-            r"mailbox not (?:found|available|present)",
-            r"requested action not taken: mailbox unavailable",
-            r"recipient (?:address )?rejected: (?:user unknown|undeliverable address|access denied|invalid user|unknown user|mailbox unavailable)",
-            r"recipient not (?:ok|accepted|valid)",
-            r"not a valid (?:recipient|user|mailbox|address)",
-            r"is not a (?:known|valid) (?:user|mailbox|recipient)",
-            r"no (?:mailbox|account|mail box) (?:here )?(?:by that name|available|for this user|found)",
-            r"address(?: [^ ]+)? (?:is )?(?:unknown|invalid|not valid|no longer valid)",
-            r"the email account that you tried to reach does not exist",
-            r"this (?:address|user) (?:no longer )?(?:accepts mail|exists)",
-            r"no longer (?:valid|active|exists|in use)",
-            r"resolver\.adr\.recipientnotfound",
-            r"recipientnotfound",
-            r"unrouteable address",
-            r"unknown or illegal alias",
-            r"sorry, no mailbox here by that name",
-            r"badrcptto",
-            r"not our customer",
-            r"that domain or user isn'?t in my list of allowed rcpthosts",
-            r"there is no one at this address",
-            r"destination addresses? (?:were|was) unknown",
-            r"nonexistent (?:user|address|mailbox)",
-            r"non-existent (?:user|address|mailbox|account)",
-            r"dosn'?t have a [^ ]+ account",
-            r"doesn'?t have a [^ ]+ account",
-            r"user not found",
-            r"mailbox does not exist",
-            r"addressee unknown",
-            r"unknown address",
-            r"invalid address",
-            r"address unknown",
-            r"no mailbox",
-            r"not a local address",
-            r"email address could not be found",
-            r"user doesn'?t exist",
-            r"account (?:does not|doesn'?t) exist",
-            r"utilisateur inconnu",
-            r"destinataire inconnu",
-            r"unbekannt",
-            r"usuario (?:desconocido|no existe)",
-            r"nessun utente",
-            r"recipient address rejected: user .* does not exist",
-        ),
+    "norelaying": (
+        r"relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited|refused)",
+        r"not (?:permitted|allowed|authorized) to relay", r"unable to relay", r"we do not relay",
+        r"no relaying", r"as a relay", r"insecure mail relay", r"not an open relay",
+        r"not configured to relay", r"relaying mail to .{0,80}?is not allowed", r"not a gateway",
+        r"not local host", r"we don'?t handle mail for", r"email address is not verified",
+        r"isn'?t in my list of allowed rcpthosts", r"specified domain is not allowed",
+        r"requires authentication when attempting to send to a non-local",
     ),
-    (
-        "hostunknown",
-        (
-            r"host (?:or domain name )?not found",
-            r"host unknown",
-            r"unknown host",
-            r"domain (?:name )?not found",
-            r"(?:domain|host) (?:does not|doesn'?t) exist",
-            r"no such domain",
-            r"unrouteable mail domain",
-            r"unknown domain",
-            r"name or service not known",
-            r"name server: [^ ]+: host not found",
-            r"nxdomain",
-            r"no mx (?:record|host|or a record)",
-            r"domain (?:is )?(?:invalid|unknown)",
-            r"invalid domain",
-            r"recipient (?:address )?rejected: unknown domain",
-            r"recipient domain (?:must exist|not found)",
-            r"domain must exist",
-            r"mail for [^ ]+ loops back to myself",
-        ),
+    "userunknown": (
+        r"user unknown", r"unknown (?:user|recipient|mailbox|local[- ]?part|e-?mail address|address)",
+        r"no such (?:user|mailbox|recipient|person|address|local user|account)",
+        r"(?:user|recipient|mailbox|address|account|e-?mail address)(?: [^ ]{1,80})? (?:does not|doesn'?t|did not) exist",
+        r"(?:user|recipient|mailbox|address)(?: [^ ]{1,80})? (?:was )?not found",
+        r"(?:user|recipient) not (?:exist|known|active|ok|local|listed)", r"recipient is not (?:local|accepted)",
+        r"(?:invalid|bad|non[- ]?existent|unknown) (?:recipient|mailbox|user|address|e-?mail)",
+        r"invalid final delivery userid", r"mailbox (?:is )?(?:unavailable|unavaiable|invalid|inactive)",
+        r"mailbox not (?:found|present|available)", r"requested action not taken: mailbox unavailable",
+        r"no (?:mailbox|account|mail box) (?:here )?(?:by that name|available|for this user|found)",
+        r"address (?:does not exist|not present|unknown|invalid|not found|couldn'?t be found)",
+        r"email account that you tried to reach does not exist", r"the account or domain may not exist",
+        r"no one at this address", r"this address no longer accepts mail", r"no longer (?:valid|in use|exists)",
+        r"resolver\.adr\.recip(?:ient)?notfound", r"recip(?:ient)?notfound", r"unrouteable address",
+        r"recipient address rejected: (?:user unknown|access denied|invalid user|invalid-recipient|unknown user|userunknown|undeliverable)",
+        r"recipient address rejected\. \(in reply to rcpt to command\)", r"5\.1\.0 address rejected",
+        r"not a valid (?:recipient|user|mailbox)", r"is not a (?:known|valid) (?:user|mailbox)",
+        r"is not an active address", r"not listed in (?:domino directory|public name & address book)",
+        r"doesn'?t have a .{1,60}? account", r"badrcptto", r"validrcptto", r"badrecipientto",
+        r"can'?t accept user", r"destination addresses were unknown", r"destination server rejected recipients",
+        r"recipient refuses to accept your mail", r"your envelope recipient (?:has been denied|is in my badrcptto)",
+        r"that domain or user isn'?t in my list of allowed rcpthosts", r"user missing home directory",
+        r"inactive email address", r"address not found", r"no valid recipients for this",
+        r"this spectator does not exist", r"not email addresses", r"vdeliver: invalid or unknown virtual user",
+        r"utilisateur inconnu", r"destinataire (?:inconnu|invalide)", r"adresse (?:d au moins un )?destinataire invalide",
+        r"nessun utente", r"no existe (?:dicha persona|ese usuario)", r"usuario (?:desconocido|inexistente)",
+        r"unbekannt", r"nicht gefunden wurde", r"not found in (?:the )?directory",
+        r"user doesn'?t exist", r"no mailbox here by that name", r"user \(.{1,60}?\) unknown",
+        r"recipient address rejected: user .{1,80}? does not exist",
     ),
-    (
-        "notaccept",
-        (
-            r"null mx",
-            r"does not accept mail",
-            r"not accepting (?:any )?mail",
-            r"accepts no mail",
-            r"no mx and no a record",
-            r"mail (?:is )?not accepted",
-        ),
+    # Wording that is by construction a directory lookup of the recipient: decisive even
+    # without an SMTP command or a 5.1.x code (Exchange RESOLVER.ADR, Notes/Domino, Gmail).
+    "userunknown_strong": (
+        r"resolver\.adr\.recip(?:ient)?notfound", r"recipient not found by smtp address lookup",
+        r"not listed in (?:the )?(?:domino directory|public name & address book)", r"invalid final delivery userid",
+        r"doesn'?t have a .{1,60}? account", r"invalid recipient", r"destinataire invalide",
+        r"no valid recipients for this mm", r"address couldn'?t be found(?!, or is unable)",
+        r"email account that you tried to reach does not exist",
     ),
-    (
-        "norelaying",
-        (
-            r"relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited|refused)",
-            r"(?:not|isn'?t) (?:permitted|allowed|authorized) to relay",
-            r"unable to relay",
-            r"we do not relay",
-            r"no relaying",
-            r"relay not (?:permitted|allowed)",
-            r"not in my list of allowed rcpthosts",
-            r"relaying mail to [^ ]+ is not allowed",
-            r"not local host [^ ]+, not a gateway",
-            r"that domain isn'?t in my list of allowed rcpthosts",
-        ),
+    # The recipient's own preference refused us; beats a 5.1.1 code.
+    "filtered_strong": (
+        r"user reject", r"recipient preferences", r"blocked by the recipient", r"user rules",
+        r"only accepting mail from specific", r"refuses? to receive", r"message filtered",
     ),
-    (
-        "toomanyconn",
-        (
-            r"too many (?:connections|concurrent|simultaneous|smtp sessions|sessions)",
-            r"too many recipients",
-            r"connection (?:count|limit) exceeded",
-            r"exceeded the (?:max(?:imum)?|allowed) (?:number of )?connections",
-            r"connection rate limit exceeded",
-            r"too many hosts",
-        ),
+    # Temporary DNS trouble: not proof that the domain does not exist.
+    "dns_temporary": (
+        r"host not found, try again", r"temporary failure in name resolution", r"servfail",
+        r"dns query failed",
     ),
-    (
-        "speeding",
-        (
-            r"rate limit(?:ed|ing)?",
-            r"(?:sending|message|receiving) rate",
-            r"too many (?:messages|emails|mails)",
-            r"exceeded (?:the )?(?:maximum )?(?:number|rate) of (?:messages|emails)",
-            r"throttl",
-            r"please slow down",
-            r"try again later",
-        ),
+    "filtered": (
+        r"user reject", r"rejected by (?:the )?recipient'?s? rules", r"message rejected due to user rules",
+        r"refused due to recipient preferences", r"only accepting mail from specific",
+        r"you have been blocked by the recipient", r"is not accepting any mail", r"message filtered",
+        r"account is protected by", r"has restricted sms e-mail", r"refuse to receive (?:this )?mail",
+        r"user refuses to receive", r"not found recipient account", r"bounced address",
+        r"resolver\.rst\.notauthorized", r"user not found",
     ),
-    (
-        "virusdetected",
-        (
-            r"virus",
-            r"malware",
-            r"infected",
-            r"malicious",
-        ),
+    "requireptr": (
+        r"\bptr record", r"ptr-records", r"reverse dns", r"reverse (?:dns )?lookup (?:for host .{1,80}? )?(?:failed|rejected)",
+        r"rdns", r"cannot find your hostname", r"cannot resolve your address", r"ip name lookup failed",
+        r"mismatches client ip", r"unverifyable sending ips", r"unresolvable relay host name",
+        r"no ptr", r"dns lookup failure: .{1,80}? try again later", r"without a valid sender domain",
     ),
-    (
-        "authfailure",
-        (
-            r"\bspf\b",
-            r"\bdkim\b",
-            r"\bdmarc\b",
-            r"sender policy framework",
-            r"5\.7\.26",
-            r"5\.7\.23",
-            r"unauthenticated email",
-            r"authentication (?:checks? )?fail",
-        ),
+    "notcompliantrfc": (
+        r"duplicate header", r"not rfc ?5322 compliant", r"rfcmessagenoncompliant",
+        r" multiple .{1,40}? header", r"message is not rfc", r"not compliant with rfc",
     ),
-    (
-        "requireptr",
-        (
-            r"\bptr\b",
-            r"reverse (?:dns|lookup|hostname|name)",
-            r"rdns",
-            r"(?:cannot|can'?t|could not|unable to) (?:find|resolve|lookup) your (?:host ?name|address|ip)",
-            r"no (?:ptr|reverse)",
-            r"hostname (?:lookup )?(?:failed|does not resolve)",
-            r"client host rejected: cannot find your hostname",
-            r"ip name lookup failed",
-        ),
+    "badreputation": (
+        r"low reputation", r"poor (?:email )?reputation", r"bad reputation", r"reputation (?:of|score)",
+        r"temporarily deferred due to unexpected volume or user complaints",
     ),
-    (
-        "badreputation",
-        (
-            r"reputation",
-            r"poor email reputation",
-        ),
+    "contenterror": (
+        r"improper use of 8-bit data", r"8-?bit (?:data|characters) in (?:message )?header",
+        r"message header .{0,20}?(?:encoding|malformed)", r"content-transfer-encoding", r"mime (?:error|violation)",
+        r"message contains (?:invalid|bare) (?:characters|lf|cr)", r"bare (?:lf|cr|linefeed)",
+        r"non-ascii address", r"utf-?8 (?:header|string) .{0,40}?(?:not permitted|cannot be)",
     ),
-    (
-        "spamdetected",
-        (
-            r"spam",
-            r"unsolicited",
-            r"junk mail",
-            r"bulk mail",
-            r"content (?:rejected|filter)",
-            r"message (?:content )?(?:was )?(?:rejected|refused|blocked) (?:as|by|due to) (?:content|spam)",
-            r"considered (?:as )?(?:spam|unsolicited)",
-            r"\buce\b",
-            r"scored? too high",
-        ),
+    "rejected": (
+        r"sender (?:address |email address |domain )?(?:rejected|refused|denied|blacklisted|is invalid|verify failed)",
+        r"sender was rejected", r"sender is (?:spammer|in my black list)", r"sender not pre-approved",
+        r"(?:invalid|bad|bogus) (?:sender|mail from)", r"unroutable sender", r"domain of sender address",
+        r"sender domain is empty", r"null sender is not allowed", r"empty envelope senders",
+        r"administrative prohibition", r"access denied \(in reply to mail from command\)",
+        r"access denied \(sender blacklisted\)", r"(?<!recipient )(?<!5\.1\.0 )(?<!sender ip )address rejected",
+        r"recipient addresses rejected : access denied", r"batv", r"backscatter",
+        r"returned mail not accepted here", r"not allowed to post to this mailing list",
+        r"not a member of this (?:mailing )?list", r"sending to/from an address that has been blacklisted",
+        r"your email address has been blacklisted", r"this server does not accept mail from",
+        r"mail from not owned by user", r"fully qualified email address required",
+        r"transaction failed unsigned dsn", r"no third-party dsns", r"emetteur invalide",
+        r"delivery not authorized, message refused", r"rule imposed mailbox access for",
+        r"from: domain is invalid", r"mx records for ", r"is not a registered gateway user",
+        r"spam reporting address", r"list of senders to accept mail from", r"senderfilterconfig",
+        r"group you tried to contact .{0,80}?may not exist", r"permission to post",
     ),
-    (
-        "blocked",
-        (
-            r"blocked",
-            r"block ?list",
-            r"black ?list",
-            r"deny ?list",
-            r"listed (?:at|on|in|by)",
-            r"\brbl\b",
-            r"\bdnsbl\b",
-            r"spamhaus",
-            r"spamcop",
-            r"barracuda",
-            r"sorbs",
-            r"not (?:currently )?accepting mail from your ip",
-            r"access denied",
-            r"connection refused",
-            r"refused to talk to me",
-            r"banned",
-            r"client host rejected",
-            r"helo command rejected",
-            r"your ip",
-            r"dynamic ip",
-            r"go away",
-        ),
+    "hostunknown": (
+        r"host (?:or domain name )?not found", r"host unknown", r"unknown host", r"host unreachable",
+        r"domain (?:does not|doesn'?t) exist", r"domain is not reachable", r"domain must exist",
+        r"no such domain", r"unrouteable mail domain", r"unroutable address", r"unrouteable address",
+        r"name or service not known", r"illegal host/domain name", r"invalid domain",
+        r"unknown domain", r"domain (?:name )?not found", r"couldn'?t find any host named",
+        r"recipient domain must exist", r"mail domain mentioned in email address is unknown",
+        r"\b553 .{1,80}? does not exist",
     ),
-    (
-        "policyviolation",
-        (
-            r"policy",
-            r"prohibited",
-            r"not allowed",
-            r"attachment",
-            r"forbidden",
-        ),
+    "spamdetected": (
+        r"\bspam\b", r"\bspams\b", r"unsolicited", r"\bube\b", r"\buce\b", r"bulk (?:e-?)?mail",
+        r"junk mail", r"message content rejected", r"content filter rejection", r"mail content denied",
+        r"spamassassin", r"spam-like", r"rejecting (?:banned )?content", r"unacceptable content",
+        r"high probability of", r"recurrent pattern detection", r"spam ?(?:score|points)",
+        r"reject, id=", r"\bofr_506\b", r"mail rejete\. mail rejected", r"mail flood",
+        r"message refused by (?:mailmarshal|trustwave)", r"blacklisted url",
+        r"greylisted.{0,40}? please try again in",
     ),
-    (
-        "securityerror",
-        (
-            r"authentication required",
-            r"must (?:issue|use) (?:a )?starttls",
-            r"tls",
-            r"encryption",
-            r"security",
-            r"certificate",
-            r"not authorized",
-            r"unauthorized",
-        ),
+    "virusdetected": (
+        r"\bvirus", r"malware", r"infected", r"trojan", r"worm detected", r"mcspamsignature",
+        r"security policies", r"executable (?:file|attachment)s? (?:are )?not allowed",
+        r"banned attachment", r"dangerous attachment",
     ),
-    (
-        "rejected",
-        (
-            r"sender (?:address )?(?:rejected|refused|denied|blacklisted|invalid|verify failed)",
-            r"(?:invalid|bad|unknown) sender",
-            r"domain of sender address",
-            r"sender domain",
-            r"mail from",
-            r"envelope sender",
-            r"null sender",
-            r"empty envelope",
-            r"administrative prohibition",
-            r"address rejected",
-        ),
+    "authfailure": (
+        r"dmarc (?:policy|verification|check|fail|reject)", r"'s dmarc", r"per dmarc", r"spf (?:check|fail|record|validation|softfail|hardfail|authentication)",
+        r"(?:fails?|failed) (?:to pass )?(?:spf|dkim|dmarc)", r"dkim (?:signature )?(?:fail|invalid|verification|check|validation)",
+        r"sender policy framework", r"\bspf\b.{0,20}?\bfail", r"spf record",
+        r"doesn'?t meet the required authentication level", r"5322\.from address doesn'?t meet the authentication",
+        r"unauthenticated email", r"authentication (?:checks? )?failed", r"spf\.pobox\.com",
+        r"does not pass (?:dmarc|spf|dkim)", r"not allowed to send mail\..{0,20}?_401",
     ),
-    (
-        "filtered",
-        (
-            r"user reject",
-            r"rejected by (?:the )?recipient",
-            r"recipient (?:has )?(?:blocked|rejected|refused)",
-            r"blocked by the recipient",
-            r"refused due to recipient preferences",
-            r"only accepting mail from specific",
-            r"message rejected due to user rules",
-            r"not accepting (?:any )?mail from",
-            r"filter",
-        ),
+    "speeding": (
+        r"(?<!connection )rate limited", r"temporarily rate limit", r"please try again slower", r"receiving mail at a rate",
+        r"sending (?:too fast|rate)", r"has sent to too many recipients", r"too many (?:messages|emails|mails) (?:from|sent|in)",
+        r"exceeded (?:the )?(?:maximum )?(?:number of )?(?:messages|emails) per",
+        r"slow down",
     ),
-    (
-        "expired",
-        (
-            r"retry time not reached",
-            r"retry timeout exceeded",
-            r"delivery time expired",
-            r"(?:message|mail) (?:has )?expired",
-            r"(?:has been |was )?(?:delayed|queued) (?:for )?too long",
-            r"could not be delivered (?:within|for) ",
-            r"giving up",
-            r"timed? ?out",
-            r"message expired",
-            r"undeliverable within",
-            r"deferred",
-        ),
+    "toomanyconn": (
+        r"too many (?:connections|concurrent|simultaneous|smtp sessions|sessions)", r"too many recipients",
+        r"connection (?:count|limit) exceeded", r"connection rate limit exceeded", r"per-domain connection limit",
+        r"maximum connection limit", r"too many errors from your ip", r"trop de connexions",
+        r"max emails per hour", r"daily message quota exceeded", r"maximum sending rate exceeded",
+        r"connection frequency limited", r"ip frequency limited", r"numerous attempts to deliver",
     ),
-    (
-        "networkerror",
-        (
-            r"network (?:is )?unreachable",
-            r"no route to host",
-            r"routing loop",
-            r"mail (?:loop|loops)",
-            r"too many hops",
-            r"hop count exceeded",
-            r"unable to connect",
-            r"connection (?:timed out|reset|closed|lost|dropped)",
-            r"lost connection",
-            r"dns (?:error|failure|lookup)",
-            r"temporary (?:dns|lookup) failure",
-        ),
+    "blocked": (
+        r"blocked using", r"block ?list", r"black ?list", r"blacklisted by", r"deny ?list",
+        r"is (?:listed|blocked) (?:at|on|in|by)", r"\brbl\b", r"\bdnsbl\b", r"spamhaus", r"spamcop",
+        r"barracuda", r"sorbs", r"abuseat", r"cloudmark", r"banned sending ip", r"bad sender ip address",
+        r"sender ip address rejected", r"not (?:currently )?accepting mail from your ip",
+        r"messages from .{1,40}? weren'?t sent", r"ip address .{0,40}?(?:is )?blocked", r"ip .{1,40}? is blocked",
+        r"(?:client|your) (?:host|ip) .{0,60}?blocked", r"blocked for (?:abuse|spam)", r"\(bl\)",
+        r"service not available, closing transmission channel", r"esmtp not accepting connections",
+        r"refused to talk to me", r"connection (?:refused|reset|dropped) by", r"connection reset by peer",
+        r"connection dropped", r"go away", r"helo command rejected", r"host network not allowed",
+        r"dynamic ip", r"dynamic/zombied", r"open proxy", r"please use the smtp server of your isp",
+        r"part of their network is on our block list", r"your network is temporar(?:y|ily) blacklisted",
+        r"client host rejected: (?:abus|may not be mail exchanger|was not authenticated)",
+        r"access from ip address .{1,40}? blocked", r"your access ip .{1,40}? has been rejected",
+        r"server ip .{1,40}? listed as abusive", r"confirm this mail server", r"your server requires confirmation",
+        r"extreme bad ip profile", r"invalid ip for sending mail", r"no access from mail server",
+        r"currently sending spam", r"you are not allowed to connect", r"ip blocked",
+        r"service refused, please try later", r"adresse ip source bloquee", r"daily relay quota",
+        r"domain does not exist:", r"error: no valid recipients from", r"mail server at .{1,60}? is blocked",
+        r"bloqu[eé]", r"too many unwanted messages have been sent", r"rejected because the sending mta",
+        r"was blocked by", r"blocked by ldap", r"blocked - see", r"refused - see",
     ),
-    (
-        "systemfull",
-        (
-            r"system (?:is )?full",
-            r"disk (?:is )?full",
-            r"insufficient system storage",
-            r"out of (?:disk )?space",
-        ),
+    "policyviolation": (
+        r"policy (?:reasons|violation)", r"denied by policy", r"for policy reasons", r"against (?:our|the) policy",
+        r"protocol violation", r"header error", r"content presents a potential security issue",
+        r"message content and attachment content guidelines", r"local policy", r"violates? (?:our )?polic",
+        r"because its content", r"prohibited attachment", r"\blpn000_630\b", r"policy restrictions",
+        r"you can'?t send (?:mail|messages?) to yourself", r"cannot send e-mail to yourself",
     ),
-    (
-        "systemerror",
-        (
-            r"system (?:error|failure|config)",
-            r"internal (?:server )?error",
-            r"server error",
-            r"local error",
-            r"temporar(?:y|ily) (?:failure|unavailable|error|problem)",
-            r"service (?:is )?(?:temporarily )?unavailable",
-            r"misconfigur",
-            r"configuration error",
-            r"too many recipients",
-            r"unable to deliver",
-        ),
+    "systemerror": (
+        r"internal (?:server |system )?error", r"system error", r"server error", r"local error",
+        r"service (?:is )?(?:currently )?unavailable", r"insufficient permission",
+        r"could not load", r"misconfigur", r"configuration error", r"mail system problem",
+        r"unable to contact ldap", r"temporary (?:local )?problem", r"unable to deliver message after multiple retries",
+        r"transaction failed", r"loops? back to myself", r"server busy", r"directory server failure",
     ),
-    (
-        "mailererror",
-        (
-            r"command (?:died|failed|output)",
-            r"procmail",
-            r"mailer error",
-            r"pipe to ",
-            r"x-unix;",
-            r"exit (?:code|status)",
-        ),
+    "networkerror": (
+        r"network (?:is )?unreachable", r"network error", r"no route to host", r"name service error",
+        r"lost connection", r"too many hops", r"routing loop", r"hop count exceeded",
+        r"dns (?:error|failure)", r"temporary (?:dns|lookup) failure", r"unable to resolve",
+        r"malformed or unexpected name server reply", r"connection (?:closed|lost)", r"dns query failed",
+        r"host not found, try again", r"mail loop",
     ),
-    (
-        "contenterror",
-        (
-            r"content[- ]type",
-            r"mime",
-            r"8-?bit",
-            r"encoding",
-            r"utf-?8",
-        ),
+    "systemfull": (
+        r"mail system full", r"system (?:disk )?(?:is )?full", r"disk (?:is )?full", r"insufficient system storage",
+        r"out of (?:disk|storage) space", r"system storage has been exceeded",
     ),
-    (
-        "notcompliantrfc",
-        (
-            r"rfc ?5322",
-            r"rfc ?2822",
-            r"rfc ?822",
-            r"not (?:rfc[- ]?)?compliant",
-            r"duplicate (?:header|message-id|from|subject|date)",
-            r"multiple (?:from|to|subject|date|message-id|sender) (?:header|field)",
-        ),
+    "notaccept": (
+        r"null mx", r"does not accept mail", r"doesn'?t (?:receive|accept) (?:e-?)?mail", r"accepts no mail",
+        r"indicated no smtp service", r"no mx record", r"couldn'?t find a mail exchanger",
+        r"not accepting (?:network )?messages", r"mail is not accepted",
     ),
-    (
-        "syntaxerror",
-        (
-            r"syntax error",
-            r"command unrecognized",
-            r"unrecognized command",
-            r"bad sequence of commands",
-            r"command not (?:recognized|implemented)",
-        ),
+    "expired": (
+        r"retry time(?:out)? (?:not reached|exceeded)", r"delivery time expired", r"envelope expired",
+        r"(?:message|mail) (?:has )?expired", r"(?:delayed|queued|in the queue) (?:for )?too long",
+        r"not (?:been )?delivered within", r"could not be delivered (?:within|for)",
+        r"giving up", r"timed? ?out", r"have been failing for a long time", r"unable to deliver (?:this message )?after",
+        r"undeliverable within", r"will be retried", r"retry timeout", r"host not reachable",
+        r"unable to connect successfully", r"did not accept our requests to connect",
+        r"unable to establish", r"wasn'?t able to establish", r"could not connect",
     ),
-]
+    "failedstarttls": (
+        r"starttls", r"does not support tls", r"tls (?:negotiation|handshake)", r"requires? (?:a )?(?:secure|tls|encrypted) connection",
+        r"must (?:issue|use) (?:a )?starttls", r"ssl (?:handshake|routines)", r"encryption required",
+        r"requiretls",
+    ),
+    "securityerror": (
+        r"authentication (?:is )?required", r"authentication credentials invalid", r"authentication failure",
+        r"turn on smtp authentication", r"authentication turned on", r"unauthenticated senders not allowed",
+        r"you don'?t authenticate", r"not authorized to send mail", r"verification failure",
+        r"authrequired", r"account not subscribed to ses", r"is not authorized to perform ses",
+        r"is a dead domain", r"authentifi?cation (?:invalide|requise)",
+    ),
+    # A local delivery program failed, whatever status the MTA wrapped it in.
+    "mailererror_strong": (
+        r"^x-unix;", r"procmail:", r"\bpipe to \|", r"command died with status", r"unknown mailer error",
+    ),
+    "mailererror": (
+        r"x-unix;", r"operating system error", r"command (?:died|failed|output)", r"procmail", r"mailer error", r"\bpipe to \|",
+        r"exit (?:code|status) \d", r"exited with", r"maildrop:", r"couldn'?t create",
+        r"unknown mailer error",
+    ),
+    "syntaxerror": (
+        r"syntax error", r"command unrecognized", r"unrecognized command", r"bad sequence of commands",
+        r"improper sequence of commands", r"command (?:parameter )?not (?:recognized|implemented)",
+        r"line too long", r"invalid command",
+    ),
+    "vacation": (
+        r"out of (?:the )?office", r"on vacation", r"auto(?:matic)?[- ]?reply", r"i am away",
+        r"i will be back", r"away from (?:my|the) office", r"abwesenheit", r"absence",
+    ),
+}
 
 
 def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
@@ -555,140 +396,67 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-#: Ordered (reason, compiled regex). The first reason whose regex matches wins.
-PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
-    (name, _compile(pats)) for name, pats in _PHRASES
-)
+#: reason -> compiled alternation of its phrases.
+PATTERNS: Final[dict[str, re.Pattern[str]]] = {
+    name: _compile(pats) for name, pats in _PHRASES.items()
+}
 
 
 # ---------------------------------------------------------------------------------------
-# RFC 3463 enhanced status code -> reason. Codes whose meaning depends on the text
-# (x.0.0, x.7.1, x.5.0 ...) are absent; the phrase tables or the class fallback decide.
+# RFC 3463 (and the IANA registry) enhanced status code -> reason. Codes whose meaning
+# depends on the wording (x.0.0, 4.3.0, 4.4.0, 4.5.0, 4.7.0 ...) are deliberately absent.
 # ---------------------------------------------------------------------------------------
 
 STATUS_REASONS: Final[dict[str, str]] = {
-    "1.0.0": "delivered",
-    "2.0.0": "delivered",
     "2.1.5": "delivered",
-    "2.6.0": "delivered",
-    # address status
-    "x.1.0": "userunknown",
-    "x.1.1": "userunknown",
-    "x.1.2": "hostunknown",
-    "x.1.3": "userunknown",
-    "x.1.4": "userunknown",
-    "x.1.6": "hasmoved",
-    "x.1.7": "rejected",
-    "x.1.8": "rejected",
-    "x.1.9": "systemerror",
-    "x.1.10": "notaccept",
-    # mailbox status
-    "x.2.0": "filtered",
-    "x.2.1": "suspend",
-    "x.2.2": "mailboxfull",
-    "x.2.3": "exceedlimit",
-    "x.2.4": "systemerror",
-    # mail system status
-    "x.3.0": "systemerror",
-    "x.3.1": "systemfull",
-    "x.3.2": "notaccept",
-    "x.3.3": "systemerror",
-    "x.3.4": "mesgtoobig",
-    "x.3.5": "systemerror",
-    # network and routing
-    "x.4.0": "networkerror",
-    "x.4.1": "networkerror",
-    "x.4.2": "networkerror",
-    "x.4.3": "systemerror",
-    "x.4.4": "hostunknown",
-    "x.4.5": "systemfull",
-    "x.4.6": "networkerror",
-    "x.4.7": "expired",
-    # protocol
-    "x.5.0": "syntaxerror",
-    "x.5.1": "syntaxerror",
-    "x.5.2": "syntaxerror",
-    "x.5.3": "toomanyconn",
-    "x.5.4": "syntaxerror",
-    "x.5.5": "systemerror",
-    "x.5.6": "securityerror",
-    # content
-    "x.6.0": "contenterror",
-    "x.6.1": "contenterror",
-    "x.6.2": "contenterror",
-    "x.6.3": "contenterror",
-    "x.6.4": "contenterror",
-    "x.6.5": "contenterror",
-    "x.6.6": "contenterror",
-    "x.6.7": "contenterror",
-    "x.6.8": "contenterror",
-    "x.6.9": "contenterror",
-    # security and policy
-    "x.7.0": "securityerror",
-    "x.7.1": "securityerror",
-    "x.7.2": "securityerror",
-    "x.7.3": "securityerror",
-    "x.7.4": "securityerror",
-    "x.7.5": "securityerror",
-    "x.7.6": "securityerror",
-    "x.7.7": "securityerror",
-    "x.7.8": "securityerror",
-    "x.7.9": "securityerror",
-    "x.7.10": "securityerror",
-    "x.7.11": "securityerror",
-    "x.7.13": "suspend",
-    "x.7.14": "securityerror",
-    "x.7.15": "securityerror",
-    "x.7.16": "mesgtoobig",
-    "x.7.17": "hasmoved",
-    "x.7.18": "hasmoved",
-    "x.7.19": "securityerror",
-    "x.7.20": "authfailure",
-    "x.7.21": "authfailure",
-    "x.7.22": "authfailure",
-    "x.7.23": "authfailure",
-    "x.7.24": "authfailure",
-    "x.7.25": "requireptr",
-    "x.7.26": "authfailure",
-    "x.7.27": "notaccept",
-    "x.7.28": "speeding",
-    "x.7.29": "authfailure",
-    "x.7.30": "securityerror",
+    # -- temporary ---------------------------------------------------------------------
+    "4.1.6": "hasmoved", "4.1.7": "rejected", "4.1.8": "rejected", "4.1.9": "systemerror",
+    "4.2.1": "blocked", "4.2.2": "mailboxfull", "4.2.3": "exceedlimit", "4.2.4": "filtered",
+    "4.3.1": "systemfull", "4.3.2": "notaccept", "4.3.3": "systemerror", "4.3.5": "systemerror",
+    "4.4.1": "expired", "4.4.2": "networkerror", "4.4.3": "systemerror", "4.4.4": "networkerror",
+    "4.4.5": "systemfull", "4.4.6": "networkerror", "4.4.7": "expired", "4.4.8": "networkerror",
+    "4.5.3": "systemerror", "4.5.5": "systemerror",
+    "4.6.0": "contenterror", "4.6.2": "contenterror", "4.6.5": "contenterror",
+    "4.7.1": "blocked", "4.7.2": "blocked", "4.7.5": "securityerror", "4.7.6": "securityerror",
+    "4.7.7": "securityerror", "4.7.12": "securityerror", "4.7.15": "securityerror",
+    "4.7.16": "mesgtoobig", "4.7.24": "authfailure", "4.7.25": "requireptr", "4.7.26": "authfailure",
+    # -- permanent ---------------------------------------------------------------------
+    "5.1.0": "userunknown", "5.1.1": "userunknown", "5.1.2": "hostunknown", "5.1.3": "userunknown",
+    "5.1.4": "filtered", "5.1.6": "hasmoved", "5.1.7": "rejected", "5.1.8": "rejected",
+    "5.1.9": "systemerror", "5.1.10": "notaccept",
+    "5.2.0": "filtered", "5.2.1": "filtered", "5.2.2": "mailboxfull", "5.2.3": "exceedlimit",
+    "5.2.4": "filtered",
+    "5.3.0": "systemerror", "5.3.1": "systemfull", "5.3.2": "notaccept", "5.3.3": "systemerror",
+    "5.3.4": "mesgtoobig", "5.3.5": "systemerror",
+    "5.4.0": "networkerror", "5.4.3": "systemerror", "5.4.4": "hostunknown",
+    "5.5.2": "syntaxerror", "5.5.3": "toomanyconn", "5.5.4": "systemerror", "5.5.5": "systemerror",
+    "5.5.6": "syntaxerror",
+    "5.6.0": "contenterror", "5.6.1": "contenterror", "5.6.2": "contenterror", "5.6.3": "contenterror",
+    "5.6.5": "contenterror", "5.6.6": "contenterror", "5.6.7": "contenterror", "5.6.8": "contenterror",
+    "5.6.9": "contenterror",
+    "5.7.0": "securityerror", "5.7.1": "securityerror", "5.7.2": "securityerror",
+    "5.7.3": "securityerror", "5.7.4": "securityerror", "5.7.5": "securityerror",
+    "5.7.6": "securityerror", "5.7.7": "securityerror", "5.7.8": "securityerror",
+    "5.7.9": "securityerror", "5.7.10": "securityerror", "5.7.11": "securityerror",
+    "5.7.13": "suspend", "5.7.14": "securityerror", "5.7.15": "securityerror",
+    "5.7.16": "mesgtoobig", "5.7.17": "hasmoved", "5.7.18": "hasmoved", "5.7.19": "securityerror",
+    "5.7.20": "authfailure", "5.7.21": "authfailure", "5.7.22": "authfailure", "5.7.23": "authfailure",
+    "5.7.24": "authfailure", "5.7.25": "requireptr", "5.7.26": "authfailure", "5.7.27": "notaccept",
+    "5.7.28": "spamdetected", "5.7.29": "authfailure", "5.7.30": "failedstarttls",
 }
 
-#: Sisimai's pseudo status codes (x.0.9NN): used as the status when the bounce carries no
-#: specific enhanced status, so results compare with Sisimai's. Permanent form shown.
+#: Sisimai's pseudo status codes (permanent form 5.0.9NN; the temporary form starts with 4),
+#: used as the status when the bounce carries no enhanced status code.
 PSEUDO_STATUS: Final[dict[str, str]] = {
-    "undefined": "5.0.900",
-    "onhold": "5.0.901",
-    "syntaxerror": "5.0.902",
-    "norelaying": "5.0.909",
-    "filtered": "5.0.910",
-    "userunknown": "5.0.911",
-    "hostunknown": "5.0.912",
-    "hasmoved": "5.0.916",
-    "rejected": "5.0.918",
-    "suspend": "5.0.921",
-    "mailboxfull": "5.0.922",
-    "exceedlimit": "5.0.923",
-    "systemerror": "5.0.930",
-    "systemfull": "5.0.931",
-    "notaccept": "5.0.932",
-    "mesgtoobig": "5.0.934",
-    "mailererror": "5.0.939",
-    "networkerror": "5.0.944",
-    "toomanyconn": "5.0.945",
-    "speeding": "5.0.946",
-    "expired": "5.0.947",
-    "contenterror": "5.0.960",
-    "securityerror": "5.0.970",
-    "blocked": "5.0.971",
-    "virusdetected": "5.0.971",
-    "policyviolation": "5.0.972",
-    "requireptr": "5.0.973",
-    "notcompliantrfc": "5.0.974",
-    "authfailure": "5.0.975",
-    "failedstarttls": "5.0.976",
-    "spamdetected": "5.0.980",
-    "badreputation": "5.0.981",
+    "undefined": "5.0.900", "onhold": "5.0.901", "syntaxerror": "5.0.902", "norelaying": "5.0.909",
+    "filtered": "5.0.910", "userunknown": "5.0.911", "hostunknown": "5.0.912", "hasmoved": "5.0.916",
+    "rejected": "5.0.918", "suspend": "5.0.921", "mailboxfull": "5.0.922", "exceedlimit": "5.0.923",
+    "authfailure": "5.0.926", "systemerror": "5.0.930", "systemfull": "5.0.931", "notaccept": "5.0.932",
+    "mesgtoobig": "5.0.934", "mailererror": "5.0.939", "networkerror": "5.0.944",
+    "toomanyconn": "5.0.945", "speeding": "5.0.946", "expired": "5.0.947", "contenterror": "5.0.960",
+    "securityerror": "5.0.970", "blocked": "5.0.971", "policyviolation": "5.0.972",
+    "requireptr": "5.0.973", "notcompliantrfc": "5.0.974", "badreputation": "5.0.975",
+    "failedstarttls": "5.0.976", "spamdetected": "5.0.980", "virusdetected": "5.0.981",
 }
+#: Reasons that are never temporary: their pseudo status is always permanent.
+NEVER_TEMPORARY: Final[frozenset[str]] = frozenset({"userunknown", "hostunknown", "hasmoved"})
