@@ -1,14 +1,25 @@
-"""Bounce rules: operator-written patterns with the verdict and action they impose."""
+"""Bounce rules: operator-written patterns with the verdict and action they impose, and the
+audit trail of re-applying them to stored bounces."""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
 from contacts.models import TimeStamped
 
+from .rules import MAX_PATTERN_LENGTH, PatternError, validate_pattern
+
 
 class BounceRule(TimeStamped):
-    """An operator's rule: a pattern searched in part of a bounce, and what to do on a match."""
+    """An operator's rule: a pattern searched in part of a bounce, and what to do on a match.
+
+    Enabled rules are tried in `position` order (then id); the first match wins. The
+    pattern is validated by `clean()` (RE2 syntax, length, not matching empty text); the
+    pipeline never sees a pattern that did not pass it.
+    """
 
     class MatchType(models.TextChoices):
         CONTAINS = "contains", "Contains text"
@@ -42,16 +53,27 @@ class BounceRule(TimeStamped):
         COUNT_ONLY = "count_only", "Count only"
 
     name = models.CharField(max_length=200)
-    pattern = models.TextField(max_length=1000)
+    pattern = models.TextField(
+        max_length=MAX_PATTERN_LENGTH,
+        help_text=(
+            "Contains text: the words in this order, any spacing or line breaks between them. "
+            "Regular expression: RE2 syntax (no back-references or look-around)."
+        ),
+    )
     match_type = models.CharField(max_length=8, choices=MatchType.choices, default=MatchType.CONTAINS)
     section = models.CharField(max_length=10, choices=Section.choices, default=Section.DIAGNOSTIC)
     case_sensitive = models.BooleanField(default=False)
     bounce_type = models.CharField(max_length=10, choices=BounceType.choices, default=BounceType.EITHER)
     reason = models.CharField(max_length=32, blank=True)
     action = models.CharField(max_length=20, choices=Action.choices, default=Action.COUNT_ONLY)
-    delete_message = models.BooleanField(default=False)
-    position = models.PositiveIntegerField(default=0, db_index=True)
+    delete_message = models.BooleanField(
+        default=False, help_text="Delete the bounce message from the mailbox once processed."
+    )
+    position = models.PositiveIntegerField(
+        default=0, db_index=True, help_text="Rules are tried from the lowest position; the first match wins."
+    )
     enabled = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
     hit_count = models.PositiveIntegerField(default=0, editable=False)
     last_hit_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -60,3 +82,92 @@ class BounceRule(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Reject patterns that cannot run safely, and actions an "ignore" rule cannot take."""
+        super().clean()
+        errors: dict[str, str] = {}
+        try:
+            validate_pattern(
+                self.pattern or "", match_type=self.match_type, case_sensitive=self.case_sensitive
+            )
+        except PatternError as exc:
+            errors["pattern"] = str(exc)
+        if self.bounce_type == self.BounceType.IGNORE and self.action != self.Action.COUNT_ONLY:
+            errors["action"] = (
+                "A rule that marks a message as not a bounce takes no contact action; "
+                "choose 'Count only' (you may still delete the message)."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class RuleReapply(models.Model):
+    """One re-application of the rules to stored bounces; its changes can be undone together."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True, help_text="e.g. a management command.")
+    scope = models.CharField(max_length=300, blank=True, help_text="Which bounces were examined.")
+    examined = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"re-apply #{self.pk} ({self.changed} bounces changed)"
+
+
+class BounceRuleChange(models.Model):
+    """One field of one stored bounce changed by re-applying the rules (old → new), undoable."""
+
+    class Field(models.TextChoices):
+        KIND = "kind", "Kind"
+        REASON = "reason", "Reason"
+        STATE = "state", "State"
+        MATCHED_RULE = "matched_rule", "Matched rule"
+
+    reapply = models.ForeignKey(RuleReapply, on_delete=models.CASCADE, related_name="changes")
+    bounce = models.ForeignKey("bounces.Bounce", on_delete=models.CASCADE, related_name="rule_changes")
+    rule = models.ForeignKey(
+        BounceRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes",
+        help_text="The rule that now matches (empty: no rule matches any more).",
+    )
+    field = models.CharField(max_length=16, choices=Field.choices)
+    old_value = models.CharField(max_length=64, blank=True)
+    new_value = models.CharField(max_length=64, blank=True)
+    applied_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # a bounce's history of rule changes (bounce detail page)
+            models.Index(fields=["bounce", "applied_at"], name="rulechange_bounce_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"bounce {self.bounce_id}: {self.field} {self.old_value!r} → {self.new_value!r}"
+
+
+class StarterRuleRecord(models.Model):
+    """A starter rule once loaded: deleting the rule does not bring it back on the next load."""
+
+    key = models.CharField(max_length=100, unique=True)
+    rule = models.ForeignKey(BounceRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(key=""), name="starter_rule_key_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

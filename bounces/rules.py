@@ -1,0 +1,443 @@
+"""Operator rules at run time: safe pattern compiling, the message sections a rule searches,
+and the ordered rule set the pipeline asks for the first match.
+
+Patterns come from operators and run on hostile mail, so every pattern is compiled with
+google-re2 (linear time, bounded memory). There is no fallback to Python's ``re``: a pattern
+RE2 cannot compile (back-references, look-around) is rejected at save time with the reason.
+
+    from bounces.rules import load_ruleset, MessageView
+    ruleset = load_ruleset()                       # one query, enabled rules in order
+    view = MessageView.from_raw(raw, result)       # sections computed lazily
+    match = ruleset.first_match(message=view, recipient=result.recipients[0])
+
+This module imports no Django model at import time (``rule_models`` imports it for
+validation); ``load_ruleset`` reads the rules lazily.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from bounces.parsing.message import Mail, decode_header_value
+from bounces.parsing.message import load as load_mail
+from bounces.parsing.types import ParseResult, RecipientResult
+
+logger = logging.getLogger(__name__)
+
+# Limits. A pattern is a phrase or a short expression, never a document.
+MAX_PATTERN_LENGTH = 1000
+# RE2 refuses to build a program bigger than this (e.g. `a{1000}{1000}`): compile fails cleanly.
+MAX_PATTERN_MEMORY = 2 * 1024 * 1024
+# A section is searched in its first 256 KB (the useful text of a bounce is at its start).
+MAX_SECTION_BYTES = 256 * 1024
+# Only the first 1 MB of a stored message is parsed for sections: a 20 MB returned
+# attachment would cost time and holds nothing a rule should look for.
+MAX_RAW_BYTES = 1024 * 1024
+
+SECTIONS = ("diagnostic", "body", "subject", "from", "to_cc", "headers", "whole")
+BOUNCE_TYPES = ("hard", "soft", "complaint", "autoreply", "ignore", "either")
+
+# Default order of new rules (OpenCRM: hard before soft before "both"): a new rule goes to
+# the end of its group. Complaints sit with hard (both end mailing); auto-replies and
+# "ignore" with soft (neither ends it); "either" comes last.
+TYPE_RANK = {"hard": 0, "complaint": 0, "soft": 1, "autoreply": 1, "ignore": 1, "either": 2}
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be used; the message is shown to the operator as is."""
+
+
+def _re2_error_text(exc: Exception) -> str:
+    arg = exc.args[0] if exc.args else exc
+    if isinstance(arg, bytes):
+        arg = arg.decode("utf-8", "replace")
+    return str(arg)
+
+
+def compile_pattern(pattern: str, *, match_type: str, case_sensitive: bool) -> Any:
+    """Compile an operator's pattern with RE2 and return the compiled object (bytes mode).
+
+    ``match_type`` "contains": the text is matched literally, except that any run of
+    whitespace in it matches any run of whitespace (line breaks in bodies, folded
+    diagnostics). "regex": RE2 syntax. Raises `PatternError` with a message meant for the
+    operator: empty, too long, not valid RE2, too big, or matching empty text (which would
+    catch every message).
+    """
+    if not isinstance(pattern, str):
+        raise PatternError("The pattern must be text.")
+    if not pattern.strip():
+        raise PatternError("The pattern is empty.")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise PatternError(
+            f"The pattern is {len(pattern)} characters long; the limit is {MAX_PATTERN_LENGTH}."
+        )
+    if "\x00" in pattern:
+        raise PatternError("The pattern contains a NUL character.")
+    if match_type == "contains":
+        words = pattern.split()
+        source = r"\s+".join(re2.escape(w) for w in words)
+    elif match_type == "regex":
+        source = pattern
+    else:
+        raise PatternError(f"Unknown match type {match_type!r}.")
+    options = re2.Options()
+    options.log_errors = False  # errors are reported to the operator, not to stderr
+    options.max_mem = MAX_PATTERN_MEMORY
+    options.case_sensitive = bool(case_sensitive)
+    try:
+        compiled = re2.compile(source.encode("utf-8"), options)
+    except re2.error as exc:
+        detail = _re2_error_text(exc)
+        if "too large" in detail or "repetition size" in detail:
+            raise PatternError(
+                f"The pattern is too big for the safe regular-expression engine ({detail})."
+            ) from None
+        raise PatternError(f"Not a valid regular expression: {detail}.{_re2_hint(detail)}") from None
+    except (TypeError, ValueError, UnicodeError) as exc:
+        raise PatternError(f"Not a valid pattern: {exc}.") from None
+    # Hard guard: whatever the re2 package does, a Python `re` pattern (exponential
+    # backtracking) must never reach the pipeline.
+    if isinstance(compiled, re.Pattern) or not type(compiled).__module__.startswith("re2"):
+        raise PatternError("The pattern could not be compiled by the safe regular-expression engine.")
+    if compiled.search(b"") is not None:
+        raise PatternError(
+            "The pattern matches empty text, so it would match every message. "
+            "Make it require at least one character (e.g. `+` instead of `*`)."
+        )
+    return compiled
+
+
+def _re2_hint(detail: str) -> str:
+    if "perl operator" in detail or "(?<" in detail or "(?=" in detail or "(?!" in detail:
+        return " Look-ahead and look-behind are not supported (RE2 syntax, linear time)."
+    if "escape sequence" in detail and re.search(r"\\[1-9]", detail):
+        return " Back-references are not supported (RE2 syntax, linear time)."
+    return ""
+
+
+def validate_pattern(pattern: str, *, match_type: str, case_sensitive: bool) -> None:
+    """Raise `PatternError` when ``pattern`` cannot be saved (see `compile_pattern`)."""
+    compile_pattern(pattern, match_type=match_type, case_sensitive=case_sensitive)
+
+
+# --- What a message offers to rules ----------------------------------------------------------
+
+
+def _cap(text: str) -> bytes:
+    data = text.encode("utf-8", "replace")
+    return data[:MAX_SECTION_BYTES]
+
+
+class MessageView:
+    """The sections of one message a rule can search, computed lazily and cached.
+
+    Sections (all decoded text, each cut to its first 256 KB):
+    diagnostic — the diagnostic text of the recipient asked for (all recipients' when none);
+    subject, from, to_cc (To and Cc) — decoded top-level headers; headers — every top-level
+    header line; body — readable text parts plus delivery-status and feedback-report parts
+    (not the returned original message, whose own text would otherwise trigger rules);
+    whole — headers, body and the returned original message.
+    """
+
+    __slots__ = ("_raw", "_result", "_diagnostic", "_mail", "_cache", "_mail_failed")
+
+    def __init__(
+        self,
+        *,
+        raw: bytes | None = None,
+        result: ParseResult | None = None,
+        diagnostic: str | None = None,
+    ) -> None:
+        self._raw = bytes(raw[:MAX_RAW_BYTES]) if raw is not None else None
+        self._result = result
+        self._diagnostic = diagnostic
+        self._mail: Mail | None = None
+        self._mail_failed = False
+        self._cache: dict[tuple[str, str | None], bytes] = {}
+
+    @classmethod
+    def from_raw(cls, raw: bytes, result: ParseResult | None) -> MessageView:
+        """A view of a message being processed: ``result`` is the engine's `ParseResult`."""
+        return cls(raw=raw, result=result)
+
+    @classmethod
+    def from_stored(cls, *, raw: bytes | memoryview | None, diagnostic: str) -> MessageView:
+        """A view of a stored bounce: its saved diagnostic text plus (lazily) its raw message."""
+        return cls(raw=bytes(raw) if raw is not None else None, diagnostic=diagnostic)
+
+    # The parsed message is built on first use only: most rules search the diagnostic.
+    def _load(self) -> Mail | None:
+        if self._mail is None and not self._mail_failed:
+            if not self._raw:
+                self._mail_failed = True
+                return None
+            try:
+                self._mail = load_mail(self._raw)
+            except Exception:  # hostile input: a section we cannot read is empty
+                logger.warning("rules: message could not be parsed for sections", exc_info=True)
+                self._mail_failed = True
+        return self._mail
+
+    def _diagnostic_text(self, recipient: RecipientResult | None) -> str:
+        if recipient is not None:
+            return recipient.diagnostic or ""
+        if self._diagnostic is not None:
+            return self._diagnostic
+        if self._result is not None:
+            return "\n".join(r.diagnostic for r in self._result.recipients if r.diagnostic)
+        return ""
+
+    def _header_values(self, mail: Mail, *names: str) -> str:
+        values: list[str] = []
+        for name in names:
+            values.extend(mail.header_all(name))
+        return "\n".join(values)
+
+    def _all_headers(self, mail: Mail) -> str:
+        lines = []
+        try:
+            items = mail.msg.items()
+        except Exception:
+            return ""
+        for name, value in items:
+            lines.append(f"{name}: {' '.join(decode_header_value(value).split())}")
+        return "\n".join(lines)
+
+    def _body(self, mail: Mail) -> str:
+        return "\n\n".join([mail.body, *mail.ds_texts, *mail.feedback_texts])
+
+    def text(self, section: str, recipient: RecipientResult | None = None) -> str:
+        """Decoded text of ``section`` (bounded), for display and highlighting."""
+        return self.encoded(section, recipient).decode("utf-8", "replace")
+
+    def encoded(self, section: str, recipient: RecipientResult | None = None) -> bytes:
+        """UTF-8 bytes of ``section`` (cut to 256 KB) as the rules search them."""
+        key = (section, recipient.diagnostic if (section == "diagnostic" and recipient) else None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if section == "diagnostic":
+            data = _cap(self._diagnostic_text(recipient))
+        else:
+            mail = self._load()
+            if mail is None:
+                text = ""
+                if section == "subject" and self._result is not None:
+                    text = self._result.subject or ""
+                elif section == "from" and self._result is not None:
+                    text = self._result.from_address or ""
+            elif section == "subject":
+                text = self._header_values(mail, "subject")
+            elif section == "from":
+                text = self._header_values(mail, "from")
+            elif section == "to_cc":
+                text = self._header_values(mail, "to", "cc")
+            elif section == "headers":
+                text = self._all_headers(mail)
+            elif section == "body":
+                text = self._body(mail)
+            elif section == "whole":
+                text = "\n\n".join([self._all_headers(mail), self._body(mail), *mail.returned])
+            else:
+                raise ValueError(f"unknown section {section!r}")
+            data = _cap(text)
+        self._cache[key] = data
+        return data
+
+
+# --- Rules at run time -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """What a matching rule says about a bounce (the pipeline decides what to do with it)."""
+
+    rule_id: int
+    rule_name: str
+    bounce_type: str  # hard / soft / complaint / autoreply / ignore / either
+    reason: str
+    action: str  # BounceRule.Action value
+    delete_message: bool
+    matched_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule ready to run: its settings and its RE2 program."""
+
+    rule_id: int
+    name: str
+    section: str
+    bounce_type: str
+    reason: str
+    action: str
+    delete_message: bool
+    regex: Any
+
+    def search(
+        self, message: MessageView, recipient: RecipientResult | None = None
+    ) -> tuple[bytes, int, int] | None:
+        """(section bytes, start, end) of the first match, or None."""
+        data = message.encoded(self.section, recipient)
+        if not data:
+            return None
+        m = self.regex.search(data)
+        if m is None:
+            return None
+        start, end = m.span()
+        return data, start, end
+
+    def match(self, message: MessageView, recipient: RecipientResult | None = None) -> RuleMatch | None:
+        """The `RuleMatch` of this rule on ``message``, or None."""
+        found = self.search(message, recipient)
+        if found is None:
+            return None
+        data, start, end = found
+        return RuleMatch(
+            rule_id=self.rule_id,
+            rule_name=self.name,
+            bounce_type=self.bounce_type,
+            reason=self.reason,
+            action=self.action,
+            delete_message=self.delete_message,
+            matched_text=data[start:end].decode("utf-8", "replace")[:1000],
+        )
+
+
+def compile_rule(rule: Any) -> CompiledRule:
+    """Compile a `BounceRule` (or any object with its fields); raises `PatternError`."""
+    regex = compile_pattern(rule.pattern, match_type=rule.match_type, case_sensitive=rule.case_sensitive)
+    return CompiledRule(
+        rule_id=rule.pk or 0,
+        name=rule.name,
+        section=rule.section,
+        bounce_type=rule.bounce_type,
+        reason=rule.reason or "",
+        action=rule.action,
+        delete_message=bool(rule.delete_message),
+        regex=regex,
+    )
+
+
+class RuleSet:
+    """Enabled rules in the operator's order; the first match wins."""
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        self.rules = tuple(rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def first_match(
+        self, *, message: MessageView, recipient: RecipientResult | None = None
+    ) -> RuleMatch | None:
+        """The first rule (in order) whose pattern occurs in its section, or None."""
+        for rule in self.rules:
+            found = rule.match(message, recipient)
+            if found is not None:
+                return found
+        return None
+
+    @classmethod
+    def from_rules(cls, rules: Iterable[Any]) -> RuleSet:
+        """Compile ``rules`` (already ordered); a rule that no longer compiles is skipped and logged."""
+        compiled = []
+        for rule in rules:
+            try:
+                compiled.append(compile_rule(rule))
+            except PatternError as exc:
+                # Saved rules are validated; this only happens after a direct database edit.
+                logger.error("rules: rule %s skipped, its pattern does not compile: %s", rule.pk, exc)
+        return cls(compiled)
+
+
+def load_ruleset() -> RuleSet:
+    """The enabled rules, in order (position, then id), compiled. One query."""
+    from bounces.rule_models import BounceRule
+
+    return RuleSet.from_rules(BounceRule.objects.filter(enabled=True).order_by("position", "id"))
+
+
+# --- Verdicts ------------------------------------------------------------------------------------
+
+# Rule bounce types that set the final kind outright.
+_TYPE_TO_KIND = {"hard": "hard", "soft": "soft", "complaint": "complaint", "autoreply": "autoreply"}
+
+
+def kind_after_rule(*, bounce_type: str | None, engine_kind: str) -> str:
+    """The verdict once a rule applies: its type, the engine's for "either", "ignored" for "ignore".
+
+    Used by the rule previews; the pipeline's own decision function governs processing.
+    """
+    if bounce_type is None or bounce_type == "either":
+        return engine_kind
+    if bounce_type == "ignore":
+        return "ignored"
+    return _TYPE_TO_KIND.get(bounce_type, engine_kind)
+
+
+# --- Octeth one-liners ----------------------------------------------------------------------------
+
+_OCTETH_TYPES = {
+    "hard": "hard",
+    "soft": "soft",
+    "ignore": "ignore",
+    "complaint": "complaint",
+    "autoreply": "autoreply",
+    "auto-reply": "autoreply",
+    "either": "either",
+}
+_OCTETH_LINE = re.compile(r"^(?P<pattern>.*?)\s*==>\s*(?P<type>[A-Za-z-]+)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class OctethLine:
+    """One parsed `text==>Type` line."""
+
+    line_number: int
+    pattern: str
+    bounce_type: str
+
+
+def parse_octeth_line(line: str) -> tuple[str, str]:
+    """Parse Octeth's one-line rule form ``TEXT==>Hard`` into (pattern, bounce_type).
+
+    The text is kept as is (it becomes a "contains" pattern); the type is Hard, Soft,
+    Ignore (any case; also Complaint, Autoreply, Either). Raises `PatternError` otherwise.
+    """
+    m = _OCTETH_LINE.match(line.strip())
+    if not m:
+        raise PatternError("Expected `text==>Hard` (or ==>Soft, ==>Ignore).")
+    pattern = m.group("pattern").strip()
+    type_word = m.group("type").lower()
+    if type_word not in _OCTETH_TYPES:
+        raise PatternError(f"Unknown bounce type {m.group('type')!r}: use Hard, Soft or Ignore.")
+    if not pattern:
+        raise PatternError("The text before ==> is empty.")
+    return pattern, _OCTETH_TYPES[type_word]
+
+
+def parse_octeth_lines(text: str) -> tuple[list[OctethLine], list[tuple[int, str, str]]]:
+    """Parse pasted lines; blank lines and lines starting with # are skipped.
+
+    Returns (parsed lines, errors as (line number, line, message)).
+    """
+    parsed: list[OctethLine] = []
+    errors: list[tuple[int, str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            pattern, bounce_type = parse_octeth_line(line)
+            validate_pattern(pattern, match_type="contains", case_sensitive=False)
+        except PatternError as exc:
+            errors.append((number, line, str(exc)))
+            continue
+        parsed.append(OctethLine(line_number=number, pattern=pattern, bounce_type=bounce_type))
+    return parsed, errors
