@@ -30,6 +30,11 @@ def _test_settings() -> None:
     settings.FIELD_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
     # The test client speaks plain HTTP; production keeps the redirect (check --deploy test).
     settings.SECURE_SSL_REDIRECT = False
+    # No collectstatic before tests: the manifest storage would refuse every page.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(scope="session")
