@@ -88,3 +88,16 @@ def test_rotated_keys_still_decrypt_old_secrets(settings):
 
 def test_health_check_answers(client):
     assert client.get("/healthz", secure=True).json() == {"status": "ok"}
+
+
+def test_rotate_encryption_key_re_encrypts_stored_passwords_with_the_new_key(settings):
+    from bouncemgr import crypto
+    from bounces.models import Mailbox
+
+    old, new = crypto.generate_key(), crypto.generate_key()
+    settings.FIELD_ENCRYPTION_KEYS = [old]
+    mailbox = Mailbox.objects.create(name="m", password="pw-1")
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_encryption_key", stdout=io.StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    assert Mailbox.objects.get(pk=mailbox.pk).password == "pw-1"
