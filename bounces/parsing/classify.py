@@ -67,7 +67,9 @@ class Verdict:
 # "#5.1.1", "550-5.1.1", "5.1.1" but not an IPv4 address or a version number.
 _STATUS_IN_TEXT: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
 _REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.\w-])([245][0-5]\d)(?=[ -:]|$)")
-_TEMPORARY_WORDS: Final = re.compile(r" temporar| persistent")
+# Words that make a bounce without a status code temporary (its pseudo status is 4.0.9NN).
+# Exim's "retry timeout exceeded": the last attempt failed temporarily and time ran out.
+_TEMPORARY_WORDS: Final = re.compile(r" temporar| persistent|(?<!delivery )retry timeout exceeded")
 
 # -- the SMTP command a reply answered, from the wording of common MTAs ---------------------
 _COMMAND_IN_TEXT: Final = re.compile(
@@ -77,6 +79,7 @@ _COMMAND_IN_TEXT: Final = re.compile(
     r"|(my name was rejected)"  # qmail at HELO
     r"|\[(rcpt_to|mail_from)\]"  # Yahoo
     r"|error following (rcpt|mail|data) command"
+    r"|did not like our (rcpt to|mail from|data)"  # DragonFly
 )
 _COMMAND_NAMES: Final[dict[str, str]] = {
     "rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
@@ -200,7 +203,16 @@ def _probe_spamdetected(f: _Facts) -> bool:
         return True
     if f.command in _BEFORE_DATA:
         return False
-    return _m("spamdetected", f.text)
+    if _m("spamdetected_strong", f.text):
+        return True
+    # "blocked for spamming", "IP listed as a spam source": about the sender, not content.
+    return not _m("blocked", f.text) and _m("spamdetected", f.text)
+
+
+def _probe_expired(f: _Facts) -> bool:
+    # x.4.7 / x.4.1 together with give-up wording: the MTA ran out of time, whatever the
+    # last attempt said.
+    return f.sname == "expired" and _m("expired", f.text)
 
 
 def _probe_text(reason: str) -> Callable[[_Facts], bool]:
@@ -212,6 +224,7 @@ def _probe_text(reason: str) -> Callable[[_Facts], bool]:
 
 #: Pass 1: reasons probed in this order; the first that fires wins.
 _PROBE_ORDER: Final[tuple[tuple[str, Callable[[_Facts], bool]], ...]] = (
+    ("expired", _probe_expired),
     ("mailboxfull", _probe_default("mailboxfull")),
     ("mesgtoobig", _probe_mesgtoobig),
     ("exceedlimit", _probe_exceedlimit),
@@ -259,7 +272,8 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
         if early:
             # Refused before any recipient was named: about us, not the address.
             for name in _TEXT_ORDER:
-                if _m(name, f.text):
+                # (qmail appends "in the queue too long" to every final failure)
+                if name != "expired" and _m(name, f.text):
                     return name
             return "rejected" if f.command == "MAIL" else "blocked"
     if f.sname is not None and f.sname not in VAGUE and smtp_type:
@@ -289,6 +303,38 @@ def _status_from(text: str) -> str | None:
     if m is None:
         return None
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+
+
+def _prefer(field: str | None, in_text: str | None, reply: str | None) -> str | None:
+    """Choose between the DSN's Status: field and the enhanced code quoted in the text.
+
+    The quoted code is the remote server's own answer and usually the more precise one;
+    the Status: field wins when it is as specific, or when the reply code's class sides
+    with it. Generic codes (x.0.0, x.y.0, 4.4.7, 4.7.0, 5.3.z, x.5.z protocol codes) give
+    way to the quoted one.
+    """
+    if not field or not in_text:
+        return field or in_text
+    if reply and field[0] != in_text[0]:
+        if reply[0] == field[0]:
+            return field
+        if reply[0] == in_text[0]:
+            return in_text
+    if field == in_text:
+        return field
+    if ".0.0" in field:
+        return field if ".0.0" in in_text else in_text
+    if ".0" in field and ".0" not in in_text:
+        return in_text
+    if ".0.0" in in_text:
+        return field
+    if field in ("4.4.7", "4.7.0") or field.startswith("5.3.") or field[1:4] in (".5.1", ".5.2", ".5.4", ".5.5"):
+        return in_text
+    if field == "5.1.1":
+        return field if ".0" in in_text or in_text.startswith("5.5.") else in_text
+    if field == "5.1.3" and in_text.startswith("5.7."):
+        return in_text
+    return field
 
 
 def _command_from(text: str) -> str | None:
@@ -368,12 +414,14 @@ def classify(
         return Verdict("vacation", None, None, None, Category.AUTOREPLY)
 
     text = diagnostic[:MAX_SCAN].lower() if diagnostic else ""
-    given = _status_from(status.strip()) if status else None
-    code = given or (_status_from(text) if text else None)
     reply = replycode.strip() if replycode else None
     if not reply and text:
         m = _REPLY_IN_TEXT.search(text)
         reply = m.group(1) if m else None
+    given = _status_from(status.strip()) if status else None
+    if given is not None and ".0.9" in given and len(given) == 7:
+        given = None  # a pseudo code from an earlier pass, not something the bounce said
+    code = _prefer(given, _status_from(text) if text else None, reply)
 
     if (code is not None and code[0] == "2") or action_l in _DELIVERED_ACTIONS or hint == "delivered":
         return Verdict("delivered", code, None, None, Category.DELIVERED)

@@ -171,9 +171,9 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"address (?:does not exist|not present|unknown|invalid|not found|couldn'?t be found)",
         r"email account that you tried to reach does not exist", r"the account or domain may not exist",
         r"no one at this address", r"this address no longer accepts mail", r"no longer (?:valid|in use|exists)",
-        r"resolver\.adr\.recip(?:ient)?notfound", r"recip(?:ient)?notfound", r"unrouteable address",
+        r"resolver\.adr\.recip(?:ient)?notfound", r"recip(?:ient)?notfound",
         r"recipient address rejected: (?:user unknown|access denied|invalid user|invalid-recipient|unknown user|userunknown|undeliverable)",
-        r"recipient address rejected\. \(in reply to rcpt to command\)", r"5\.1\.0 address rejected",
+        r"recipient address rejected\.(?: \(in reply to rcpt to command\)|$)", r"5\.1\.0 address rejected",
         r"not a valid (?:recipient|user|mailbox)", r"is not a (?:known|valid) (?:user|mailbox)",
         r"is not an active address", r"not listed in (?:domino directory|public name & address book)",
         r"doesn'?t have a .{1,60}? account", r"badrcptto", r"validrcptto", r"badrecipientto",
@@ -195,7 +195,6 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"not listed in (?:the )?(?:domino directory|public name & address book)", r"invalid final delivery userid",
         r"doesn'?t have a .{1,60}? account", r"invalid recipient", r"destinataire invalide",
         r"no valid recipients for this mm", r"address couldn'?t be found(?!, or is unable)",
-        r"email account that you tried to reach does not exist",
     ),
     # The recipient's own preference refused us; beats a 5.1.1 code.
     "filtered_strong": (
@@ -241,7 +240,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"(?:invalid|bad|bogus) (?:sender|mail from)", r"unroutable sender", r"domain of sender address",
         r"sender domain is empty", r"null sender is not allowed", r"empty envelope senders",
         r"administrative prohibition", r"access denied \(in reply to mail from command\)",
-        r"access denied \(sender blacklisted\)", r"(?<!recipient )(?<!5\.1\.0 )(?<!sender ip )address rejected",
+        r"access denied \(sender blacklisted\)", r"(?<!recipient )(?<!5\.1\.\d )(?<!sender ip )address rejected",
         r"recipient addresses rejected : access denied", r"batv", r"backscatter",
         r"returned mail not accepted here", r"not allowed to post to this mailing list",
         r"not a member of this (?:mailing )?list", r"sending to/from an address that has been blacklisted",
@@ -261,6 +260,13 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"unknown domain", r"domain (?:name )?not found", r"couldn'?t find any host named",
         r"recipient domain must exist", r"mail domain mentioned in email address is unknown",
         r"\b553 .{1,80}? does not exist",
+    ),
+    # Wording that says the *content* was judged spam (not the sending IP).
+    "spamdetected_strong": (
+        r"(?:message|mail|email|content) (?:was |has been |is )?(?:rejected|refused|blocked|classified|identified|detected|considered) (?:as |due to |because .{0,30}?)?(?:suspected )?spam",
+        r"(?:looks|appears to be|seems to be|probably|likely) (?:like )?spam", r"spamassassin", r"content filter",
+        r"spam (?:score|points|content|detected|message rejected)", r"\bspam\.? see", r" - spam", r"\bube\b",
+        r"unsolicited (?:bulk|commercial)", r"reject, id=",
     ),
     "spamdetected": (
         r"\bspam\b", r"\bspams\b", r"unsolicited", r"\bube\b", r"\buce\b", r"bulk (?:e-?)?mail",
@@ -372,7 +378,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     ),
     # A local delivery program failed, whatever status the MTA wrapped it in.
     "mailererror_strong": (
-        r"^x-unix;", r"procmail:", r"\bpipe to \|", r"command died with status", r"unknown mailer error",
+        r"^x-unix;", r"procmail:", r"operating system error", r"\bpipe to \|", r"command died with status", r"unknown mailer error",
     ),
     "mailererror": (
         r"x-unix;", r"operating system error", r"command (?:died|failed|output)", r"procmail", r"mailer error", r"\bpipe to \|",
@@ -408,6 +414,9 @@ PATTERNS: Final[dict[str, re.Pattern[str]]] = {
 # ---------------------------------------------------------------------------------------
 
 STATUS_REASONS: Final[dict[str, str]] = {
+    # Microsoft 365 / Exchange Online extended codes (their NDR documentation).
+    "5.1.351": "userunknown", "5.4.312": "networkerror", "5.4.316": "expired",
+    "5.7.509": "authfailure", "5.7.606": "blocked", "5.7.607": "blocked", "5.7.608": "blocked",
     "2.1.5": "delivered",
     # -- temporary ---------------------------------------------------------------------
     "4.1.6": "hasmoved", "4.1.7": "rejected", "4.1.8": "rejected", "4.1.9": "systemerror",
