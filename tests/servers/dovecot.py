@@ -47,6 +47,8 @@ DOVECOT_BINARY = "dovecot"
 # exercise the client's fallbacks (COPY + delete instead of MOVE, EXPUNGE without UIDPLUS).
 LEGACY_IMAP_CAPABILITY = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE"
 LEGACY_ADDRESS = "127.0.0.2"
+# Accounts written to the passwd-file before start (see DovecotServer.add_user).
+USER_POOL = 400
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -121,6 +123,7 @@ class DovecotServer:
     process: subprocess.Popen[bytes] | None = None
     host: str = "127.0.0.1"
     _users: dict[str, MailUser] = field(default_factory=dict)
+    _pool: list[MailUser] = field(default_factory=list)
     _counter: Iterator[int] = field(default_factory=itertools.count)
 
     # ------------------------------------------------------------------ lifecycle
@@ -211,6 +214,8 @@ class DovecotServer:
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir(exist_ok=True)
         self.passwd_path.touch()
+        self._pool = [self._new_user() for _ in range(USER_POOL)]
+        self._append_users(self._pool)
         os.chown(self.passwd_path, 0, _gid("dovecot"))
         self.passwd_path.chmod(0o640)
         name = f"bm-test-{os.getpid()}-{secrets.token_hex(3)}"
@@ -306,6 +311,12 @@ service pop3-login {{
     address = 127.0.0.1
   }}
 }}
+# Tests fail logins on purpose from one IP: no growing per-IP auth penalty.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 local {LEGACY_ADDRESS} {{
   protocol imap {{
     imap_capability = {LEGACY_IMAP_CAPABILITY}
@@ -338,24 +349,40 @@ local {LEGACY_ADDRESS} {{
 
     # ------------------------------------------------------------------ users and mail
     def add_user(self, name: str | None = None, password: str | None = None) -> MailUser:
-        """Add an account to the passwd-file (Dovecot rereads it on change)."""
-        name = name or f"user{next(self._counter)}-{secrets.token_hex(3)}"
-        password = password or secrets.token_urlsafe(12)
-        home = self.root / "mail" / name
-        user = MailUser(name=name, password=password, home=home)
+        """An account with an empty maildir.
+
+        Dovecot re-reads a changed passwd-file at most once a second, so a user
+        appended now may be unknown for up to a second. Accounts are therefore
+        written in advance (:data:`USER_POOL` at start) and handed out from that pool;
+        only a named or custom-password user, or an exhausted pool, appends to the file
+        and then waits for Dovecot to see it.
+        """
+        if name is None and password is None and self._pool:
+            user = self._pool.pop(0)
+        else:
+            user = self._new_user(name, password)
+            self._append_users([user])
+            time.sleep(1.1)
         for sub in ("", "Maildir", "Maildir/new", "Maildir/cur", "Maildir/tmp"):
-            path = home / sub
+            path = user.home / sub
             path.mkdir(parents=True, exist_ok=True)
             os.chown(path, self.mail_uid, self.mail_gid)
             path.chmod(0o700)
-        with self.passwd_path.open("a") as fh:
-            fh.write(f"{name}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}\n")
-        # passwd-file is re-read when its mtime changes; make sure it does even when two
-        # users are added within the same second.
-        now = time.time()
-        os.utime(self.passwd_path, (now, now + next(self._counter) % 1000 / 1000 + 1))
-        self._users[name] = user
+        self._users[user.name] = user
         return user
+
+    def _new_user(self, name: str | None = None, password: str | None = None) -> MailUser:
+        name = name or f"user{next(self._counter)}-{secrets.token_hex(3)}"
+        password = password or secrets.token_urlsafe(12)
+        return MailUser(name=name, password=password, home=self.root / "mail" / name)
+
+    def _append_users(self, users: list[MailUser]) -> None:
+        with self.passwd_path.open("a") as fh:
+            for user in users:
+                fh.write(
+                    f"{user.name}:{{PLAIN}}{user.password}:{self.mail_uid}:{self.mail_gid}"
+                    f"::{user.home}\n"
+                )
 
     def make_folder(self, user: MailUser, folder: str) -> Path:
         """Create an empty (on-disk, UTF-8 named) Maildir++ folder for ``user``."""
