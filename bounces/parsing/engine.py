@@ -12,6 +12,8 @@ Order of decisions (each step only runs when the earlier ones found nothing):
 
 from __future__ import annotations
 
+import inspect
+
 from . import arf, autoreply, rfc3464, tokens
 from .common import Rec, fold, norm_address
 from .message import Mail, load
@@ -23,6 +25,14 @@ try:  # the classification tables live in classify.py (owned separately)
 except ImportError:  # pragma: no cover - only until classify.py exists
     from ._fallback_classify import category_for, classify
 
+# classify() learnt an optional ``command`` keyword later (engine-types.md, CHANGE): pass it
+# only when the installed classify accepts it.
+try:
+    _CLASSIFY_TAKES_COMMAND = "command" in inspect.signature(classify).parameters
+except (TypeError, ValueError):  # pragma: no cover - builtins without signature
+    _CLASSIFY_TAKES_COMMAND = False
+_HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
+_GENERIC_REASONS = frozenset({"onhold", "undefined"})
 _DEFAULT_OPTIONS = ParseOptions()
 _FIXED_REASON = {Kind.COMPLAINT: "feedback", Kind.AUTOREPLY: "vacation", Kind.DELIVERED: "delivered"}
 
@@ -140,13 +150,20 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str) -> RecipientRes
             permanent=permanent, category=category_for(fixed, permanent, rec.action),
             feedback_type=rec.feedback_type,
         )
+    kwargs = {"command": rec.command} if _CLASSIFY_TAKES_COMMAND else {}
     verdict = classify(
         status=rec.status, replycode=rec.replycode, diagnostic=diagnostic, action=rec.action,
-        kind_hint=str(kind), mta=mta, subject=subject,
+        kind_hint=str(kind), mta=mta, subject=subject, **kwargs,
     )
+    reason, hard, category = verdict.reason, verdict.hard, verdict.category or Category.UNKNOWN
+    if rec.reason and reason in _GENERIC_REASONS:
+        # the family detector knows what its fixed (often non-English) wording means, where
+        # the phrase tables found nothing specific
+        reason = rec.reason
+        hard = reason in _HARD_REASONS and verdict.permanent is not False
+        category = category_for(reason, verdict.permanent, rec.action)
     return RecipientResult(
         recipient=rec.recipient, action=rec.action, status=verdict.status, replycode=rec.replycode,
-        diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=verdict.reason, hard=verdict.hard,
-        permanent=verdict.permanent, category=verdict.category if verdict.category else Category.UNKNOWN,
-        feedback_type=rec.feedback_type,
+        diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=reason, hard=hard,
+        permanent=verdict.permanent, category=category, feedback_type=rec.feedback_type,
     )

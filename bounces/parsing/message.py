@@ -193,6 +193,15 @@ class Mail:
     feedback_texts: list[str] = field(default_factory=list)  # message/feedback-report parts
     returned: list[str] = field(default_factory=list)  # attached original messages / headers
     report_type: str = ""
+    all_headers: dict[str, list[str]] = field(default_factory=dict)  # lower name -> raw values
+    _lc_head: str | None = None
+
+    @property
+    def lc_head(self) -> str:
+        """The first 8000 characters of the body, lower-cased: for cheap marker tests."""
+        if self._lc_head is None:
+            self._lc_head = self.body[:8000].lower()
+        return self._lc_head
 
     def header(self, name: str) -> str:
         """First value of header ``name`` (decoded), or ""."""
@@ -200,11 +209,7 @@ class Mail:
 
     def header_all(self, name: str) -> list[str]:
         """All values of header ``name`` (decoded)."""
-        try:
-            vals = self.msg.get_all(name) or []
-        except Exception:
-            return []
-        return [decode_header_value(v) for v in vals]
+        return [decode_header_value(v) for v in self.all_headers.get(name.lower(), ())]
 
 
 _DS_HINT = re.compile(r"^(Final-Recipient|Original-Recipient|Action|Status)\s*:", re.I | re.M)
@@ -224,10 +229,14 @@ def load(raw: bytes) -> Mail:
         raw = raw[nl + 1 :] if nl >= 0 else b""
     msg = message_from_bytes(raw)
     headers: dict[str, str] = {}
-    for k, v in msg.items():
+    all_headers: dict[str, list[str]] = {}
+    for k, v in msg._headers:  # compat32 keeps (name, raw value) pairs; items() re-parses each
         lk = k.lower()
         if lk not in headers:
             headers[lk] = decode_header_value(v)
+            all_headers[lk] = [v]
+        else:
+            all_headers[lk].append(v)
     try:
         ctype = msg.get_content_type()
     except Exception:
@@ -239,6 +248,7 @@ def load(raw: bytes) -> Mail:
         from_=headers.get("from", ""),
         content_type=ctype,
         body="",
+        all_headers=all_headers,
     )
     try:
         mail.report_type = (msg.get_param("report-type") or "").lower() if ctype == "multipart/report" else ""
@@ -264,6 +274,10 @@ def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], dep
     except Exception:
         ctype = "text/plain"
     payload = part.get_payload()
+    if ctype.startswith("multipart/") and isinstance(payload, str):
+        # boundary missing or never used: compat32 leaves the body as one string
+        plains.append(part_text(part))
+        return
     if part.is_multipart() and ctype.startswith("multipart/"):
         for sub in payload if isinstance(payload, list) else []:
             if isinstance(sub, Message):

@@ -19,13 +19,13 @@ _WORKMAIL = re.compile(r"An error occurred while trying to deliver the mail to t
 
 def match(mail: Mail) -> bool:
     """SES/WorkMail senders or wording."""
-    frm = mail.from_.lower()
+    lc = mail.lc_head
     return (
-        "amazonses.com" in frm
+        "amazonses.com" in mail.from_.lower()
         or "x-ses-outgoing" in mail.headers
-        or bool(_INTRO.search(mail.body[:1000]))
-        or bool(_WORKMAIL.search(mail.body[:1000]))
-        or '"notificationType"' in mail.body[:2000]
+        or "was undeliverable" in lc and "the following message to <" in lc
+        or "error occurred while trying to deliver the mail to the following recipients" in lc
+        or '"notificationtype"' in lc
     )
 
 

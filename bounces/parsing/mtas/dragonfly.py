@@ -15,7 +15,8 @@ _REMOTE = re.compile(r"^(\S+) \[[\d.:a-fA-F]+\] did not like our", re.M)
 
 def match(mail: Mail) -> bool:
     """dma's signature in the body or in Received."""
-    return "DragonFly Mail Agent" in mail.body[:1500] or bool(_RCPT.search(mail.body[:3000]))
+    lc = mail.lc_head
+    return "dragonfly mail agent" in lc or "there was an error delivering your mail to <" in lc
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:

@@ -10,7 +10,7 @@ from ..message import Mail
 from ._text import diag_rec, merge_dsn, region
 
 NAME = "exchange2003"
-_START = re.compile(r"did not reach the following recipient\(s\):\s*\n", re.I)
+_START = re.compile(r"(?:did not reach the following recipient\(s\)|The following recipient\(s\) could not be reached):\s*\n", re.I)
 _RCPT = re.compile(r"^\s*(\S+@\S+?)(?:\s+on\s+.*)?$")
 # MSEXCH:IMS error numbers that name the cause (Exchange 5.5/2000/2003).
 _IMS = {
@@ -25,7 +25,10 @@ _IMS = {
 
 def match(mail: Mail) -> bool:
     """Exchange 2003's fixed phrase or its MSEXCH diagnostic codes."""
-    return bool(_START.search(mail.body[:4000])) or "MSEXCH:" in mail.body[:6000]
+    lc = mail.lc_head
+    return "did not reach the following recipient" in lc or "msexch:" in lc or (
+        "following recipient(s) could not be reached" in lc
+    )
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
@@ -35,7 +38,7 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     cur: list[str] | None = None
     addr = None
     for line in text.split("\n"):
-        m = _RCPT.match(line) if not line.startswith((" ", "\t")) else None
+        m = _RCPT.match(line)
         if m and norm_address(m.group(1)):
             if addr:
                 recs.append(_rec(addr, cur or []))

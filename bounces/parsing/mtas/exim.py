@@ -16,15 +16,15 @@ from ._text import cut_returned, diag_rec, merge_dsn
 
 NAME = "exim"
 
-_MARK = re.compile(
-    r"This message was created automatically by mail delivery software"
-    r"|The following address\(es\) failed|could not be delivered to one or more of its"
-    r"|has not yet been delivered to one or more of its|address to which the message has not yet been delivered"
-    r"|SMTP error from remote mail(?:er| server) after",
-    re.I,
+_NEEDLES = (
+    "this message was created automatically by mail delivery software",
+    "following address(es) failed",
+    "could not be delivered to one or more of its",
+    "has not yet been delivered to one or more of its",
+    "smtp error from remote mail",
 )
 _START = re.compile(
-    r"(?:following address\(es\) failed|addresses? to which the message has not yet been delivered (?:is|are)"
+    r"(?:following address\(es\) failed|address(?:es)? to which the message has not yet been delivered (?:is|are)"
     r"|could not be delivered to one or more of its recipients|failed for the following (?:address|recipient)s?"
     r"|недоставлено|не может быть доставлено[^\n]*)\s*:?[^\n]*\n",
     re.I,
@@ -41,7 +41,8 @@ _HOST = re.compile(r"host ([\w.-]+) \[[\d.:a-fA-F]+\]")
 
 def match(mail: Mail) -> bool:
     """Exim's fixed wording, or its X-Failed-Recipients header with a Mailer-Daemon From."""
-    if _MARK.search(mail.body[:3000]):
+    lc = mail.lc_head
+    if any(s in lc for s in _NEEDLES):
         return True
     return bool(mail.header("x-failed-recipients") and "exim" in " ".join(mail.header_all("received")).lower())
 

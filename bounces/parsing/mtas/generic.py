@@ -40,7 +40,8 @@ def looks_like_bounce(mail: Mail) -> bool:
 
 _LINE_ADDR = re.compile(
     r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an)\s*:?\s*)?"
-    r"[\"']?<?(?P<addr>[^\s<>\"':;,()]+@[\w.-]+\.\w+)>?[\"']?\s*(?P<rest>(?:[:.,;]|\.\.\.|\(|--|-\s).*)?$",
+    r"[\"']?<?(?P<addr>[^\s<>\"':;,()]+@[\w-]+(?:\.[\w-]+)+)(?![\w.-]*\w)>?[\"']?"
+    r"\s*(?P<rest>(?:[:.,;]|\.\.\.|\(|\[|--|-\s|on\s).*)?$",
     re.I,
 )
 
@@ -79,12 +80,44 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
             block.append(line.strip())
         recs.append(diag_rec(a, " ".join(block)))
     if not recs:
+        recs = _phrase_scan(lines[:400], own)
+        seen.update((r.recipient or "").lower() for r in recs)
+    if not recs:
         for v in mail.header_all("x-failed-recipients"):
             for a in ADDR_RE.findall(v):
                 na = norm_address(a)
                 if na and na.lower() not in seen:
                     seen.add(na.lower())
                     recs.append(diag_rec(na, _reason_paragraph(text)))
+    return recs
+
+
+_FAIL_WORDS = re.compile(
+    r"deliver|user|mailbox|recipient|unknown|reject|fail|exceed|not a member|address|refused|quota"
+    r"|invalid|not found|no such|unreachable|blocked|denied|full|error|宛先|存在|配信|送信|zustell",
+    re.I,
+)
+
+
+def _phrase_scan(lines: list[str], own: set[str]) -> list[Rec]:
+    """Addresses quoted inside a failure sentence ("Unknown user: a@b", "deliver to <a@b>")."""
+    recs: list[Rec] = []
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        if "@" not in line or not _FAIL_WORDS.search(line):
+            continue
+        if re.match(r"^\s*(?:from|to|cc|reply-to|sender|return-path|received|message-id)\s*:", line, re.I):
+            continue
+        for raw in ADDR_RE.findall(line):
+            a = norm_address(raw)
+            if not a or a.lower() in own or a.lower() in seen or is_daemon(a):
+                continue
+            seen.add(a.lower())
+            diag = line.strip()
+            nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if nxt and "@" not in nxt and len(diag) < 200:
+                diag = f"{diag} {nxt}"
+            recs.append(diag_rec(a, diag))
     return recs
 
 

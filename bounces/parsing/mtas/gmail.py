@@ -22,7 +22,7 @@ _RETURNED = re.compile(
 
 def match(mail: Mail) -> bool:
     """Google's mailer-daemon with its fixed wording."""
-    return bool(_START.search(mail.body[:2000]))
+    return "delivery to the following recipient" in mail.lc_head and bool(_START.search(mail.body[:2000]))
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:

@@ -14,7 +14,7 @@ def match(mail: Mail) -> bool:
     return bool(
         mail.header("x-failed-recipients")
         and "googlemail.com" in mail.from_.lower()
-        and ("Google Groups" in mail.body or "Google グループ" in mail.body or "groups.google.com" in mail.body)
+        and any(s in mail.lc_head for s in ("google groups", "google グループ", "groups.google.com"))
     )
 
 

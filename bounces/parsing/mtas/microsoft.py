@@ -14,12 +14,13 @@ from ..message import Mail
 from ._text import merge_dsn, region
 
 NAME = "microsoft"
-_MARK = re.compile(
-    r"Delivery has failed to these recipients or (?:groups|distribution lists)"
-    r"|Diagnostic information for administrators|Microsoft Exchange Server"
-    r"|Your message to \S+ couldn't be delivered|The following recipient\(s\) cannot be reached"
-    r"|Le remise a échoué|La remise à ces destinataires|配信できませんでした。|Die Zustellung an folgende Empfänger",
-    re.I,
+_NEEDLES = (
+    "delivery has failed to these recipients or",
+    "diagnostic information for administrators",
+    "microsoft exchange server",
+    "the following recipient(s) cannot be reached",
+    "la remise à ces destinataires",
+    "die zustellung an folgende empfänger",
 )
 _ADMIN = re.compile(r"Diagnostic information for administrators:\s*\n", re.I)
 _ADMIN_END = re.compile(r"\n\s*(?:Original message headers:|Original Message Headers|-{4,})", re.I)
@@ -32,7 +33,8 @@ _GEN_SERVER = re.compile(r"Generating server:\s*(\S+)", re.I)
 
 def match(mail: Mail) -> bool:
     """Exchange/Office 365 wording, or an Exchange diagnostic in the DSN."""
-    return bool(_MARK.search(mail.body[:6000]))
+    lc = mail.lc_head
+    return any(s in lc for s in _NEEDLES) or ("couldn't be delivered" in lc and "your message to" in lc)
 
 
 def _admin(body: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ _LINE = re.compile(r"^\s*<?([^\s<>]+@[^\s<>:]+)>?\s*:\s*(.*)$")
 
 def match(mail: Mail) -> bool:
     """OpenSMTPD's fixed introduction."""
-    return bool(_MARK.search(mail.body[:1000]))
+    return "this is the mailer-daemon, please do not reply" in mail.lc_head
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:

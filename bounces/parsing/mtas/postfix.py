@@ -10,11 +10,11 @@ from ..message import Mail
 from ._text import diag_rec, merge_dsn, prefer_text_diagnostic
 
 NAME = "postfix"
-_MARK = re.compile(
-    r"This is the (?:mail system at host|Postfix program at host)|The Postfix program"
-    r"|could not be delivered to one or more recipients\. It's attached below"
-    r"|I'm sorry to have to inform you that your message could not",
-    re.I,
+_NEEDLES = (
+    "this is the mail system at host",
+    "postfix program",
+    "could not be delivered to one or more recipients. it's attached below",
+    "i'm sorry to have to inform you that your message could not",
 )
 _HEAD = re.compile(r"^<([^<>\s]+@[^<>\s]+)>(?:\s*\(expanded from <[^>]*>\))?\s*:\s*(.*)$")
 _REMOTE = re.compile(r"\bhost ([\w.-]+)\[[\d.:a-fA-F]+\](?: said| refused)")
@@ -23,9 +23,10 @@ _DELAYED = re.compile(r"Delayed Mail|delivery temporarily suspended|THIS IS A WA
 
 def match(mail: Mail) -> bool:
     """Postfix's introduction, or a Postfix-style recipient line with a Postfix Received."""
-    if _MARK.search(mail.body[:2000]):
+    lc = mail.lc_head
+    if any(s in lc for s in _NEEDLES):
         return True
-    return "x-postfix-queue-id" in "\n".join(mail.ds_texts).lower()
+    return any("X-Postfix" in t for t in mail.ds_texts)
 
 
 def text_blocks(body: str) -> dict[str, str]:

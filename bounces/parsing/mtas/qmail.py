@@ -14,18 +14,21 @@ from ._text import angle_blocks, cut_returned, diag_rec, merge_dsn
 
 NAME = "qmail"
 
-_MARK = re.compile(
-    r"This is the qmail-send program|I'm afraid I wasn't able to deliver your message"
-    r"|I'm not going to try again|Below this line is a copy of the message|qmail-send"
-    r"|This is a permanent error; I've given up|Unable to deliver message to the following address",
-    re.I,
+_NEEDLES = (
+    "this is the qmail-send program",
+    "i'm afraid i wasn't able to deliver your message",
+    "i'm not going to try again",
+    "below this line is a copy of the message",
+    "this is a permanent error; i've given up",
+    "unable to deliver message to the following address",
 )
 _DELAY = re.compile(r"I'm still trying|temporary (?:failure|error)|will (?:keep|continue) trying", re.I)
 
 
 def match(mail: Mail) -> bool:
     """qmail markers in the body (or a qmail Received header)."""
-    return bool(_MARK.search(mail.body[:3000]))
+    lc = mail.lc_head
+    return any(s in lc for s in _NEEDLES)
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:

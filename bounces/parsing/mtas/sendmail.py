@@ -23,7 +23,10 @@ _FATAL = re.compile(r"-{3,} ?The following addresses had permanent fatal errors 
 
 def match(mail: Mail) -> bool:
     """Sendmail's fixed section markers."""
-    return bool(_MARK.search(mail.body[:4000]))
+    lc = mail.lc_head
+    return "transcript of session follows" in lc or "had permanent fatal errors" in lc or (
+        "the original message was received at " in lc
+    )
 
 
 def transcript_diagnostics(body: str) -> tuple[dict[str, str], str]:

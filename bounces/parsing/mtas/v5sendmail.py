@@ -21,7 +21,8 @@ _TALK = re.compile(r"^While talking to ([\w.-]+):", re.I)
 
 def match(mail: Mail) -> bool:
     """A sendmail transcript without any DSN part."""
-    return not mail.ds_texts and bool(_TRANSCRIPT.search(mail.body[:3000])) and "Unsent message follows" in mail.body
+    lc = mail.lc_head
+    return not mail.ds_texts and "transcript of session follows" in lc and "unsent message follows" in lc
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:

@@ -15,7 +15,8 @@ _START = re.compile(r"Del[ie]?very to the following recipients failed permanentl
 
 def match(mail: Mail) -> bool:
     """The misspelt fixed phrase of this MTA."""
-    return bool(_START.search(mail.body[:3000])) and "Technical details" in mail.body
+    lc = mail.lc_head
+    return "to the following recipients failed permanently" in lc and "technical details" in lc
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:

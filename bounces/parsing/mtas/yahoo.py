@@ -14,7 +14,7 @@ _MARK = re.compile(r"Sorry, we were unable to deliver your message to the follow
 
 def match(mail: Mail) -> bool:
     """Yahoo's introduction line, or a Yahoo bounce header."""
-    return bool(_MARK.search(mail.body[:2000]) or mail.header("x-ymailisg"))
+    return "sorry, we were unable to deliver your message to the following address" in mail.lc_head
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
