@@ -39,6 +39,20 @@ class Campaign(TimeStamped):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="When sending started.")
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Maintained by campaigns.services in the same transaction as each SentMessage's
+    # outcome, so the results page never counts a million rows
+    # (campaigns.services.recount_campaign rebuilds them from the rows).
+    sent_count = models.PositiveIntegerField(default=0, editable=False, help_text="Accepted by SMTP.")
+    refused_count = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Refused permanently (5xx) at send time."
+    )
+    deferred_count = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Refused temporarily (4xx) at send time."
+    )
+    skipped_count = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Queued, then not sent: suppressed or unsubscribed meanwhile."
+    )
+    last_error = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -57,7 +71,11 @@ class SentMessage(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        # Claimed by a sender and handed to SMTP; a row left here by a crash is never
+        # sent again (at most once), see docs/campaigns.md.
+        SENDING = "sending", "Sending (outcome unknown if it stays)"
         SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Not sent (suppressed or unsubscribed before sending)"
         REFUSED = "refused", "Refused at send time"
         DEFERRED = "deferred", "Deferred at send time"
         BOUNCED = "bounced", "Bounced"

@@ -1,0 +1,428 @@
+"""Writes of the campaigns app: queueing and sending campaigns, recounting.
+
+Sending invariants (docs/campaigns.md):
+- every message is recorded in a SentMessage (token, Message-ID) before it leaves;
+- a contact gets a campaign at most once: rows are unique on (campaign, contact), and a
+  row is claimed with a conditional UPDATE queued -> sending right before its SMTP
+  transaction. A row left in "sending" by a crash is never retried (at most once);
+- sending is resumable: rows are created a batch at a time under a lock on the campaign
+  row, and a new run first sends the rows a crashed run left queued;
+- no network I/O inside a transaction: claim (commit), talk SMTP, then record the
+  outcome together with the campaign's counters (one transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import selectors
+from .models import Campaign, SentMessage, new_token
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 100
+
+
+class CampaignError(Exception):
+    """A campaign cannot be queued or sent as asked (bad state, no list...)."""
+
+
+class SendInterrupted(Exception):
+    """Sending stopped on a transient fault (connection lost, 4xx for the sender): retry later."""
+
+
+class SendFailed(Exception):
+    """Sending stopped on a permanent fault of ours (sender refused 5xx, bad settings)."""
+
+
+@dataclass
+class SendReport:
+    """What one run of send_campaign did."""
+
+    campaign_id: int
+    sent: int = 0
+    refused: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    batches: int = 0
+    stopped: str = ""  # why it stopped before the end ("paused", "cancelled", ...)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def verp_address(token: str) -> str:
+    """The envelope sender of one message: <local>+<token>@<return domain>."""
+    return f"{settings.BOUNCE_LOCAL_PART}+{token}@{settings.BOUNCE_RETURN_DOMAIN}"
+
+
+def message_id_for(token: str) -> str:
+    """The Message-ID (without brackets) of the message carrying `token`."""
+    return f"{token}@{settings.BOUNCE_RETURN_DOMAIN}"
+
+
+def _batch_size() -> int:
+    return int(getattr(settings, "CAMPAIGN_SEND_BATCH_SIZE", DEFAULT_BATCH_SIZE))
+
+
+# ---------------------------------------------------------------------------------------
+# Queueing
+
+
+def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
+    """Mark a draft (or paused) campaign queued and start its sending task after commit.
+
+    Raises CampaignError when the campaign has no list or was already sent/cancelled.
+    """
+    from .tasks import send_campaign_task
+
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.mailing_list_id is None:
+            raise CampaignError("The campaign has no mailing list.")
+        if locked.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
+            raise CampaignError(f"A campaign that is {locked.get_status_display().lower()} cannot be queued.")
+        locked.status = Campaign.Status.QUEUED
+        locked.last_error = ""
+        locked.save(update_fields=["status", "last_error", "updated_at"])
+        send_campaign_task.delay_on_commit(locked.pk)
+    logger.info("campaign %s queued by %s", locked.pk, getattr(actor, "pk", None) or "system")
+    return locked
+
+
+def pause_campaign(*, campaign: Campaign) -> Campaign:
+    """Ask a queued or sending campaign to stop after its current batch; queue it again to resume."""
+    updated = Campaign.objects.filter(
+        pk=campaign.pk, status__in=[Campaign.Status.QUEUED, Campaign.Status.SENDING]
+    ).update(status=Campaign.Status.PAUSED, updated_at=timezone.now())
+    if not updated:
+        raise CampaignError("Only a queued or sending campaign can be paused.")
+    campaign.refresh_from_db()
+    return campaign
+
+
+# ---------------------------------------------------------------------------------------
+# Sending
+
+
+def send_campaign(*, campaign_id: int, batch_size: int | None = None) -> SendReport:
+    """Send a queued campaign to its list, in batches, one SMTP connection per batch.
+
+    Safe to run twice, concurrently or after a crash: see the module docstring.
+    Raises SendInterrupted (retry) or SendFailed (the campaign is paused with last_error).
+    """
+    batch_size = batch_size or _batch_size()
+    report = SendReport(campaign_id=campaign_id)
+    now = timezone.now()
+    started = Campaign.objects.filter(
+        pk=campaign_id, status__in=[Campaign.Status.QUEUED, Campaign.Status.SENDING]
+    ).update(status=Campaign.Status.SENDING, updated_at=now)
+    if not started:
+        report.stopped = "not queued"
+        return report
+    Campaign.objects.filter(pk=campaign_id, sent_at__isnull=True).update(sent_at=now)
+    campaign = Campaign.objects.select_related("mailing_list").get(pk=campaign_id)
+    if campaign.mailing_list_id is None:
+        _stop_with_error(campaign, "The campaign has no mailing list.")
+        raise SendFailed("The campaign has no mailing list.")
+
+    while True:
+        status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+        if status != Campaign.Status.SENDING:
+            report.stopped = status or "deleted"
+            return report
+        rows = _next_batch(campaign=campaign, batch_size=batch_size, report=report)
+        if not rows:
+            break
+        report.batches += 1
+        _send_batch(campaign=campaign, rows=rows, report=report)
+
+    Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+        status=Campaign.Status.SENT, finished_at=timezone.now(), updated_at=timezone.now()
+    )
+    logger.info("campaign %s sent: %s", campaign_id, report.as_dict())
+    return report
+
+
+def _next_batch(*, campaign: Campaign, batch_size: int, report: SendReport) -> list[SentMessage]:
+    """The next rows to send: rows left queued (by a crashed run) first, else new ones.
+
+    New rows are created under a lock on the campaign row, so two runs of the same
+    campaign never create rows for the same contacts. Suppressed contacts get a row in
+    state "skipped", so nothing is silently dropped and the scan moves on.
+    """
+    left = list(
+        SentMessage.objects.filter(campaign_id=campaign.pk, status=SentMessage.Status.QUEUED)
+        .order_by("pk")[:batch_size]
+    )
+    if left:
+        return left
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk").get()
+        contacts = list(
+            selectors.eligible_recipients(campaign=campaign).only("pk", "email")[:batch_size]
+        )
+        if not contacts:
+            return []
+        suppressed = selectors.suppressed_among(c.email for c in contacts)
+        rows = []
+        skipped = 0
+        for contact in contacts:
+            token = new_token()
+            is_suppressed = contact.email.strip().lower() in suppressed
+            skipped += is_suppressed
+            rows.append(
+                SentMessage(
+                    campaign=campaign,
+                    contact=contact,
+                    email=contact.email,
+                    token=token,
+                    message_id=message_id_for(token),
+                    status=SentMessage.Status.SKIPPED if is_suppressed else SentMessage.Status.QUEUED,
+                )
+            )
+        created = SentMessage.objects.bulk_create(rows)
+        if skipped:
+            Campaign.objects.filter(pk=campaign.pk).update(skipped_count=F("skipped_count") + skipped)
+            report.skipped += skipped
+    return [row for row in created if row.status == SentMessage.Status.QUEUED]
+
+
+def _skip_no_longer_eligible(*, campaign: Campaign, rows: list[SentMessage], report: SendReport
+                             ) -> list[SentMessage]:
+    """Rows queued a while ago (a crashed run) are checked again before they leave."""
+    ids = {row.contact_id for row in rows if row.contact_id}
+    still = selectors.still_subscribed_ids(campaign=campaign, contact_ids=ids)
+    suppressed = selectors.suppressed_among(row.email for row in rows)
+    keep, drop = [], []
+    for row in rows:
+        ok = row.contact_id in still and row.email.strip().lower() not in suppressed
+        (keep if ok else drop).append(row)
+    if drop:
+        with transaction.atomic():
+            n = SentMessage.objects.filter(
+                pk__in=[r.pk for r in drop], status=SentMessage.Status.QUEUED
+            ).update(status=SentMessage.Status.SKIPPED)
+            Campaign.objects.filter(pk=campaign.pk).update(skipped_count=F("skipped_count") + n)
+        report.skipped += n
+    return keep
+
+
+def build_message(*, campaign: Campaign, row: SentMessage, connection=None) -> EmailMultiAlternatives:
+    """The email for one SentMessage: visible From in the headers, VERP address as envelope sender.
+
+    Django's SMTP backend uses `from_email` as the SMTP MAIL FROM and the "From" header
+    when one is given in `headers`, which is how the two differ here.
+    """
+    headers = {
+        "From": campaign.from_email,
+        "Message-ID": f"<{row.message_id}>",
+        settings.BOUNCE_TRACKING_HEADER: row.token,
+    }
+    unsubscribe = getattr(settings, "CAMPAIGN_LIST_UNSUBSCRIBE", "")
+    if unsubscribe:
+        # e.g. "mailto:unsubscribe@example.com?subject=unsubscribe-{token}" or an https URL
+        headers["List-Unsubscribe"] = f"<{unsubscribe.format(token=row.token)}>"
+    message = EmailMultiAlternatives(
+        subject=campaign.subject,
+        body=campaign.body_text,
+        from_email=verp_address(row.token),
+        to=[row.email],
+        headers=headers,
+        connection=connection,
+    )
+    if campaign.body_html:
+        message.attach_alternative(campaign.body_html, "text/html")
+    return message
+
+
+def _claim(row: SentMessage) -> bool:
+    """queued -> sending, for this row only if nobody else took it (conditional UPDATE)."""
+    return bool(
+        SentMessage.objects.filter(pk=row.pk, status=SentMessage.Status.QUEUED).update(
+            status=SentMessage.Status.SENDING
+        )
+    )
+
+
+def _unclaim(row: SentMessage) -> None:
+    """The SMTP transaction failed before the server took the message: queue it again."""
+    SentMessage.objects.filter(pk=row.pk, status=SentMessage.Status.SENDING).update(
+        status=SentMessage.Status.QUEUED
+    )
+
+
+def _record_outcome(*, campaign: Campaign, row: SentMessage, status: str) -> bool:
+    """Set the row's outcome and bump the matching campaign counter, in one transaction."""
+    counter = {
+        SentMessage.Status.SENT: "sent_count",
+        SentMessage.Status.REFUSED: "refused_count",
+        SentMessage.Status.DEFERRED: "deferred_count",
+    }[status]
+    with transaction.atomic():
+        n = SentMessage.objects.filter(pk=row.pk, status=SentMessage.Status.SENDING).update(
+            status=status, sent_at=timezone.now()
+        )
+        if n:
+            Campaign.objects.filter(pk=campaign.pk).update(**{counter: F(counter) + 1})
+    row.status = status
+    return bool(n)
+
+
+def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendReport) -> None:
+    rows = _skip_no_longer_eligible(campaign=campaign, rows=rows, report=report)
+    if not rows:
+        return
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except (smtplib.SMTPException, OSError) as exc:
+        _note_error(campaign, f"Cannot connect to the SMTP server: {exc}")
+        raise SendInterrupted(str(exc)) from exc
+    try:
+        for row in rows:
+            if not _claim(row):
+                continue  # another run took it
+            message = build_message(campaign=campaign, row=row, connection=connection)
+            try:
+                connection.send_messages([message])
+            except smtplib.SMTPRecipientsRefused as exc:
+                # One recipient per message: the only entry is ours.
+                code, text = next(iter(exc.recipients.values()))
+                _refused(campaign=campaign, row=row, code=code, text=text, report=report)
+            except smtplib.SMTPDataError as exc:
+                # Refused after DATA (content, policy): still this recipient's answer.
+                _refused(campaign=campaign, row=row, code=exc.smtp_code, text=exc.smtp_error,
+                         report=report)
+            except smtplib.SMTPSenderRefused as exc:
+                _unclaim(row)
+                reason = f"The SMTP server refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}"
+                if 400 <= exc.smtp_code < 500:
+                    _note_error(campaign, reason)
+                    raise SendInterrupted(reason) from exc
+                _stop_with_error(campaign, reason)
+                raise SendFailed(reason) from exc
+            except (smtplib.SMTPException, OSError) as exc:
+                # Connection lost mid-transaction: without the final reply to DATA the
+                # server did not take the message (RFC 5321 4.1.1.4), so it is queued again.
+                _unclaim(row)
+                _note_error(campaign, f"SMTP connection lost: {exc}")
+                raise SendInterrupted(str(exc)) from exc
+            else:
+                if _record_outcome(campaign=campaign, row=row, status=SentMessage.Status.SENT):
+                    report.sent += 1
+    finally:
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection must not hide the cause
+            logger.debug("closing the SMTP connection failed", exc_info=True)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _refused(*, campaign: Campaign, row: SentMessage, code: int, text: bytes | str,
+             report: SendReport) -> None:
+    """A recipient refused at send time: record its status, then a Bounce (pipeline service)."""
+    text = _text(text)
+    status = SentMessage.Status.DEFERRED if 400 <= code < 500 else SentMessage.Status.REFUSED
+    if not _record_outcome(campaign=campaign, row=row, status=status):
+        return
+    if status == SentMessage.Status.DEFERRED:
+        report.deferred += 1
+    else:
+        report.refused += 1
+    enhanced = text.partition(" ")[0]
+    enhanced_status = enhanced if _looks_enhanced(enhanced) else None
+    try:
+        from bounces.services import record_send_refusal
+    except ImportError:  # the pipeline helper's service has not landed yet
+        logger.warning("bounces.services.record_send_refusal is missing; refusal of message %s not recorded",
+                       row.pk)
+        return
+    try:
+        record_send_refusal(
+            sent_message=row, reply_code=int(code), enhanced_status=enhanced_status, text=text,
+            remote_mta=settings.EMAIL_HOST if hasattr(settings, "EMAIL_HOST") else "",
+        )
+    except Exception:  # noqa: BLE001 - one bad record must not stop the campaign
+        logger.exception("recording the send-time refusal of message %s failed", row.pk)
+        _note_error(campaign, f"Recording the refusal of message {row.pk} failed; see the logs.")
+
+
+def _looks_enhanced(value: str) -> bool:
+    parts = value.split(".")
+    return len(parts) == 3 and parts[0] in {"2", "4", "5"} and all(p.isdigit() for p in parts)
+
+
+def _note_error(campaign: Campaign, message: str) -> None:
+    Campaign.objects.filter(pk=campaign.pk).update(last_error=message[:2000], updated_at=timezone.now())
+
+
+def _stop_with_error(campaign: Campaign, message: str) -> None:
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=Campaign.Status.PAUSED, last_error=message[:2000], updated_at=timezone.now()
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Maintenance
+
+
+def recount_campaign(*, campaign: Campaign) -> Campaign:
+    """Rebuild the campaign's send counters from its SentMessage rows.
+
+    Rows whose status the pipeline later moved on (bounced, soft_bounced, complained)
+    were accepted at send time unless a send-time refusal Bounce exists for them.
+    """
+    from bounces.models import Bounce, RawMessage
+
+    counts = selectors.progress_counts(campaign_id=campaign.pk)
+    # Refused rows whose status the pipeline moved on, told apart by their SMTP Bounce.
+    moved = (
+        Bounce.objects.filter(campaign_id=campaign.pk, raw_message__source=RawMessage.Source.SMTP)
+        .exclude(sent_message__status__in=[SentMessage.Status.REFUSED, SentMessage.Status.DEFERRED])
+        .exclude(sent_message__isnull=True)
+        .values_list("sent_message_id", "reply_code")
+        .distinct()
+    )
+    moved_by_row: dict[int, str] = dict(moved)
+    refused_moved = sum(1 for code in moved_by_row.values() if not code.startswith("4"))
+    deferred_moved = len(moved_by_row) - refused_moved
+    accepted_then_changed = sum(
+        counts.get(s, 0)
+        for s in (SentMessage.Status.BOUNCED, SentMessage.Status.SOFT_BOUNCED, SentMessage.Status.COMPLAINED)
+    )
+    with transaction.atomic():
+        Campaign.objects.filter(pk=campaign.pk).update(
+            sent_count=counts.get(SentMessage.Status.SENT, 0) + accepted_then_changed - len(moved_by_row),
+            refused_count=counts.get(SentMessage.Status.REFUSED, 0) + refused_moved,
+            deferred_count=counts.get(SentMessage.Status.DEFERRED, 0) + deferred_moved,
+            skipped_count=counts.get(SentMessage.Status.SKIPPED, 0),
+        )
+    campaign.refresh_from_db()
+    return campaign
+
+
+__all__ = [
+    "CampaignError",
+    "SendFailed",
+    "SendInterrupted",
+    "SendReport",
+    "build_message",
+    "message_id_for",
+    "pause_campaign",
+    "queue_campaign",
+    "recount_campaign",
+    "send_campaign",
+    "verp_address",
+]
