@@ -37,11 +37,11 @@ from .reasons import (
     ADDRESS_BAD,
     NEVER_TEMPORARY,
     NON_FAILURES,
-    PATTERNS,
     PSEUDO_STATUS,
     REASONS,
     STATUS_REASONS,
     VAGUE,
+    matching_tables,
 )
 from .types import Category
 
@@ -94,8 +94,6 @@ _BEFORE_DATA: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL", "RC
 _DELIVERED_ACTIONS: Final = frozenset({"delivered", "relayed", "expanded"})
 
 
-def _m(reason: str, text: str) -> bool:
-    return PATTERNS[reason].search(text) is not None
 
 
 @dataclass(slots=True)
@@ -105,6 +103,7 @@ class _Facts:
     sname: str | None  # the status code's own meaning (STATUS_REASONS)
     command: str | None  # RCPT, MAIL, DATA, EHLO ...
     reply: str | None
+    hits: frozenset[str]  # phrase tables that match the text (reasons.matching_tables)
 
 
 # -- probes: does this reason apply, judged on status + wording + command --------------------
@@ -112,7 +111,7 @@ class _Facts:
 
 def _probe_default(reason: str) -> Callable[[_Facts], bool]:
     def probe(f: _Facts) -> bool:
-        return f.sname == reason or _m(reason, f.text)
+        return f.sname == reason or (reason in f.hits)
 
     return probe
 
@@ -120,24 +119,24 @@ def _probe_default(reason: str) -> Callable[[_Facts], bool]:
 def _probe_mesgtoobig(f: _Facts) -> bool:
     if f.sname == "exceedlimit":
         return False
-    return f.sname == "mesgtoobig" or _m("mesgtoobig", f.text)
+    return f.sname == "mesgtoobig" or ("mesgtoobig" in f.hits)
 
 
 def _probe_exceedlimit(f: _Facts) -> bool:
     if f.sname == "mesgtoobig":
         return False
-    return f.sname == "exceedlimit" or _m("exceedlimit", f.text)
+    return f.sname == "exceedlimit" or ("exceedlimit" in f.hits)
 
 
 def _probe_suspend(f: _Facts) -> bool:
     # 525 is "user account disabled" in some MTAs (Sendmail 5.7.13).
-    return f.sname == "suspend" or f.reply == "525" or _m("suspend", f.text)
+    return f.sname == "suspend" or f.reply == "525" or ("suspend" in f.hits)
 
 
 def _probe_norelaying(f: _Facts) -> bool:
     if f.command in ("CONN", "EHLO", "HELO"):
         return False
-    return _m("norelaying", f.text)
+    return ("norelaying" in f.hits)
 
 
 _NOT_A_DEAD_MAILBOX: Final = (
@@ -149,51 +148,51 @@ _NOT_A_DEAD_MAILBOX: Final = (
 def _probe_userunknown(f: _Facts) -> bool:
     if f.sname == "suspend":
         return False
-    if _m("userunknown_strong", f.text):
+    if ("userunknown_strong" in f.hits):
         return True
     if f.sname == "userunknown":
         # 5.1.1 unless the words say the refusal was about something else.
-        return not any(_m(r, f.text) for r in _NOT_A_DEAD_MAILBOX)
+        return not any((r in f.hits) for r in _NOT_A_DEAD_MAILBOX)
     if f.command is None and f.reply is None and f.code is None:
         # No SMTP conversation quoted: the reporting MTA itself looked the mailbox up
         # (Exchange "Unknown Recipient", IMail "Unknown user", Notes, Domino ...).
-        return _m("userunknown", f.text)
+        return ("userunknown" in f.hits)
     # Without a 5.1.x code, mailbox wording counts only as an answer to RCPT TO.
-    return f.command == "RCPT" and _m("userunknown", f.text)
+    return f.command == "RCPT" and ("userunknown" in f.hits)
 
 
 def _probe_filtered(f: _Facts) -> bool:
     if f.sname == "suspend":
         return False
     if f.sname == "filtered":
-        return _m("userunknown", f.text) or _m("filtered", f.text)
+        return ("userunknown" in f.hits) or ("filtered" in f.hits)
     # After DATA (or with no command known) "no such user" comes from a content filter.
     if f.command in _BEFORE_DATA:
         return False
-    return _m("filtered", f.text) or _m("userunknown", f.text)
+    return ("filtered" in f.hits) or ("userunknown" in f.hits)
 
 
 def _probe_rejected(f: _Facts) -> bool:
     if f.sname == "rejected":
         return True
     if f.command == "MAIL":
-        return _m("rejected", f.text)
+        return ("rejected" in f.hits)
     if f.command == "DATA" and f.sname != "userunknown":
-        return _m("rejected", f.text)
+        return ("rejected" in f.hits)
     if f.sname is None or f.sname in ("securityerror", "systemerror", "userunknown"):
         # (userunknown: the 5.1.x probe already declined, the words are about the sender)
-        return _m("rejected", f.text)
+        return ("rejected" in f.hits)
     return False
 
 
 def _probe_hostunknown(f: _Facts) -> bool:
-    if _m("dns_temporary", f.text) or _m("notaccept", f.text):
+    if ("dns_temporary" in f.hits) or ("notaccept" in f.hits):
         return False
     if f.sname == "hostunknown":
-        return not _m("networkerror", f.text)
+        return "networkerror" not in f.hits
     if f.code is not None and f.code[0] == "4":
         return False  # a temporary failure cannot prove the domain does not exist
-    return _m("hostunknown", f.text)
+    return ("hostunknown" in f.hits)
 
 
 def _probe_spamdetected(f: _Facts) -> bool:
@@ -203,21 +202,21 @@ def _probe_spamdetected(f: _Facts) -> bool:
         return True
     if f.command in _BEFORE_DATA:
         return False
-    if _m("spamdetected_strong", f.text):
+    if ("spamdetected_strong" in f.hits):
         return True
     # "blocked for spamming", "IP listed as a spam source": about the sender, not content.
-    return not _m("blocked", f.text) and _m("spamdetected", f.text)
+    return "blocked" not in f.hits and ("spamdetected" in f.hits)
 
 
 def _probe_expired(f: _Facts) -> bool:
     # x.4.7 / x.4.1 together with give-up wording: the MTA ran out of time, whatever the
     # last attempt said.
-    return f.sname == "expired" and _m("expired", f.text)
+    return f.sname == "expired" and ("expired" in f.hits)
 
 
 def _probe_text(reason: str) -> Callable[[_Facts], bool]:
     def probe(f: _Facts) -> bool:
-        return _m(reason, f.text)
+        return (reason in f.hits)
 
     return probe
 
@@ -260,7 +259,7 @@ _BEFORE_RCPT: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL"})
 
 
 def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
-    if _m("mailererror_strong", f.text) or not smtp_type:
+    if ("mailererror_strong" in f.hits) or not smtp_type:
         return "mailererror"
     if smtp_type:
         early = f.command in _BEFORE_RCPT
@@ -273,13 +272,13 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
             # Refused before any recipient was named: about us, not the address.
             for name in _TEXT_ORDER:
                 # (qmail appends "in the queue too long" to every final failure)
-                if name != "expired" and _m(name, f.text):
+                if name != "expired" and (name in f.hits):
                     return name
             return "rejected" if f.command == "MAIL" else "blocked"
     if f.sname is not None and f.sname not in VAGUE and smtp_type:
         return f.sname
     for name in _TEXT_ORDER:
-        if _m(name, f.text):
+        if (name in f.hits):
             return name
     if f.sname is not None:
         return f.sname
@@ -289,7 +288,7 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
         return "securityerror"
     if not smtp_type:
         return "mailererror"
-    if _m("syntaxerror", f.text):
+    if ("syntaxerror" in f.hits):
         return "syntaxerror"
     if action in ("delayed", "expired"):
         return "expired"
@@ -437,7 +436,12 @@ def classify(
         reason = reason_hint
     else:
         sname = STATUS_REASONS.get(code) if code else None
-        reason = _decide(_Facts(text, code, sname, cmd, reply), action_l, smtp_type)
+        hits = matching_tables(text)
+        if "rejected_isnot" in hits:
+            # "recipient address rejected" is about the recipient, not the sender
+            hits = hits - {"rejected"}
+        facts = _Facts(text, code, sname, cmd, reply, hits)
+        reason = _decide(facts, action_l, smtp_type)
 
     if code is None:
         temporary = (reply is not None and reply[0] == "4") or _TEMPORARY_WORDS.search(text) is not None

@@ -20,7 +20,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+try:  # RE2 (google-re2) runs all tables in one linear pass; stdlib re is the fallback
+    import re2 as _re2
+except ImportError:  # pragma: no cover
+    _re2 = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +199,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"resolver\.adr\.recip(?:ient)?notfound", r"recipient not found by smtp address lookup",
         r"not listed in (?:the )?(?:domino directory|public name & address book)", r"invalid final delivery userid",
         r"doesn'?t have a .{1,60}? account", r"invalid recipient", r"destinataire invalide",
-        r"no valid recipients for this mm", r"address couldn'?t be found(?!, or is unable)",
+        r"no valid recipients for this mm", r"address couldn'?t be found\.",
     ),
     # The recipient's own preference refused us; beats a 5.1.1 code.
     "filtered_strong": (
@@ -205,6 +210,10 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "dns_temporary": (
         r"host not found, try again", r"temporary failure in name resolution", r"servfail",
         r"dns query failed",
+    ),
+    # Sisimai's exceptions to "address rejected" meaning the sender was rejected.
+    "rejected_isnot": (
+        r"recipient address rejected", r"5\.1\.\d address rejected", r"sender ip address rejected",
     ),
     "filtered": (
         r"user reject", r"rejected by (?:the )?recipient'?s? rules", r"message rejected due to user rules",
@@ -240,7 +249,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"(?:invalid|bad|bogus) (?:sender|mail from)", r"unroutable sender", r"domain of sender address",
         r"sender domain is empty", r"null sender is not allowed", r"empty envelope senders",
         r"administrative prohibition", r"access denied \(in reply to mail from command\)",
-        r"access denied \(sender blacklisted\)", r"(?<!recipient )(?<!5\.1\.\d )(?<!sender ip )address rejected",
+        r"access denied \(sender blacklisted\)", r"address rejected",
         r"recipient addresses rejected : access denied", r"batv", r"backscatter",
         r"returned mail not accepted here", r"not allowed to post to this mailing list",
         r"not a member of this (?:mailing )?list", r"sending to/from an address that has been blacklisted",
@@ -291,7 +300,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"does not pass (?:dmarc|spf|dkim)", r"not allowed to send mail\..{0,20}?_401",
     ),
     "speeding": (
-        r"(?<!connection )rate limited", r"temporarily rate limit", r"please try again slower", r"receiving mail at a rate",
+        r"rate limited", r"temporarily rate limit", r"please try again slower", r"receiving mail at a rate",
         r"sending (?:too fast|rate)", r"has sent to too many recipients", r"too many (?:messages|emails|mails) (?:from|sent|in)",
         r"exceeded (?:the )?(?:maximum )?(?:number of )?(?:messages|emails) per",
         r"slow down",
@@ -397,15 +406,41 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    # One alternation per reason: a single scan of the text per reason.
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+def _alternation(patterns: tuple[str, ...]) -> str:
+    return "|".join(f"(?:{p})" for p in patterns)
 
 
-#: reason -> compiled alternation of its phrases.
+#: table name -> compiled alternation of its phrases (stdlib; used by tests and as fallback).
 PATTERNS: Final[dict[str, re.Pattern[str]]] = {
-    name: _compile(pats) for name, pats in _PHRASES.items()
+    name: re.compile(_alternation(pats)) for name, pats in _PHRASES.items()
 }
+_TABLE_NAMES: Final[tuple[str, ...]] = tuple(_PHRASES)
+
+
+def _build_set() -> Any:
+    """All tables in one RE2 set: one linear pass over the text finds every table that
+    matches (the phrases use no look-around, so RE2 accepts them)."""
+    if _re2 is None:
+        return None
+    options = _re2.Options()
+    options.max_mem = 32 << 20  # room for the DFA: without it RE2 falls back to a slow path
+    regex_set = _re2.Set.SearchSet(options)
+    for name in _TABLE_NAMES:
+        regex_set.Add(_alternation(_PHRASES[name]))
+    regex_set.Compile()
+    return regex_set
+
+
+_SET: Final = _build_set()
+
+
+def matching_tables(text: str) -> frozenset[str]:
+    """Names of all phrase tables that match somewhere in ``text`` (lower-case)."""
+    if not text:
+        return frozenset()
+    if _SET is not None:
+        return frozenset(_TABLE_NAMES[i] for i in _SET.Match(text) or ())
+    return frozenset(name for name, rx in PATTERNS.items() if rx.search(text))
 
 
 # ---------------------------------------------------------------------------------------
