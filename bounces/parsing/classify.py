@@ -66,7 +66,7 @@ class Verdict:
 # -- status and reply code in free text -----------------------------------------------------
 # "#5.1.1", "550-5.1.1", "5.1.1" but not an IPv4 address or a version number.
 _STATUS_IN_TEXT: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
-_REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.\w-])([245][0-5]\d)(?=[ -:]|$)")
+_REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.\w-])([245][0-5]\d)(?=[ :-]|$)")
 # Words that make a bounce without a status code temporary (its pseudo status is 4.0.9NN).
 # Exim's "retry timeout exceeded": the last attempt failed temporarily and time ran out.
 _TEMPORARY_WORDS: Final = re.compile(r" temporar| persistent|(?<!delivery )retry timeout exceeded")

@@ -67,6 +67,7 @@ def norm_status(value: str | None) -> str | None:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
 
 
+_QUOTED_ADDR = re.compile(r'"[^"\s]+"@[\w-]+(?:\.[\w-]+)+')
 _ADDR_CLEAN = re.compile(r"^(?:rfc822|rfc-822|smtp|x400|utf-8|unknown)\s*;\s*", re.I)
 
 
@@ -76,20 +77,28 @@ def norm_address(value: str | None) -> str | None:
         return None
     v = _ADDR_CLEAN.sub("", value.strip())
     m = re.search(r"<([^<>@\s]+@[^<>\s]+)>", v)
-    if m:
+    q = _QUOTED_ADDR.search(v) if '"' in v else None
+    if q:
+        v = q.group(0)
+    elif m:
         v = m.group(1)
     else:
         m = ADDR_RE.search(v)
         if not m:
             return None
         v = m.group(0)
-    v = v.strip().strip("<>\"'()[]").rstrip(".,;:")
+    v = v.strip().strip("<>'()[]").rstrip(".,;:")
     if v.lower().startswith("mailto:"):
         v = v[7:]
     if "@" not in v:
         return None
     local, _, domain = v.rpartition("@")
-    local = local.strip("\"'<")
+    if local.startswith('"') and local.endswith('"') and len(local) > 2 and (
+        ".." in local or local[1] == "." or local[-2] == "." or " " in local
+    ):
+        pass  # a quoted local part that needs its quotes (RFC 5321 4.1.2)
+    else:
+        local = local.strip("\"'<")
     domain = domain.strip().rstrip(".>").lower()
     if not local or not domain or "." not in domain and domain != "localhost":
         return None

@@ -93,6 +93,8 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
 
 
 def _kind_of(recs: list[Rec]) -> Kind:
+    if all(r.reason == "feedback" for r in recs):
+        return Kind.COMPLAINT
     actions = {r.action for r in recs}
     if actions and actions <= {"delivered", "relayed", "expanded"}:
         return Kind.DELIVERED

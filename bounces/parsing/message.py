@@ -35,6 +35,22 @@ _CHARSET_ALIASES = {
 }
 
 
+_JAPANESE = ("euc_jp", "cp932")
+_WESTERN = ("cp1252",)
+_ALTERNATIVES = {
+    "iso2022_jp": _JAPANESE,
+    "euc_jp": ("cp932",),
+    "shift_jis": ("cp932", "euc_jp"),
+    "cp932": ("euc_jp",),
+    "gb18030": ("big5", "cp949"),
+    "big5": ("gb18030",),
+    "cp949": ("gb18030",),
+    "euc_kr": ("cp949",),
+    "koi8-r": ("cp1251",),
+    "cp1251": ("koi8-r",),
+}
+
+
 def _codec(charset: str | None) -> str | None:
     if not charset:
         return None
@@ -59,6 +75,13 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        # mislabelled text is common (EUC-JP sent as ISO-2022-JP, cp1252 as ascii): try the
+        # usual encodings of the same script strictly before settling for replacement chars
+        for alt in _ALTERNATIVES.get(name or "", _WESTERN):
+            try:
+                return data.decode(alt)
+            except (UnicodeDecodeError, LookupError):
+                continue
         if name and name not in ("utf-8",):
             try:
                 return data.decode(name, "replace")
@@ -156,12 +179,25 @@ def _blocks_text(blocks: list[object]) -> str:
     for blk in blocks:
         if not isinstance(blk, Message):
             continue
-        lines = [f"{k}: {decode_header_value(v)}" for k, v in blk.items()]
+        # no RFC 2047 decoding here: DSN fields carry addresses such as "=?utf-8?B?...?=@host"
+        lines = [f"{k}: {_plain(v)}" for k, v in blk._headers]
         body = blk.get_payload()
         if isinstance(body, str) and body.strip():
             lines.append(body)
         out.append("\n".join(lines))
     return "\n\n".join(out)
+
+
+def _plain(value: object) -> str:
+    """A raw header value as text, 8-bit bytes decoded, encoded words left alone."""
+    if not isinstance(value, str):
+        try:
+            value = str(value)
+        except Exception:
+            return ""
+    if not value.isascii() and _has_surrogates(value):
+        value = decode_bytes(value.encode("utf-8", "surrogateescape"))
+    return value
 
 
 def _message_text(sub: Message) -> str:

@@ -16,9 +16,12 @@ from . import (
     dragonfly,
     exchange2003,
     exim,
+    ezweb,
+    fml,
     generic,
     gmail,
     googlegroups,
+    kddi,
     microsoft,
     opensmtpd,
     postfix,
@@ -31,6 +34,9 @@ from . import (
 
 DETECTORS: tuple[ModuleType, ...] = (
     amazonses,
+    fml,
+    kddi,
+    ezweb,
     googlegroups,
     gmail,
     dragonfly,

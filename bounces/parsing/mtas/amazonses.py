@@ -65,10 +65,14 @@ def _json(body: str) -> list[Rec]:
     start = body.find("{")
     if start < 0:
         return []
-    try:
-        data, _ = json.JSONDecoder().raw_decode(body[start:])
-    except ValueError:
-        return []
+    data = None
+    # SNS-by-mail wraps long lines; try the text as is, then with the line breaks removed
+    for text in (body[start:], body[start:].replace("\n ", "").replace("\n", "")):
+        try:
+            data, _ = json.JSONDecoder().raw_decode(text)
+            break
+        except ValueError:
+            continue
     if not isinstance(data, dict):
         return []
     if isinstance(data.get("Message"), str):  # wrapped in an SNS envelope

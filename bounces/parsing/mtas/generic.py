@@ -20,10 +20,13 @@ _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|returned mail|delivery (?:status notification|failure|failed|has failed|problem|report)"
     r"|failure notice|mail delivery failed|could not be delivered|non[- ]?delivery|rejected|bounce|"
     r"delivery (?:notification|incomplete)|not delivered|unable to deliver|mail system error|warning: could not send"
-    r"|nondeliverable|returned to sender|delayed mail|message delayed|delivery delayed|error sending message"
+    r"|nondeliverable|returned to sender|error sending (?:your )?(?:mail|message)|trouble delivering|delayed mail|message delayed|delivery delayed|error sending message"
     r"|失敗|エラー|不能|未送達|zustellung|unzustellbar|non remis|no entregado|non consegnato",
     re.I,
 )
+
+
+_DAEMON_FROM = re.compile(r"(?:^|[<\s\"])(?:mailer-daemon|postmaster|mail-daemon|maildaemon)(?:@|>|\s|$)", re.I)
 
 
 def looks_like_bounce(mail: Mail) -> bool:
@@ -33,6 +36,8 @@ def looks_like_bounce(mail: Mail) -> bool:
     if mail.header("x-failed-recipients"):
         return True
     frm = mail.from_
+    if _DAEMON_FROM.search(frm) or _DAEMON_FROM.search(mail.header("return-path")) and not frm:
+        return True
     if _FROM_DAEMON.search(frm) and _BOUNCE_SUBJECT.search(mail.subject):
         return True
     return bool(_BOUNCE_SUBJECT.search(mail.subject) and re.search(r"^\s*<?>?\s*$", mail.header("return-path")))
