@@ -246,16 +246,21 @@ def _find_entry(path: Path, key: str) -> _MaildirEntry | None:
 
 # ============================================================================ mbox
 def mbox_digest(raw: bytes) -> str:
-    """sha256 of a message without its Status/X-Status headers (mbox flag storage)."""
+    """sha256 of a message without its Status/X-Status headers (mbox flag storage).
+
+    Trailing blank lines are ignored too: in an mbox they are indistinguishable from
+    the separator line before the next ``From `` line.
+    """
+    raw = raw.rstrip(b"\r\n")
     head, sep, body = raw.partition(b"\n\n")
     if not sep:
         head, sep, body = raw.partition(b"\r\n\r\n")
     kept = [
-        line
-        for line in head.splitlines(keepends=True)
+        line.rstrip(b"\r")
+        for line in head.split(b"\n")
         if not line.lower().startswith((b"status:", b"x-status:"))
     ]
-    return hashlib.sha256(b"".join(kept) + sep + body).hexdigest()
+    return hashlib.sha256(b"\n".join(kept) + sep + body).hexdigest()
 
 
 def _mbox_flags(raw: bytes) -> str:
@@ -268,8 +273,19 @@ def _mbox_flags(raw: bytes) -> str:
     return flags
 
 
+def _without_separator(raw: bytes) -> bytes:
+    """Message bytes as read back from an mbox, minus the separator blank line.
+
+    ``mailbox`` returns a message with the blank line that precedes the next ``From ``
+    line and adds a new one when writing, so writing read bytes back as they are
+    would grow every rewritten message by one line.
+    """
+    return raw[:-1] if raw.endswith(b"\n\n") else raw
+
+
 def _with_status_read(raw: bytes) -> bytes:
     """``raw`` (From_ line first) with its Status header replaced by ``Status: RO``."""
+    raw = _without_separator(raw)
     newline = b"\r\n" if b"\r\n" in raw[:200] else b"\n"
     from_line, _, rest = raw.partition(newline)
     head, sep, body = rest.partition(newline + newline)
@@ -456,7 +472,9 @@ class MboxConnector(MailboxConnector):
                             box[toc_key] = _with_status_read(raw)
                 elif action is DispositionAction.MOVE:
                     assert target is not None
-                    self._append_to(target, [box.get_bytes(k, from_=True) for k in toc_keys])
+                    self._append_to(
+                        target, [_without_separator(box.get_bytes(k, from_=True)) for k in toc_keys]
+                    )
                     for toc_key in toc_keys:
                         box.remove(toc_key)
                 elif action is DispositionAction.DELETE:

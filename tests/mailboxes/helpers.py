@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 
 CORPUS = Path("/work/shared/bounce-corpus/eml")
@@ -37,3 +39,13 @@ def marker(raw: bytes) -> int:
     """The index :func:`numbered` put into a message."""
     first = raw.split(b"\n", 1)[0]
     return int(first.split(b":", 1)[1])
+
+
+def big_message(size: int) -> bytes:
+    """A message of about ``size`` bytes: a base64 attachment of random data."""
+    payload = base64.encodebytes(os.urandom(size * 3 // 4))
+    head = (
+        b"From: MAILER-DAEMON@example.net\r\nSubject: huge bounce\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return head + payload.replace(b"\n", b"\r\n")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import os
 
 import pytest
 from imapclient import IMAPClient
@@ -23,7 +21,7 @@ from bounces.mailboxes.imap import IMAPConnector
 from tests.servers.dovecot import LEGACY_ADDRESS, DovecotServer, MailUser, free_port
 from tests.servers.proxy import CuttableProxy
 
-from .helpers import marker, numbered
+from .helpers import big_message, marker, numbered
 
 pytestmark = pytest.mark.dovecot
 
@@ -218,17 +216,8 @@ def test_fetched_bytes_match_the_stored_bounce(dovecot, mail_user, imap_settings
     assert message.raw.replace(b"\r\n", b"\n") == sample.replace(b"\r\n", b"\n")
 
 
-def _big_message(size: int) -> bytes:
-    payload = base64.encodebytes(os.urandom(size * 3 // 4))
-    head = (
-        b"From: MAILER-DAEMON@example.net\r\nSubject: huge bounce\r\n"
-        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    )
-    return head + payload.replace(b"\n", b"\r\n")
-
-
 def test_a_20_mb_message_is_fetched_intact(dovecot, mail_user, imap_settings):
-    big = _big_message(20 * 1024 * 1024)
+    big = big_message(20 * 1024 * 1024)
     dovecot.inject(mail_user, big)
 
     with open_mailbox(imap_settings()) as box:
