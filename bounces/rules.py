@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,7 +145,7 @@ class MessageView:
     whole — headers, body and the returned original message.
     """
 
-    __slots__ = ("_raw", "_result", "_diagnostic", "_mail", "_cache", "_mail_failed")
+    __slots__ = ("_raw", "_raw_loader", "_result", "_diagnostic", "_mail", "_cache", "_mail_failed")
 
     def __init__(
         self,
@@ -153,8 +153,10 @@ class MessageView:
         raw: bytes | None = None,
         result: ParseResult | None = None,
         diagnostic: str | None = None,
+        raw_loader: Callable[[], bytes | None] | None = None,
     ) -> None:
         self._raw = bytes(raw[:MAX_RAW_BYTES]) if raw is not None else None
+        self._raw_loader = raw_loader
         self._result = result
         self._diagnostic = diagnostic
         self._mail: Mail | None = None
@@ -167,18 +169,34 @@ class MessageView:
         return cls(raw=raw, result=result)
 
     @classmethod
-    def from_stored(cls, *, raw: bytes | memoryview | None, diagnostic: str) -> MessageView:
-        """A view of a stored bounce: its saved diagnostic text plus (lazily) its raw message."""
-        return cls(raw=bytes(raw) if raw is not None else None, diagnostic=diagnostic)
+    def from_stored(
+        cls,
+        *,
+        raw: bytes | memoryview | None = None,
+        diagnostic: str,
+        raw_loader: Callable[[], bytes | None] | None = None,
+    ) -> MessageView:
+        """A view of a stored bounce: its saved diagnostic text plus its raw message, given
+        or fetched by ``raw_loader`` on first use (a diagnostic-only rule never needs it)."""
+        return cls(raw=bytes(raw) if raw is not None else None, diagnostic=diagnostic, raw_loader=raw_loader)
+
+    def raw(self) -> bytes | None:
+        """The (first 1 MB of the) raw message, loading it if needed."""
+        if self._raw is None and self._raw_loader is not None:
+            loaded = self._raw_loader()
+            self._raw_loader = None
+            self._raw = bytes(loaded[:MAX_RAW_BYTES]) if loaded else None
+        return self._raw
 
     # The parsed message is built on first use only: most rules search the diagnostic.
     def _load(self) -> Mail | None:
         if self._mail is None and not self._mail_failed:
-            if not self._raw:
+            raw = self.raw()
+            if not raw:
                 self._mail_failed = True
                 return None
             try:
-                self._mail = load_mail(self._raw)
+                self._mail = load_mail(raw)
             except Exception:  # hostile input: a section we cannot read is empty
                 logger.warning("rules: message could not be parsed for sections", exc_info=True)
                 self._mail_failed = True

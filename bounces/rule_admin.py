@@ -1,0 +1,134 @@
+"""Admin of bounce rules: the ordered list (positions editable), hit counts, links to the
+test/coverage/re-apply pages, export of selected rules, Octeth paste and import.
+
+Imported by bounces/admin.py. Writing a rule goes through the rule editor
+(/bounces/rules/new/), which tests the draft against stored bounces before saving.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+
+from . import rule_services
+from .rule_models import BounceRule, BounceRuleChange, RuleReapply
+
+# bounces/admin.py registered a plain admin for BounceRule before this module existed; this
+# one replaces it wherever the import order puts it.
+if admin.site.is_registered(BounceRule):
+    admin.site.unregister(BounceRule)
+
+
+@admin.register(BounceRule)
+class BounceRuleAdmin(admin.ModelAdmin):
+    """The ordered rule list. Add goes to the rule editor (test before save)."""
+
+    change_list_template = "bounces/rules/admin_change_list.html"
+    list_display = (
+        "position", "name", "match_type", "section", "short_pattern", "case_sensitive", "bounce_type",
+        "action", "delete_message", "enabled", "hit_count", "last_hit_at", "test_link",
+    )
+    list_display_links = ("name",)
+    list_editable = ("position", "enabled")
+    list_filter = ("enabled", "bounce_type", "action", "section", "match_type", "case_sensitive", "delete_message")
+    search_fields = ("name", "pattern", "reason", "notes")
+    ordering = ("position", "id")
+    readonly_fields = ("hit_count", "last_hit_at", "created_at", "updated_at", "editor_link")
+    fieldsets = (
+        (None, {"fields": ("editor_link", "name", "enabled", "position")}),
+        ("Pattern", {"fields": ("pattern", "match_type", "section", "case_sensitive")}),
+        ("Meaning", {"fields": ("bounce_type", "reason", "action", "delete_message", "notes")}),
+        ("Statistics", {"fields": ("hit_count", "last_hit_at", "created_at", "updated_at")}),
+    )
+    actions = ("export_selected", "enable_selected", "disable_selected", "renumber_all")
+
+    @admin.display(description="pattern")
+    def short_pattern(self, obj: BounceRule) -> str:
+        return obj.pattern if len(obj.pattern) <= 60 else obj.pattern[:59] + "…"
+
+    @admin.display(description="test")
+    def test_link(self, obj: BounceRule) -> str:
+        return format_html('<a href="{}">edit &amp; test</a>', reverse("bounces:rule_edit", args=[obj.pk]))
+
+    @admin.display(description="rule editor")
+    def editor_link(self, obj: BounceRule) -> str:
+        if not obj.pk:
+            return "-"
+        return format_html(
+            '<a href="{}">Open in the rule editor</a> to test changes against stored bounces before saving.',
+            reverse("bounces:rule_edit", args=[obj.pk]),
+        )
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        # New rules are written in the editor, where they can be tested before saving.
+        return HttpResponseRedirect(reverse("bounces:rule_new") + ("?" + request.GET.urlencode() if request.GET else ""))
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "rule_links": [
+                ("New rule (with test)", reverse("bounces:rule_new")),
+                ("Coverage", reverse("bounces:rule_coverage")),
+                ("Re-apply to stored bounces", reverse("bounces:rule_reapply")),
+                ("Paste Octeth lines", reverse("bounces:rule_paste")),
+                ("Import JSON", reverse("bounces:rule_import")),
+                ("Export all", reverse("bounces:rule_export")),
+            ],
+        }
+        return super().changelist_view(request, extra_context=extra_context)
+
+    @admin.action(description="Export selected rules as JSON")
+    def export_selected(self, request: HttpRequest, queryset: QuerySet[BounceRule]) -> HttpResponse:
+        from .rule_views import export_response
+
+        return export_response(queryset.order_by("position", "id"))
+
+    @admin.action(description="Enable selected rules", permissions=["change"])
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet[BounceRule]) -> None:
+        count = queryset.update(enabled=True)
+        self.message_user(request, f"{count} rules enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected rules", permissions=["change"])
+    def disable_selected(self, request: HttpRequest, queryset: QuerySet[BounceRule]) -> None:
+        count = queryset.update(enabled=False)
+        self.message_user(request, f"{count} rules disabled.", messages.SUCCESS)
+
+    @admin.action(description="Renumber all rules 10, 20, 30… (keeps the order)", permissions=["change"])
+    def renumber_all(self, request: HttpRequest, queryset: QuerySet[BounceRule]) -> None:
+        count = rule_services.renumber_rules()
+        self.message_user(request, f"{count} rules renumbered.", messages.SUCCESS)
+
+
+@admin.register(RuleReapply)
+class RuleReapplyAdmin(admin.ModelAdmin):
+    """Read-only history of re-applies (undo is on the re-apply page)."""
+
+    list_display = ("id", "created_at", "actor", "actor_label", "scope", "examined", "changed", "undone_at")
+    list_select_related = ("actor",)
+    readonly_fields = [f.name for f in RuleReapply._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(BounceRuleChange)
+class BounceRuleChangeAdmin(admin.ModelAdmin):
+    """Read-only audit of fields changed by re-applies."""
+
+    list_display = ("id", "reapply", "bounce", "field", "old_value", "new_value", "rule", "applied_at", "undone_at")
+    list_filter = ("field",)
+    list_select_related = ("reapply", "bounce", "rule")
+    raw_id_fields = ("reapply", "bounce", "rule")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,410 @@
+"""Reads for bounce rules: test a draft rule against stored bounces, rule coverage, and the
+bounces nothing explains, grouped by similar diagnostic text. Nothing here writes."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from contacts.models import Contact, Subscription, Suppression
+
+from .models import Bounce, RawMessage
+from .rule_models import BounceRule
+from .rules import CompiledRule, MessageView, RuleSet, compile_rule, kind_after_rule
+
+# Stored bounces examined by the rule pages: the most recent ones, so a page answers in
+# seconds even on a large instance. The pages say so.
+DEFAULT_SAMPLE = 5000
+SAMPLE_CHOICES = (500, 1000, 5000, 20000)
+# Raw messages are fetched in batches when a rule searches more than the diagnostic.
+RAW_BATCH = 200
+SAMPLE_ROWS = 50  # matched bounces shown with their highlighted text
+HIGHLIGHT_CONTEXT = 160  # bytes of text shown either side of a match
+
+
+@dataclass
+class StoredBounce:
+    """A stored bounce with a lazily built `MessageView` of its raw message."""
+
+    bounce: Bounce
+    view: MessageView
+    _engine: tuple[str, str] | None = None
+
+    def engine_verdict(self) -> tuple[str, str]:
+        """(kind, reason) the engine gives this bounce's recipient, re-read from the raw
+        message (the stored ones may be a rule's). Falls back to the stored values."""
+        if self._engine is None:
+            self._engine = (self.bounce.kind, self.bounce.reason)
+            raw = self.view.raw()
+            if raw:
+                from .parsing import parse_bounce
+
+                result = parse_bounce(raw)
+                wanted = (self.bounce.recipient or "").lower()
+                for rec in result.recipients:
+                    if not wanted or (rec.recipient or "").lower() == wanted:
+                        kind = str(rec.category)
+                        if kind in Bounce.Kind.values:
+                            self._engine = (kind, rec.reason or "")
+                        break
+        return self._engine
+
+
+def _raw_loader(raw_id: int | None) -> Any:
+    if raw_id is None:
+        return None
+
+    def load() -> bytes | None:
+        raw = RawMessage.objects.filter(pk=raw_id).values_list("raw", flat=True).first()
+        return bytes(raw) if raw is not None else None
+
+    return load
+
+
+def sample_queryset(*, limit: int, only_unexplained: bool = False) -> Any:
+    """The most recent ``limit`` bounces (ids), newest first."""
+    qs = Bounce.objects.order_by("-bounced_at", "-id")
+    if only_unexplained:
+        qs = qs.filter(kind=Bounce.Kind.UNKNOWN, matched_rule__isnull=True)
+    return qs[:limit]
+
+
+def iter_stored_bounces(
+    *, limit: int = DEFAULT_SAMPLE, only_unexplained: bool = False, with_raw: bool = False
+) -> Iterator[StoredBounce]:
+    """Stored bounces, newest first, each with a message view. With ``with_raw`` the raw
+    messages are fetched in batches; otherwise one by one, only if a section needs them."""
+    bounces = list(
+        sample_queryset(limit=limit, only_unexplained=only_unexplained).select_related("contact", "campaign")
+    )
+    for start in range(0, len(bounces), RAW_BATCH):
+        chunk = bounces[start : start + RAW_BATCH]
+        raws: dict[int, bytes] = {}
+        if with_raw:
+            ids = [b.raw_message_id for b in chunk if b.raw_message_id]
+            raws = {pk: bytes(raw) for pk, raw in RawMessage.objects.filter(pk__in=ids).values_list("pk", "raw")}
+        for bounce in chunk:
+            raw = raws.get(bounce.raw_message_id) if bounce.raw_message_id else None
+            view = MessageView.from_stored(
+                raw=raw,
+                diagnostic=bounce.diagnostic,
+                raw_loader=None if raw is not None else _raw_loader(bounce.raw_message_id),
+            )
+            yield StoredBounce(bounce=bounce, view=view)
+
+
+def highlight(data: bytes, start: int, end: int, *, context: int = HIGHLIGHT_CONTEXT) -> SafeString:
+    """The match in ``data`` with some text either side; everything escaped, the match in <mark>."""
+    lo = max(0, start - context)
+    hi = min(len(data), end + context)
+
+    def text(chunk: bytes) -> str:
+        return chunk.decode("utf-8", "replace").replace("\r", "")
+
+    return format_html(
+        "{}{}<mark>{}</mark>{}{}",
+        "…" if lo > 0 else "",
+        text(data[lo:start]),
+        text(data[start:end]),
+        text(data[end:hi]),
+        "…" if hi < len(data) else "",
+    )
+
+
+# --- Contact state changes --------------------------------------------------------------------
+
+
+@dataclass
+class ContactContext:
+    """What the preview needs to know about contacts (fetched in three queries)."""
+
+    subscribed: dict[int, set[int]]  # contact id -> ids of lists it is subscribed to
+    suppressed: set[str]  # suppressed addresses (lower-case)
+
+
+def contact_context(bounces: list[Bounce]) -> ContactContext:
+    """Subscriptions and suppressions of the contacts of ``bounces``."""
+    contact_ids = {b.contact_id for b in bounces if b.contact_id}
+    subscribed: dict[int, set[int]] = defaultdict(set)
+    for contact_id, list_id in Subscription.objects.filter(
+        contact_id__in=contact_ids, status=Subscription.Status.SUBSCRIBED
+    ).values_list("contact_id", "mailing_list_id"):
+        subscribed[contact_id].add(list_id)
+    addresses = {(b.recipient or "").lower() for b in bounces if b.recipient}
+    suppressed = set(
+        Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=addresses).values_list(
+            "value", flat=True
+        )
+    )
+    return ContactContext(subscribed=dict(subscribed), suppressed=suppressed)
+
+
+# What each action does to a contact, as the preview words it ("12 contacts would be ...").
+ACTION_EFFECTS = {
+    BounceRule.Action.DELETE_CONTACT: "deleted",
+    BounceRule.Action.UNCONFIRM: "unconfirmed",
+    BounceRule.Action.BLACKLIST_CONTACT: "blacklisted",
+    BounceRule.Action.BLACKLIST_ADDRESS: "blacklisted (address)",
+    BounceRule.Action.UNSUBSCRIBE: "unsubscribed",
+    BounceRule.Action.SUPPRESS: "added to the suppression list",
+    BounceRule.Action.MARK_HARD: "marked hard-bounced",
+}
+
+
+def contact_effect(*, action: str, bounce: Bounce, context: ContactContext) -> str | None:
+    """How ``action`` would change the bounce's contact, or None if it would not.
+
+    Computed from the contact's current state: unsubscribing a contact with no active
+    subscription, or blacklisting a blacklisted one, changes nothing.
+    """
+    contact: Contact | None = bounce.contact
+    address = (bounce.recipient or (contact.email if contact else "")).lower()
+    if action == BounceRule.Action.SUPPRESS:
+        return ACTION_EFFECTS[action] if address and address not in context.suppressed else None
+    if action == BounceRule.Action.BLACKLIST_ADDRESS:
+        if not address or address in context.suppressed:
+            return None
+        return ACTION_EFFECTS[action]
+    if contact is None:
+        return None
+    status = contact.status
+    if action == BounceRule.Action.DELETE_CONTACT:
+        return ACTION_EFFECTS[action]
+    if action == BounceRule.Action.UNCONFIRM:
+        return ACTION_EFFECTS[action] if status == Contact.Status.ACTIVE else None
+    if action == BounceRule.Action.BLACKLIST_CONTACT:
+        return ACTION_EFFECTS[action] if status != Contact.Status.BLACKLISTED else None
+    if action == BounceRule.Action.UNSUBSCRIBE:
+        lists = context.subscribed.get(contact.pk, set())
+        campaign_list = bounce.campaign.mailing_list_id if bounce.campaign_id and bounce.campaign else None
+        affected = (campaign_list in lists) if campaign_list else bool(lists)
+        return ACTION_EFFECTS[action] if affected else None
+    if action == BounceRule.Action.MARK_HARD:
+        return ACTION_EFFECTS[action] if not contact.has_bounced else None
+    return None  # count only
+
+
+# --- Testing a draft rule ----------------------------------------------------------------------
+
+
+@dataclass
+class SampleRow:
+    """One matched bounce as the test page shows it."""
+
+    bounce: Bounce
+    snippet: SafeString
+    old_kind: str
+    new_kind: str
+    shadowed_by: str
+    contact_effect: str | None
+
+
+@dataclass
+class DraftReport:
+    """What a draft rule would do on the stored bounces."""
+
+    examined: int
+    limit: int
+    matched: int = 0
+    shadowed: int = 0  # matched, but an earlier rule catches them first
+    verdict_changes: int = 0
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    contact_changes: Counter[str] = field(default_factory=Counter)  # effect -> contacts
+    rows: list[SampleRow] = field(default_factory=list)
+
+    @property
+    def contact_change_lines(self) -> list[str]:
+        """Sentences such as "12 contacts would be unsubscribed"."""
+        lines = []
+        for effect, count in self.contact_changes.most_common():
+            noun = "contact" if count == 1 else "contacts"
+            lines.append(f"{count} {noun} would be {effect}")
+        return lines
+
+
+def rules_before(*, rule: BounceRule) -> RuleSet:
+    """The enabled rules tried before ``rule`` (lower position; same position, lower id)."""
+    qs = BounceRule.objects.filter(enabled=True).order_by("position", "id")
+    if rule.pk:
+        qs = qs.exclude(pk=rule.pk)
+        before = Q(position__lt=rule.position) | Q(position=rule.position, pk__lt=rule.pk)
+    else:
+        before = Q(position__lte=rule.position)  # a new rule goes after the ones at its position
+    return RuleSet.from_rules(qs.filter(before))
+
+
+def preview_draft_rule(*, rule: BounceRule, limit: int = DEFAULT_SAMPLE) -> DraftReport:
+    """Run the unsaved ``rule`` (already validated) against the most recent ``limit`` stored
+    bounces: how many it matches, how many an earlier rule would catch first, how many
+    would change verdict, which contacts would change state, and a highlighted sample."""
+    compiled = compile_rule(rule)
+    earlier = rules_before(rule=rule)
+    matched: list[tuple[StoredBounce, bytes, int, int]] = []
+    examined = 0
+    for stored in iter_stored_bounces(limit=limit, with_raw=compiled.section != "diagnostic"):
+        examined += 1
+        found = compiled.search(stored.view)
+        if found is not None:
+            matched.append((stored, *found))
+    report = DraftReport(examined=examined, limit=limit, matched=len(matched))
+    context = contact_context([stored.bounce for stored, *_ in matched])
+    counted_contacts: dict[str, set[int | str]] = defaultdict(set)
+    for stored, data, start, end in matched:
+        bounce = stored.bounce
+        first = earlier.first_match(message=stored.view)
+        shadowed_by = first.rule_name if first else ""
+        old_kind = "ignored" if bounce.state == Bounce.State.IGNORED else bounce.kind
+        new_kind = old_kind
+        effect = None
+        if first is not None:
+            report.shadowed += 1
+        else:
+            engine_kind = bounce.kind if bounce.matched_rule_id is None else stored.engine_verdict()[0]
+            new_kind = kind_after_rule(bounce_type=rule.bounce_type, engine_kind=engine_kind)
+            if new_kind != old_kind:
+                report.verdict_changes += 1
+                report.transitions[(old_kind, new_kind)] += 1
+            if rule.bounce_type != BounceRule.BounceType.IGNORE:
+                effect = contact_effect(action=rule.action, bounce=bounce, context=context)
+                if effect:
+                    # a contact with several matched bounces counts once
+                    counted_contacts[effect].add(bounce.contact_id or (bounce.recipient or "").lower())
+        if len(report.rows) < SAMPLE_ROWS:
+            report.rows.append(
+                SampleRow(
+                    bounce=bounce, snippet=highlight(data, start, end), old_kind=old_kind,
+                    new_kind=new_kind, shadowed_by=shadowed_by, contact_effect=effect,
+                )
+            )
+    report.contact_changes = Counter({effect: len(who) for effect, who in counted_contacts.items()})
+    return report
+
+
+# --- Coverage ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CoverageRow:
+    """One rule on the coverage page."""
+
+    rule: BounceRule
+    catches: int = 0  # stored bounces in the sample its pattern matches
+    wins: int = 0  # ... of which it is the first matching rule
+    recorded: int = 0  # bounces that name it as their matched rule (all time)
+    error: str = ""
+
+
+@dataclass
+class CoverageReport:
+    """Per-rule coverage over the sample."""
+
+    examined: int
+    limit: int
+    rows: list[CoverageRow]
+    uncaught: int = 0  # bounces in the sample no enabled rule catches
+
+
+def rule_coverage(*, limit: int = DEFAULT_SAMPLE) -> CoverageReport:
+    """For every rule, how many of the most recent ``limit`` stored bounces it catches,
+    how many it decides (first match, enabled rules only), and how many name it."""
+    from .rules import PatternError
+
+    rules = list(BounceRule.objects.order_by("position", "id"))
+    recorded = dict(
+        Bounce.objects.filter(matched_rule__isnull=False)
+        .values_list("matched_rule")
+        .annotate(n=Count("id"))
+        .values_list("matched_rule", "n")
+    )
+    rows = [CoverageRow(rule=r, recorded=recorded.get(r.pk, 0)) for r in rules]
+    compiled: list[tuple[CoverageRow, CompiledRule]] = []
+    for row in rows:
+        try:
+            compiled.append((row, compile_rule(row.rule)))
+        except PatternError as exc:
+            row.error = str(exc)
+    needs_raw = any(c.section != "diagnostic" for _, c in compiled)
+    examined = uncaught = 0
+    for stored in iter_stored_bounces(limit=limit, with_raw=needs_raw):
+        examined += 1
+        won = False
+        for row, rule in compiled:
+            if rule.search(stored.view) is not None:
+                row.catches += 1
+                if row.rule.enabled and not won:
+                    row.wins += 1
+                    won = True
+        if not won:
+            uncaught += 1
+    return CoverageReport(examined=examined, limit=limit, rows=rows, uncaught=uncaught)
+
+
+# --- Unexplained bounces -----------------------------------------------------------------------
+
+_NORMALISERS = (
+    (re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+", re.A), "<address>"),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-f]*:[0-9a-f:]{6,}\b", re.I), "<ip>"),
+    (re.compile(r"\b(?=[a-z0-9_.-]*\d)[a-z0-9_.-]{8,}\b", re.I), "<id>"),
+    (re.compile(r"\d+"), "<n>"),
+)
+_PLACEHOLDER = re.compile(r"<(?:address|ip|id|n)>")
+_EDGE = " \t:;,.()[]<>\"'-=/#"
+
+
+def normalise_diagnostic(text: str) -> str:
+    """Diagnostic text with addresses, IPs, ids and numbers replaced, so that the same
+    refusal to different recipients reads the same."""
+    out = " ".join((text or "").split()).lower()[:400]
+    for pattern, repl in _NORMALISERS:
+        out = pattern.sub(repl, out)
+    return out[:200]
+
+
+def suggest_pattern(normalised: str) -> str:
+    """A "contains" pattern for a group: its longest stretch of text without placeholders."""
+    pieces = [p.strip(_EDGE) for p in _PLACEHOLDER.split(normalised)]
+    best = max(pieces, key=len, default="")
+    return best if len(best) >= 8 else ""
+
+
+@dataclass
+class UnexplainedGroup:
+    """Unexplained bounces sharing one normalised diagnostic text."""
+
+    key: str
+    count: int
+    example: Bounce
+    suggestion: str
+    contacts: int
+
+
+def unexplained_groups(*, limit: int = DEFAULT_SAMPLE, groups: int = 50) -> tuple[int, list[UnexplainedGroup]]:
+    """Bounces of kind unknown that no rule matched (among the most recent ``limit``),
+    grouped by normalised diagnostic, biggest group first. Returns (bounces, groups)."""
+    bounces = list(
+        sample_queryset(limit=limit, only_unexplained=True).only(
+            "id", "diagnostic", "recipient", "contact_id", "bounced_at", "kind", "reason", "status_code"
+        )
+    )
+    by_key: dict[str, list[Bounce]] = defaultdict(list)
+    for bounce in bounces:
+        by_key[normalise_diagnostic(bounce.diagnostic)].append(bounce)
+    result = [
+        UnexplainedGroup(
+            key=key or "(no diagnostic text)",
+            count=len(items),
+            example=items[0],
+            suggestion=suggest_pattern(key),
+            contacts=len({b.contact_id for b in items if b.contact_id}),
+        )
+        for key, items in by_key.items()
+    ]
+    result.sort(key=lambda g: (-g.count, g.key))
+    return len(bounces), result[:groups]
