@@ -349,7 +349,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"transaction failed", r"loops? back to myself", r"server busy", r"directory server failure",
     ),
     "networkerror": (
-        r"network (?:is )?unreachable", r"network error", r"no route to host", r"name service error",
+        r"network (?:is )?unreachable", r"network error", r"no route to host",
         r"lost connection", r"too many hops", r"routing loop", r"hop count exceeded",
         r"dns (?:error|failure)", r"temporary (?:dns|lookup) failure", r"unable to resolve",
         r"malformed or unexpected name server reply", r"connection (?:closed|lost)", r"dns query failed",

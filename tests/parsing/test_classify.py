@@ -1,0 +1,220 @@
+"""Table tests for bounces.parsing.classify: reason, status, hard, permanent, category.
+
+DB-free. Each row is real MTA wording (anonymised) with what the classifier must say.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bounces.parsing.classify import category_for, classify
+from bounces.parsing.reasons import PATTERNS, PSEUDO_STATUS, REASONS, STATUS_REASONS
+from bounces.parsing.types import Category
+
+# (status, replycode, diagnostic, command) -> (reason, status, hard, permanent, category)
+CASES: list[tuple[str | None, str | None, str, str | None, tuple[str, str | None, bool, bool, Category]]] = [
+    # -- userunknown ----------------------------------------------------------------------
+    ("5.1.1", "550", "550 5.1.1 <a@example.jp>: Recipient address rejected: User unknown in local recipient table",
+     "RCPT", ("userunknown", "5.1.1", True, True, Category.HARD)),
+    ("5.1.1", None, "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", None,
+     ("userunknown", "5.1.1", True, True, Category.HARD)),
+    (None, None, "The email account that you tried to reach does not exist. Please try double-checking "
+     "the recipient's email address for typos (in reply to RCPT TO command)", None,
+     ("userunknown", "5.0.911", True, True, Category.HARD)),
+    # 5.7.1 with "user unknown" answered to RCPT TO: the mailbox is dead, not a policy block
+    ("5.7.1", "554", "554 5.7.1 <a@example.ch>: Recipient address rejected: User unknown", "RCPT",
+     ("userunknown", "5.7.1", True, True, Category.HARD)),
+    # temporary 4.1.1: still the address (Sisimai's hardbounce), but not a permanent failure
+    ("4.1.1", "450", "450 4.1.1 <a@example.org>: Recipient address rejected: User unknown in virtual alias table",
+     "RCPT", ("userunknown", "4.1.1", True, False, Category.SOFT)),
+    # no SMTP conversation quoted: the reporting MTA looked its own directory up
+    (None, None, "Unknown Recipient", None, ("userunknown", "5.0.911", True, True, Category.HARD)),
+    # -- filtered: "user unknown" after DATA comes from a content filter --------------------
+    (None, "550", "host mail.example.net[192.0.2.78] said: 550 Unknown user a@example.net "
+     "(in reply to end of DATA command)", None, ("filtered", "5.0.910", False, True, Category.SOFT)),
+    ("5.1.1", "550", "550 5.1.1 RCP-P2 Refused due to recipient preferences", None,
+     ("filtered", "5.1.1", False, True, Category.SOFT)),
+    # -- mailboxfull ------------------------------------------------------------------------
+    ("5.2.2", "552", "552 5.2.2 <a@example.jp>... Mailbox Full", "RCPT",
+     ("mailboxfull", "5.2.2", False, True, Category.SOFT)),
+    ("4.2.2", "452", "452 4.2.2 The email account that you tried to reach is over quota.", "RCPT",
+     ("mailboxfull", "4.2.2", False, False, Category.SOFT)),
+    # a 5.1.1 status with quota wording is still a full mailbox
+    ("5.1.1", "552", "552 sorry, mailbox a@example.org is over quota temporarily", None,
+     ("mailboxfull", "5.1.1", False, True, Category.SOFT)),
+    (None, None, "Disk quota exceeded", None, ("mailboxfull", "5.0.922", False, True, Category.SOFT)),
+    # -- suspend ----------------------------------------------------------------------------
+    ("5.2.1", "550", "550-5.2.1 The email account that you tried to reach is disabled.", "RCPT",
+     ("suspend", "5.2.1", False, True, Category.SOFT)),
+    # -- hostunknown / notaccept --------------------------------------------------------------
+    ("5.1.2", None, "Host or domain name not found. Name service error for name=example.invalid type=A: "
+     "Host not found", None, ("hostunknown", "5.1.2", True, True, Category.HARD)),
+    (None, "550", "550 Host unknown (Authoritative answer from name server)", None,
+     ("hostunknown", "5.0.912", True, True, Category.HARD)),
+    ("5.1.10", "550", "550 5.1.10 Recipient address has null MX", None,
+     ("notaccept", "5.1.10", True, True, Category.HARD)),
+    # a temporary DNS failure is not proof that the domain does not exist
+    (None, None, "Name service error for domain example.com: Host not found, try again", None,
+     ("networkerror", "5.0.944", False, True, Category.SOFT)),
+    # -- hasmoved ---------------------------------------------------------------------------
+    ("5.1.6", "550", "550 5.1.6 recipient no longer on server: a@example.jp", None,
+     ("hasmoved", "5.1.6", True, True, Category.HARD)),
+    # -- norelaying -------------------------------------------------------------------------
+    (None, "554", "554 5.7.1 <a@example.org>: Relay access denied", "RCPT",
+     ("norelaying", "5.7.1", False, True, Category.BLOCKED)),
+    (None, "550", "550 relay not permitted", "RCPT", ("norelaying", "5.0.909", False, True, Category.BLOCKED)),
+    # -- blocked / reputation / PTR / auth (our problem, never counted against the contact) --
+    ("5.7.1", "554", "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+     "RCPT", ("blocked", "5.7.1", False, True, Category.BLOCKED)),
+    ("5.7.606", "550", "550 5.7.606 Access denied, banned sending IP [192.0.2.1]. To request removal from "
+     "this list please visit https://sender.office.com", "RCPT",
+     ("blocked", "5.7.606", False, True, Category.BLOCKED)),
+    ("4.0.0", "550", "550 mwinf5c04 ME Adresse IP source bloquee pour incident de spam. Client host blocked "
+     "for spamming issues. OFR006_102", None, ("blocked", "4.0.0", False, False, Category.SOFT)),
+    ("5.7.25", "550", "550 5.7.25 The IP address sending this message does not have a PTR record setup",
+     "DATA", ("requireptr", "5.7.25", False, True, Category.BLOCKED)),
+    ("5.7.26", "550", "550-5.7.26 Unauthenticated email from example.jp is not accepted due to domain's "
+     "DMARC policy.", "DATA", ("authfailure", "5.7.26", False, True, Category.BLOCKED)),
+    ("5.7.1", "550", "550 5.7.1 Email rejected per DMARC policy for example.org", "DATA",
+     ("authfailure", "5.7.1", False, True, Category.BLOCKED)),
+    ("5.7.23", "550", "550 5.7.23 SPF validation failed", "DATA",
+     ("authfailure", "5.7.23", False, True, Category.BLOCKED)),
+    ("5.7.1", "550", "550 5.7.1 Our system has detected that this message is likely suspicious due to the "
+     "very low reputation of the sending IP address.", "DATA",
+     ("badreputation", "5.7.1", False, True, Category.BLOCKED)),
+    # -- spamdetected: content judged spam is not the address's fault ------------------------
+    ("5.7.1", "550", "550 5.7.1 Message rejected as spam by Content Filtering.", "DATA",
+     ("spamdetected", "5.7.1", False, True, Category.BLOCKED)),
+    ("5.7.1", "550", "550 5.7.1 Message content rejected, UBE, id=00000-22-225", None,
+     ("spamdetected", "5.7.1", False, True, Category.BLOCKED)),
+    # -- policy, virus, content, RFC ---------------------------------------------------------
+    ("5.7.9", "554", "554 5.7.9 Message not accepted for policy reasons.", "DATA",
+     ("policyviolation", "5.7.9", False, True, Category.BLOCKED)),
+    (None, "550", "550 Virus Detected; Content Rejected", "DATA",
+     ("virusdetected", "5.0.981", False, True, Category.BLOCKED)),
+    ("5.6.9", "550", "550 5.6.9 improper use of 8-bit data in message header", "DATA",
+     ("contenterror", "5.6.9", False, True, Category.BLOCKED)),
+    (None, "554", "554 Transaction failed: Duplicate header 'DKIM-Signature'.", "DATA",
+     ("notcompliantrfc", "5.0.974", False, True, Category.BLOCKED)),
+    # -- sender rejected ---------------------------------------------------------------------
+    ("5.1.8", "501", "501 5.1.8 Sender address rejected", "MAIL",
+     ("rejected", "5.1.8", False, True, Category.BLOCKED)),
+    # refused at MAIL FROM: about us, whatever the words say about "does not exist"
+    ("5.1.0", "553", "553 5.1.0 sender.example.com does not exist", "MAIL",
+     ("rejected", "5.1.0", False, True, Category.BLOCKED)),
+    # -- rate and connections ------------------------------------------------------------
+    ("4.3.2", "452", "452 4.3.2 Connection rate limit exceeded.", "MAIL",
+     ("toomanyconn", "4.3.2", False, False, Category.SOFT)),
+    ("5.2.1", None, "The user you are trying to contact is receiving mail at a rate that prevents "
+     "additional messages from being delivered.", "RCPT", ("speeding", "5.2.1", False, True, Category.BLOCKED)),
+    # -- sizes -----------------------------------------------------------------------------
+    ("5.3.4", "552", "552 5.3.4 Message too big for system", "DATA",
+     ("mesgtoobig", "5.3.4", False, True, Category.SOFT)),
+    ("5.2.3", "552", "552 5.2.3 Message length exceeds limit set by recipient", None,
+     ("exceedlimit", "5.2.3", False, True, Category.SOFT)),
+    # -- expiry, network, system, mailer -------------------------------------------------
+    ("4.4.7", None, "Message could not be delivered for 5 days. Connection refused by [192.0.2.1]", None,
+     ("expired", "4.4.7", False, False, Category.SOFT)),
+    (None, None, "Envelope expired", None, ("expired", "5.0.947", False, True, Category.SOFT)),
+    ("5.4.6", "554", "554 5.4.6 Too many hops", None, ("networkerror", "5.4.6", False, True, Category.SOFT)),
+    ("5.3.5", "550", "550 5.3.5 <a@example.org>... Internal System Error", None,
+     ("systemerror", "5.3.5", False, True, Category.SOFT)),
+    ("5.1.1", None, "procmail: Couldn't create \"/var/spool/mail/a\"", None,
+     ("mailererror", "5.1.1", False, True, Category.SOFT)),
+    # -- nothing to go on --------------------------------------------------------------------
+    (None, None, "", None, ("undefined", "5.0.900", False, True, Category.UNKNOWN)),
+    (None, None, "The message could not be delivered.", None, ("onhold", "5.0.901", False, True, Category.UNKNOWN)),
+]
+
+
+@pytest.mark.parametrize(("status", "replycode", "diagnostic", "command", "expected"), CASES)
+def test_classify_decides_reason_status_hard_permanent_and_category(
+    status: str | None, replycode: str | None, diagnostic: str, command: str | None,
+    expected: tuple[str, str | None, bool, bool, Category],
+) -> None:
+    verdict = classify(status=status, replycode=replycode, diagnostic=diagnostic, command=command)
+    assert (verdict.reason, verdict.status, verdict.hard, verdict.permanent, verdict.category) == expected
+
+
+def test_command_is_read_from_postfix_and_exim_wording_when_not_given() -> None:
+    postfix = classify(status=None, replycode=None, diagnostic="host mx.example.jp[192.0.2.1] said: 550 "
+                       "<a@example.jp>: User unknown (in reply to RCPT TO command)")
+    exim = classify(status=None, replycode=None, diagnostic="SMTP error from remote mail server after "
+                    "RCPT TO:<a@example.jp>: host mx.example.jp [192.0.2.1]: 550 User unknown")
+    assert postfix.reason == exim.reason == "userunknown"
+
+
+def test_enhanced_code_in_the_text_beats_a_generic_status_field() -> None:
+    verdict = classify(status="5.0.0", replycode="550", diagnostic="550 5.1.1 <a@example.jp>... User Unknown",
+                       command="RCPT")
+    assert verdict.status == "5.1.1"
+    assert verdict.reason == "userunknown"
+
+
+def test_an_ipv4_address_is_not_taken_for_a_status_code() -> None:
+    verdict = classify(status=None, replycode=None, diagnostic="Connection to 192.0.2.5 timed out")
+    assert verdict.status == "5.0.947"
+
+
+def test_temporary_wording_gives_a_temporary_pseudo_status() -> None:
+    verdict = classify(status=None, replycode=None,
+                       diagnostic="Technical details of temporary failure: mailbox is full")
+    assert (verdict.reason, verdict.status, verdict.permanent) == ("mailboxfull", "4.0.922", False)
+
+
+def test_delayed_action_is_the_delay_category() -> None:
+    verdict = classify(status="4.4.1", replycode=None, diagnostic="connect to mx.example.jp: Connection timed out",
+                       action="delayed")
+    assert verdict.category == Category.DELAY
+    assert verdict.permanent is False
+
+
+def test_kind_hints_short_circuit_to_feedback_vacation_and_delivered() -> None:
+    assert classify(status=None, replycode=None, diagnostic="", kind_hint="complaint").reason == "feedback"
+    assert classify(status=None, replycode=None, diagnostic="", kind_hint="autoreply").reason == "vacation"
+    delivered = classify(status="2.1.5", replycode="250", diagnostic="250 2.1.5 OK", action="delivered")
+    assert (delivered.reason, delivered.hard, delivered.category) == ("delivered", None, Category.DELIVERED)
+
+
+def test_a_non_vague_reason_hint_is_kept_with_its_pseudo_status() -> None:
+    verdict = classify(status=None, replycode=None, diagnostic="(message in another language)",
+                       reason_hint="rejected")
+    assert (verdict.reason, verdict.status) == ("rejected", "5.0.918")
+
+
+def test_category_table() -> None:
+    assert category_for("userunknown", True, "failed") == Category.HARD
+    assert category_for("userunknown", False, "failed") == Category.SOFT
+    assert category_for("blocked", True, "failed") == Category.BLOCKED
+    assert category_for("spamdetected", True, None) == Category.BLOCKED
+    assert category_for("mailboxfull", True, None) == Category.SOFT
+    assert category_for("expired", False, "delayed") == Category.DELAY
+    assert category_for("feedback", None, None) == Category.COMPLAINT
+    assert category_for("vacation", None, None) == Category.AUTOREPLY
+    assert category_for("undefined", True, None) == Category.UNKNOWN
+    assert category_for("onhold", True, None) == Category.UNKNOWN
+
+
+def test_vocabulary_has_the_corpus_reasons_and_every_table_refers_to_it() -> None:
+    corpus_reasons = {
+        "userunknown", "mailboxfull", "filtered", "expired", "blocked", "rejected", "feedback",
+        "hostunknown", "policyviolation", "suspend", "authfailure", "systemerror", "requireptr",
+        "networkerror", "onhold", "notaccept", "securityerror", "mailererror", "toomanyconn",
+        "hasmoved", "notcompliantrfc", "delivered", "spamdetected", "exceedlimit", "norelaying",
+        "virusdetected", "badreputation", "vacation", "mesgtoobig", "syntaxerror", "speeding",
+        "failedstarttls", "contenterror", "undefined", "systemfull",
+    }
+    assert corpus_reasons <= set(REASONS)
+    assert set(STATUS_REASONS.values()) <= set(REASONS)
+    assert set(PSEUDO_STATUS) <= set(REASONS)
+    helper_tables = {"userunknown_strong", "filtered_strong", "dns_temporary", "spamdetected_strong",
+                     "mailererror_strong", "rejected_isnot"}
+    assert set(PATTERNS) - helper_tables <= set(REASONS)
+    assert {name for name, info in REASONS.items() if info.hard} == {
+        "userunknown", "hostunknown", "hasmoved", "notaccept"}
+
+
+@pytest.mark.parametrize("junk", ["", " ", "\x00\xff", "5.", "5.1.", "999 9.9.9", "a" * 50_000, "é" * 3000])
+def test_odd_input_never_raises(junk: str) -> None:
+    verdict = classify(status=junk, replycode=junk, diagnostic=junk, action=junk, kind_hint=junk, command=junk)
+    assert verdict.reason in REASONS
