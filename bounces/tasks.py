@@ -1,0 +1,43 @@
+"""Celery tasks of the bounce pipeline: they take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .models import Mailbox, ProcessingRun
+from .services import TransientRunError, process_mailbox
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    # A run streams in batches and refreshes its mailbox lock each batch; the hard limit
+    # stays below the lock's lifetime plus a batch, so a killed run's lock has expired
+    # by the time the retry comes.
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+    autoretry_for=(TransientRunError,),
+    retry_backoff=30,
+    retry_backoff_max=15 * 60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def process_mailbox_task(self, mailbox_id: int, run_id: int | None = None) -> dict:
+    """Process one mailbox once (scheduled by beat, or queued by the admin button).
+
+    Retries (a new run each time) on transient connection problems with exponential
+    backoff; the failed attempt stays visible as its own run.
+    """
+    if not Mailbox.objects.filter(pk=mailbox_id).exists():
+        return {"skipped": "mailbox deleted"}
+    if self.request.retries and run_id is not None:
+        # The first attempt's run records its failure; a retry gets a fresh one.
+        run_id = None
+    if run_id is not None:
+        ProcessingRun.objects.filter(pk=run_id).update(task_id=self.request.id or "")
+    run = process_mailbox(
+        mailbox_id=mailbox_id,
+        run_id=run_id,
+        trigger=ProcessingRun.Trigger.SCHEDULE if run_id is None else ProcessingRun.Trigger.MANUAL,
+    )
+    return {"run": run.pk, "status": run.status, "summary": run.summary()}

@@ -1,0 +1,113 @@
+"""End to end through a real Dovecot: fetch, store, classify, match, act, dispose."""
+
+from __future__ import annotations
+
+import pytest
+
+from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
+from bounces.services import process_mailbox
+from contacts.models import Contact, ContactEvent, Subscription, Suppression
+
+from .conftest import arf, dsn, send, vacation
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
+
+
+def test_a_hard_bounce_is_matched_by_token_recorded_acted_on_and_deleted(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    sent = send(campaign, "gone@example.net")
+    pipeline_dovecot.inject(mail_user, dsn("gone@example.net", token=sent.token))
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert run.status == ProcessingRun.Status.SUCCEEDED, run.error_log
+    assert (run.fetched, run.hard, run.unmatched) == (1, 1, 0)
+    bounce = Bounce.objects.get()
+    assert bounce.kind == Bounce.Kind.HARD
+    assert bounce.match_method == Bounce.MatchMethod.TOKEN
+    assert bounce.contact_id == sent.contact_id and bounce.campaign_id == campaign.pk
+    assert bounce.actions_taken == ["mark_hard", "suppress", "unsubscribe"]
+    contact = Contact.objects.get(pk=sent.contact_id)
+    assert contact.has_bounced and contact.hard_bounce_count == 1
+    assert Suppression.objects.filter(value="gone@example.net").exists()
+    assert Subscription.objects.get(contact=contact).status == Subscription.Status.UNSUBSCRIBED
+    sent.refresh_from_db()
+    assert sent.status == "bounced"
+    assert ContactEvent.objects.filter(contact=contact, kind="hard_bounce").count() == 1
+    assert pipeline_dovecot.message_files(mail_user) == []  # deleted on the server
+    assert RawMessage.objects.get().disposed
+
+
+def test_matching_falls_back_to_message_id_then_address(pipeline_dovecot, mail_user, mailbox, campaign):
+    by_id = send(campaign, "a@example.net")
+    by_address = send(campaign, "b@example.net")
+    pipeline_dovecot.inject(mail_user, dsn("a@example.net", message_id=by_id.message_id))
+    pipeline_dovecot.inject(mail_user, dsn("b@example.net"))
+
+    process_mailbox(mailbox_id=mailbox.pk)
+
+    methods = dict(Bounce.objects.values_list("recipient", "match_method"))
+    assert methods == {"a@example.net": "message_id", "b@example.net": "address"}
+    assert Bounce.objects.get(recipient="b@example.net").contact_id == by_address.contact_id
+
+
+def test_unmatched_messages_are_marked_read_and_left_on_the_server(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    pipeline_dovecot.inject(mail_user, dsn("stranger@example.net"))
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert run.unmatched == 1
+    assert Bounce.objects.get().state == Bounce.State.UNMATCHED
+    files = pipeline_dovecot.message_files(mail_user)
+    assert len(files) == 1 and files[0].name.endswith("S")  # \Seen, still there
+    again = process_mailbox(mailbox_id=mailbox.pk)
+    assert (again.fetched, again.duplicates) == (0, 0)
+
+
+def test_complaints_auto_replies_and_ordinary_mail(pipeline_dovecot, mail_user, mailbox, campaign):
+    complained = send(campaign, "angry@example.net")
+    away = send(campaign, "away@example.net")
+    pipeline_dovecot.inject(mail_user, arf("angry@example.net", token=complained.token))
+    pipeline_dovecot.inject(mail_user, vacation("away@example.net", token=away.token))
+    pipeline_dovecot.inject(mail_user, b"From: someone@example.net\r\nSubject: hello\r\n\r\nHi there\r\n")
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert (run.complaint, run.autoreply, run.unknown) == (1, 1, 1), run.summary()
+    angry = Contact.objects.get(email="angry@example.net")
+    assert Suppression.objects.get(value="angry@example.net").reason == "complaint"
+    assert Subscription.objects.get(contact=angry).status == "unsubscribed"
+    away_contact = Contact.objects.get(email="away@example.net")
+    assert (away_contact.hard_bounce_count, away_contact.soft_bounce_count) == (0, 0)
+    assert Bounce.objects.get(kind="autoreply").state == Bounce.State.RECORDED
+
+
+def test_a_malformed_message_is_stored_as_unknown_and_the_batch_continues(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    sent = send(campaign, "x@example.net")
+    pipeline_dovecot.inject(mail_user, b"\xff\xfe\x00garbage\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n")
+    pipeline_dovecot.inject(mail_user, dsn("x@example.net", token=sent.token))
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert run.status == ProcessingRun.Status.SUCCEEDED
+    assert run.hard == 1 and run.unknown == 1
+    assert RawMessage.objects.filter(state="processed").count() == 2
+    assert Bounce.objects.filter(kind="unknown", state="unmatched").count() == 1
+
+
+def test_dry_run_changes_nothing(pipeline_dovecot, mail_user, mailbox, campaign):
+    sent = send(campaign, "dry@example.net")
+    pipeline_dovecot.inject(mail_user, dsn("dry@example.net", token=sent.token))
+
+    run = process_mailbox(mailbox_id=mailbox.pk, dry_run=True)
+
+    assert run.hard == 1 and run.fetched == 1
+    assert not RawMessage.objects.exists() and not Bounce.objects.exists()
+    assert not Contact.objects.get(email="dry@example.net").has_bounced
+    assert len(pipeline_dovecot.message_files(mail_user)) == 1
+    assert Mailbox.objects.get(pk=mailbox.pk).locked_until is None
