@@ -35,6 +35,7 @@ from typing import Final
 
 from .reasons import (
     ADDRESS_BAD,
+    DECISIVE_ORDER,
     NEVER_TEMPORARY,
     NON_FAILURES,
     PSEUDO_STATUS,
@@ -119,24 +120,24 @@ def _probe_default(reason: str) -> Callable[[_Facts], bool]:
 def _probe_mesgtoobig(f: _Facts) -> bool:
     if f.sname == "exceedlimit":
         return False
-    return f.sname == "mesgtoobig" or ("mesgtoobig" in f.hits)
+    return f.sname == "mesgtoobig" or "mesgtoobig" in f.hits
 
 
 def _probe_exceedlimit(f: _Facts) -> bool:
     if f.sname == "mesgtoobig":
         return False
-    return f.sname == "exceedlimit" or ("exceedlimit" in f.hits)
+    return f.sname == "exceedlimit" or "exceedlimit" in f.hits
 
 
 def _probe_suspend(f: _Facts) -> bool:
     # 525 is "user account disabled" in some MTAs (Sendmail 5.7.13).
-    return f.sname == "suspend" or f.reply == "525" or ("suspend" in f.hits)
+    return f.sname == "suspend" or f.reply == "525" or "suspend" in f.hits
 
 
 def _probe_norelaying(f: _Facts) -> bool:
     if f.command in ("CONN", "EHLO", "HELO"):
         return False
-    return ("norelaying" in f.hits)
+    return "norelaying" in f.hits
 
 
 _NOT_A_DEAD_MAILBOX: Final = (
@@ -148,7 +149,7 @@ _NOT_A_DEAD_MAILBOX: Final = (
 def _probe_userunknown(f: _Facts) -> bool:
     if f.sname == "suspend":
         return False
-    if ("userunknown_strong" in f.hits):
+    if "userunknown_strong" in f.hits:
         return True
     if f.sname == "userunknown":
         # 5.1.1 unless the words say the refusal was about something else.
@@ -156,43 +157,43 @@ def _probe_userunknown(f: _Facts) -> bool:
     if f.command is None and f.reply is None and f.code is None:
         # No SMTP conversation quoted: the reporting MTA itself looked the mailbox up
         # (Exchange "Unknown Recipient", IMail "Unknown user", Notes, Domino ...).
-        return ("userunknown" in f.hits)
+        return "userunknown" in f.hits
     # Without a 5.1.x code, mailbox wording counts only as an answer to RCPT TO.
-    return f.command == "RCPT" and ("userunknown" in f.hits)
+    return f.command == "RCPT" and "userunknown" in f.hits
 
 
 def _probe_filtered(f: _Facts) -> bool:
     if f.sname == "suspend":
         return False
     if f.sname == "filtered":
-        return ("userunknown" in f.hits) or ("filtered" in f.hits)
+        return "userunknown" in f.hits or "filtered" in f.hits
     # After DATA (or with no command known) "no such user" comes from a content filter.
     if f.command in _BEFORE_DATA:
         return False
-    return ("filtered" in f.hits) or ("userunknown" in f.hits)
+    return "filtered" in f.hits or "userunknown" in f.hits
 
 
 def _probe_rejected(f: _Facts) -> bool:
     if f.sname == "rejected":
         return True
     if f.command == "MAIL":
-        return ("rejected" in f.hits)
+        return "rejected" in f.hits
     if f.command == "DATA" and f.sname != "userunknown":
-        return ("rejected" in f.hits)
+        return "rejected" in f.hits
     if f.sname is None or f.sname in ("securityerror", "systemerror", "userunknown"):
         # (userunknown: the 5.1.x probe already declined, the words are about the sender)
-        return ("rejected" in f.hits)
+        return "rejected" in f.hits
     return False
 
 
 def _probe_hostunknown(f: _Facts) -> bool:
-    if ("dns_temporary" in f.hits) or ("notaccept" in f.hits):
+    if "dns_temporary" in f.hits or "notaccept" in f.hits:
         return False
     if f.sname == "hostunknown":
         return "networkerror" not in f.hits
     if f.code is not None and f.code[0] == "4":
         return False  # a temporary failure cannot prove the domain does not exist
-    return ("hostunknown" in f.hits)
+    return "hostunknown" in f.hits
 
 
 def _probe_spamdetected(f: _Facts) -> bool:
@@ -202,16 +203,16 @@ def _probe_spamdetected(f: _Facts) -> bool:
         return True
     if f.command in _BEFORE_DATA:
         return False
-    if ("spamdetected_strong" in f.hits):
+    if "spamdetected_strong" in f.hits:
         return True
     # "blocked for spamming", "IP listed as a spam source": about the sender, not content.
-    return "blocked" not in f.hits and ("spamdetected" in f.hits)
+    return "blocked" not in f.hits and "spamdetected" in f.hits
 
 
 def _probe_expired(f: _Facts) -> bool:
     # x.4.7 / x.4.1 together with give-up wording: the MTA ran out of time, whatever the
     # last attempt said.
-    return f.sname == "expired" and ("expired" in f.hits)
+    return f.sname == "expired" and "expired" in f.hits
 
 
 def _probe_text(reason: str) -> Callable[[_Facts], bool]:
@@ -259,8 +260,11 @@ _BEFORE_RCPT: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL"})
 
 
 def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
-    if ("mailererror_strong" in f.hits) or not smtp_type:
+    if "mailererror_strong" in f.hits or not smtp_type:
         return "mailererror"
+    for name in DECISIVE_ORDER:
+        if "decisive:" + name in f.hits:
+            return name
     if smtp_type:
         early = f.command in _BEFORE_RCPT
         for name, probe in _PROBE_ORDER:
@@ -288,7 +292,7 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
         return "securityerror"
     if not smtp_type:
         return "mailererror"
-    if ("syntaxerror" in f.hits):
+    if "syntaxerror" in f.hits:
         return "syntaxerror"
     if action in ("delayed", "expired"):
         return "expired"

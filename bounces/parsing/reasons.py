@@ -406,6 +406,105 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# ---------------------------------------------------------------------------------------
+# Provider wording that decides the reason by itself, before any status-code reasoning:
+# each big mailbox provider documents a fixed message per refusal (Gmail's SMTP error
+# reference, Microsoft 365 NDR codes, Yahoo's error codes, ...). Checked in this order.
+# ---------------------------------------------------------------------------------------
+
+_DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("authfailure", (
+        r"the spf record of the sending domain", r"senders to authenticate (?:with|their email with) (?:either )?(?:spf|dkim)",
+        r"fails to pass spf checks", r"has an spf record with a hard fail policy",
+        r"is not accepted due to domain'?s dmarc policy", r"fails to pass authentication checks",
+        r"aligned with either the authenticated spf or dkim", r"to add a dmarc record",
+        r"must pass either spf or dkim", r"sender policy framework violation", r"does not pass dmarc verification",
+        r"doesn'?t meet the required authentication level", r"requires all senders to authenticate",
+    )),
+    ("badreputation", (
+        r"very low reputation of the sending", r"rate limited due to ip reputation",
+    )),
+    ("requireptr", (
+        r"does not have a ptr record", r"have a ptr record, or the ptr record", r"regarding ptr records",
+        r"does not match the ip address of the hostname", r"must have a reverse dns record",
+    )),
+    ("notcompliantrfc", (
+        r"missing a valid address in the from: header", r"multiple addresses in from: header",
+        r"not rfc 5322 compliant", r"missing a valid message-id:? header", r"unicode character in a disallowed header",
+        r"encoded-word syntax is not permitted", r"headers are not rfc compliant", r"rfc 5322 section 3\.6\.2",
+        r"mail message is malformed",
+    )),
+    ("failedstarttls", (
+        r"must issue a starttls command first", r"tls required for rcpt domain", r"senders to use tls/ssl",
+        r"failed mta-sts validation", r"starttls is required to send mail", r"starttls-not-supported",
+        r"does not support tls",
+    )),
+    ("speeding", (
+        r"receiving mail too quickly", r"receiving mail at a rate that prevents", r"relay limit exceeded",
+        r"daily (?:user )?sending (?:quota|limit) exceeded", r"this mail has been rate limited",
+        r"unusual rate of (?:unsolicited )?mail",
+    )),
+    ("toomanyconn", (
+        r"your message has too many recipients", r"too many recipients for this sender",
+        r"max message per connection reached",
+    )),
+    ("spamdetected", (
+        r"due to the nature of the content or the links", r"likely unsolicited mail",
+    )),
+    ("policyviolation", (
+        r"illegal attachment on your message", r"content presents a potential security issue",
+        r"has a policy that prohibited", r"not accepted for policy reasons", r"policy violation detected",
+        r"sending messages with the same message-id",
+    )),
+    ("norelaying", (
+        r"mail relay denied", r"invalid credentials for relay", r"relaying denied for ",
+        r"tenantattribution; relay access denied",
+    )),
+    ("blocked", (
+        r"ip not in whitelist for rcpt domain", r"helo/ehlo argument is invalid", r"empty helo/ehlo argument",
+        r"access denied, bad helo", r"access denied, banned sender", r"access denied, banned sending ip",
+        r"using customer block list", r"because the ip is in spamhaus'?s list", r"on spamhaus xbl",
+        r"part of their network is on our block list",
+    )),
+    ("rejected", (
+        r"mail sending denied", r"access denied, bad outbound sender", r"spam abuse detected",
+        r"sender not in allowed-senders list", r"sender not authenticated for group",
+        r"sender was not authenticated", r"will be permanently deferred", r"unresolvable rfc\.?5321",
+    )),
+    ("mesgtoobig", (
+        r"exceeded google'?s message size limits?", r"exceeds google'?s message size limit",
+        r"message too large for this recipient",
+    )),
+    ("exceedlimit", (
+        r"exceeds google'?s limit of .{1,20}? attachments", r"header size limit", r"bytes per individual header size",
+    )),
+    ("mailboxfull", (
+        r"inbox is out of storage space", r"account that you tried to reach is over quota",
+        r"mapiexceptionshutoffquotaexceeded", r"storedrv\.deliver: mailbox full",
+    )),
+    ("suspend", (
+        r"account that you tried to reach is (?:disabled|inactive)", r"this mailbox is disabled",
+    )),
+    ("userunknown", (
+        r"dd this user doesn'?t have a ", r"resolver\.adr\.recip(?:ient)?notfound",
+        r"recipient not found by smtp address lookup",
+    )),
+    ("networkerror", (
+        r"message exceeded \d+ hops", r"hop count exceeded - possible mail loop", r"routing loop detected",
+        r"smtpsend\.dns\.nonexistentdomain",
+    )),
+    ("systemerror", (
+        r"temporary system problem", r"multiple destination domains per transaction is unsupported",
+    )),
+    ("syntaxerror", (
+        r"smtp protocol violation", r"syntax error in parameters or arguments",
+    )),
+)
+DECISIVE_ORDER: Final[tuple[str, ...]] = tuple(name for name, _ in _DECISIVE)
+for _name, _pats in _DECISIVE:
+    _PHRASES["decisive:" + _name] = _pats
+
+
 def _alternation(patterns: tuple[str, ...]) -> str:
     return "|".join(f"(?:{p})" for p in patterns)
 
