@@ -13,11 +13,13 @@ Order of decisions (each step only runs when the earlier ones found nothing):
 from __future__ import annotations
 
 import inspect
+import re
 
 from . import arf, autoreply, rfc3464, tokens
-from .common import Rec, fold, norm_address
+from .common import Rec, find_replycode, fold, norm_address
 from .message import Mail, load
 from .mtas import DETECTORS, generic
+from .mtas._text import cut_returned
 from .types import Category, Kind, ParseOptions, ParseResult, RecipientResult
 
 try:  # the classification tables live in classify.py (owned separately)
@@ -34,6 +36,7 @@ except (TypeError, ValueError):  # pragma: no cover - builtins without signature
 _HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
 _GENERIC_REASONS = frozenset({"onhold", "undefined"})
 _DEFAULT_OPTIONS = ParseOptions()
+_HEADERISH = re.compile(r"^\s*(?:to|from|cc|received|final-recipient|original-recipient|x-[\w-]+)\s*:", re.I)
 _FIXED_REASON = {Kind.COMPLAINT: "feedback", Kind.AUTOREPLY: "vacation", Kind.DELIVERED: "delivered"}
 
 
@@ -73,9 +76,9 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
         if det.match(mail):
             recs = det.parse(mail, dsn)
             if recs:
-                return _kind_of(recs), det.NAME, recs
+                return _kind_of(recs), det.NAME, _fill_empty(mail, recs)
     if dsn and any(r.recipient for r in dsn):
-        return _kind_of(dsn), "rfc3464", dsn
+        return _kind_of(dsn), "rfc3464", _fill_empty(mail, dsn)
     looks_bounce = generic.looks_like_bounce(mail)
     if not looks_bounce:
         if autoreply.is_challenge(mail):
@@ -84,12 +87,32 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
             return Kind.AUTOREPLY, "rfc3834", autoreply.parse(mail)
     recs = generic.parse(mail, dsn)
     if recs:
-        return _kind_of(recs), "generic", recs
+        return _kind_of(recs), "generic", _fill_empty(mail, recs)
     if dsn:
         return _kind_of(dsn), "rfc3464", dsn
     if looks_bounce:
         return Kind.UNKNOWN, None, []
     return Kind.NOT_BOUNCE, None, []
+
+
+def _fill_empty(mail: Mail, recs: list[Rec]) -> list[Rec]:
+    """Give records without a diagnostic the human-readable sentence about them, if any."""
+    if all(r.diagnostic for r in recs):
+        return recs
+    body = cut_returned(mail.body)
+    titles = [ln.strip().strip("*").strip() for ln in body.split("\n") if ln.strip().startswith("** ")]
+    for r in recs:
+        if r.diagnostic or not r.recipient or r.action in ("delivered", "relayed", "expanded"):
+            continue
+        lines = [
+            ln.strip() for ln in body.split("\n")
+            if r.recipient.lower() in ln.lower() and not _HEADERISH.match(ln)
+        ]
+        text = " ".join([*titles, *lines]).strip() or generic.reason_text(body)
+        if text:
+            r.diagnostic = fold(text)[:1000]
+            r.replycode = r.replycode or find_replycode(r.diagnostic)
+    return recs
 
 
 def _kind_of(recs: list[Rec]) -> Kind:

@@ -249,6 +249,7 @@ class Mail:
 
 
 _DS_HINT = re.compile(r"^(Final-Recipient|Original-Recipient|Action|Status)\s*:", re.I | re.M)
+_HEADERS_START = re.compile(r"\s*(?:Received|Return-Path|X-[\w-]+|Message-ID|From|Date|DKIM-Signature|Delivered-To)\s*:\s*\S.*\n(?:[ \t].*\n)*[\w-]+\s*:", re.I)
 _HDR_HINT = re.compile(r"^(Received|Message-ID|From|To|Subject|Date|Return-Path)\s*:", re.I | re.M)
 
 
@@ -347,7 +348,13 @@ def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], dep
         htmls.append(part_text(part))
         return
     if ctype.startswith("text/") or ctype == "application/octet-stream" and depth == 0:
-        plains.append(part_text(part))
+        text = part_text(part)
+        if plains and _HEADERS_START.match(text):
+            # a later text part that is a header block: the original message's headers
+            # attached as a plain file (MailMarshal, X6, Notes ...)
+            mail.returned.append(text)
+            return
+        plains.append(text)
         return
     if ctype.startswith("message/") and isinstance(payload, list):
         for sub in payload:

@@ -13,7 +13,9 @@ from types import ModuleType
 
 from . import (
     amazonses,
+    domino,
     dragonfly,
+    einsundeins,
     exchange2003,
     exim,
     ezweb,
@@ -22,14 +24,18 @@ from . import (
     gmail,
     googlegroups,
     kddi,
+    mfilter,
     microsoft,
+    notes,
     opensmtpd,
     postfix,
     qmail,
     sendmail,
     v5sendmail,
+    verizon,
     x3,
     yahoo,
+    zoho,
 )
 
 DETECTORS: tuple[ModuleType, ...] = (
@@ -37,6 +43,12 @@ DETECTORS: tuple[ModuleType, ...] = (
     fml,
     kddi,
     ezweb,
+    verizon,
+    zoho,
+    notes,
+    domino,
+    einsundeins,
+    mfilter,
     googlegroups,
     gmail,
     dragonfly,

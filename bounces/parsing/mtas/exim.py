@@ -24,8 +24,8 @@ _NEEDLES = (
     "smtp error from remote mail",
 )
 _START = re.compile(
-    r"(?:following address\(es\) failed|address(?:es)? to which the message has not yet been delivered (?:is|are)"
-    r"|could not be delivered to one or more of its recipients|failed for the following (?:address|recipient)s?"
+    r"(?:following\s+address\(es\)\s+failed|address(?:es)?\s+to\s+which\s+the\s+message\s+has\s+not\s+yet\s+been\s+delivered\s+(?:is|are)"
+    r"|following\s+address\s+failed|failed\s+for\s+the\s+following\s+(?:address|recipient)s?"
     r"|недоставлено|не может быть доставлено[^\n]*)\s*:?[^\n]*\n",
     re.I,
 )

@@ -77,13 +77,21 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         seen.add(a.lower())
         end = found[n + 1][0] if n + 1 < len(found) else min(len(lines), i + 12)
         block = [rest] if rest else []
+        indent = len(lines[i]) - len(lines[i].lstrip())
         for line in lines[i + 1 : end]:
             if not line.strip():
                 if block:
                     break
                 continue
+            if not block and len(line) - len(line.lstrip()) <= indent and i + 1 < len(lines) and not lines[i + 1].strip():
+                break  # the next paragraph is not this address's: it is not indented under it
             block.append(line.strip())
-        recs.append(diag_rec(a, " ".join(block)))
+        rec = diag_rec(a, " ".join(block))
+        if needs_reason(rec.diagnostic):
+            extra = reason_text(text)
+            if extra:
+                rec = diag_rec(a, f"{rec.diagnostic} {extra}".strip())
+        recs.append(rec)
     if not recs:
         recs = _phrase_scan(lines[:400], own)
         seen.update((r.recipient or "").lower() for r in recs)
@@ -122,8 +130,52 @@ def _phrase_scan(lines: list[str], own: set[str]) -> list[Rec]:
             nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
             if nxt and "@" not in nxt and len(diag) < 200:
                 diag = f"{diag} {nxt}"
+            if needs_reason(diag):
+                diag = f"{diag} {reason_text(chr(10).join(lines[i + 1 :]))}".strip()
             recs.append(diag_rec(a, diag))
     return recs
+
+
+_HAS_REASON = re.compile(r"[245]\d\d\b|[245]\.\d{1,3}\.\d|[a-z]{3,} [a-z]{3,} [a-z]{3,}", re.I)
+
+
+def needs_reason(diag: str) -> bool:
+    """Whether ``diag`` is empty, says nothing, or only announces a reason that follows."""
+    d = diag.rstrip()
+    return not d or d.endswith(":") or not _HAS_REASON.search(d)
+_REASON_INTRO = re.compile(
+    r"^\s*(?:.*\b(?:because(?: of)?|for the following reasons?|the following reason|reasons?(?: for the problem)?"
+    r"|error(?: message)?|details?|diagnostic)\s*:?|-+ ?failure reasons ?-+)\s*$",
+    re.I | re.M,
+)
+_INLINE_REASON = re.compile(r"^\s*(?:reason|error|diagnostic|cause)\s*:\s*(\S.*)$", re.I | re.M)
+
+
+def reason_text(text: str) -> str:
+    """The reason a plain-text bounce gives apart from its recipient list, if it says one."""
+    m = _REASON_INTRO.search(text)
+    if m:
+        out = []
+        for line in text[m.end() :].lstrip("\n").split("\n"):
+            if not line.strip():
+                if out:
+                    break
+                continue
+            if ADDR_RE.fullmatch(line.strip().strip("<>")):
+                continue
+            if line.lstrip().startswith("---"):
+                break
+            if out and line.rstrip().endswith(":"):
+                break
+            out.append(line.strip())
+            if len(out) >= 4:
+                break
+        if out:
+            return " ".join(out)
+    m = _INLINE_REASON.search(text)
+    if m:
+        return m.group(1).strip()
+    return ""
 
 
 def _reason_paragraph(text: str) -> str:

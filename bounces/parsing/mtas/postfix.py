@@ -43,7 +43,8 @@ def text_blocks(body: str) -> dict[str, str]:
             continue
         if cur is None:
             continue
-        if line.startswith((" ", "\t")) and line.strip():
+        if line.strip():
+            # continuation lines are indented, but a wrapped "<addr>... text" is not
             parts.append(line.strip())
             continue
         out.setdefault(cur, " ".join(parts))

@@ -80,7 +80,7 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
                 r.diagnostic = t
                 r.replycode = find_replycode(t) or r.replycode
                 st = find_status(t)
-                if st and (not r.status or r.status.endswith(".0.0") or st[0] == r.status[0]):
+                if st and (not r.status or (r.status.endswith(".0.0") and not st.endswith(".0.0"))):
                     r.status = st
             r.command = find_command(("\n".join(per.values()) if len(dsn) == 1 else "") or r.diagnostic) or _cmd_for(mail.body, key)
         return dsn
@@ -90,8 +90,9 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         for line in fatal.group(1).split("\n"):
             a = norm_address(line.strip())
             if a:
-                t = per.get(a.lower(), "")
+                t = per.get(a.lower(), "") or per.get("__last__", "") or loose
                 rec = diag_rec(a, t)
+                rec.command = find_command(region(mail.body, _TRANSCRIPT, _TRANSCRIPT_END))
                 recs.append(rec)
     for key, t in per.items():
         if key.startswith("__") or any((r.recipient or "").lower() == key for r in recs):

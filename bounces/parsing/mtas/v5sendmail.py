@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..common import Rec, norm_address
+from ..common import Rec, find_command, norm_address
 from ..message import Mail
 from ._text import diag_rec, region
 
@@ -29,7 +29,10 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     """Each "NNN <addr>... text" line, with the remote host's reply from its talk block."""
     text = region(mail.body, _TRANSCRIPT, _END)
     host_replies: dict[str, list[str]] = {}
+    host_cmd: dict[str, str] = {}
+    rcpt_replies: dict[str, list[str]] = {}
     host = None
+    rcpt = None
     recs: list[Rec] = []
     seen: set[str] = set()
     for line in text.split("\n"):
@@ -38,9 +41,19 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         if t:
             host = t.group(1).lower()
             host_replies.setdefault(host, [])
+            rcpt = None
             continue
-        if s.startswith("<<<") and host:
-            host_replies[host].append(s[3:].strip())
+        if s.startswith(">>>"):
+            m = re.match(r">>>\s*RCPT\s+To:\s*<?([^<>\s]+@[^<>\s]+)>?", s, re.I)
+            rcpt = (norm_address(m.group(1)) or "").lower() if m else None
+            if host:
+                host_cmd[host] = find_command(s) or ""
+            continue
+        if s.startswith("<<<"):
+            if rcpt:
+                rcpt_replies.setdefault(rcpt, []).append(s[3:].strip())
+            elif host:
+                host_replies[host].append(s[3:].strip())
             continue
         m = _RCPT_LINE.match(s)
         if not m:
@@ -51,7 +64,9 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         seen.add(a.lower())
         msg = m.group(3).strip()
         domain = a.rsplit("@", 1)[1]
-        replies = next((r for h, r in host_replies.items() if h == domain or h.endswith("." + domain)), [])
+        hosts = [h for h in host_replies if h == domain or h.endswith("." + domain)]
+        replies = rcpt_replies.get(a.lower()) or (host_replies[hosts[0]] if hosts else [])
+        command = "RCPT" if a.lower() in rcpt_replies else (host_cmd.get(hosts[0]) or None) if hosts else None
         if replies:
             diag = " ".join(replies) + " " + msg
         elif re.match(r"^\d{3}\b", msg):
@@ -60,5 +75,6 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
             diag = f"{m.group(1)} {msg}"
         rec = diag_rec(a, diag)
         rec.action = "failed"
+        rec.command = command
         recs.append(rec)
     return recs
