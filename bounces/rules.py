@@ -105,12 +105,25 @@ def compile_pattern(pattern: str, *, match_type: str, case_sensitive: bool) -> A
     # backtracking) must never reach the pipeline.
     if isinstance(compiled, re.Pattern) or not type(compiled).__module__.startswith("re2"):
         raise PatternError("The pattern could not be compiled by the safe regular-expression engine.")
-    if compiled.search(b"") is not None:
+    if _matches_empty(compiled):
         raise PatternError(
-            "The pattern matches empty text, so it would match every message. "
-            "Make it require at least one character (e.g. `+` instead of `*`)."
+            "The pattern can match empty text, so it would match almost every message. "
+            "Make it require at least one character (e.g. `+` instead of `*`, no empty alternative)."
         )
     return compiled
+
+
+# Probe texts for patterns that can match zero characters (`a*`, `\b`, `^`, `x|`): such a
+# pattern "matches" messages without matching any text.
+_EMPTY_PROBES = (b"", b"a", b" ", b"Ab 1.", b"\n")
+
+
+def _matches_empty(compiled: Any) -> bool:
+    for probe in _EMPTY_PROBES:
+        m = compiled.search(probe)
+        if m is not None and m.start() == m.end():
+            return True
+    return False
 
 
 def _re2_hint(detail: str) -> str:
