@@ -26,6 +26,10 @@ try:  # the classification tables live in classify.py (owned separately)
     from .classify import category_for, classify
 except ImportError:  # pragma: no cover - only until classify.py exists
     from ._fallback_classify import category_for, classify
+try:  # Sisimai-style pseudo codes per reason, used when a detector overrides the reason
+    from .reasons import PSEUDO_STATUS as _PSEUDO
+except ImportError:  # pragma: no cover
+    _PSEUDO = {}
 
 # classify() learnt an optional ``command`` keyword later (engine-types.md, CHANGE): pass it
 # only when the installed classify accepts it.
@@ -181,14 +185,18 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str) -> RecipientRes
         kind_hint=str(kind), mta=mta, subject=subject, **kwargs,
     )
     reason, hard, category = verdict.reason, verdict.hard, verdict.category or Category.UNKNOWN
+    status = verdict.status
     if rec.reason and reason in _GENERIC_REASONS:
         # the family detector knows what its fixed (often non-English) wording means, where
         # the phrase tables found nothing specific
         reason = rec.reason
         hard = reason in _HARD_REASONS and verdict.permanent is not False
         category = category_for(reason, verdict.permanent, rec.action)
+        pseudo = _PSEUDO.get(reason) if isinstance(_PSEUDO, dict) else None
+        if pseudo and (not rec.status or rec.status.endswith(".0.0")) and verdict.status:
+            status = verdict.status[0] + str(pseudo)[1:]
     return RecipientResult(
-        recipient=rec.recipient, action=rec.action, status=verdict.status, replycode=rec.replycode,
+        recipient=rec.recipient, action=rec.action, status=status, replycode=rec.replycode,
         diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=reason, hard=hard,
         permanent=verdict.permanent, category=category, feedback_type=rec.feedback_type,
     )

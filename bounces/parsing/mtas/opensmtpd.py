@@ -12,6 +12,7 @@ NAME = "opensmtpd"
 _MARK = re.compile(r"This is the MAILER-DAEMON, please DO NOT REPLY to this e-?mail", re.I)
 _START = re.compile(r"(?:following\s+list of recipients|following recipients)\s*:\s*\n", re.I)
 _END = re.compile(r"\n\s*(?:Below is a copy of the original message|Please note that this is only a temporary)", re.I)
+_EXPIRED = re.compile(r"^\s*Envelope expired\b", re.I)
 _LINE = re.compile(r"^\s*<?([^\s<>]+@[^\s<>:]+)>?\s*:\s*(.*)$")
 
 
@@ -36,4 +37,10 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
             recs.append(cur)
         elif cur is not None and line.startswith(" ") and line.strip():
             cur.diagnostic += " " + line.strip()
-    return merge_dsn(recs, dsn)
+    recs = merge_dsn(recs, dsn)
+    for r in recs:
+        if _EXPIRED.search(r.diagnostic):
+            # OpenSMTPD reports an expired envelope with "Action: delayed" / "Status: 4.4.7",
+            # yet the message has been removed from the queue: it is a final failure
+            r.action, r.status = "failed", None
+    return recs
