@@ -31,7 +31,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+try:
+    import re2 as _re2
+except ImportError:  # pragma: no cover
+    _re2 = None
 
 from .reasons import (
     ADDRESS_BAD,
@@ -64,16 +69,25 @@ class Verdict:
     category: Category
 
 
+def _compile_fast(pattern: str) -> Any:
+    """RE2 when available (linear, fast on long alternations), else stdlib re."""
+    if _re2 is not None:
+        return _re2.compile(pattern)
+    return re.compile(pattern)
+
+
 # -- status and reply code in free text -----------------------------------------------------
 # "#5.1.1", "550-5.1.1", "5.1.1" but not an IPv4 address or a version number.
 _STATUS_IN_TEXT: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
 _REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.\w-])([245][0-5]\d)(?=[ :-]|$)")
 # Words that make a bounce without a status code temporary (its pseudo status is 4.0.9NN).
 # Exim's "retry timeout exceeded": the last attempt failed temporarily and time ran out.
-_TEMPORARY_WORDS: Final = re.compile(r" temporar| persistent|(?<!delivery )retry timeout exceeded")
+_TEMPORARY_WORDS: Final = re.compile(
+    r" temporar| persistent|(?<!delivery )retry timeout exceeded|have been failing for a long time"
+)
 
 # -- the SMTP command a reply answered, from the wording of common MTAs ---------------------
-_COMMAND_IN_TEXT: Final = re.compile(
+_COMMAND_IN_TEXT: Final = _compile_fast(
     r"in reply to (rcpt to|mail from|end of data|data|helo|ehlo|starttls) command"  # Postfix
     r"|after (rcpt to|mail from|end of data|data|initial connection|helo|ehlo|starttls)\b"  # Exim
     r"|(does not like recipient)|(sender was rejected)|(failed after i sent the message)"  # qmail
@@ -262,9 +276,9 @@ _BEFORE_RCPT: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL"})
 def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
     if "mailererror_strong" in f.hits or not smtp_type:
         return "mailererror"
-    for name in DECISIVE_ORDER:
-        if "decisive:" + name in f.hits:
-            return name
+    for table in DECISIVE_ORDER:
+        if table in f.hits:
+            return table.split(":", 1)[1]
     if smtp_type:
         early = f.command in _BEFORE_RCPT
         for name, probe in _PROBE_ORDER:
@@ -448,7 +462,10 @@ def classify(
         reason = _decide(facts, action_l, smtp_type)
 
     if code is None:
-        temporary = (reply is not None and reply[0] == "4") or _TEMPORARY_WORDS.search(text) is not None
+        temporary = (reply is not None and reply[0] == "4") or (
+            ("temporar" in text or "persistent" in text or "retry timeout" in text or "failing for a long" in text)
+            and _TEMPORARY_WORDS.search(text) is not None
+        )
         pseudo = PSEUDO_STATUS.get(reason, "5.0.900")
         code = "4" + pseudo[1:] if temporary and reason not in NEVER_TEMPORARY else pseudo
     permanent = True if code[0] == "5" else False if code[0] == "4" else None

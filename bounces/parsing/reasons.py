@@ -500,7 +500,53 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"smtp protocol violation", r"syntax error in parameters or arguments",
     )),
 )
-DECISIVE_ORDER: Final[tuple[str, ...]] = tuple(name for name, _ in _DECISIVE)
+# Provider error codes that name the reason. Orange / La Poste put "OFR004_405",
+# "LPN007_416" or "LPN416" in every refusal; Cox and Charter/Spectrum "AUP#CXBL",
+# "AUP#I-1310"; GoDaddy " IB607"; i.ua a ".i.ua/err/4/" link. Mapped from each provider's
+# published code list.
+_ORANGE = r"(?:ofr|lpn|ouk)[a-z0-9]*_?"
+_AUP_NUM = r"aup#[a-z]*-?"
+_PROVIDER_CODES: Final[dict[str, tuple[str, ...]]] = {
+    "blocked": (
+        _ORANGE + r"(?:101|102|103|510|999)\b", r"aup#(?:cxbl|cdrbl|ipbl\d+)\b",
+        _AUP_NUM + r"(?:1000|12[0-4]\d|1250)\b", r"\bib(?:104|105|106|110|111|112|113)\b",
+        r"\.i\.ua/err/(?:7|9)/",
+    ),
+    "toomanyconn": (
+        _ORANGE + r"104\b", r"aup#(?:cxcnct|cxmxrt)\b", _AUP_NUM + r"13[0-4]\d\b",
+        r"\bib(?:605|007)\b", r"\.i\.ua/err/5/",
+    ),
+    "speeding": (
+        _AUP_NUM + r"(?:13[5-9]\d|14\d\d|154\d|155\d|158\d)\b", r"\bib(?:101|504|510|607)\b",
+    ),
+    "securityerror": (_ORANGE + r"(?:305|402)\b", r"aup#(?:cxthrt|cxmj)\b", r"\bib401\b"),
+    "authfailure": (_ORANGE + r"(?:401|517)\b", r"spf/dns de votre nom de domaine", r"aup#cxsndr\b", r"\bib508\b"),
+    "rejected": (
+        _ORANGE + r"(?:403|405|415|421)\b", r"aup#cxsmtp\b", _AUP_NUM + r"(?:10[1-8]\d|1500|1520)\b",
+        r"\bib506\b", r"\.i\.ua/err/8/",
+    ),
+    "userunknown": (_ORANGE + r"416\b", r"\.i\.ua/err/2/"),
+    "mailboxfull": (_ORANGE + r"417\b", r"\.i\.ua/err/4/"),
+    "suspend": (_ORANGE + r"(?:420|426)\b", r"\.i\.ua/err/3/"),
+    "systemerror": (_ORANGE + r"505\b", _AUP_NUM + r"109\d\b"),
+    "spamdetected": (_ORANGE + r"506\b", r"aup#urlbl\d+", r"\bib212\b"),
+    "mesgtoobig": (_ORANGE + r"514\b", _AUP_NUM + r"1530\b"),
+    "policyviolation": (_ORANGE + r"630\b", _AUP_NUM + r"(?:11[6-9]\d|156\d)\b"),
+    "requireptr": (r"aup#cxdns\b", _AUP_NUM + r"(?:1[01][0-4]\d|1150)\b", r"\bib108\b"),
+    "notcompliantrfc": (r"\bib(?:501|502)\b",),
+    "virusdetected": (r"\bib705\b",),
+    "networkerror": (_AUP_NUM + r"1260\b",),
+    "norelaying": (r"\.i\.ua/err/(?:1|6)/",),
+    "filtered": (r"\.i\.ua/err/10/",),
+    "badreputation": (r"\bib103\b",),
+}
+# Codes are more specific than wording: check them first, then the wording table.
+_PROVIDER_ORDER: Final[tuple[str, ...]] = tuple(_PROVIDER_CODES)
+DECISIVE_ORDER: Final[tuple[str, ...]] = tuple(
+    ["code:" + name for name in _PROVIDER_ORDER] + ["decisive:" + name for name, _ in _DECISIVE]
+)
+for _name, _pats in _PROVIDER_CODES.items():
+    _PHRASES["code:" + _name] = _pats
 for _name, _pats in _DECISIVE:
     _PHRASES["decisive:" + _name] = _pats
 
