@@ -349,21 +349,24 @@ def rule_coverage(*, limit: int = DEFAULT_SAMPLE) -> CoverageReport:
 # --- Unexplained bounces -----------------------------------------------------------------------
 
 _NORMALISERS = (
-    (re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+", re.A), "<address>"),
+    (re.compile(r"<?[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+>?", re.A), "<address>"),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-f]*:[0-9a-f:]{6,}\b", re.I), "<ip>"),
-    (re.compile(r"\b(?=[a-z0-9_.-]*\d)[a-z0-9_.-]{8,}\b", re.I), "<id>"),
-    (re.compile(r"\d+"), "<n>"),
+    (re.compile(r"\b(?=[a-z0-9_.-]*\d)(?![245]\.\d{1,3}\.\d{1,3}\b)[a-z0-9_.-]{8,}\b", re.I), "<id>"),
 )
-_PLACEHOLDER = re.compile(r"<(?:address|ip|id|n)>")
+# Reply codes (550) and enhanced status codes (5.1.1) are kept: they tell refusals apart.
+_NUMBERS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b|\b[245]\d\d\b|\d+")
+_CODE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}|[245]\d\d")
+_PLACEHOLDER = re.compile(r"<(?:address|ip|id|n)>|[()\[\]]")
 _EDGE = " \t:;,.()[]<>\"'-=/#"
 
 
 def normalise_diagnostic(text: str) -> str:
-    """Diagnostic text with addresses, IPs, ids and numbers replaced, so that the same
-    refusal to different recipients reads the same."""
+    """Diagnostic text with addresses, IPs, ids and numbers (not SMTP codes) replaced, so
+    that the same refusal to different recipients reads the same."""
     out = " ".join((text or "").split()).lower()[:400]
     for pattern, repl in _NORMALISERS:
         out = pattern.sub(repl, out)
+    out = _NUMBERS.sub(lambda m: m.group(0) if _CODE.fullmatch(m.group(0)) else "<n>", out)
     return out[:200]
 
 
