@@ -137,6 +137,12 @@ def _probe_mesgtoobig(f: _Facts) -> bool:
     return f.sname == "mesgtoobig" or "mesgtoobig" in f.hits
 
 
+def _probe_contenterror(f: _Facts) -> bool:
+    if _probe_spamdetected(f):
+        return False
+    return f.sname == "contenterror" or "contenterror" in f.hits
+
+
 def _probe_exceedlimit(f: _Facts) -> bool:
     if f.sname == "mesgtoobig":
         return False
@@ -251,7 +257,7 @@ _PROBE_ORDER: Final[tuple[tuple[str, Callable[[_Facts], bool]], ...]] = (
     ("requireptr", _probe_default("requireptr")),
     ("notcompliantrfc", _probe_text("notcompliantrfc")),
     ("badreputation", _probe_default("badreputation")),
-    ("contenterror", _probe_default("contenterror")),
+    ("contenterror", _probe_contenterror),
     ("rejected", _probe_rejected),
     ("hostunknown", _probe_hostunknown),
     ("spamdetected", _probe_spamdetected),
@@ -292,6 +298,8 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
                 # (qmail appends "in the queue too long" to every final failure)
                 if name != "expired" and (name in f.hits):
                     return name
+            if f.command == "STARTTLS":
+                return "failedstarttls"
             return "rejected" if f.command == "MAIL" else "blocked"
     if f.sname is not None and f.sname not in VAGUE and smtp_type:
         return f.sname

@@ -128,6 +128,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"mapiexceptionshutoffquotaexceeded", r"mailbox full",
     ),
     "mesgtoobig": (
+        r"exceeded (?:the )?maximum (?:inbound|incoming) message size", r"line limit exceeded", r"max message size exceeded", r"message size exceeds (?:fixed limit|maximum value)", r"message too large for this", r"taille limite du message", r"size limit",
         r"message (?:is )?too (?:big|large)", r"message size exceeds? (?:the )?(?:maximum|limit)",
         r"exceeds? (?:the )?maximum (?:allowed )?(?:message )?size", r"mail size limit exceeded",
         r"message exceeds (?:the )?(?:maximum|local) (?:message )?size", r"mail data too large",
@@ -150,6 +151,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"mailbox unavailable or access denied", r"account is locked",
     ),
     "hasmoved": (
+        r" has been replaced by ",
         r"has (?:been )?moved", r"no longer (?:on|at) (?:this )?server", r"recipient (?:has )?moved",
         r"address (?:has )?changed", r"\b551 ", r"not our (?:user|customer)", r"user not local; please try",
         r"mailbox owner has changed", r"no forwarding address",
@@ -238,6 +240,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"temporarily deferred due to unexpected volume or user complaints",
     ),
     "contenterror": (
+        r"header size exceeds maximum permitted", r"header size, or recipient list, exceeds policy limit", r"mime complexity exceeds", r"invalid mime headers", r"improperly-formatted binary content", r"unnecessary base64 encoding",
         r"improper use of 8-bit data", r"8-?bit (?:data|characters) in (?:message )?header",
         r"message header .{0,20}?(?:encoding|malformed)", r"content-transfer-encoding", r"mime (?:error|violation)",
         r"message contains (?:invalid|bare) (?:characters|lf|cr)", r"bare (?:lf|cr|linefeed)",
@@ -264,7 +267,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "hostunknown": (
         r"host (?:or domain name )?not found", r"host unknown", r"unknown host", r"host unreachable",
         r"domain (?:does not|doesn'?t) exist", r"domain is not reachable", r"domain must exist",
-        r"no such domain", r"unrouteable mail domain", r"unroutable address", r"unrouteable address",
+        r"no such domain", r"unroutable address", r"unrouteable address",
         r"name or service not known", r"illegal host/domain name", r"invalid domain",
         r"unknown domain", r"domain (?:name )?not found", r"couldn'?t find any host named",
         r"recipient domain must exist", r"mail domain mentioned in email address is unknown",
@@ -287,8 +290,9 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"greylisted.{0,40}? please try again in",
     ),
     "virusdetected": (
+        r"potentially executable attachment", r"used by recent viruses", r"phishing",
         r"\bvirus", r"malware", r"infected", r"trojan", r"worm detected", r"mcspamsignature",
-        r"security policies", r"executable (?:file|attachment)s? (?:are )?not allowed",
+        r"executable (?:file|attachment)s? (?:are )?not allowed",
         r"banned attachment", r"dangerous attachment",
     ),
     "authfailure": (
@@ -335,6 +339,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"was blocked by", r"blocked by ldap", r"blocked - see", r"refused - see",
     ),
     "policyviolation": (
+        r"recipient is not accepting mail with", r"members-only list", r"closed mailing list", r"email rejected due to security policies", r"header are not accepted", r"organizational settings", r"message given low priority", r"rejected due to local policy", r"not subscribed to this group", r"organization policy", r"containing images or other attachments", r"mass mailer", r"without solving a captcha",
         r"policy (?:reasons|violation)", r"denied by policy", r"for policy reasons", r"against (?:our|the) policy",
         r"protocol violation", r"header error", r"content presents a potential security issue",
         r"message content and attachment content guidelines", r"local policy", r"violates? (?:our )?polic",
@@ -342,6 +347,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"you can'?t send (?:mail|messages?) to yourself", r"cannot send e-mail to yourself",
     ),
     "systemerror": (
+        r"aliasing/forwarding loop broken", r"can'?t create user output file", r"internal error reading data", r"interrupted system call", r"encountered an error while being processed", r"would create a mail loop", r"local error in processing", r"loop was found in the mail exchanger", r"queue file write error", r"there is no mdb", r"remote server is misconfigured", r"system config error", r"timeout waiting for input", r"unable to connect .{1,40}? daemon",
         r"internal (?:server |system )?error", r"system error", r"server error", r"local error",
         r"service (?:is )?(?:currently )?unavailable", r"insufficient permission",
         r"could not load", r"misconfigur", r"configuration error", r"mail system problem",
@@ -349,6 +355,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"transaction failed", r"loops? back to myself", r"server busy", r"directory server failure",
     ),
     "networkerror": (
+        r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"probably in a routing loop", r"unable to resolve route", r"unrouteable mail domain",
         r"network (?:is )?unreachable", r"network error", r"no route to host",
         r"lost connection", r"too many hops", r"routing loop", r"hop count exceeded",
         r"dns (?:error|failure)", r"temporary (?:dns|lookup) failure", r"unable to resolve",
@@ -360,11 +367,13 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"out of (?:disk|storage) space", r"system storage has been exceeded",
     ),
     "notaccept": (
+        r"host does not accept mail", r"mail receiving disabled", r"no route for current request", r"smtp protocol returned a permanent error", r"name server: \.: host not found",
         r"null mx", r"does not accept mail", r"doesn'?t (?:receive|accept) (?:e-?)?mail", r"accepts no mail",
         r"indicated no smtp service", r"no mx record", r"couldn'?t find a mail exchanger",
         r"not accepting (?:network )?messages", r"mail is not accepted",
     ),
     "expired": (
+        r"could not find a gateway for", r"delivery attempts will continue", r"delivery expired", r"failed to deliver to domain ", r"has been delayed", r"has not been collected after", r"sitting in queue for", r"message timed out", r"after a long failure period", r"server did not respond", r"not reachable within the allowed queue period", r"could not be delivered for (?:more than|.{1,20}? days)", r"delivery timeout",
         r"retry time(?:out)? (?:not reached|exceeded)", r"delivery time expired", r"envelope expired",
         r"(?:message|mail) (?:has )?expired", r"(?:delayed|queued|in the queue) (?:for )?too long",
         r"not (?:been )?delivered within", r"could not be delivered (?:within|for)",
@@ -374,6 +383,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"unable to establish", r"wasn'?t able to establish", r"could not connect",
     ),
     "failedstarttls": (
+        r"tls required but not supported",
         r"starttls", r"does not support tls", r"tls (?:negotiation|handshake)", r"requires? (?:a )?(?:secure|tls|encrypted) connection",
         r"must (?:issue|use) (?:a )?starttls", r"ssl (?:handshake|routines)", r"encryption required",
         r"requiretls",
