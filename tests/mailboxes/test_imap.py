@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import socket
 
 import pytest
 from imapclient import IMAPClient
@@ -10,6 +12,7 @@ from imapclient import IMAPClient
 from bounces.mailboxes import (
     AuthenticationError,
     ConnectionLostError,
+    ConnectionSettings,
     Disposition,
     FolderNotFoundError,
     MessageRef,
@@ -18,7 +21,13 @@ from bounces.mailboxes import (
     open_mailbox,
 )
 from bounces.mailboxes.imap import IMAPConnector
-from tests.servers.dovecot import LEGACY_ADDRESS, DovecotServer, MailUser, free_port
+from tests.servers.dovecot import (
+    LEGACY_ADDRESS,
+    SELF_SIGNED_ADDRESS,
+    DovecotServer,
+    MailUser,
+    free_port,
+)
 from tests.servers.proxy import CuttableProxy
 
 from .helpers import big_message, marker, numbered
@@ -471,3 +480,63 @@ def test_the_legacy_listener_really_lacks_move_and_uidplus(dovecot, imap_setting
     with open_mailbox(settings) as box:
         capabilities = box.capabilities()
     assert "MOVE" not in capabilities and "UIDPLUS" not in capabilities
+
+
+def test_a_self_signed_certificate_fails_verification_and_works_without_it(dovecot, imap_settings):
+    strict = imap_settings(
+        host=SELF_SIGNED_ADDRESS, port=dovecot.self_signed_imaps_port, security="ssl"
+    )
+    report = check_connection(strict)
+    assert report.error_category == "certificate"
+    assert "self-signed" in (report.error_message or "")
+
+    relaxed = dataclasses.replace(strict, verify_certificate=False)
+    assert check_connection(relaxed).ok
+    # Trusting that very certificate (as a one-certificate "CA") also works.
+    pinned = dataclasses.replace(strict, ca_file=str(dovecot.pki.self_signed_cert))
+    assert check_connection(pinned).ok
+
+
+@pytest.fixture(scope="module")
+def dovecot_without_tls(tmp_path_factory):
+    """A second, TLS-less Dovecot: STARTTLS must be refused, not silently skipped."""
+    from tests.servers.common import unavailable
+    from tests.servers.dovecot import dovecot_available
+
+    reason = dovecot_available()
+    if reason:
+        unavailable(reason)
+    server = DovecotServer.start(tmp_path_factory.mktemp("dovecot-plain"), tls=False)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_starttls_is_required_when_chosen_and_the_password_is_never_sent(
+    dovecot_without_tls, protocol
+):
+    user = dovecot_without_tls.add_user()
+    settings = ConnectionSettings(
+        protocol=protocol,
+        host="127.0.0.1",
+        port=dovecot_without_tls.imap_port if protocol == "imap" else dovecot_without_tls.pop3_port,
+        security="starttls",
+        username=user.name,
+        password=user.password,
+        timeout=5,
+    )
+    report = check_connection(settings)
+    assert report.error_category == "tls"
+    assert "does not offer" in (report.error_message or "")
+    assert f"user=<{user.name}>" not in dovecot_without_tls.log_tail(200)
+
+
+def test_a_server_that_never_answers_is_a_timeout(imap_settings):
+    # A listening socket nobody accepts from: the TCP handshake succeeds (backlog),
+    # the greeting never comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        report = check_connection(imap_settings(port=silent.getsockname()[1], timeout=0.5))
+    assert report.error_category == "timeout"
+    assert report.transient is True

@@ -27,6 +27,9 @@ class TestPKI:
     ca_cert: Path
     server_cert: Path
     server_key: Path
+    # A certificate that signs itself (no CA at all), as many small servers have.
+    self_signed_cert: Path
+    self_signed_key: Path
 
 
 def _name(common_name: str) -> x509.Name:
@@ -102,10 +105,40 @@ def make_test_pki(directory: Path, *, hostnames: tuple[str, ...] = ("localhost",
         .sign(ca_key, hashes.SHA256())
     )
 
+    self_key = ec.generate_private_key(ec.SECP256R1())
+    self_name = _name("self-signed " + hostnames[0])
+    self_cert = (
+        x509.CertificateBuilder()
+        .subject_name(self_name)
+        .issuer_name(self_name)
+        .public_key(self_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            # Served on 127.0.0.3 by the test Dovecot (tests/servers/dovecot.py).
+            x509.SubjectAlternativeName(
+                [*alt_names, x509.IPAddress(ipaddress.ip_address("127.0.0.3"))]
+            ),
+            critical=False,
+        )
+        .sign(self_key, hashes.SHA256())
+    )
+
     pki = TestPKI(
         ca_cert=directory / "ca.pem",
         server_cert=directory / "server.pem",
         server_key=directory / "server.key",
+        self_signed_cert=directory / "selfsigned.pem",
+        self_signed_key=directory / "selfsigned.key",
+    )
+    pki.self_signed_cert.write_bytes(self_cert.public_bytes(serialization.Encoding.PEM))
+    pki.self_signed_key.write_bytes(
+        self_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     pki.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
