@@ -12,7 +12,6 @@ Order of decisions (each step only runs when the earlier ones found nothing):
 
 from __future__ import annotations
 
-import inspect
 import re
 
 from . import arf, autoreply, rfc3464, tokens
@@ -33,10 +32,11 @@ except ImportError:  # pragma: no cover
 
 # classify() learnt an optional ``command`` keyword later (engine-types.md, CHANGE): pass it
 # only when the installed classify accepts it.
-try:
-    _CLASSIFY_TAKES_COMMAND = "command" in inspect.signature(classify).parameters
-except (TypeError, ValueError):  # pragma: no cover - builtins without signature
-    _CLASSIFY_TAKES_COMMAND = False
+# (read from the code object: importing inspect costs 10 ms of start-up)
+_code = getattr(classify, "__code__", None)
+_CLASSIFY_TAKES_COMMAND = bool(
+    _code and "command" in _code.co_varnames[: _code.co_argcount + _code.co_kwonlyargcount]
+)
 _HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
 _GENERIC_REASONS = frozenset({"onhold", "undefined"})
 _DEFAULT_OPTIONS = ParseOptions()

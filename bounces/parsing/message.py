@@ -16,6 +16,8 @@ from email import message_from_bytes
 from email.header import decode_header
 from email.message import Message
 
+from . import fastmime
+
 # Bodies above this size are cut: a bounce's useful part is at its start, and regexes over
 # megabytes of attached original message only cost time.
 MAX_TEXT = 256 * 1024
@@ -219,7 +221,7 @@ def _message_text(sub: Message) -> str:
 class Mail:
     """A parsed message as the detectors see it."""
 
-    msg: Message
+    msg: object  # the parsed tree (fastmime.Part, or email.message.Message on the fallback path)
     headers: dict[str, str]  # lower-case name -> first value, decoded
     subject: str
     from_: str
@@ -253,54 +255,138 @@ _HEADERS_START = re.compile(r"\s*(?:Received|Return-Path|X-[\w-]+|Message-ID|Fro
 _HDR_HINT = re.compile(r"^(Received|Message-ID|From|To|Subject|Date|Return-Path)\s*:", re.I | re.M)
 
 
-def load(raw: bytes) -> Mail:
-    """Parse ``raw`` into a `Mail`. Raises only on input the stdlib cannot parse at all."""
+def _normalise(raw: object) -> bytes:
     if not isinstance(raw, (bytes, bytearray)):
         raw = str(raw).encode("utf-8", "surrogateescape")
-    raw = bytes(raw)
-    if b"\r" in raw:
-        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data = bytes(raw)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     # mbox "From " line in front of the headers would otherwise be taken as body
-    if raw.startswith(b"From "):
-        nl = raw.find(b"\n")
-        raw = raw[nl + 1 :] if nl >= 0 else b""
-    msg = message_from_bytes(raw)
+    if data.startswith(b"From "):
+        nl = data.find(b"\n")
+        data = data[nl + 1 :] if nl >= 0 else b""
+    return data
+
+
+def load(raw: bytes) -> Mail:
+    """Parse ``raw`` into a `Mail` with the fast splitter (stdlib compat32 if that fails)."""
+    data = _normalise(raw)
+    try:
+        return _load_fast(data)
+    except Exception:
+        return load_stdlib(data)
+
+
+def _new_mail(root: object, pairs: list[tuple[str, str]], ctype: str, report_type: str) -> Mail:
     headers: dict[str, str] = {}
     all_headers: dict[str, list[str]] = {}
-    for k, v in msg._headers:  # compat32 keeps (name, raw value) pairs; items() re-parses each
+    for k, v in pairs:
         lk = k.lower()
         if lk not in headers:
             headers[lk] = decode_header_value(v)
             all_headers[lk] = [v]
         else:
             all_headers[lk].append(v)
-    try:
-        ctype = msg.get_content_type()
-    except Exception:
-        ctype = "text/plain"
-    mail = Mail(
-        msg=msg,
+    return Mail(
+        msg=root,  # type: ignore[arg-type]
         headers=headers,
         subject=" ".join(headers.get("subject", "").split()),
         from_=headers.get("from", ""),
         content_type=ctype,
         body="",
         all_headers=all_headers,
+        report_type=report_type,
     )
-    try:
-        mail.report_type = (msg.get_param("report-type") or "").lower() if ctype == "multipart/report" else ""
-        if not isinstance(mail.report_type, str):
-            mail.report_type = ""
-    except Exception:
-        mail.report_type = ""
-    plains: list[str] = []
-    htmls: list[str] = []
-    _collect(msg, mail, plains, htmls, 0)
+
+
+def _finish_body(mail: Mail, plains: list[str], htmls: list[str]) -> Mail:
     body = "\n".join(plains) if plains else "\n".join(html_to_text(h) for h in htmls)
     if plains and htmls and len(body.strip()) < 20:
         body += "\n" + "\n".join(html_to_text(h) for h in htmls)
     mail.body = body[:MAX_TEXT]
     return mail
+
+
+def _load_fast(data: bytes) -> Mail:
+    root = fastmime.parse(data)
+    report_type = root.params.get("report-type", "").lower() if root.ctype == "multipart/report" else ""
+    mail = _new_mail(root, root.headers, root.ctype, report_type)
+    plains: list[str] = []
+    htmls: list[str] = []
+    _collect_fast(root, mail, plains, htmls, 0)
+    return _finish_body(mail, plains, htmls)
+
+
+def _fast_text(part: fastmime.Part) -> str:
+    payload = part.decoded()
+    text = decode_bytes(payload[: MAX_TEXT * 2], part.charset)
+    return text.replace("\r", "")
+
+
+def _fast_message_text(msg: fastmime.Part) -> str:
+    """Headers plus the first text of an attached message."""
+    lines = [f"{k}: {decode_header_value(v)}" for k, v in msg.headers]
+    body = ""
+    stack = [msg]
+    while stack:
+        p = stack.pop(0)
+        if p.children:
+            stack[:0] = p.children
+        elif p.ctype.startswith("text/"):
+            body = _fast_text(p)
+            break
+    return "\n".join(lines) + "\n\n" + body[:MAX_TEXT]
+
+
+def _collect_fast(part: fastmime.Part, mail: Mail, plains: list[str], htmls: list[str], depth: int) -> None:
+    ctype = part.ctype
+    if part.children:
+        for sub in part.children:
+            _collect_fast(sub, mail, plains, htmls, depth + 1)
+        return
+    if ctype in ("message/delivery-status", "message/global-delivery-status"):
+        mail.ds_texts.append(_fast_text(part))
+        return
+    if ctype == "message/feedback-report":
+        mail.feedback_texts.append(_fast_text(part))
+        return
+    if part.message is not None:
+        mail.returned.append(_fast_message_text(part.message))
+        return
+    if ctype in ("text/rfc822-headers", "message/global-headers", "text/rfc822-header"):
+        mail.returned.append(_fast_text(part))
+        return
+    if ctype == "text/html":
+        htmls.append(_fast_text(part))
+        return
+    if ctype.startswith("text/") or ctype == "application/octet-stream" and depth == 0:
+        text = _fast_text(part)
+        if plains and _HEADERS_START.match(text):
+            # a later text part that is a header block: the original message's headers
+            # attached as a plain file (MailMarshal, X6, Notes ...)
+            mail.returned.append(text)
+            return
+        plains.append(text)
+
+
+def load_stdlib(data: bytes) -> Mail:
+    """The same `Mail` built with the stdlib parser (compat32): the fallback path."""
+    data = _normalise(data)
+    msg = message_from_bytes(data)
+    try:
+        ctype = msg.get_content_type()
+    except Exception:
+        ctype = "text/plain"
+    try:
+        report_type = (msg.get_param("report-type") or "") if ctype == "multipart/report" else ""
+        report_type = report_type.lower() if isinstance(report_type, str) else ""
+    except Exception:
+        report_type = ""
+    mail = _new_mail(msg, list(msg._headers), ctype, report_type)
+    plains: list[str] = []
+    htmls: list[str] = []
+    _collect(msg, mail, plains, htmls, 0)
+    return _finish_body(mail, plains, htmls)
 
 
 def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], depth: int) -> None:
