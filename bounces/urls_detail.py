@@ -1,5 +1,10 @@
 """URLs of bounces: detail pages (staff only)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views_detail
+
+urlpatterns = [
+    path("<int:pk>/", views_detail.bounce_detail, name="detail"),
+    path("<int:pk>/raw.eml", views_detail.bounce_raw, name="detail_raw"),
+]

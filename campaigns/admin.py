@@ -1,15 +1,61 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
+from . import services
 from .models import Campaign, SentMessage
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "subject", "mailing_list", "status", "sent_at")
+    list_display = ("name", "subject", "mailing_list", "status", "sent_at", "sent_count", "results_link")
     list_filter = ("status", "mailing_list")
     search_fields = ("name", "subject")
     list_select_related = ("mailing_list",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = (
+        "results_link", "status", "sent_at", "finished_at", "sent_count", "refused_count", "deferred_count",
+        "skipped_count", "last_error", "created_at", "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "mailing_list", "results_link")}),
+        ("Message", {"fields": ("from_email", "subject", "body_text", "body_html")}),
+        ("Sending", {"fields": ("status", "sent_at", "finished_at", "sent_count", "refused_count",
+                                "deferred_count", "skipped_count", "last_error")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+    actions = ["send_campaigns", "pause_campaigns", "recount_campaigns"]
+
+    @admin.display(description="results")
+    def results_link(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "–"
+        return format_html('<a href="{}">results</a>', reverse("campaigns:results", args=[obj.pk]))
+
+    @admin.action(description="Send (or resume) the selected campaigns")
+    def send_campaigns(self, request, queryset):
+        for campaign in queryset:
+            try:
+                services.queue_campaign(campaign=campaign, actor=request.user)
+            except services.CampaignError as exc:
+                self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign}: queued for sending.", messages.SUCCESS)
+
+    @admin.action(description="Pause the selected campaigns")
+    def pause_campaigns(self, request, queryset):
+        for campaign in queryset:
+            try:
+                services.pause_campaign(campaign=campaign)
+            except services.CampaignError as exc:
+                self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign}: paused after the current batch.", messages.SUCCESS)
+
+    @admin.action(description="Recount the send counters from the sent messages")
+    def recount_campaigns(self, request, queryset):
+        for campaign in queryset:
+            services.recount_campaign(campaign=campaign)
+        self.message_user(request, f"{queryset.count()} campaigns recounted.", messages.SUCCESS)
 
 
 @admin.register(SentMessage)

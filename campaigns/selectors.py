@@ -123,6 +123,11 @@ class CampaignResults:
     timeline_unit: str = "hour"
 
     @property
+    def bounce_rate_percent(self) -> str:
+        """The bounce rate for people: "2.4%" ("–" before anything was sent)."""
+        return "–" if self.bounce_rate is None else f"{self.bounce_rate * 100:.1f}%"
+
+    @property
     def hard(self) -> int:
         return self.by_kind_recipients.get("hard", 0)
 

@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from .models import Contact, ContactEvent, MailingList, Subscription, Suppression
 
@@ -13,19 +16,36 @@ class SubscriptionInline(admin.TabularInline):
 class ContactAdmin(admin.ModelAdmin):
     list_display = (
         "email", "name", "status", "has_bounced", "hard_bounce_count", "soft_bounce_count",
-        "consecutive_bounces", "last_bounce_at",
+        "consecutive_bounces", "last_bounce_at", "page_link",
     )
     list_filter = ("status", "has_bounced", "lists")
     search_fields = ("email", "name", "bounced_address")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("page_link", "created_at", "updated_at")
     inlines = [SubscriptionInline]
     date_hierarchy = "last_bounce_at"
+
+    @admin.display(description="bounce history")
+    def page_link(self, obj: Contact) -> str:
+        if not obj.pk:
+            return "–"
+        return format_html('<a href="{}">contact page</a>', reverse("contacts:detail", args=[obj.pk]))
 
 
 @admin.register(MailingList)
 class MailingListAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
+    list_display = ("name", "created_at", "import_link")
     search_fields = ("name",)
+    change_list_template = "contacts/admin/mailinglist_change_list.html"  # adds "Import CSV"
+    actions = ["import_csv"]
+
+    @admin.display(description="import")
+    def import_link(self, obj: MailingList) -> str:
+        return format_html('<a href="{}?list={}">import CSV</a>', reverse("contacts:import"), obj.pk)
+
+    @admin.action(description="Import contacts from CSV into the selected list")
+    def import_csv(self, request, queryset):
+        first = queryset.first()
+        return HttpResponseRedirect(f"{reverse('contacts:import')}?list={first.pk if first else ''}")
 
 
 @admin.register(Subscription)
@@ -42,6 +62,8 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_display = ("value", "kind", "reason", "source", "created_at")
     list_filter = ("kind", "reason")
     search_fields = ("value", "source")
+
+    change_list_template = "contacts/admin/suppression_change_list.html"  # adds "Export CSV"
 
 
 @admin.register(ContactEvent)

@@ -303,9 +303,20 @@ def open_text(binary: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
 
 
+def csv_cell(value: object) -> object:
+    """A value safe to put in an exported CSV cell.
+
+    Text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first: remote MTA
+    diagnostics and notes are outside input) gets a leading apostrophe (OWASP "CSV injection").
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def write_report_csv(rows: Iterable[RowResult], out: IO[str]) -> None:
     """Write row results as CSV: line, email, outcome, detail."""
     writer = csv.writer(out)
     writer.writerow(["line", "email", "outcome", "detail"])
     for row in rows:
-        writer.writerow([row.line, row.email, row.outcome, row.detail])
+        writer.writerow([row.line, csv_cell(row.email), row.outcome, csv_cell(row.detail)])

@@ -7,7 +7,14 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contacts.importing import ImportFileError, Outcome, RowResult, import_contacts, open_text
+from contacts.importing import (
+    ImportFileError,
+    Outcome,
+    RowResult,
+    csv_cell,
+    import_contacts,
+    open_text,
+)
 from contacts.models import MailingList
 
 
@@ -44,7 +51,9 @@ class Command(BaseCommand):
 
         def on_row(row: RowResult) -> None:
             if report_file is not None:
-                csv.writer(report_file).writerow([row.line, row.email, row.outcome, row.detail])
+                csv.writer(report_file).writerow(
+                    [row.line, csv_cell(row.email), row.outcome, csv_cell(row.detail)]
+                )
             elif row.outcome != Outcome.CREATED:
                 self.stdout.write(f"line {row.line}: {row.email or '(empty)'}: {row.outcome}"
                                   + (f" ({row.detail})" if row.detail else ""))

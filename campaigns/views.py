@@ -1,0 +1,111 @@
+"""Staff pages of a campaign: results (counts, breakdowns, chart, bounced recipients), CSV export."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from bounces.models import Bounce
+from contacts.importing import csv_cell
+
+from . import selectors
+from .charts import KIND_COLOURS, bounce_chart
+from .models import Campaign
+
+PAGE_SIZE = 50
+
+
+class _Echo:
+    """A file-like object whose write() returns the line: lets csv.writer feed a stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+class _KnownCount:
+    """A queryset whose count is already known (from the aggregates): spares the paginator a COUNT."""
+
+    def __init__(self, queryset, count: int) -> None:
+        self.queryset, self._count = queryset, count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, item):
+        return self.queryset[item]
+
+
+def _kind_filter(request: HttpRequest) -> str:
+    kind = request.GET.get("kind", "")
+    return kind if kind in Bounce.Kind.values else ""
+
+
+@staff_member_required
+def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
+    """Sent / delivered / bounce counts, breakdowns, bounces over time, bounced recipients."""
+    campaign = get_object_or_404(Campaign.objects.select_related("mailing_list"), pk=pk)
+    results = selectors.campaign_results(campaign=campaign)
+    kind = _kind_filter(request)
+    total = results.by_kind.get(kind, 0) if kind else sum(results.by_kind.values())
+    paginator = Paginator(
+        _KnownCount(selectors.bounced_recipients(campaign_id=campaign.pk, kind=kind or None), total),
+        PAGE_SIZE,
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    kinds = [
+        {
+            "value": value, "label": label, "bounces": results.by_kind.get(value, 0),
+            "recipients": results.by_kind_recipients.get(value, 0), "colour": KIND_COLOURS[value],
+        }
+        for value, label in Bounce.Kind.choices
+    ]
+    context = {
+        "campaign": campaign,
+        "results": results,
+        "kinds": kinds,
+        "kind": kind,
+        "page": page,
+        "chart": bounce_chart(results.timeline, results.timeline_unit),
+        "now": timezone.now(),
+    }
+    return render(request, "campaigns/results.html", context)
+
+
+@staff_member_required
+def bounced_recipients_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every bounce of the campaign as CSV, streamed (filter with ?kind=)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    kind = _kind_filter(request)
+    rows = (
+        selectors.bounced_recipients(campaign_id=campaign.pk, kind=kind or None)
+        .select_related(None)
+        .values_list(
+            "bounced_at", "recipient", "kind", "reason", "status_code", "reply_code", "diagnostic",
+            "remote_mta", "contact_id", "contact__email", "contact__status", "sent_message__token",
+            "sent_message__message_id", "id",
+        )
+    )
+
+    def lines() -> Iterator[str]:
+        writer = csv.writer(_Echo())
+        yield writer.writerow([
+            "bounced_at", "recipient", "kind", "reason", "status_code", "reply_code", "diagnostic",
+            "remote_mta", "contact_id", "contact_email_now", "contact_status", "token", "message_id",
+            "bounce_id",
+        ])
+        for row in rows.iterator(chunk_size=2000):
+            yield writer.writerow([row[0].isoformat(), *(csv_cell(v) for v in row[1:])])
+
+    suffix = f"-{kind}" if kind else ""
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-bounces{suffix}.csv"'
+    return response
