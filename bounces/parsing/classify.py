@@ -323,6 +323,23 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
     return "onhold" if f.text else "undefined"
 
 
+def _host_rule(f: _Facts, host: str) -> str | None:
+    """Rules for hosts whose one fixed wording means different things by SMTP stage.
+
+    NTT docomo (mfsmax.docomo.ne.jp) answers "550 Unknown user" both for a dead mailbox
+    (at RCPT TO, or with Status 5.1.1) and for its per-user sender filter (after DATA,
+    Status 5.0.0: the *sender* is refused) or domain filter (Status 5.2.0).
+    """
+    if "docomo.ne.jp" in host or "docomo.ne.jp[" in f.text:
+        if f.code in ("5.1.1", "5.0.911"):
+            return "userunknown"
+        if f.code == "5.2.0":
+            return "filtered"
+        if f.code == "5.0.0" and "550 unknown user" in f.text:
+            return "userunknown" if f.command == "RCPT" else "rejected" if f.command == "DATA" else None
+    return None
+
+
 def _status_from(text: str) -> str | None:
     m = _STATUS_IN_TEXT.search(text)
     if m is None:
@@ -420,6 +437,7 @@ def classify(
     subject: str | None = None,
     command: str | None = None,
     reason_hint: str | None = None,
+    remote_mta: str | None = None,
 ) -> Verdict:
     """Decide reason, status, hard, permanent and category for one failed recipient.
 
@@ -428,7 +446,8 @@ def classify(
     "delay", "complaint", "autoreply", "delivered" ...). ``command`` is the SMTP command
     the remote host answered (RCPT, MAIL, DATA, EHLO ...), when known; otherwise it is
     read from the wording. ``reason_hint`` is a reason a format detector knows
-    structurally; it is kept unless it is one of the vague reasons. ``mta`` and
+    structurally; it is kept unless it is one of the vague reasons. ``remote_mta`` (the
+    host that refused) enables the few host-specific rules (NTT docomo). ``mta`` and
     ``subject`` are accepted for future refinement. Never raises.
     """
     action_l = action.strip().lower() if action else None
@@ -467,7 +486,7 @@ def classify(
             # "recipient address rejected" is about the recipient, not the sender
             hits = hits - {"rejected"}
         facts = _Facts(text, code, sname, cmd, reply, hits)
-        reason = _decide(facts, action_l, smtp_type)
+        reason = _host_rule(facts, (remote_mta or "").lower()) or _decide(facts, action_l, smtp_type)
 
     if code is None:
         temporary = (reply is not None and reply[0] == "4") or (

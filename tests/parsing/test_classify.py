@@ -182,6 +182,25 @@ def test_a_non_vague_reason_hint_is_kept_with_its_pseudo_status() -> None:
     assert (verdict.reason, verdict.status) == ("rejected", "5.0.918")
 
 
+def test_docomo_unknown_user_after_data_is_its_sender_filter() -> None:
+    after_data = classify(status="5.0.0", replycode="550", diagnostic="550 Unknown user a@docomo.ne.jp",
+                          command="DATA", remote_mta="mfsmax.docomo.ne.jp")
+    at_rcpt = classify(status="5.0.0", replycode="550", diagnostic="550 Unknown user a@docomo.ne.jp",
+                       command="RCPT", remote_mta="mfsmax.docomo.ne.jp")
+    assert (after_data.reason, at_rcpt.reason) == ("rejected", "userunknown")
+
+
+def test_provider_error_codes_name_the_reason() -> None:
+    def reason(text: str) -> str:
+        return classify(status=None, replycode=None, diagnostic=text).reason
+
+    assert reason("550 5.5.0 Invalid recipient. LPN007_416") == "userunknown"
+    assert reason("552 5.1.1 Boite du destinataire pleine. Recipient overquota. OFR_417 [417]") == "mailboxfull"
+    assert reason("421 Too many connections, slow down. OFR005_104 [104]") == "toomanyconn"
+    assert reason("554 Connection refused. This IP address is listed on the Spamhaus Block List. IB104") == "blocked"
+    assert reason("550 5.1.0 sender rejected. AUP#CXBL") == "blocked"
+
+
 def test_category_table() -> None:
     assert category_for("userunknown", True, "failed") == Category.HARD
     assert category_for("userunknown", False, "failed") == Category.SOFT
