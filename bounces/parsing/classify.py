@@ -107,6 +107,8 @@ _COMMAND_NAMES: Final[dict[str, str]] = {
 _BEFORE_DATA: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL", "RCPT"})
 
 _DELIVERED_ACTIONS: Final = frozenset({"delivered", "relayed", "expanded"})
+_ADDRESS: Final = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
+_WORDS: Final = re.compile(r"[^\W\d_]{2}")
 
 
 
@@ -320,7 +322,9 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
         return "expired"
     if f.command in ("CONN", "EHLO", "HELO"):
         return "blocked"
-    return "onhold" if f.text else "undefined"
+    # onhold: the bounce says something we cannot place; undefined: it says nothing (an
+    # empty diagnostic, or only the address itself).
+    return "onhold" if _WORDS.search(_ADDRESS.sub(" ", f.text)) else "undefined"
 
 
 def _host_rule(f: _Facts, host: str) -> str | None:
