@@ -220,6 +220,16 @@ class DraftReport:
     rows: list[SampleRow] = field(default_factory=list)
 
     @property
+    def contacts_changing(self) -> int:
+        """Contacts whose state would change (each counted once per kind of change)."""
+        return sum(self.contact_changes.values())
+
+    @property
+    def transition_list(self) -> list[tuple[str, str, int]]:
+        """(old kind, new kind, bounces), most frequent first (templates cannot walk a Counter)."""
+        return [(old, new, n) for (old, new), n in self.transitions.most_common()]
+
+    @property
     def contact_change_lines(self) -> list[str]:
         """Sentences such as "12 contacts would be unsubscribed"."""
         lines = []
