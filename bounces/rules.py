@@ -20,6 +20,8 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import Any
 
 import re2
@@ -158,7 +160,9 @@ class MessageView:
     whole — headers, body and the returned original message.
     """
 
-    __slots__ = ("_raw", "_raw_loader", "_result", "_diagnostic", "_mail", "_cache", "_mail_failed")
+    __slots__ = (
+        "_raw", "_raw_loader", "_result", "_diagnostic", "_mail", "_cache", "_mail_failed", "_headers",
+    )
 
     def __init__(
         self,
@@ -174,6 +178,7 @@ class MessageView:
         self._diagnostic = diagnostic
         self._mail: Mail | None = None
         self._mail_failed = False
+        self._headers: list[tuple[str, str]] | None = None
         self._cache: dict[tuple[str, str | None], bytes] = {}
 
     @classmethod
@@ -224,21 +229,35 @@ class MessageView:
             return "\n".join(r.diagnostic for r in self._result.recipients if r.diagnostic)
         return ""
 
-    def _header_values(self, mail: Mail, *names: str) -> str:
-        values: list[str] = []
-        for name in names:
-            values.extend(mail.header_all(name))
-        return "\n".join(values)
+    def header_items(self) -> list[tuple[str, str]]:
+        """The top-level header fields as (name, decoded value), in order.
 
-    def _all_headers(self, mail: Mail) -> str:
-        lines = []
-        try:
-            items = mail.msg.items()
-        except Exception:
-            return ""
-        for name, value in items:
-            lines.append(f"{name}: {' '.join(decode_header_value(value).split())}")
-        return "\n".join(lines)
+        Read from the message's own header block with the stdlib parser, independent of
+        how the engine splits MIME parts.
+        """
+        if self._headers is None:
+            self._headers = []
+            raw = self.raw()
+            if raw:
+                data = raw.replace(b"\r\n", b"\n")
+                if data.startswith(b"From "):  # mbox separator line
+                    data = data.split(b"\n", 1)[1] if b"\n" in data else b""
+                end = data.find(b"\n\n")
+                block = data[: end + 1 if end >= 0 else MAX_SECTION_BYTES][:MAX_SECTION_BYTES]
+                try:
+                    parsed = BytesHeaderParser(policy=compat32).parsebytes(block)
+                    for name, value in parsed.items():
+                        self._headers.append((name, " ".join(decode_header_value(value).split())))
+                except Exception:  # hostile headers: no header section rather than an error
+                    logger.warning("rules: headers could not be parsed", exc_info=True)
+        return self._headers
+
+    def _header_values(self, *names: str) -> str:
+        wanted = {n.lower() for n in names}
+        return "\n".join(value for name, value in self.header_items() if name.lower() in wanted)
+
+    def _all_headers(self) -> str:
+        return "\n".join(f"{name}: {value}" for name, value in self.header_items())
 
     def _body(self, mail: Mail) -> str:
         return "\n\n".join([mail.body, *mail.ds_texts, *mail.feedback_texts])
@@ -256,25 +275,25 @@ class MessageView:
         if section == "diagnostic":
             data = _cap(self._diagnostic_text(recipient))
         else:
-            mail = self._load()
-            if mail is None:
-                text = ""
-                if section == "subject" and self._result is not None:
+            if section == "subject":
+                text = self._header_values("subject")
+                if not text and self._result is not None:
                     text = self._result.subject or ""
-                elif section == "from" and self._result is not None:
-                    text = self._result.from_address or ""
-            elif section == "subject":
-                text = self._header_values(mail, "subject")
             elif section == "from":
-                text = self._header_values(mail, "from")
+                text = self._header_values("from")
+                if not text and self._result is not None:
+                    text = self._result.from_address or ""
             elif section == "to_cc":
-                text = self._header_values(mail, "to", "cc")
+                text = self._header_values("to", "cc")
             elif section == "headers":
-                text = self._all_headers(mail)
-            elif section == "body":
-                text = self._body(mail)
-            elif section == "whole":
-                text = "\n\n".join([self._all_headers(mail), self._body(mail), *mail.returned])
+                text = self._all_headers()
+            elif section in ("body", "whole"):
+                mail = self._load()
+                body = self._body(mail) if mail is not None else ""
+                if section == "body":
+                    text = body
+                else:
+                    text = "\n\n".join([self._all_headers(), body, *(mail.returned if mail else [])])
             else:
                 raise ValueError(f"unknown section {section!r}")
             data = _cap(text)
