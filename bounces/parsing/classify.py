@@ -215,6 +215,8 @@ def _probe_hostunknown(f: _Facts) -> bool:
         return "networkerror" not in f.hits
     if f.code is not None and f.code[0] == "4":
         return False  # a temporary failure cannot prove the domain does not exist
+    if "blocked" in f.hits or "rejected" in f.hits:
+        return False  # "Helo command rejected: Host not found", "Sender address rejected: Domain not found"
     return "hostunknown" in f.hits
 
 

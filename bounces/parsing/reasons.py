@@ -227,7 +227,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "requireptr": (
         r"\bptr record", r"ptr-records", r"reverse dns", r"reverse (?:dns )?lookup (?:for host .{1,80}? )?(?:failed|rejected)",
-        r"rdns", r"cannot find your hostname", r"cannot resolve your address", r"ip name lookup failed",
+        r"rdns", r"cannot find your (?:reverse )?hostname", r"reverse hostname", r"cannot resolve your address", r"ip name lookup failed",
         r"mismatches client ip", r"unverifyable sending ips", r"unresolvable relay host name",
         r"no ptr", r"dns lookup failure: .{1,80}? try again later", r"without a valid sender domain",
     ),
@@ -471,7 +471,7 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"tenantattribution; relay access denied",
     )),
     ("blocked", (
-        r"ip not in whitelist for rcpt domain", r"helo/ehlo argument is invalid", r"empty helo/ehlo argument",
+        r"ip not in whitelist for rcpt domain", r"try again later, closing connection", r"helo/ehlo argument is invalid", r"empty helo/ehlo argument",
         r"access denied, bad helo", r"access denied, banned sender", r"access denied, banned sending ip",
         r"using customer block list", r"because the ip is in spamhaus'?s list", r"on spamhaus xbl",
         r"part of their network is on our block list",
