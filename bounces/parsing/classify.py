@@ -84,6 +84,7 @@ _REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.\w-])([245][0-5]\d)(?=[ :-]|$)")
 # Exim's "retry timeout exceeded": the last attempt failed temporarily and time ran out.
 _TEMPORARY_WORDS: Final = re.compile(
     r" temporar| persistent|(?<!delivery )retry timeout exceeded|have been failing for a long time"
+    r"|delay reason: |no action is required on your part"
 )
 
 # -- the SMTP command a reply answered, from the wording of common MTAs ---------------------
@@ -496,7 +497,8 @@ def classify(
 
     if code is None:
         temporary = (reply is not None and reply[0] == "4") or (
-            ("temporar" in text or "persistent" in text or "retry timeout" in text or "failing for a long" in text)
+            ("temporar" in text or "persistent" in text or "retry timeout" in text or "failing for a long" in text
+             or "delay reason" in text or "no action is required" in text)
             and _TEMPORARY_WORDS.search(text) is not None
         )
         pseudo = PSEUDO_STATUS.get(reason, "5.0.900")

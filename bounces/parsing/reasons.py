@@ -112,6 +112,7 @@ VAGUE: Final[frozenset[str]] = frozenset(
 
 _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "mailboxfull": (
+        r"error: quota exceed",
         r"mailbox (?:is |was )?full", r"mailbox (?:size limit|quota usage) exceeded",
         r"mailbox .{0,60}?over (?:the )?quota", r"mailbox would exceed", r"mailbox .{0,30}?exceeds? (?:the )?allowed size",
         r"mailbox has exceeded", r"mailbox exceeded the local limit", r"mailfolder is full",
@@ -240,6 +241,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"temporarily deferred due to unexpected volume or user complaints",
     ),
     "contenterror": (
+        r"too many \"received\" headers",
         r"header size exceeds maximum permitted", r"header size, or recipient list, exceeds policy limit", r"mime complexity exceeds", r"invalid mime headers", r"improperly-formatted binary content", r"unnecessary base64 encoding",
         r"improper use of 8-bit data", r"8-?bit (?:data|characters) in (?:message )?header",
         r"message header .{0,20}?(?:encoding|malformed)", r"content-transfer-encoding", r"mime (?:error|violation)",
@@ -265,6 +267,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"group you tried to contact .{0,80}?may not exist", r"permission to post",
     ),
     "hostunknown": (
+        r"all host address lookups failed permanently", r"all relevant mx records point to non-existent hosts",
         r"host (?:or domain name )?not found", r"host unknown", r"unknown host", r"host unreachable",
         r"domain (?:does not|doesn'?t) exist", r"domain is not reachable", r"domain must exist",
         r"no such domain", r"unroutable address", r"unrouteable address",
@@ -347,6 +350,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"you can'?t send (?:mail|messages?) to yourself", r"cannot send e-mail to yourself",
     ),
     "systemerror": (
+        r"delivery to (?:file|pipe) forbidden", r"local delivery failed", r"lmtp error after",
         r"aliasing/forwarding loop broken", r"can'?t create user output file", r"internal error reading data", r"interrupted system call", r"encountered an error while being processed", r"would create a mail loop", r"local error in processing", r"loop was found in the mail exchanger", r"queue file write error", r"there is no mdb", r"remote server is misconfigured", r"system config error", r"timeout waiting for input", r"unable to connect .{1,40}? daemon",
         r"internal (?:server |system )?error", r"system error", r"server error", r"local error",
         r"service (?:is )?(?:currently )?unavailable", r"insufficient permission",
@@ -367,6 +371,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"out of (?:disk|storage) space", r"system storage has been exceeded",
     ),
     "notaccept": (
+        r"no host found for existing smtp connection",
         r"host does not accept mail", r"mail receiving disabled", r"no route for current request", r"smtp protocol returned a permanent error", r"name server: \.: host not found",
         r"null mx", r"does not accept mail", r"doesn'?t (?:receive|accept) (?:e-?)?mail", r"accepts no mail",
         r"indicated no smtp service", r"no mx record", r"couldn'?t find a mail exchanger",
@@ -405,6 +410,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"unknown mailer error",
     ),
     "syntaxerror": (
+        r"angle-brackets nested too deep", r"expected word or \"<\"", r"domain missing in source-routed address", r"malformed address:",
         r"syntax error", r"command unrecognized", r"unrecognized command", r"bad sequence of commands",
         r"improper sequence of commands", r"command (?:parameter )?not (?:recognized|implemented)",
         r"line too long", r"invalid command",
