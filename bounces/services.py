@@ -63,7 +63,7 @@ from .policies import Policy
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL = timedelta(minutes=15)
+LOCK_TTL = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 # Bytes of fetched mail held at once before a batch is cut short (memory bound).
 MAX_BATCH_BYTES = 32 * 1024 * 1024

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,16 +18,22 @@ _seq = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def pipeline_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One plain-text Dovecot for the pipeline tests (tests/servers/dovecot.py)."""
+def pipeline_dovecot() -> Iterator[object]:
+    """One plain-text Dovecot for the pipeline tests (tests/servers/dovecot.py).
+
+    Its directory is not under pytest's basetemp: another pytest session on the machine
+    resets /tmp/pytest-of-<user> to mode 0700, which locks Dovecot's mail user out.
+    """
     from tests.servers.dovecot import DovecotServer, dovecot_available
 
     reason = dovecot_available()
     if reason:
         unavailable(reason)
-    server = DovecotServer.start(Path(tmp_path_factory.mktemp("pipeline-dovecot")), tls=False)
+    root = Path(tempfile.mkdtemp(prefix="bm-pipeline-dovecot-"))
+    server = DovecotServer.start(root, tls=False)
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,199 @@
+"""Reliability: crashes, a vanishing server, concurrent runs, memory on 10,000 messages."""
+
+from __future__ import annotations
+
+import threading
+import tracemalloc
+
+import pytest
+from django.db import connection, connections
+
+from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
+from bounces.services import TransientRunError, process_mailbox, process_stored_messages
+from contacts.models import Contact
+
+from .conftest import dsn, send
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
+
+
+class Killed(BaseException):
+    """Stands for the worker being killed: not an Exception, nothing catches it."""
+
+
+def _inject_bounces(server, user, campaign, n: int, prefix: str = "r") -> list:
+    sent = [send(campaign, f"{prefix}{i}@example.net") for i in range(n)]
+    server.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
+    return sent
+
+
+def test_killing_the_worker_between_commit_and_disposition_loses_and_double_counts_nothing(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    sent = _inject_bounces(pipeline_dovecot, mail_user, campaign, 12)
+    mailbox.batch_size = 5
+    mailbox.save(update_fields=["batch_size"])
+    calls = []
+
+    def kill_on_second_batch(ids: list[int]) -> None:
+        calls.append(ids)
+        if len(calls) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        process_mailbox(mailbox_id=mailbox.pk, crash_after_commit=kill_on_second_batch)
+
+    # batch 1 committed and disposed; batch 2 committed, not disposed; the rest on the server
+    assert RawMessage.objects.filter(state="processed").count() == 10
+    assert RawMessage.objects.filter(disposed=True).count() == 5
+    assert len(pipeline_dovecot.message_files(mail_user)) == 7
+    # a killed worker does not release its lock: let it expire
+    Mailbox.objects.filter(pk=mailbox.pk).update(locked_until=None)
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert run.status == ProcessingRun.Status.SUCCEEDED, run.error_log
+    assert (run.duplicates, run.fetched, run.hard) == (5, 2, 2)
+    assert Bounce.objects.count() == 12
+    assert set(Contact.objects.values_list("hard_bounce_count", flat=True)) == {1}
+    assert {b.contact_id for b in Bounce.objects.all()} == {s.contact_id for s in sent}
+    assert pipeline_dovecot.message_files(mail_user) == []
+    assert RawMessage.objects.filter(disposed=False).count() == 0
+
+
+def test_a_crash_before_processing_leaves_stored_messages_that_the_next_run_processes(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    _inject_bounces(pipeline_dovecot, mail_user, campaign, 3)
+    from bounces import services
+
+    original = services.Processor.process
+
+    def boom(self, items):
+        raise Killed
+
+    services.Processor.process = boom
+    try:
+        with pytest.raises(Killed):
+            process_mailbox(mailbox_id=mailbox.pk)
+    finally:
+        services.Processor.process = original
+    assert RawMessage.objects.filter(state="new").count() == 3
+    assert not Bounce.objects.exists()
+    assert len(pipeline_dovecot.message_files(mail_user)) == 3
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert (run.fetched, run.hard) == (0, 3)
+    assert Bounce.objects.count() == 3
+    assert pipeline_dovecot.message_files(mail_user) == []
+
+
+def test_the_server_disappearing_mid_run_ends_the_run_with_an_error_and_loses_nothing(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    from tests.servers.proxy import CuttableProxy
+
+    _inject_bounces(pipeline_dovecot, mail_user, campaign, 9)
+    proxy = CuttableProxy(target=("127.0.0.1", pipeline_dovecot.imap_port)).start()
+    Mailbox.objects.filter(pk=mailbox.pk).update(port=proxy.port, batch_size=3)
+
+    def vanish(run, n):
+        proxy.close()  # the server is gone: live connections cut, new ones refused
+
+    with pytest.raises(TransientRunError):
+        process_mailbox(mailbox_id=mailbox.pk, progress=vanish)
+
+    run = ProcessingRun.objects.get()
+    assert run.status == ProcessingRun.Status.FAILED
+    assert "connection" in run.error_log.lower() or "refused" in run.error_log.lower()
+    assert Mailbox.objects.get(pk=mailbox.pk).last_error
+    stored = RawMessage.objects.count()
+    assert 3 <= stored < 9  # what was fetched before the server went is stored and processed
+    assert Bounce.objects.count() == stored
+    disposed = RawMessage.objects.filter(disposed=True).count()
+    assert len(pipeline_dovecot.message_files(mail_user)) == 9 - disposed
+
+    Mailbox.objects.filter(pk=mailbox.pk).update(port=pipeline_dovecot.imap_port)
+    again = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert again.status == ProcessingRun.Status.SUCCEEDED
+    assert Bounce.objects.count() == 9
+    assert sum(Contact.objects.values_list("hard_bounce_count", flat=True)) == 9
+    assert pipeline_dovecot.message_files(mail_user) == []
+
+
+def _threads(target, n: int = 2) -> list:
+    results: list = []
+    barrier = threading.Barrier(n)
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(target())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+@pytest.mark.postgres
+def test_two_runs_started_at_once_process_each_message_once(pipeline_dovecot, mail_user, mailbox, campaign):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrency is tested on PostgreSQL (pytest --postgres)")
+    _inject_bounces(pipeline_dovecot, mail_user, campaign, 40)
+
+    results = _threads(lambda: process_mailbox(mailbox_id=mailbox.pk))
+
+    assert all(isinstance(r, ProcessingRun) for r in results), results
+    assert Bounce.objects.count() == 40
+    assert sum(r.hard for r in ProcessingRun.objects.all()) == 40
+    assert sum(Contact.objects.values_list("hard_bounce_count", flat=True)) == 40
+    assert pipeline_dovecot.message_files(mail_user) == []
+
+
+@pytest.mark.postgres
+def test_two_processors_claiming_the_same_stored_messages_process_each_once(campaign):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrency is tested on PostgreSQL (pytest --postgres)")
+    sent = [send(campaign, f"c{i}@example.net") for i in range(300)]
+    RawMessage.objects.bulk_create([
+        RawMessage(dedupe_key=f"upload:{s.pk}", source="upload", sha256="0" * 64, raw=dsn(s.email, token=s.token))
+        for s in sent
+    ])
+
+    results = _threads(lambda: process_stored_messages(batch_size=20))
+
+    assert all(isinstance(r, ProcessingRun) for r in results), results
+    assert Bounce.objects.count() == 300
+    assert sum(r.hard for r in results) == 300
+    assert sum(Contact.objects.values_list("hard_bounce_count", flat=True)) == 300
+
+
+@pytest.mark.slow
+def test_a_run_over_10000_messages_keeps_memory_bounded(pipeline_dovecot, mail_user, mailbox, campaign):
+    # Messages of ~12 KB: 120 MB in all. Holding them would show; streaming keeps a batch.
+    padding = ("x" * 76 + "\r\n") * 150
+    sent = send(campaign, "many@example.net")
+    raw = dsn("many@example.net", token=sent.token).replace(b"This is the mail system",
+                                                            padding.encode() + b"This is the mail system")
+    for _ in range(10_000):
+        pipeline_dovecot.inject(mail_user, raw)
+    Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=500)
+
+    tracemalloc.start()
+    try:
+        run = process_mailbox(mailbox_id=mailbox.pk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert run.fetched == 10_000 and run.hard == 10_000, run.summary() + run.error_log
+    assert peak < 60 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
