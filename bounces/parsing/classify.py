@@ -92,7 +92,7 @@ _COMMAND_IN_TEXT: Final = _compile_fast(
     r"in reply to (rcpt to|mail from|end of data|data|helo|ehlo|starttls) command"  # Postfix
     r"|after (rcpt to|mail from|end of data|data|initial connection|helo|ehlo|starttls)\b"  # Exim
     r"|(does not like recipient)|(sender was rejected)|(failed after i sent the message)"  # qmail
-    r"|(my name was rejected)"  # qmail at HELO
+    r"|(my name was rejected)|(but greeting failed)|(failed on data command)"  # qmail
     r"|\[(rcpt_to|mail_from)\]"  # Yahoo
     r"|error following (rcpt|mail|data) command"
     r"|did not like our (rcpt to|mail from|data)"  # DragonFly
@@ -102,6 +102,7 @@ _COMMAND_NAMES: Final[dict[str, str]] = {
     "helo": "HELO", "ehlo": "EHLO", "starttls": "STARTTLS", "initial connection": "CONN",
     "does not like recipient": "RCPT", "sender was rejected": "MAIL",
     "failed after i sent the message": "DATA", "my name was rejected": "EHLO",
+    "but greeting failed": "CONN", "failed on data command": "DATA",
     "rcpt_to": "RCPT", "mail_from": "MAIL", "rcpt": "RCPT", "mail": "MAIL",
 }
 #: Commands sent before DATA: a rejection there cannot be about the message content.

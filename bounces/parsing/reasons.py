@@ -129,6 +129,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"mapiexceptionshutoffquotaexceeded", r"mailbox full",
     ),
     "mesgtoobig": (
+        r"message size exceeds my databytes limit",
         r"exceeded (?:the )?maximum (?:inbound|incoming) message size", r"line limit exceeded", r"max message size exceeded", r"message size exceeds (?:fixed limit|maximum value)", r"message too large for this", r"taille limite du message", r"size limit",
         r"message (?:is )?too (?:big|large)", r"message size exceeds? (?:the )?(?:maximum|limit)",
         r"exceeds? (?:the )?maximum (?:allowed )?(?:message )?size", r"mail size limit exceeded",
@@ -137,10 +138,12 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"message size .{0,40}?exceeds", r"taille (?:du message )?(?:trop|excessive)",
     ),
     "exceedlimit": (
+        r"exeeded the maximum size the user accepts", r"exceeded the maximum size the user accepts",
         r"message length exceeds (?:administrative )?limit", r"exceeds (?:the )?limit set by (?:the )?recipient",
         r"message size exceeds fixed maximum message size", r"message (?:header )?size exceeds .{0,30}?recipient",
     ),
     "suspend": (
+        r"mailaddress is administrativ\w* disabled",
         r"mailbox (?:is )?(?:disabled|suspended|frozen|locked)", r"mailbox currently suspended",
         r"this mailbox is disabled", r"account (?:has been |is )?(?:disabled|suspended|deactivated|locked|frozen|discontinued)",
         r"(?:disabled|suspended|deactivated) (?:mailbox|account|recipient|user)", r"inactive (?:account|mailbox|user)",
@@ -350,6 +353,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"you can'?t send (?:mail|messages?) to yourself", r"cannot send e-mail to yourself",
     ),
     "systemerror": (
+        r"automatic homedir creat", r"illegal value in ldap attribute", r"ldap attribute is not given", r"performing search on ldap server", r"too many results returned but needs to be unique", r"error while executing qmail-forward", r"failure in ldap lookup", r"login into ldap server", r"bad interpreter: no such file or directory",
         r"delivery to (?:file|pipe) forbidden", r"local delivery failed", r"lmtp error after",
         r"aliasing/forwarding loop broken", r"can'?t create user output file", r"internal error reading data", r"interrupted system call", r"encountered an error while being processed", r"would create a mail loop", r"local error in processing", r"loop was found in the mail exchanger", r"queue file write error", r"there is no mdb", r"remote server is misconfigured", r"system config error", r"timeout waiting for input", r"unable to connect .{1,40}? daemon",
         r"internal (?:server |system )?error", r"system error", r"server error", r"local error",
@@ -359,6 +363,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"transaction failed", r"loops? back to myself", r"server busy", r"directory server failure",
     ),
     "networkerror": (
+        r"wasn'?t able to establish an smtp connection", r"listed as a best-preference mx or a for that host",
         r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"probably in a routing loop", r"unable to resolve route", r"unrouteable mail domain",
         r"network (?:is )?unreachable", r"network error", r"no route to host",
         r"lost connection", r"too many hops", r"routing loop", r"hop count exceeded",
@@ -509,6 +514,7 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"message exceeded \d+ hops", r"hop count exceeded - possible mail loop", r"routing loop detected",
         r"smtpsend\.dns\.nonexistentdomain",
     )),
+    ("systemfull", (r"mailbox unavailable \(not enough free space\)",)),
     ("systemerror", (
         r"temporary system problem", r"multiple destination domains per transaction is unsupported",
     )),
