@@ -17,7 +17,7 @@ from contacts.models import Contact, Subscription, Suppression
 
 from .models import Bounce, RawMessage
 from .rule_models import BounceRule
-from .rules import CompiledRule, MessageView, RuleSet, compile_rule, kind_after_rule
+from .rules import CompiledRule, MessageView, RuleMatch, RuleSet, compile_rule, kind_after_rule
 
 # Stored bounces examined by the rule pages: the most recent ones, so a page answers in
 # seconds even on a large instance. The pages say so.
@@ -191,6 +191,37 @@ def contact_effect(*, action: str, bounce: Bounce, context: ContactContext) -> s
     return None  # count only
 
 
+def decide_for_preview(
+    *, rule: BounceRule, engine_kind: str, mailbox_id: int | None, policies: dict[int | None, Any]
+) -> tuple[str, tuple[str, ...]]:
+    """(final kind, contact actions) if ``rule`` matched a bounce the engine calls ``engine_kind``.
+
+    Asks the pipeline's own decision function (`bounces.services.decide`, with the
+    mailbox's effective policy) so the preview says what processing would do: e.g. a hard
+    rule also marks the contact hard-bounced, "either" keeps the engine's verdict and its
+    policy actions. Without the pipeline, the rule's own type and action are used.
+    """
+    try:
+        from .policies import effective_policy
+        from .services import decide
+    except ImportError:  # the pipeline is not installed: the rule's own meaning
+        new_kind = kind_after_rule(bounce_type=rule.bounce_type, engine_kind=engine_kind)
+        actions = () if rule.bounce_type == BounceRule.BounceType.IGNORE else (rule.action,)
+        return new_kind, tuple(a for a in actions if a != BounceRule.Action.COUNT_ONLY)
+    if mailbox_id not in policies:
+        from .models import Mailbox
+
+        mailbox = Mailbox.objects.filter(pk=mailbox_id).first() if mailbox_id else None
+        policies[mailbox_id] = effective_policy(mailbox)
+    match = RuleMatch(
+        rule_id=rule.pk or 0, rule_name=rule.name, bounce_type=rule.bounce_type, reason=rule.reason or "",
+        action=rule.action, delete_message=rule.delete_message, matched_text="",
+    )
+    decision = decide(category=engine_kind, rule=match, mailbox_policy=policies[mailbox_id])
+    kind = "ignored" if decision.not_bounce else str(decision.kind)
+    return kind, tuple(decision.actions)
+
+
 # --- Testing a draft rule ----------------------------------------------------------------------
 
 
@@ -203,7 +234,7 @@ class SampleRow:
     old_kind: str
     new_kind: str
     shadowed_by: str
-    contact_effect: str | None
+    contact_effects: list[str]
 
 
 @dataclass
@@ -264,6 +295,7 @@ def preview_draft_rule(*, rule: BounceRule, limit: int = DEFAULT_SAMPLE) -> Draf
         if found is not None:
             matched.append((stored, *found))
     report = DraftReport(examined=examined, limit=limit, matched=len(matched))
+    policies: dict[int | None, Any] = {}
     context = contact_context([stored.bounce for stored, *_ in matched])
     counted_contacts: dict[str, set[int | str]] = defaultdict(set)
     for stored, data, start, end in matched:
@@ -272,25 +304,27 @@ def preview_draft_rule(*, rule: BounceRule, limit: int = DEFAULT_SAMPLE) -> Draf
         shadowed_by = first.rule_name if first else ""
         old_kind = "ignored" if bounce.state == Bounce.State.IGNORED else bounce.kind
         new_kind = old_kind
-        effect = None
+        effects: list[str] = []
         if first is not None:
             report.shadowed += 1
         else:
             engine_kind = bounce.kind if bounce.matched_rule_id is None else stored.engine_verdict()[0]
-            new_kind = kind_after_rule(bounce_type=rule.bounce_type, engine_kind=engine_kind)
+            new_kind, actions = decide_for_preview(rule=rule, engine_kind=engine_kind, mailbox_id=bounce.mailbox_id,
+                                                   policies=policies)
             if new_kind != old_kind:
                 report.verdict_changes += 1
                 report.transitions[(old_kind, new_kind)] += 1
-            if rule.bounce_type != BounceRule.BounceType.IGNORE:
-                effect = contact_effect(action=rule.action, bounce=bounce, context=context)
-                if effect:
+            for action in actions:
+                effect = contact_effect(action=action, bounce=bounce, context=context)
+                if effect and effect not in effects:
+                    effects.append(effect)
                     # a contact with several matched bounces counts once
                     counted_contacts[effect].add(bounce.contact_id or (bounce.recipient or "").lower())
         if len(report.rows) < SAMPLE_ROWS:
             report.rows.append(
                 SampleRow(
                     bounce=bounce, snippet=highlight(data, start, end), old_kind=old_kind,
-                    new_kind=new_kind, shadowed_by=shadowed_by, contact_effect=effect,
+                    new_kind=new_kind, shadowed_by=shadowed_by, contact_effects=effects,
                 )
             )
     report.contact_changes = Counter({effect: len(who) for effect, who in counted_contacts.items()})

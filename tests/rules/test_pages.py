@@ -57,6 +57,7 @@ def test_testing_a_draft_shows_matches_highlighted_and_contact_changes_without_s
     assert (report.matched, report.verdict_changes) == (2, 2)
     html = response.content.decode()
     assert "2 contacts would be unsubscribed" in html
+    assert "2 contacts would be marked hard-bounced" in html
     assert "<mark>mailbox disabled</mark>" in html
     assert "<script>alert(1)</script>" not in html  # message text is escaped, never rendered
     assert "&lt;script&gt;" in html

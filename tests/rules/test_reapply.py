@@ -135,7 +135,10 @@ def test_draft_preview_counts_matches_verdict_changes_and_contact_changes(
     report = preview_draft_rule(rule=draft, limit=100)
     assert (report.examined, report.matched, report.shadowed) == (5, 4, 0)
     assert report.verdict_changes == 3
-    assert report.contact_change_lines == ["3 contacts would be unsubscribed"]
+    # the rule's action, plus what processing does to every hard bounce (mark hard-bounced)
+    assert report.contact_change_lines == [
+        "4 contacts would be marked hard-bounced", "3 contacts would be unsubscribed",
+    ]
     assert "<mark>mailbox c0 disabled</mark>" in "".join(str(r.snippet) for r in report.rows)
     assert not BounceRule.objects.exists()  # nothing saved
 
@@ -170,12 +173,30 @@ def test_each_action_says_how_the_contact_would_change(
 ) -> None:
     contact = make_contact("who@example.org", status=status, mailing_list=mailing_list)
     make_bounce(diagnostic="550 special refusal", contact=contact)
+    # soft: the pipeline adds no policy action of its own, so the rule's action shows alone
     report = preview_draft_rule(
-        rule=BounceRule(name="d", pattern="special refusal", bounce_type="hard", action=action, position=1),
+        rule=BounceRule(name="d", pattern="special refusal", bounce_type="soft", action=action, position=1),
         limit=10,
     )
-    assert report.rows[0].contact_effect == effect
+    assert report.rows[0].contact_effects == ([effect] if effect else [])
     assert report.contact_change_lines == ([f"1 contact would be {effect}"] if effect else [])
+
+
+def test_hard_rule_with_count_only_still_marks_the_contact_hard_bounced(make_bounce, make_contact) -> None:
+    make_bounce(diagnostic="550 special refusal", contact=make_contact("who@example.org"), kind="soft")
+    report = preview_draft_rule(
+        rule=BounceRule(name="d", pattern="special refusal", bounce_type="hard", action="count_only", position=1),
+        limit=10,
+    )
+    assert report.contact_change_lines == ["1 contact would be marked hard-bounced"]
+
+
+def test_ignore_rule_changes_no_contact_and_marks_bounces_ignored(make_bounce, make_contact) -> None:
+    make_bounce(diagnostic="out of office until monday", contact=make_contact("who@example.org"), kind="soft")
+    report = preview_draft_rule(
+        rule=BounceRule(name="d", pattern="out of office", bounce_type="ignore", position=1), limit=10,
+    )
+    assert report.contact_change_lines == [] and report.rows[0].new_kind == "ignored"
 
 
 def test_suppress_preview_skips_addresses_already_suppressed(make_bounce, make_contact) -> None:
@@ -185,7 +206,7 @@ def test_suppress_preview_skips_addresses_already_suppressed(make_bounce, make_c
     Suppression.objects.create(value="who@example.org")
     make_bounce(diagnostic="550 special refusal", contact=contact)
     report = preview_draft_rule(
-        rule=BounceRule(name="d", pattern="special refusal", bounce_type="hard", action="suppress", position=1),
+        rule=BounceRule(name="d", pattern="special refusal", bounce_type="soft", action="suppress", position=1),
         limit=10,
     )
     assert report.contact_change_lines == []
