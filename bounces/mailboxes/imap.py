@@ -283,6 +283,9 @@ class IMAPConnector(MailboxConnector):
     ) -> FolderState:
         """SELECT the folder read-write; report UIDVALIDITY and counts."""
         name = name or self.settings.folder or INBOX
+        # STATUS before SELECT: RFC 3501 6.3.10 advises against STATUS on the selected
+        # folder, and SELECT's own UNSEEN is a sequence number, not a count.
+        status = self._status(name)
         try:
             response = self._call(lambda: self.client.select_folder(name))
         except MailboxProtocolError as exc:
@@ -292,10 +295,7 @@ class IMAPConnector(MailboxConnector):
             ) from exc
         uidvalidity = int(response.get(b"UIDVALIDITY", 0)) or None
         messages = int(response.get(b"EXISTS", 0))
-        unseen_count = None
-        status = self._status(name)
-        if status is not None:
-            unseen_count = int(status.get(b"UNSEEN", 0))
+        unseen_count = None if status is None else int(status.get(b"UNSEEN", 0))
         state = FolderState(
             name=name,
             uidvalidity=uidvalidity,

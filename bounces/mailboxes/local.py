@@ -154,8 +154,9 @@ class MaildirConnector(MailboxConnector):
         self, refs: Collection[MessageRef], *, batch_size: int = 200
     ) -> Iterator[FetchedMessage]:
         path = self._current()
+        entries = _index(path)
         for ref in refs:
-            entry = _find_entry(path, ref.key)
+            entry = entries.get(ref.key)
             if entry is None:
                 log.info("message %s vanished before it was fetched; skipped", ref.key)
                 continue
@@ -169,12 +170,13 @@ class MaildirConnector(MailboxConnector):
 
     def apply(self, dispositions: Mapping[MessageRef, Disposition]) -> None:
         path = self._current()
+        entries = _index(path)
         for (action, target), refs in group_dispositions(dispositions).items():
             if action is DispositionAction.LEAVE:
                 continue
             target_path = self._path_of(target) if target else None
             for ref in refs:
-                entry = _find_entry(path, ref.key)
+                entry = entries.get(ref.key)
                 if entry is None:
                     continue  # already gone: the disposition is moot
                 try:
@@ -237,11 +239,9 @@ def _maildir_entries(path: Path) -> Iterator[_MaildirEntry]:
             raise _os_error(exc, str(path / sub)) from exc
 
 
-def _find_entry(path: Path, key: str) -> _MaildirEntry | None:
-    for entry in _maildir_entries(path):
-        if entry.key == key:
-            return entry
-    return None
+def _index(path: Path) -> dict[str, _MaildirEntry]:
+    """key -> entry for one folder (one directory scan instead of one per message)."""
+    return {entry.key: entry for entry in _maildir_entries(path)}
 
 
 # ============================================================================ mbox

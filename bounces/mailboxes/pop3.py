@@ -159,14 +159,19 @@ class POP3Connector(MailboxConnector):
             ) from exc
 
     def _xoauth2(self, conn: poplib.POP3, token: str) -> None:
-        initial = base64.b64encode(xoauth2_sasl_string(self.settings.username, token))
+        # RFC 5034 flow without an initial response ("AUTH XOAUTH2", "+", response):
+        # the form every server accepts, Microsoft's documented one included.
+        response = base64.b64encode(xoauth2_sasl_string(self.settings.username, token))
         try:
-            reply = conn._shortcmd("AUTH XOAUTH2 " + initial.decode("ascii"))
-            if reply.startswith(b"+ ") or reply == b"+":
-                # An error challenge (base64 JSON): answer empty, the server then
-                # sends the final -ERR.
+            conn._shortcmd("AUTH XOAUTH2")  # poplib takes the "+" continuation as success
+            conn._putcmd(response.decode("ascii"))
+            reply = conn._getresp()
+            if not reply.startswith(b"+OK"):
+                # An error challenge (base64 JSON status): answer empty, the server
+                # then sends its final -ERR, which _getresp raises.
                 conn._putcmd("")
                 conn._getresp()
+                raise poplib.error_proto(b"-ERR XOAUTH2 failed")
         except poplib.error_proto as exc:
             if not _net.is_pop3_server_reply(exc):
                 raise

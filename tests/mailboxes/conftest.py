@@ -18,44 +18,17 @@ import pytest
 
 from bounces.mailboxes import ConnectionSettings
 from bounces.mailboxes.oauth2 import clear_token_cache
-from tests.servers.common import unavailable
-from tests.servers.dovecot import DovecotServer, MailUser, dovecot_available
-from tests.servers.oauth2 import FakeOAuth2Provider
+from tests.servers.dovecot import (  # noqa: F401 - fixtures used by name
+    DovecotServer,
+    MailUser,
+    dovecot,
+    mail_user,
+    oauth2_provider,
+)
 
 from .helpers import load_bounce_samples
 
 pytestmark = pytest.mark.dovecot
-
-
-@pytest.fixture(scope="session")
-def oauth2_provider() -> Iterator[FakeOAuth2Provider]:
-    """A fake OAuth2 token + introspection endpoint on loopback (session)."""
-    provider = FakeOAuth2Provider().start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="session")
-def dovecot(
-    tmp_path_factory: pytest.TempPathFactory, oauth2_provider: FakeOAuth2Provider
-) -> Iterator[DovecotServer]:
-    """A real Dovecot on loopback for the whole session."""
-    reason = dovecot_available()
-    if reason:
-        unavailable(reason)
-    server = DovecotServer.start(
-        tmp_path_factory.mktemp("dovecot"),
-        tls=True,
-        oauth2_introspection_url=oauth2_provider.introspection_url,
-    )
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mail_user(dovecot: DovecotServer) -> MailUser:
-    """A fresh account with an empty maildir."""
-    return dovecot.add_user()
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +42,7 @@ SettingsFactory = Callable[..., ConnectionSettings]
 
 
 @pytest.fixture
-def imap_settings(dovecot: DovecotServer, mail_user: MailUser) -> SettingsFactory:
+def imap_settings(dovecot: DovecotServer, mail_user: MailUser) -> SettingsFactory:  # noqa: F811
     """Build IMAP settings for ``mail_user``; plain by default (TLS tests ask for it)."""
 
     def make(**overrides: Any) -> ConnectionSettings:
@@ -89,7 +62,7 @@ def imap_settings(dovecot: DovecotServer, mail_user: MailUser) -> SettingsFactor
 
 
 @pytest.fixture
-def pop3_settings(dovecot: DovecotServer, mail_user: MailUser) -> SettingsFactory:
+def pop3_settings(dovecot: DovecotServer, mail_user: MailUser) -> SettingsFactory:  # noqa: F811
     """Build POP3 settings for ``mail_user``; plain by default."""
 
     def make(**overrides: Any) -> ConnectionSettings:

@@ -498,17 +498,18 @@ def test_a_self_signed_certificate_fails_verification_and_works_without_it(dovec
 
 
 @pytest.fixture(scope="module")
-def dovecot_without_tls(tmp_path_factory):
+def dovecot_without_tls():
     """A second, TLS-less Dovecot: STARTTLS must be refused, not silently skipped."""
     from tests.servers.common import unavailable
-    from tests.servers.dovecot import dovecot_available
+    from tests.servers.dovecot import dovecot_available, dovecot_root
 
     reason = dovecot_available()
     if reason:
         unavailable(reason)
-    server = DovecotServer.start(tmp_path_factory.mktemp("dovecot-plain"), tls=False)
-    yield server
-    server.stop()
+    with dovecot_root() as root:
+        server = DovecotServer.start(root, tls=False)
+        yield server
+        server.stop()
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])

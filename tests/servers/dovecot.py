@@ -32,12 +32,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from .common import unavailable
+from .oauth2 import FakeOAuth2Provider
 from .pki import TestPKI, make_test_pki
 
 MAIL_SYSTEM_USER = "bouncemgr-mail"
@@ -486,6 +491,21 @@ def _accepts(host: str, port: int) -> bool:
 
 
 @contextmanager
+def dovecot_root(prefix: str = "bouncemgr-dovecot-") -> Iterator[Path]:
+    """A private directory for a test Dovecot, removed afterwards.
+
+    Not under pytest's ``tmp_path``: pytest makes ``/tmp/pytest-of-<user>`` mode 0700
+    again whenever another pytest session starts, which locks the mail user out of a
+    running server's maildirs.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
 def running_dovecot(root: Path, **kwargs: object) -> Iterator[DovecotServer]:
     """Context manager form of :meth:`DovecotServer.start`."""
     server = DovecotServer.start(root, **kwargs)  # type: ignore[arg-type]
@@ -493,3 +513,39 @@ def running_dovecot(root: Path, **kwargs: object) -> Iterator[DovecotServer]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------- fixtures
+# Importable pytest fixtures (tests/mailboxes/conftest.py and tests/conftest.py import
+# them by name): one Dovecot per session, a fresh account per test.
+
+
+@pytest.fixture(scope="session")
+def oauth2_provider() -> Iterator[FakeOAuth2Provider]:
+    """A fake OAuth2 token + introspection endpoint on loopback (session)."""
+    provider = FakeOAuth2Provider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot(oauth2_provider: FakeOAuth2Provider) -> Iterator[DovecotServer]:
+    """A real Dovecot (IMAP, POP3, STARTTLS, implicit TLS, XOAUTH2) for the session.
+
+    Skips when Dovecot cannot run here; fails instead when CI=true.
+    """
+    reason = dovecot_available()
+    if reason:
+        unavailable(reason)
+    with dovecot_root() as root:
+        server = DovecotServer.start(
+            root, tls=True, oauth2_introspection_url=oauth2_provider.introspection_url
+        )
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def mail_user(dovecot: DovecotServer) -> MailUser:
+    """A fresh account with an empty maildir (no cleanup needed between tests)."""
+    return dovecot.add_user()
