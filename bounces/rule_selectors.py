@@ -222,6 +222,31 @@ def decide_for_preview(
     return kind, tuple(decision.actions)
 
 
+def final_verdict(
+    *, match: RuleMatch | None, engine_kind: str, engine_reason: str, mailbox_id: int | None,
+    policies: dict[int | None, Any],
+) -> tuple[str, str, bool]:
+    """(kind, reason, ignored) processing would store for a bounce given the matching rule
+    (or None) — the pipeline's `decide` when it is there, else the rule's own meaning."""
+    try:
+        from .policies import effective_policy
+        from .services import decide
+    except ImportError:
+        if match is None:
+            return engine_kind, engine_reason, False
+        kind = kind_after_rule(bounce_type=match.bounce_type, engine_kind=engine_kind)
+        if kind == "ignored":
+            return engine_kind, match.reason or engine_reason, True
+        return kind, match.reason or engine_reason, False
+    if mailbox_id not in policies:
+        from .models import Mailbox
+
+        mailbox = Mailbox.objects.filter(pk=mailbox_id).first() if mailbox_id else None
+        policies[mailbox_id] = effective_policy(mailbox)
+    decision = decide(category=engine_kind, rule=match, mailbox_policy=policies[mailbox_id])
+    return str(decision.kind), decision.reason or engine_reason, bool(decision.not_bounce)
+
+
 # --- Testing a draft rule ----------------------------------------------------------------------
 
 

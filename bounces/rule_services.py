@@ -16,7 +16,7 @@ from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.utils import timezone
 
 from .rule_models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
-from .rules import TYPE_RANK, RuleSet, kind_after_rule, load_ruleset, parse_octeth_lines
+from .rules import TYPE_RANK, RuleSet, load_ruleset, parse_octeth_lines
 
 # Gap between positions, so a rule can be slotted between two others by hand.
 POSITION_STEP = 10
@@ -341,12 +341,13 @@ def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
     (an "ignore" rule marks it not-a-bounce). A bounce that no rule matches any more goes
     back to the engine's verdict, re-read from its stored message.
     """
-    from .rule_selectors import DEFAULT_SAMPLE, iter_stored_bounces
+    from .rule_selectors import DEFAULT_SAMPLE, final_verdict, iter_stored_bounces
 
     limit = limit or DEFAULT_SAMPLE
     ruleset = ruleset if ruleset is not None else load_ruleset()
     needs_raw = any(rule.section != "diagnostic" for rule in ruleset.rules)
     changes: list[BounceChange] = []
+    policies: dict[int | None, Any] = {}
     examined = 0
     for stored in iter_stored_bounces(limit=limit, only_unexplained=only_unexplained, with_raw=needs_raw):
         examined += 1
@@ -360,16 +361,15 @@ def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
         if current_rule is not None:
             # The stored kind/reason may be the old rule's; the engine's own verdict is re-read.
             engine_kind, engine_reason = stored.engine_verdict()
-        new_kind = kind_after_rule(bounce_type=match.bounce_type if match else None, engine_kind=engine_kind)
+        new_kind, new_reason, ignored = final_verdict(
+            match=match, engine_kind=engine_kind, engine_reason=engine_reason,
+            mailbox_id=bounce.mailbox_id, policies=policies,
+        )
         new_state = bounce.state
-        if new_kind == "ignored":
-            new_kind = engine_kind
+        if ignored:
             new_state = "ignored"
         elif bounce.state == "ignored":
             new_state = "recorded"  # it was ignored by a rule; its actions were never applied
-        new_reason = (match.reason if match and match.reason else None) or (
-            engine_reason if current_rule is not None else bounce.reason
-        )
         diffs = []
         if str(current_rule or "") != str(new_rule or ""):
             diffs.append(("matched_rule", str(current_rule or ""), str(new_rule or "")))
