@@ -306,7 +306,11 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
                     return name
             if f.command == "STARTTLS":
                 return "failedstarttls"
-            return "rejected" if f.command == "MAIL" else "blocked"
+            if f.command == "MAIL":
+                return "rejected"  # refused at MAIL FROM: the sender was refused
+            if f.sname is not None and f.sname not in _RECIPIENT_REASONS:
+                return f.sname  # a specific code at greeting/EHLO keeps its meaning (5.7.1 security)
+            return "blocked"
     if f.sname is not None and f.sname not in VAGUE and smtp_type:
         return f.sname
     for name in _TEXT_ORDER:
@@ -346,6 +350,34 @@ def _host_rule(f: _Facts, host: str) -> str | None:
         if f.code == "5.0.0" and "550 unknown user" in f.text:
             return "userunknown" if f.command == "RCPT" else "rejected" if f.command == "DATA" else None
     return None
+
+
+# Gmail's own NDRs end the remote answer with "(state N)": the SMTP stage it failed at.
+_GMAIL_STATE: Final = re.compile(r"\(state (\d{1,2})\)")
+_GMAIL_STAGE: Final[dict[str, str]] = {"6": "MAIL", "8": "AUTH", "9": "AUTH", "12": "AUTH", "13": "EHLO",
+                                       "14": "RCPT", "15": "DATA", "17": "DATA", "18": "DATA"}
+_GMAIL_REASON: Final[dict[str, str]] = {"6": "failedstarttls", "8": "systemerror", "9": "failedstarttls",
+                                        "12": "norelaying", "15": "filtered", "17": "filtered", "18": "filtered"}
+
+
+def _gmail_state(f: _Facts) -> str | None:
+    """Gmail (as the sending MTA) names the stage; a refusal after DATA is the remote
+    filter's, TLS/AUTH stages are about the connection. A specific status code wins."""
+    if "(state " not in f.text or "google tried to deliver" not in f.text:
+        return None
+    m = _GMAIL_STATE.search(f.text)
+    if m is None:
+        return None
+    state = m.group(1)
+    if f.command is None and state in _GMAIL_STAGE:
+        f.command = _GMAIL_STAGE[state]
+    reason = _GMAIL_REASON.get(state)
+    if reason is None:
+        return None  # the stage alone (EHLO, RCPT) leaves the decision to the probes
+    quoted = _status_from(f.text)
+    if quoted is not None and ".0" not in quoted and quoted in STATUS_REASONS:
+        return STATUS_REASONS[quoted]
+    return reason
 
 
 def _status_from(text: str) -> str | None:
@@ -494,7 +526,11 @@ def classify(
             # "recipient address rejected" is about the recipient, not the sender
             hits = hits - {"rejected"}
         facts = _Facts(text, code, sname, cmd, reply, hits)
-        reason = _host_rule(facts, (remote_mta or "").lower()) or _decide(facts, action_l, smtp_type)
+        reason = (
+            _host_rule(facts, (remote_mta or "").lower())
+            or _gmail_state(facts)
+            or _decide(facts, action_l, smtp_type)
+        )
 
     if code is None:
         temporary = (reply is not None and reply[0] == "4") or (
