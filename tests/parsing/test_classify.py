@@ -6,6 +6,8 @@ DB-free. Each row is real MTA wording (anonymised) with what the classifier must
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bounces.parsing.classify import category_for, classify
 from bounces.parsing.reasons import PATTERNS, PSEUDO_STATUS, REASONS, STATUS_REASONS
@@ -239,3 +241,22 @@ def test_vocabulary_has_the_corpus_reasons_and_every_table_refers_to_it() -> Non
 def test_odd_input_never_raises(junk: str) -> None:
     verdict = classify(status=junk, replycode=junk, diagnostic=junk, action=junk, kind_hint=junk, command=junk)
     assert verdict.reason in REASONS
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.none() | st.text(max_size=12),
+    replycode=st.none() | st.text(max_size=5),
+    diagnostic=st.text(max_size=400),
+    action=st.none() | st.sampled_from(["failed", "delayed", "delivered", "relayed", "expanded", "Failed", ""]),
+    command=st.none() | st.sampled_from(["RCPT", "MAIL", "DATA", "EHLO", "HELO", "CONN", "STARTTLS", "rcpt to", ""]),
+)
+def test_random_input_gives_a_vocabulary_reason_and_a_consistent_verdict(
+    status: str | None, replycode: str | None, diagnostic: str, action: str | None, command: str | None,
+) -> None:
+    verdict = classify(status=status, replycode=replycode, diagnostic=diagnostic, action=action, command=command)
+    assert verdict.reason in REASONS
+    if verdict.status is not None and verdict.status[0] in "45":
+        assert verdict.permanent is (verdict.status[0] == "5")
+    if verdict.hard:
+        assert verdict.reason in {"userunknown", "hostunknown", "hasmoved", "notaccept"}
