@@ -56,14 +56,14 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if form.is_valid():
             draft: BounceRule = form.save(commit=False)
             position = form.cleaned_data.get("position")
-            if "_save" in request.POST:
+            if "_save" in request.POST or "_save_continue" in request.POST:
                 try:
                     rule_services.place_rule(rule=draft, position=position)
                 except ValidationError as exc:
                     form.add_error(None, exc)
                 else:
                     messages.success(request, f"Rule “{draft.name}” saved at position {draft.position}.")
-                    if "_continue" in request.POST:
+                    if "_save_continue" in request.POST:
                         return redirect("bounces:rule_edit", pk=draft.pk)
                     return redirect(_changelist())
             else:

@@ -85,7 +85,7 @@ def test_saving_a_rule_places_it_by_type_and_names_it(staff_client) -> None:
 
 def test_editing_an_existing_rule(staff_client, make_rule) -> None:
     rule = make_rule("old text", bounce_type="soft", position=10)
-    data = {**DRAFT, "name": "renamed", "pattern": "new text", "position": "10", "_save": "1", "_continue": "1"}
+    data = {**DRAFT, "name": "renamed", "pattern": "new text", "position": "10", "_save_continue": "1"}
     response = staff_client.post(reverse("bounces:rule_edit", args=[rule.pk]), data)
     assert response.status_code == 302 and response["Location"] == reverse("bounces:rule_edit", args=[rule.pk])
     rule.refresh_from_db()
@@ -198,3 +198,26 @@ def test_admin_change_form_rejects_an_invalid_pattern(admin_client, make_rule) -
     response = admin_client.post(reverse("admin:bounces_bouncerule_change", args=[rule.pk]), data)
     assert response.status_code == 200
     assert "look-behind are not supported" in response.content.decode()
+
+
+def test_a_rule_saved_in_the_editor_is_used_by_the_next_processing_run(staff_client) -> None:
+    from bounces.models import Bounce, RawMessage
+    from bounces.services import process_stored_messages
+    from tests.rules.conftest import dsn
+
+    response = staff_client.post(
+        reverse("bounces:rule_new"),
+        {**DRAFT, "pattern": "frobnicated by the gateway", "bounce_type": "soft", "reason": "mailboxfull",
+         "action": "count_only", "_save": "1"},
+    )
+    assert response.status_code == 302
+    rule = BounceRule.objects.get(pattern="frobnicated by the gateway")
+    raw = dsn(recipient="kim@example.org", diagnostic="550 5.1.1 kim frobnicated by the gateway", status="5.1.1")
+    RawMessage.objects.create(dedupe_key="e2e", sha256="e" * 64, raw=raw, size=len(raw))
+
+    process_stored_messages()
+
+    bounce = Bounce.objects.get(recipient="kim@example.org")
+    assert (bounce.matched_rule_id, bounce.kind, bounce.reason) == (rule.pk, "soft", "mailboxfull")
+    rule.refresh_from_db()
+    assert rule.hit_count == 1 and rule.last_hit_at is not None
