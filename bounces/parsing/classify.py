@@ -324,7 +324,9 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
         return "securityerror"
     if not smtp_type:
         return "mailererror"
-    if "syntaxerror" in f.hits:
+    if "syntaxerror" in f.hits or (f.reply is not None and f.reply[1:2] == "0" and f.reply[0] in "45"
+                                   and "1" <= f.reply[2] <= "7"):
+        # 501-507 / 401-407: the remote host did not understand a command we sent
         return "syntaxerror"
     if action in ("delayed", "expired"):
         return "expired"

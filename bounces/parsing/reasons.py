@@ -240,6 +240,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r" multiple .{1,40}? header", r"message is not rfc", r"not compliant with rfc",
     ),
     "badreputation": (
+        r"reputation problems", r"none/bad reputation", r"sending mta's poor reputation",
         r"low reputation", r"poor (?:email )?reputation", r"bad reputation", r"reputation (?:of|score)",
         r"temporarily deferred due to unexpected volume or user complaints",
     ),
