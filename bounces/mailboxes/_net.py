@@ -26,8 +26,10 @@ CERT_HINT = (
 
 
 def make_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
-    """A client TLS context: verifying by default, optionally trusting ``ca_file``."""
-    context = ssl.create_default_context(cafile=settings.ca_file or None)
+    """A client TLS context: verifying by default, optionally trusting a given CA."""
+    context = ssl.create_default_context(
+        cafile=settings.ca_file or None, cadata=settings.ca_pem or None
+    )
     if not settings.verify_certificate:
         # The operator explicitly chose "don't verify" for this mailbox.
         context.check_hostname = False

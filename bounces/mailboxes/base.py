@@ -104,8 +104,9 @@ class ConnectionSettings:
     ``port=None`` means the protocol's default for ``security`` (993/143/995/110).
     ``security="none"`` sends the password in clear: only when the operator chose it.
     ``verify_certificate=False`` accepts any certificate (self-signed servers; like
-    phpList's ``novalidate-cert``); ``ca_file`` trusts a private CA instead, which is
-    the better option for a self-hosted server.
+    phpList's ``novalidate-cert``); ``ca_file`` (a path) or ``ca_pem`` (PEM text, e.g.
+    stored with the mailbox) trusts a private CA or a self-signed certificate instead,
+    which is the better option for a self-hosted server.
     ``path`` is the mbox file or maildir directory for the local protocols.
     """
 
@@ -115,6 +116,7 @@ class ConnectionSettings:
     security: Security = "ssl"
     verify_certificate: bool = True
     ca_file: str | None = None
+    ca_pem: str | None = None
     username: str = ""
     password: str = field(default="", repr=False)
     folder: str = INBOX

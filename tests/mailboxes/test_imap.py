@@ -495,6 +495,8 @@ def test_a_self_signed_certificate_fails_verification_and_works_without_it(dovec
     # Trusting that very certificate (as a one-certificate "CA") also works.
     pinned = dataclasses.replace(strict, ca_file=str(dovecot.pki.self_signed_cert))
     assert check_connection(pinned).ok
+    as_text = dataclasses.replace(strict, ca_pem=dovecot.pki.self_signed_cert.read_text())
+    assert check_connection(as_text).ok
 
 
 @pytest.fixture(scope="module")
