@@ -1,20 +1,22 @@
 """Admin of bounce rules: the ordered list (positions editable), hit counts, links to the
 test/coverage/re-apply pages, export of selected rules, Octeth paste and import.
 
-Imported by bounces/admin.py. Writing a rule goes through the rule editor
-(/bounces/rules/new/), which tests the draft against stored bounces before saving.
+Imported by bounces/admin.py. The add/change form can test the draft against stored
+bounces before saving (the button hands the form to the rule editor, /bounces/rules/).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from . import rule_services
-from .rule_models import BounceRule, BounceRuleChange, RuleReapply
+from .rule_models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
 
 # bounces/admin.py registered a plain admin for BounceRule before this module existed; this
 # one replaces it wherever the import order puts it.
@@ -24,9 +26,10 @@ if admin.site.is_registered(BounceRule):
 
 @admin.register(BounceRule)
 class BounceRuleAdmin(admin.ModelAdmin):
-    """The ordered rule list. Add goes to the rule editor (test before save)."""
+    """The ordered rule list; the add/change form has a "Test against stored bounces" button."""
 
     change_list_template = "bounces/rules/admin_change_list.html"
+    change_form_template = "bounces/rules/admin_change_form.html"
     list_display = (
         "position", "name", "match_type", "section", "short_pattern", "case_sensitive", "bounce_type",
         "action", "delete_message", "enabled", "hit_count", "last_hit_at", "test_link",
@@ -56,15 +59,37 @@ class BounceRuleAdmin(admin.ModelAdmin):
     @admin.display(description="rule editor")
     def editor_link(self, obj: BounceRule) -> str:
         if not obj.pk:
-            return "-"
+            return format_html(
+                'Use <b>Test against stored bounces</b> below to see what the rule would do before saving, '
+                'or write it in the <a href="{}">rule editor</a>.', reverse("bounces:rule_new"),
+            )
         return format_html(
             '<a href="{}">Open in the rule editor</a> to test changes against stored bounces before saving.',
             reverse("bounces:rule_edit", args=[obj.pk]),
         )
 
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
-        # New rules are written in the editor, where they can be tested before saving.
-        return HttpResponseRedirect(reverse("bounces:rule_new") + ("?" + request.GET.urlencode() if request.GET else ""))
+    def get_form(self, request: HttpRequest, obj: BounceRule | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        # Empty position: the rule's default place (hard before soft before either).
+        form.base_fields["position"].required = False
+        if obj is None:
+            form.base_fields["position"].initial = None
+        return form
+
+    def save_model(self, request: HttpRequest, obj: BounceRule, form: Any, change: bool) -> None:
+        rule_services.place_rule(rule=obj, position=obj.position)
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        # "Test against stored bounces" posts the admin form to the rule editor's test,
+        # which shows the results and saves only when asked.
+        if request.method == "POST" and "_test_rule" in request.POST:
+            from .rule_views import rule_edit
+
+            return rule_edit(request, pk=int(object_id) if object_id else None)
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         extra_context = {
@@ -131,4 +156,17 @@ class BounceRuleChangeAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(StarterRuleRecord)
+class StarterRuleRecordAdmin(admin.ModelAdmin):
+    """Which starter rules were loaded here (deleting a record lets load_starter_rules add it again)."""
+
+    list_display = ("key", "rule", "loaded_at")
+    list_select_related = ("rule",)
+    search_fields = ("key",)
+    readonly_fields = ("key", "rule", "loaded_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

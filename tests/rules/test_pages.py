@@ -169,14 +169,36 @@ def test_import_of_a_bad_file_shows_the_error(staff_client) -> None:
     assert "Not a JSON file" in response.content.decode()
 
 
-def test_admin_list_shows_rules_with_links_and_add_goes_to_the_editor(admin_client, make_rule) -> None:
+def test_admin_list_shows_rules_with_links(admin_client, make_rule) -> None:
     make_rule("user unknown", name="UU", bounce_type="hard")
     response = admin_client.get(reverse("admin:bounces_bouncerule_changelist"))
     assert response.status_code == 200
     html = response.content.decode()
     assert "UU" in html and reverse("bounces:rule_coverage") in html and reverse("bounces:rule_paste") in html
-    add = admin_client.get(reverse("admin:bounces_bouncerule_add"))
-    assert add.status_code == 302 and add["Location"].startswith(reverse("bounces:rule_new"))
+
+
+ADMIN_FORM = {
+    "name": "", "enabled": "on", "position": "", "pattern": "mailbox disabled", "match_type": "contains",
+    "section": "diagnostic", "bounce_type": "hard", "reason": "", "action": "count_only", "notes": "",
+}
+
+
+def test_admin_add_form_tests_the_draft_without_saving(admin_client, make_bounce) -> None:
+    make_bounce(diagnostic="550 mailbox disabled", kind="soft")
+    page = admin_client.get(reverse("admin:bounces_bouncerule_add"))
+    assert page.status_code == 200 and "Test against stored bounces" in page.content.decode()
+    response = admin_client.post(reverse("admin:bounces_bouncerule_add"), {**ADMIN_FORM, "_test_rule": "1"})
+    assert response.status_code == 200
+    assert response.context["report"].matched == 1
+    assert "<mark>mailbox disabled</mark>" in response.content.decode()
+    assert not BounceRule.objects.exists()
+
+
+def test_admin_add_with_empty_position_places_the_rule_by_type(admin_client) -> None:
+    BounceRule.objects.create(name="soft", pattern="full", bounce_type="soft", position=10)
+    response = admin_client.post(reverse("admin:bounces_bouncerule_add"), {**ADMIN_FORM, "name": "hard", "_save": "1"})
+    assert response.status_code == 302
+    assert list(BounceRule.objects.order_by("position").values_list("name", flat=True)) == ["hard", "soft"]
 
 
 def test_admin_export_selected_action(admin_client, make_rule) -> None:
