@@ -130,7 +130,10 @@ def check_connection(settings: ConnectionSettings, *, list_folders: bool = True)
             greeting = box.greeting
             capabilities = box.capabilities()
             if list_folders:
-                folders = tuple(box.list_folders())
+                try:
+                    folders = tuple(box.list_folders())
+                except MailboxProtocolError:
+                    folders = ()  # an odd LIST reply must not hide the real result
             state = box.open_folder(settings.folder or INBOX)
     except MailboxError as exc:
         return ConnectionReport(

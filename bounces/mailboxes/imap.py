@@ -78,8 +78,8 @@ class IMAPConnector(MailboxConnector):
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> None:
-        """Open the connection, negotiate TLS and log in."""
-        self._client = None
+        """Open the connection, negotiate TLS and log in (dropping any previous one)."""
+        self._drop()
         try:
             client = self._open_socket()
         except MailboxError:
@@ -169,8 +169,12 @@ class IMAPConnector(MailboxConnector):
 
     @property
     def client(self) -> IMAPClient:
+        """The live connection; reconnects (and reselects the folder) when needed."""
         if self._client is None:
-            self.connect()
+            if self._folder is not None:
+                self._reconnect()
+            else:
+                self.connect()
         assert self._client is not None
         return self._client
 

@@ -90,8 +90,8 @@ class POP3Connector(MailboxConnector):
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> None:
-        """Connect, negotiate TLS, log in and read the UIDL list."""
-        self._conn = None
+        """Connect, negotiate TLS, log in and read the UIDL list (dropping any old one)."""
+        self._drop()
         s = self.settings
         try:
             conn: poplib.POP3

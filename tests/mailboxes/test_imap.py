@@ -543,3 +543,12 @@ def test_a_server_that_never_answers_is_a_timeout(imap_settings):
         report = check_connection(imap_settings(port=silent.getsockname()[1], timeout=0.5))
     assert report.error_category == "timeout"
     assert report.transient is True
+
+
+def test_a_closed_connector_reconnects_and_reselects_its_folder(dovecot, mail_user, imap_settings):
+    dovecot.inject(mail_user, b"Subject: a\r\n\r\na\r\n", folder="Bounces")
+    with open_mailbox(imap_settings()) as box:
+        box.open_folder("Bounces")
+        refs = box.list_messages()
+        box.close()
+        assert [m.raw for m in box.fetch(refs)] == [b"Subject: a\r\n\r\na\r\n"]
