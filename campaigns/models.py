@@ -111,3 +111,30 @@ class SentMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} → {self.email}"
+
+
+class CampaignStats(models.Model):
+    """Stored bounce aggregates of one campaign, read by the results page.
+
+    Computed by campaigns.services.refresh_campaign_stats from the Bounce rows (grouped
+    queries). The page recomputes them when the campaign's bounces changed (count or latest
+    bounced_at differ: one index-only query) or they are older than
+    CAMPAIGN_STATS_MAX_AGE; for large campaigns that happens in a Celery task while the page
+    shows the previous figures, so the page stays fast with a million messages.
+    """
+
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, primary_key=True, related_name="stats"
+    )
+    computed_at = models.DateTimeField()
+    bounce_rows = models.PositiveIntegerField(default=0, help_text="Bounce rows of the campaign then.")
+    last_bounced_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0, help_text="Time the computation took.")
+    data = models.JSONField(default=dict)
+    refresh_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "campaign stats"
+
+    def __str__(self) -> str:
+        return f"stats of campaign {self.campaign_id} at {self.computed_at:%Y-%m-%d %H:%M}"

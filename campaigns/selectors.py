@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Lower, StrIndex, Substr, TruncDay, TruncHour
+from django.db.models.functions import Lower, StrIndex, Substr, TruncHour
 from django.utils import timezone
 
 from contacts.models import Contact, Subscription, Suppression
@@ -99,6 +99,10 @@ def still_subscribed_ids(*, campaign: Campaign, contact_ids: Iterable[int]) -> s
 
 # ---------------------------------------------------------------------------------------
 # Results
+#
+# The bounce figures are computed by compute_bounce_aggregates (grouped queries over the
+# campaign's Bounce rows) and stored in CampaignStats; results_from turns a stored
+# snapshot, the campaign's send counters and the clock into what the page shows.
 
 
 @dataclass
@@ -121,6 +125,12 @@ class CampaignResults:
     by_domain: list[dict] = field(default_factory=list)
     timeline: list[tuple[dt.datetime, dict[str, int]]] = field(default_factory=list)
     timeline_unit: str = "hour"
+    computed_at: dt.datetime | None = None
+    stale: bool = False
+
+    @property
+    def total_bounces(self) -> int:
+        return sum(self.by_kind.values())
 
     @property
     def bounce_rate_percent(self) -> str:
@@ -163,60 +173,42 @@ def campaign_bounces(*, campaign_id: int) -> QuerySet:
     return Bounce.objects.filter(campaign_id=campaign_id).exclude(state=Bounce.State.IGNORED)
 
 
-def campaign_results(*, campaign: Campaign, top: int = 15) -> CampaignResults:
-    """Aggregate a campaign's results in the database (a handful of grouped queries).
+def bounce_fingerprint(*, campaign_id: int) -> tuple[int, dt.datetime | None]:
+    """(number of Bounce rows, latest bounced_at) of a campaign: one index-only scan of
+    bounce_campaign_kind_idx, to tell whether stored aggregates are still current."""
+    from bounces.models import Bounce
 
-    Definitions (docs/campaigns.md): attempted = accepted + refused + deferred at send time;
-    a recipient counts once per kind (distinct SentMessage); bounced recipients are those
-    with a hard, soft or blocked bounce (send-time refusals included, they are Bounces
-    too); delivered = attempted - bounced recipients; bounce rate = bounced / attempted.
+    row = Bounce.objects.filter(campaign_id=campaign_id).aggregate(n=Count("pk"), last=Max("bounced_at"))
+    return row["n"], row["last"]
+
+
+def compute_bounce_aggregates(*, campaign_id: int, top: int = 15) -> dict:
+    """Every bounce figure of a campaign, JSON-ready (a handful of grouped queries).
+
+    Kinds count bounces and recipients (distinct SentMessage; a bounce matched by address
+    only counts one recipient). Bounced recipients = distinct messages with a hard, soft or
+    blocked bounce. The timeline is stored per hour (ISO start -> {kind: n}).
     """
-    bounces = campaign_bounces(campaign_id=campaign.pk)
+    bounces = campaign_bounces(campaign_id=campaign_id)
     by_kind: dict[str, int] = {}
     by_kind_recipients: dict[str, int] = {}
     for row in bounces.values("kind").annotate(
-        n=Count("id"), recipients=Count("sent_message_id", distinct=True)
+        n=Count("id"),
+        recipients=Count("sent_message_id", distinct=True),
+        unmatched=Count("id", filter=Q(sent_message_id__isnull=True)),
     ):
         by_kind[row["kind"]] = row["n"]
-        # Bounces not tied to a SentMessage (address matches) still count one recipient each.
-        by_kind_recipients[row["kind"]] = max(row["recipients"], 1 if row["n"] else 0)
+        by_kind_recipients[row["kind"]] = row["recipients"] + row["unmatched"]
     failed = bounces.filter(kind__in=FAILED_KINDS).aggregate(
         matched=Count("sent_message_id", distinct=True),
         unmatched=Count("id", filter=Q(sent_message_id__isnull=True)),
     )
-    bounced = failed["matched"] + failed["unmatched"]
-    attempted = campaign.sent_count + campaign.refused_count + campaign.deferred_count
-    in_flight = SentMessage.objects.filter(
-        campaign_id=campaign.pk, status=SentMessage.Status.SENDING
-    ).count()
-    results = CampaignResults(
-        campaign=campaign,
-        attempted=attempted,
-        sent=campaign.sent_count,
-        refused=campaign.refused_count,
-        deferred=campaign.deferred_count,
-        skipped=campaign.skipped_count,
-        in_flight=in_flight,
-        delivered=max(attempted - bounced, 0),
-        bounced_recipients=bounced,
-        bounce_rate=(bounced / attempted) if attempted else None,
-        by_kind={k: by_kind.get(k, 0) for k in KIND_ORDER},
-        by_kind_recipients={k: by_kind_recipients.get(k, 0) for k in KIND_ORDER},
-    )
-    results.by_reason = list(
+    by_reason = list(
         bounces.values("kind", "reason").annotate(n=Count("id")).order_by("-n", "kind", "reason")[:top]
     )
-    results.by_domain = bounces_by_domain(campaign_id=campaign.pk, top=top)
-    results.timeline, results.timeline_unit = bounce_timeline(campaign=campaign)
-    return results
-
-
-def bounces_by_domain(*, campaign_id: int, top: int = 15) -> list[dict]:
-    """Bounces per recipient domain (lower-cased in the database), largest first."""
     domain = Lower(Substr("recipient", StrIndex("recipient", Value("@")) + 1))
-    return list(
-        campaign_bounces(campaign_id=campaign_id)
-        .annotate(domain=domain)
+    by_domain = list(
+        bounces.annotate(domain=domain)
         .values("domain")
         .annotate(
             n=Count("id"),
@@ -227,41 +219,80 @@ def bounces_by_domain(*, campaign_id: int, top: int = 15) -> list[dict]:
         )
         .order_by("-n", "domain")[:top]
     )
+    hourly: dict[str, dict[str, int]] = {}
+    for row in bounces.annotate(bucket=TruncHour("bounced_at")).values("bucket", "kind").annotate(n=Count("id")):
+        hourly.setdefault(row["bucket"].isoformat(), {})[row["kind"]] = row["n"]
+    return {
+        "by_kind": by_kind,
+        "by_kind_recipients": by_kind_recipients,
+        "bounced_recipients": failed["matched"] + failed["unmatched"],
+        "by_reason": by_reason,
+        "by_domain": by_domain,
+        "hourly": hourly,
+    }
 
 
-def bounce_timeline(
-    *, campaign: Campaign, now: dt.datetime | None = None
-) -> tuple[list[tuple[dt.datetime, dict[str, int]]], str]:
-    """Bounces per hour (first three days) or per day since sending, per kind.
+def results_from(
+    *, campaign: Campaign, data: dict, computed_at: dt.datetime | None = None, stale: bool = False,
+    now: dt.datetime | None = None,
+) -> CampaignResults:
+    """The page's figures from stored aggregates and the campaign's send counters.
 
-    Returns ([(bucket start, {kind: n})...], "hour"|"day"), with empty buckets filled in
-    so the chart's x axis is time.
+    Sent (attempted) = accepted + refused + deferred at send time; delivered = attempted -
+    bounced recipients; bounce rate = bounced recipients / attempted.
     """
-    start = campaign.sent_at
+    attempted = campaign.sent_count + campaign.refused_count + campaign.deferred_count
+    bounced = int(data.get("bounced_recipients", 0))
+    in_flight = SentMessage.objects.filter(campaign_id=campaign.pk, status=SentMessage.Status.SENDING).count()
+    timeline, unit = timeline_from(
+        hourly=data.get("hourly", {}), start=campaign.sent_at, now=now or timezone.now()
+    )
+    return CampaignResults(
+        campaign=campaign,
+        attempted=attempted,
+        sent=campaign.sent_count,
+        refused=campaign.refused_count,
+        deferred=campaign.deferred_count,
+        skipped=campaign.skipped_count,
+        in_flight=in_flight,
+        delivered=max(attempted - bounced, 0),
+        bounced_recipients=bounced,
+        bounce_rate=(bounced / attempted) if attempted else None,
+        by_kind={k: int(data.get("by_kind", {}).get(k, 0)) for k in KIND_ORDER},
+        by_kind_recipients={k: int(data.get("by_kind_recipients", {}).get(k, 0)) for k in KIND_ORDER},
+        by_reason=data.get("by_reason", []),
+        by_domain=data.get("by_domain", []),
+        timeline=timeline,
+        timeline_unit=unit,
+        computed_at=computed_at,
+        stale=stale,
+    )
+
+
+def timeline_from(
+    *, hourly: dict[str, dict[str, int]], start: dt.datetime | None, now: dt.datetime
+) -> tuple[list[tuple[dt.datetime, dict[str, int]]], str]:
+    """Bounces per hour (first three days) or per day, from sending until now, gaps filled.
+
+    Returns ([(bucket start, {kind: n})...], "hour"|"day"); bounces stamped before the
+    sending started (clock skew) land in the first bucket.
+    """
     if start is None:
         return [], "hour"
-    now = now or timezone.now()
-    last = campaign_bounces(campaign_id=campaign.pk).aggregate(last=Max("bounced_at"))["last"]
-    end = max(now, last or start)
-    span = end - start
-    unit = "hour" if span <= dt.timedelta(days=3) else "day"
-    trunc = TruncHour("bounced_at") if unit == "hour" else TruncDay("bounced_at")
+    points = {dt.datetime.fromisoformat(k): v for k, v in hourly.items()}
+    end = max([now, *points])
+    unit = "hour" if end - start <= dt.timedelta(days=3) else "day"
     step = dt.timedelta(hours=1) if unit == "hour" else dt.timedelta(days=1)
-    rows = (
-        campaign_bounces(campaign_id=campaign.pk)
-        .filter(bounced_at__gte=start)
-        .annotate(bucket=trunc)
-        .values("bucket", "kind")
-        .annotate(n=Count("id"))
-        .order_by("bucket")
-    )
-    counts: dict[dt.datetime, dict[str, int]] = {}
-    for row in rows:
-        counts.setdefault(row["bucket"], {})[row["kind"]] = row["n"]
     first = _truncate(start, unit)
+    counts: dict[dt.datetime, dict[str, int]] = {}
+    for moment, kinds in points.items():
+        bucket = max(_truncate(moment, unit), first)
+        slot = counts.setdefault(bucket, {})
+        for kind, n in kinds.items():
+            slot[kind] = slot.get(kind, 0) + n
+    limit = 24 * 3 + 1 if unit == "hour" else 400  # keep the chart readable
     buckets: list[tuple[dt.datetime, dict[str, int]]] = []
     cursor = first
-    limit = 24 * 7 if unit == "hour" else 400  # keep the chart readable
     while cursor <= end and len(buckets) < limit:
         buckets.append((cursor, counts.get(cursor, {})))
         cursor += step
@@ -277,11 +308,39 @@ def _truncate(moment: dt.datetime, unit: str) -> dt.datetime:
 
 
 def bounced_recipients(*, campaign_id: int, kind: str | None = None) -> QuerySet:
-    """The campaign's bounces, newest first, for the paginated list and the CSV export."""
+    """The campaign's bounces, newest first, for the CSV export."""
     qs = campaign_bounces(campaign_id=campaign_id)
     if kind:
         qs = qs.filter(kind=kind)
     return qs.select_related("contact").order_by("-bounced_at", "-id")
+
+
+# Above this offset the per-kind merge below reads more rows than one sort does.
+MERGE_MAX_OFFSET = 5000
+
+
+def bounced_page(*, campaign_id: int, kind: str | None, offset: int, limit: int) -> list:
+    """One page of the campaign's bounces, newest first (ties by id), with their contacts.
+
+    Served by bounce_campaign_kind_idx: for each kind, the newest offset+limit rows are read
+    in index order and merged here, instead of sorting all the campaign's bounces (the index
+    starts with kind, so one ORDER BY bounced_at over all kinds would sort them all).
+    """
+    from bounces.models import Bounce
+
+    kinds = [kind] if kind else list(Bounce.Kind.values)
+    if offset > MERGE_MAX_OFFSET:
+        return list(bounced_recipients(campaign_id=campaign_id, kind=kind)[offset:offset + limit])
+    keys: list[tuple[dt.datetime, int]] = []
+    for one in kinds:
+        keys += list(
+            campaign_bounces(campaign_id=campaign_id).filter(kind=one)
+            .order_by("-bounced_at", "-id").values_list("bounced_at", "id")[: offset + limit]
+        )
+    keys.sort(reverse=True)
+    ids = [pk for _, pk in keys[offset:offset + limit]]
+    rows = {b.pk: b for b in Bounce.objects.filter(pk__in=ids).select_related("contact")}
+    return [rows[pk] for pk in ids if pk in rows]
 
 
 def progress_counts(*, campaign_id: int) -> dict[str, int]:
@@ -292,18 +351,3 @@ def progress_counts(*, campaign_id: int) -> dict[str, int]:
         .annotate(n=Count("id", output_field=IntegerField()))
     )
     return {row["status"]: row["n"] for row in rows}
-
-
-__all__ = [
-    "CampaignResults",
-    "bounce_timeline",
-    "bounced_recipients",
-    "bounces_by_domain",
-    "campaign_bounces",
-    "campaign_results",
-    "domain_of",
-    "eligible_recipients",
-    "progress_counts",
-    "still_subscribed_ids",
-    "suppressed_among",
-]

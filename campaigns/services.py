@@ -13,8 +13,10 @@ Sending invariants (docs/campaigns.md):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
+import time
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
@@ -24,7 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import selectors
-from .models import Campaign, SentMessage, new_token
+from .models import Campaign, CampaignStats, SentMessage, new_token
 
 logger = logging.getLogger(__name__)
 
@@ -413,12 +415,79 @@ def recount_campaign(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
+# ---------------------------------------------------------------------------------------
+# Results aggregates
+
+DEFAULT_STATS_MAX_AGE = 300  # seconds: bounce edits (kind reassigned...) show within this
+DEFAULT_STATS_SYNC_LIMIT = 20_000  # bounce rows: up to this many, recompute inside the request
+
+
+def refresh_campaign_stats(*, campaign: Campaign) -> CampaignStats:
+    """Recompute and store the campaign's bounce aggregates (CampaignStats).
+
+    Reads the fingerprint first, so a concurrent bounce makes the next view recompute again.
+    """
+    started = time.perf_counter()
+    count, last = selectors.bounce_fingerprint(campaign_id=campaign.pk)
+    data = selectors.compute_bounce_aggregates(campaign_id=campaign.pk)
+    stats, _ = CampaignStats.objects.update_or_create(
+        campaign_id=campaign.pk,
+        defaults={
+            "computed_at": timezone.now(),
+            "bounce_rows": count,
+            "last_bounced_at": last,
+            "data": data,
+            "duration_ms": int((time.perf_counter() - started) * 1000),
+            "refresh_requested_at": None,
+        },
+    )
+    return stats
+
+
+def campaign_stats(*, campaign: Campaign) -> tuple[CampaignStats, bool]:
+    """The campaign's stored aggregates, refreshed when they no longer match; (stats, stale).
+
+    Current (same bounce count and latest bounce time, younger than
+    CAMPAIGN_STATS_MAX_AGE): returned as they are. Otherwise small campaigns (at most
+    CAMPAIGN_STATS_SYNC_LIMIT bounces) are recomputed now; large ones are recomputed by
+    refresh_campaign_stats_task (at most one request a minute) and the previous figures are
+    returned with stale=True. The very first computation is always done now.
+    """
+    from .tasks import refresh_campaign_stats_task
+
+    max_age = dt.timedelta(seconds=getattr(settings, "CAMPAIGN_STATS_MAX_AGE", DEFAULT_STATS_MAX_AGE))
+    sync_limit = getattr(settings, "CAMPAIGN_STATS_SYNC_LIMIT", DEFAULT_STATS_SYNC_LIMIT)
+    now = timezone.now()
+    count, last = selectors.bounce_fingerprint(campaign_id=campaign.pk)
+    stats = CampaignStats.objects.filter(campaign_id=campaign.pk).first()
+    if stats is not None and (stats.bounce_rows, stats.last_bounced_at) == (count, last) \
+            and now - stats.computed_at <= max_age:
+        return stats, False
+    if stats is None or count <= sync_limit:
+        return refresh_campaign_stats(campaign=campaign), False
+    asked = CampaignStats.objects.filter(campaign_id=campaign.pk).filter(
+        _not_recently_requested(now)
+    ).update(refresh_requested_at=now)
+    if asked:
+        transaction.on_commit(lambda: refresh_campaign_stats_task.delay(campaign.pk))
+    return stats, True
+
+
+def _not_recently_requested(now: dt.datetime):
+    """Rows whose refresh was not asked for in the last minute (one task at a time)."""
+    from django.db.models import Q
+
+    return Q(refresh_requested_at__isnull=True) | Q(refresh_requested_at__lt=now - dt.timedelta(minutes=1))
+
+
 __all__ = [
     "CampaignError",
     "SendFailed",
     "SendInterrupted",
     "SendReport",
     "build_message",
+    "campaign_stats",
+    "refresh_campaign_stats",
     "message_id_for",
     "pause_campaign",
     "queue_campaign",

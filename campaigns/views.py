@@ -14,7 +14,7 @@ from django.utils import timezone
 from bounces.models import Bounce
 from contacts.importing import csv_cell
 
-from . import selectors
+from . import selectors, services
 from .charts import KIND_COLOURS, bounce_chart
 from .models import Campaign
 
@@ -28,11 +28,12 @@ class _Echo:
         return value
 
 
-class _KnownCount:
-    """A queryset whose count is already known (from the aggregates): spares the paginator a COUNT."""
+class _MergedPages:
+    """What Paginator needs: a known count (from the aggregates, no COUNT query) and slices
+    served by selectors.bounced_page."""
 
-    def __init__(self, queryset, count: int) -> None:
-        self.queryset, self._count = queryset, count
+    def __init__(self, *, campaign_id: int, kind: str, count: int) -> None:
+        self.campaign_id, self.kind, self._count = campaign_id, kind, count
 
     def count(self) -> int:
         return self._count
@@ -40,8 +41,11 @@ class _KnownCount:
     def __len__(self) -> int:
         return self._count
 
-    def __getitem__(self, item):
-        return self.queryset[item]
+    def __getitem__(self, item: slice) -> list:
+        return selectors.bounced_page(
+            campaign_id=self.campaign_id, kind=self.kind or None, offset=item.start or 0,
+            limit=(item.stop or self._count) - (item.start or 0),
+        )
 
 
 def _kind_filter(request: HttpRequest) -> str:
@@ -53,13 +57,13 @@ def _kind_filter(request: HttpRequest) -> str:
 def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
     """Sent / delivered / bounce counts, breakdowns, bounces over time, bounced recipients."""
     campaign = get_object_or_404(Campaign.objects.select_related("mailing_list"), pk=pk)
-    results = selectors.campaign_results(campaign=campaign)
-    kind = _kind_filter(request)
-    total = results.by_kind.get(kind, 0) if kind else sum(results.by_kind.values())
-    paginator = Paginator(
-        _KnownCount(selectors.bounced_recipients(campaign_id=campaign.pk, kind=kind or None), total),
-        PAGE_SIZE,
+    stats, stale = services.campaign_stats(campaign=campaign)
+    results = selectors.results_from(
+        campaign=campaign, data=stats.data, computed_at=stats.computed_at, stale=stale
     )
+    kind = _kind_filter(request)
+    total = results.by_kind.get(kind, 0) if kind else results.total_bounces
+    paginator = Paginator(_MergedPages(campaign_id=campaign.pk, kind=kind, count=total), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     kinds = [
         {
