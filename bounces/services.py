@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from campaigns.models import SentMessage
 from contacts.models import Contact, ContactEvent, Suppression
-from contacts.services import Action, ContactActionBatch
+from contacts.services import Action, ContactActionBatch, bulk_insert
 
 from . import policies
 from .mailboxes.base import (
@@ -467,7 +467,7 @@ class Processor:
             raw_updates[(outcome_value, delete)].append(item.raw_id)
             outcome.processed_ids.append(item.raw_id)
             outcome.bounces.extend(b for b, _, _ in rows)
-        Bounce.objects.bulk_create([b for b in outcome.bounces], batch_size=500, ignore_conflicts=False)
+        bulk_insert(Bounce, outcome.bounces)
         batch.flush()
         by_status: dict[str, list[int]] = defaultdict(list)
         for sent_id, status in sent_status.items():
@@ -803,7 +803,7 @@ def _store(mailbox: Mailbox, run: ProcessingRun, batch: list[_Fetched]) -> dict[
         ))
     keys = [r.dedupe_key for r in rows]
     with transaction.atomic():
-        RawMessage.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        bulk_insert(RawMessage, rows, ignore_conflicts=True)
     ids: dict[str, int] = {}
     fresh = 0
     for chunk in _chunked(keys, 900):

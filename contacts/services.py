@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from .models import Contact, ContactEvent, Subscription, Suppression
@@ -185,15 +185,15 @@ class ContactActionBatch:
         for contact in dirty:
             contact.updated_at = self.now
         if dirty:
-            Contact.objects.bulk_update(dirty, _CONTACT_FIELDS, batch_size=500)
+            _write_contacts(dirty)
         if self._suppress:
-            Suppression.objects.bulk_create(
+            bulk_insert(
+                Suppression,
                 [
                     Suppression(kind=Suppression.Kind.ADDRESS, value=value, reason=why, source=source[:200])
                     for value, (why, source) in self._suppress.items()
                 ],
                 ignore_conflicts=True,
-                batch_size=500,
             )
         by_list: dict[tuple[int | None, str], list[int]] = defaultdict(list)
         for (contact_id, list_id), why in self._unsubscribe.items():
@@ -209,7 +209,7 @@ class ContactActionBatch:
                       unsubscribe_reason=why[:200], updated_at=self.now)
         events = [e for e in self._events if e.contact_id not in self._delete]
         if events:
-            ContactEvent.objects.bulk_create(events, batch_size=500)
+            bulk_insert(ContactEvent, events)
         if self._delete:
             Contact.objects.filter(id__in=self._delete).delete()
         self._dirty.clear()
@@ -217,6 +217,69 @@ class ContactActionBatch:
         self._suppress.clear()
         self._unsubscribe.clear()
         self._delete.clear()
+
+
+def _write_contacts(contacts: list[Contact]) -> None:
+    """One parametrised UPDATE per contact, sent with executemany.
+
+    Django's bulk_update builds a CASE per field over every row, which costs seconds of
+    Python per 500 contacts; executemany of a plain UPDATE is cheap on both SQLite and
+    PostgreSQL (psycopg pipelines it).
+    """
+    fields = [Contact._meta.get_field(name) for name in _CONTACT_FIELDS]
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {table} SET {assignments} WHERE {connection.ops.quote_name('id')} = %s"
+    rows = [
+        [f.get_db_prep_save(getattr(c, f.attname), connection) for f in fields] + [c.pk]
+        for c in contacts
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+_PLAIN_FIELDS = (
+    models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.FloatField,
+    models.ForeignKey,
+)
+
+
+def bulk_insert(model: type, objs: list, *, ignore_conflicts: bool = False) -> None:
+    """INSERT `objs` with executemany of a one-row statement (no ids are set on `objs`).
+
+    Faster than `bulk_create` for hundreds of rows: no giant multi-row statement to build
+    and convert, and psycopg pipelines executemany. Defaults (auto_now_add, callables)
+    are applied as `Model.save` would; `ignore_conflicts` adds ON CONFLICT DO NOTHING
+    (PostgreSQL, SQLite >= 3.24).
+    """
+    if not objs:
+        return
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key or f.attname not in ("id",)]
+    fields = [f for f in fields if not (f.primary_key and getattr(objs[0], f.attname) is None)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({placeholders})"
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    # Plain columns need no conversion; only call Django's preparation where it matters
+    # (dates on SQLite, JSON, binary...). Saves a million method calls per 10,000 bounces.
+    auto = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    now = timezone.now()
+    plain = tuple(isinstance(f, _PLAIN_FIELDS) for f in fields)
+    attnames = [f.attname for f in fields]
+    rows = []
+    for obj in objs:
+        for f in auto:
+            if getattr(obj, f.attname) is None or f.auto_now:
+                setattr(obj, f.attname, now)
+        rows.append([
+            getattr(obj, a) if p else f.get_db_prep_save(getattr(obj, a), connection)
+            for a, p, f in zip(attnames, plain, fields, strict=True)
+        ])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def apply_contact_action(
