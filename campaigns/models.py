@@ -117,8 +117,8 @@ class CampaignStats(models.Model):
     """Stored bounce aggregates of one campaign, read by the results page.
 
     Computed by campaigns.services.refresh_campaign_stats from the Bounce rows (grouped
-    queries). The page recomputes them when the campaign's bounces changed (count or latest
-    bounced_at differ: one index-only query) or they are older than
+    queries). The page recomputes them when the campaign's bounces changed (the latest
+    bounced_at of some kind differs: one query, an index probe per kind) or they are older than
     CAMPAIGN_STATS_MAX_AGE; for large campaigns that happens in a Celery task while the page
     shows the previous figures, so the page stays fast with a million messages.
     """
@@ -127,7 +127,7 @@ class CampaignStats(models.Model):
         Campaign, on_delete=models.CASCADE, primary_key=True, related_name="stats"
     )
     computed_at = models.DateTimeField()
-    bounce_rows = models.PositiveIntegerField(default=0, help_text="Bounce rows of the campaign then.")
+    bounce_rows = models.PositiveIntegerField(default=0, help_text="Bounces counted then.")
     last_bounced_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0, help_text="Time the computation took.")
     data = models.JSONField(default=dict)

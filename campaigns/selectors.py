@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Lower, StrIndex, Substr, TruncHour
 from django.utils import timezone
 
@@ -173,13 +173,22 @@ def campaign_bounces(*, campaign_id: int) -> QuerySet:
     return Bounce.objects.filter(campaign_id=campaign_id).exclude(state=Bounce.State.IGNORED)
 
 
-def bounce_fingerprint(*, campaign_id: int) -> tuple[int, dt.datetime | None]:
-    """(number of Bounce rows, latest bounced_at) of a campaign: one index-only scan of
-    bounce_campaign_kind_idx, to tell whether stored aggregates are still current."""
+def bounce_fingerprint(*, campaign_id: int) -> list[str | None]:
+    """The latest bounced_at of each kind of the campaign's bounces (ISO strings), in one
+    query of one index probe per kind (bounce_campaign_kind_idx): tells whether stored
+    aggregates are still current. A bounce dated before the newest of its kind, a deleted
+    one or a changed kind are caught by the age limit instead (CAMPAIGN_STATS_MAX_AGE)."""
     from bounces.models import Bounce
 
-    row = Bounce.objects.filter(campaign_id=campaign_id).aggregate(n=Count("pk"), last=Max("bounced_at"))
-    return row["n"], row["last"]
+    latest = {
+        kind: Subquery(
+            Bounce.objects.filter(campaign_id=OuterRef("pk"), kind=kind)
+            .order_by("-bounced_at").values("bounced_at")[:1]
+        )
+        for kind in Bounce.Kind.values
+    }
+    row = Campaign.objects.filter(pk=campaign_id).values(**latest).first() or {}
+    return [row[k].isoformat() if row.get(k) else None for k in Bounce.Kind.values]
 
 
 def compute_bounce_aggregates(*, campaign_id: int, top: int = 15) -> dict:
@@ -329,9 +338,15 @@ def bounced_page(*, campaign_id: int, kind: str | None, offset: int, limit: int)
     from bounces.models import Bounce
 
     kinds = [kind] if kind else list(Bounce.Kind.values)
-    if offset > MERGE_MAX_OFFSET:
-        return list(bounced_recipients(campaign_id=campaign_id, kind=kind)[offset:offset + limit])
     keys: list[tuple[dt.datetime, int]] = []
+    if offset > MERGE_MAX_OFFSET:
+        # Deep pages: sort the (time, id) pairs only, then fetch the page's rows.
+        kinds = []
+        keys = list(
+            bounced_recipients(campaign_id=campaign_id, kind=kind).select_related(None)
+            .values_list("bounced_at", "id")[offset:offset + limit]
+        )
+        offset = 0
     for one in kinds:
         keys += list(
             campaign_bounces(campaign_id=campaign_id).filter(kind=one)

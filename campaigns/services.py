@@ -136,13 +136,18 @@ def send_campaign(*, campaign_id: int, batch_size: int | None = None) -> SendRep
         _stop_with_error(campaign, "The campaign has no mailing list.")
         raise SendFailed("The campaign has no mailing list.")
 
+    # Contacts are scanned in primary-key order; the cursor keeps each run linear (it starts
+    # again from the beginning in a new run, so contacts subscribed meanwhile are not missed).
+    cursor = [0]
     while True:
         status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
         if status != Campaign.Status.SENDING:
             report.stopped = status or "deleted"
             return report
-        rows = _next_batch(campaign=campaign, batch_size=batch_size, report=report)
+        rows, more = _next_batch(campaign=campaign, batch_size=batch_size, report=report, cursor=cursor)
         if not rows:
+            if more:
+                continue  # a batch of suppressed contacts only: go on scanning
             break
         report.batches += 1
         _send_batch(campaign=campaign, rows=rows, report=report)
@@ -154,8 +159,10 @@ def send_campaign(*, campaign_id: int, batch_size: int | None = None) -> SendRep
     return report
 
 
-def _next_batch(*, campaign: Campaign, batch_size: int, report: SendReport) -> list[SentMessage]:
-    """The next rows to send: rows left queued (by a crashed run) first, else new ones.
+def _next_batch(*, campaign: Campaign, batch_size: int, report: SendReport, cursor: list[int]
+                ) -> tuple[list[SentMessage], bool]:
+    """(the next rows to send, whether more may follow): rows left queued (by a crashed run)
+    first, else new ones.
 
     New rows are created under a lock on the campaign row, so two runs of the same
     campaign never create rows for the same contacts. Suppressed contacts get a row in
@@ -166,14 +173,16 @@ def _next_batch(*, campaign: Campaign, batch_size: int, report: SendReport) -> l
         .order_by("pk")[:batch_size]
     )
     if left:
-        return left
+        return left, True
     with transaction.atomic():
         Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk").get()
         contacts = list(
-            selectors.eligible_recipients(campaign=campaign).only("pk", "email")[:batch_size]
+            selectors.eligible_recipients(campaign=campaign)
+            .filter(pk__gt=cursor[0]).only("pk", "email")[:batch_size]
         )
         if not contacts:
-            return []
+            return [], False
+        cursor[0] = contacts[-1].pk
         suppressed = selectors.suppressed_among(c.email for c in contacts)
         rows = []
         skipped = 0
@@ -195,7 +204,7 @@ def _next_batch(*, campaign: Campaign, batch_size: int, report: SendReport) -> l
         if skipped:
             Campaign.objects.filter(pk=campaign.pk).update(skipped_count=F("skipped_count") + skipped)
             report.skipped += skipped
-    return [row for row in created if row.status == SentMessage.Status.QUEUED]
+    return [row for row in created if row.status == SentMessage.Status.QUEUED], True
 
 
 def _skip_no_longer_eligible(*, campaign: Campaign, rows: list[SentMessage], report: SendReport
@@ -425,17 +434,19 @@ DEFAULT_STATS_SYNC_LIMIT = 20_000  # bounce rows: up to this many, recompute ins
 def refresh_campaign_stats(*, campaign: Campaign) -> CampaignStats:
     """Recompute and store the campaign's bounce aggregates (CampaignStats).
 
-    Reads the fingerprint first, so a concurrent bounce makes the next view recompute again.
+    Reads the fingerprint first, so a bounce arriving meanwhile makes the next view recompute.
     """
     started = time.perf_counter()
-    count, last = selectors.bounce_fingerprint(campaign_id=campaign.pk)
+    fingerprint = selectors.bounce_fingerprint(campaign_id=campaign.pk)
     data = selectors.compute_bounce_aggregates(campaign_id=campaign.pk)
+    data["fingerprint"] = fingerprint
+    latest = max((f for f in fingerprint if f), default=None)
     stats, _ = CampaignStats.objects.update_or_create(
         campaign_id=campaign.pk,
         defaults={
             "computed_at": timezone.now(),
-            "bounce_rows": count,
-            "last_bounced_at": last,
+            "bounce_rows": sum(data["by_kind"].values()),
+            "last_bounced_at": dt.datetime.fromisoformat(latest) if latest else None,
             "data": data,
             "duration_ms": int((time.perf_counter() - started) * 1000),
             "refresh_requested_at": None,
@@ -447,9 +458,9 @@ def refresh_campaign_stats(*, campaign: Campaign) -> CampaignStats:
 def campaign_stats(*, campaign: Campaign) -> tuple[CampaignStats, bool]:
     """The campaign's stored aggregates, refreshed when they no longer match; (stats, stale).
 
-    Current (same bounce count and latest bounce time, younger than
-    CAMPAIGN_STATS_MAX_AGE): returned as they are. Otherwise small campaigns (at most
-    CAMPAIGN_STATS_SYNC_LIMIT bounces) are recomputed now; large ones are recomputed by
+    Current (same latest bounce time per kind, younger than CAMPAIGN_STATS_MAX_AGE):
+    returned as they are. Otherwise small campaigns (at most CAMPAIGN_STATS_SYNC_LIMIT
+    bounces when last computed) are recomputed now; large ones are recomputed by
     refresh_campaign_stats_task (at most one request a minute) and the previous figures are
     returned with stale=True. The very first computation is always done now.
     """
@@ -458,12 +469,12 @@ def campaign_stats(*, campaign: Campaign) -> tuple[CampaignStats, bool]:
     max_age = dt.timedelta(seconds=getattr(settings, "CAMPAIGN_STATS_MAX_AGE", DEFAULT_STATS_MAX_AGE))
     sync_limit = getattr(settings, "CAMPAIGN_STATS_SYNC_LIMIT", DEFAULT_STATS_SYNC_LIMIT)
     now = timezone.now()
-    count, last = selectors.bounce_fingerprint(campaign_id=campaign.pk)
+    fingerprint = selectors.bounce_fingerprint(campaign_id=campaign.pk)
     stats = CampaignStats.objects.filter(campaign_id=campaign.pk).first()
-    if stats is not None and (stats.bounce_rows, stats.last_bounced_at) == (count, last) \
+    if stats is not None and stats.data.get("fingerprint") == fingerprint \
             and now - stats.computed_at <= max_age:
         return stats, False
-    if stats is None or count <= sync_limit:
+    if stats is None or stats.bounce_rows <= sync_limit:
         return refresh_campaign_stats(campaign=campaign), False
     asked = CampaignStats.objects.filter(campaign_id=campaign.pk).filter(
         _not_recently_requested(now)

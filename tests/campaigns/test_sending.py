@@ -90,6 +90,18 @@ def test_suppressed_addresses_and_domains_are_not_mailed_but_recorded_as_skipped
     assert campaign.skipped_count == 3
 
 
+def test_a_batch_of_suppressed_contacts_only_does_not_end_the_send(smtp_server):
+    mailing_list = make_list()
+    subscribe(mailing_list, "a@blocked.test", "b@blocked.test", "c@blocked.test", "ok@example.com")
+    Suppression.objects.create(kind=Suppression.Kind.DOMAIN, value="blocked.test")
+    campaign = make_campaign(mailing_list)
+
+    report = services.send_campaign(campaign_id=campaign.pk, batch_size=2)
+
+    assert [env.rcpt_tos for env in smtp_server.received] == [("ok@example.com",)]
+    assert (report.sent, report.skipped) == (1, 3)
+
+
 def test_only_active_subscribed_contacts_of_the_list_are_mailed(smtp_server):
     mailing_list = make_list()
     other = make_list()
