@@ -1,10 +1,26 @@
+"""Admin of the bounces app. An interface: buttons and saves call services.
+
+BounceRuleAdmin lives in rule_admin.py (the rules feature); the mailbox connection views
+(test connection, browse folders) in mailbox_views.py.
+"""
+
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .models import Bounce, BounceRule, Mailbox, ProcessingRun, RawMessage
+from . import services
+from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
+from .rule_admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
+
+POLICY_FIELDS = ("hard_action", "soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
+                 "soft_blacklist_threshold")
 
 SECRET_FIELDS = ("password", "oauth2_client_secret", "oauth2_refresh_token")
 
@@ -52,7 +68,7 @@ class MailboxAdmin(admin.ModelAdmin):
     readonly_fields = ("uidvalidity", "last_run_at", "last_success_at", "last_error", "last_error_at")
     fieldsets = (
         (None, {"fields": ("name", "enabled", "protocol", "lists")}),
-        ("Server", {"fields": ("host", "port", "security", "verify_certificate", "folder", "path")}),
+        ("Server", {"fields": ("host", "port", "security", "verify_certificate", "ca_pem", "folder", "path")}),
         (
             "Login",
             {"fields": ("auth", "username", "password", "oauth2_token_url", "oauth2_client_id",
@@ -63,24 +79,94 @@ class MailboxAdmin(admin.ModelAdmin):
             {"fields": ("fetch_mode", "interval_minutes", "batch_size", "max_messages_per_run",
                         "processed_action", "processed_folder", "unmatched_action", "unmatched_folder")},
         ),
+        (
+            "Policy overrides (empty: the global bounce settings)",
+            {"fields": ("hard_action", "soft_policy", "soft_threshold", "soft_window_days",
+                        "soft_blacklist_threshold"), "classes": ("collapse",)},
+        ),
         ("State", {"fields": ("uidvalidity", "last_run_at", "last_success_at", "last_error", "last_error_at")}),
     )
+
+    change_form_template = "admin/bounces/mailbox/change_form.html"
+    change_list_template = "admin/bounces/mailbox/change_list.html"
 
     @admin.display(description="last error")
     def short_error(self, obj: Mailbox) -> str:
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # keep the beat entry in step with interval / enabled (a service, not a signal)
+        transaction.on_commit(partial(services.sync_mailbox_schedule, mailbox=obj))
 
-@admin.register(BounceRule)
-class BounceRuleAdmin(admin.ModelAdmin):
-    list_display = (
-        "position", "name", "match_type", "section", "pattern", "bounce_type", "action", "enabled",
-        "hit_count", "last_hit_at",
+    def delete_model(self, request, obj) -> None:
+        mailbox_id = obj.pk
+        super().delete_model(request, obj)
+        services.remove_mailbox_schedule(mailbox_id=mailbox_id)
+
+    def delete_queryset(self, request, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for mailbox_id in ids:
+            services.remove_mailbox_schedule(mailbox_id=mailbox_id)
+
+    def get_urls(self):
+        def wrap(view):
+            return self.admin_site.admin_view(partial(view, model_admin=self))
+
+        urls = []
+        try:
+            from . import mailbox_views
+        except ImportError:  # pragma: no cover - before the connectors feature existed
+            mailbox_views = None
+        if mailbox_views is not None:
+            urls += [
+                path("<int:mailbox_id>/test/", wrap(mailbox_views.test_connection_view),
+                     name="bounces_mailbox_test"),
+                path("<int:mailbox_id>/folders/", wrap(mailbox_views.browse_folders_view),
+                     name="bounces_mailbox_folders"),
+            ]
+        return [*urls, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "has_connection_views": _has_mailbox_views()}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def _has_mailbox_views() -> bool:
+    try:
+        from . import mailbox_views  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return False
+    return True
+
+
+@admin.register(BounceSettings)
+class BounceSettingsAdmin(admin.ModelAdmin):
+    """The singleton settings row; changing the soft policy recomputes contacts' state."""
+
+    fieldsets = (
+        ("Hard bounces", {"fields": ("hard_action",)}),
+        ("Soft bounces", {"fields": ("soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
+                                     "soft_blacklist_threshold")}),
+        ("Complaints", {"fields": ("complaint_action",)}),
     )
-    list_display_links = ("name",)
-    list_editable = ("position", "enabled")
-    list_filter = ("enabled", "bounce_type", "action", "section", "match_type")
-    search_fields = ("name", "pattern", "reason")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not BounceSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        obj = BounceSettings.load()
+        return HttpResponseRedirect(reverse("admin:bounces_bouncesettings_change", args=[obj.pk]))
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and any(name in form.changed_data for name in POLICY_FIELDS):
+            changed = services.recompute_bounce_state(actor_label=f"settings changed by {request.user}")
+            messages.info(request, f"Soft-bounce state recomputed from history for {changed} contact(s).")
 
 
 @admin.register(ProcessingRun)
@@ -91,7 +177,11 @@ class ProcessingRunAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "trigger", "mailbox")
     list_select_related = ("mailbox",)
-    readonly_fields = [f.name for f in ProcessingRun._meta.fields]
+    readonly_fields = [*(f.name for f in ProcessingRun._meta.fields), "progress_page"]
+
+    @admin.display(description="progress page")
+    def progress_page(self, obj: ProcessingRun) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("bounces:pipeline_run", args=[obj.pk]), obj.summary())
 
     def has_add_permission(self, request):
         return False
@@ -129,6 +219,15 @@ class BounceAdmin(admin.ModelAdmin):
     list_filter = ("kind", "state", "match_method", "reason", "mailbox")
     search_fields = ("recipient", "diagnostic", "status_code")
     list_select_related = ("campaign", "contact", "matched_rule")
-    raw_id_fields = ("raw_message", "sent_message", "contact", "campaign", "run")
+    raw_id_fields = ("raw_message", "sent_message", "contact", "campaign", "run", "mailbox", "matched_rule")
     show_full_result_count = False
     date_hierarchy = "bounced_at"
+    actions = ["mark_not_a_bounce"]
+
+    @admin.action(description="Mark selected as not a bounce (leaves the unexplained queue)")
+    def mark_not_a_bounce(self, request: HttpRequest, queryset) -> None:
+        n = 0
+        for bounce in queryset.filter(state=Bounce.State.UNMATCHED):
+            services.mark_not_a_bounce(bounce=bounce, actor=request.user)
+            n += 1
+        messages.success(request, f"{n} bounce(s) marked as not a bounce.")

@@ -124,6 +124,10 @@ class Mailbox(TimeStamped):
     verify_certificate = models.BooleanField(
         default=True, help_text="Turn off only for a server with a self-signed certificate you trust."
     )
+    ca_pem = models.TextField(
+        blank=True, verbose_name="CA certificate (PEM)",
+        help_text="Trust this private CA for the server's certificate (better than turning verification off).",
+    )
     auth = models.CharField(max_length=8, choices=Auth.choices, default=Auth.PASSWORD)
     username = models.CharField(max_length=255, blank=True)
     password = EncryptedTextField(blank=True, help_text="Stored encrypted; never shown back.")
@@ -205,6 +209,7 @@ class ProcessingRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Finished with errors"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (another run was in progress)"
 
     mailbox = models.ForeignKey(
         Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
@@ -255,7 +260,8 @@ class ProcessingRun(models.Model):
 
     @property
     def finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.PARTIAL, self.Status.FAILED)
+        return self.status in (self.Status.SUCCEEDED, self.Status.PARTIAL, self.Status.FAILED,
+                               self.Status.SKIPPED)
 
 
 class RawMessage(models.Model):

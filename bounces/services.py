@@ -99,7 +99,11 @@ def mailbox_connection_settings(mailbox: Mailbox) -> ConnectionSettings:
             refresh_token=mailbox.oauth2_refresh_token or "", scope=mailbox.oauth2_scope,
             on_token=_token_saver(mailbox.pk),
         )
+    extra: dict[str, Any] = {}
+    if mailbox.ca_pem and "ca_pem" in ConnectionSettings.__dataclass_fields__:
+        extra["ca_pem"] = mailbox.ca_pem
     return ConnectionSettings(
+        **extra,
         protocol=mailbox.protocol,  # type: ignore[arg-type]
         host=mailbox.host,
         port=mailbox.port,
@@ -125,27 +129,14 @@ def _token_saver(mailbox_id: int) -> Callable[[Any], None]:
 def open_connector(conn: ConnectionSettings) -> MailboxConnector:
     """A connected connector for `conn` (the CONNECTORS helper's factory when present)."""
     try:
-        from .mailboxes import open_mailbox  # type: ignore[attr-defined]
-    except ImportError:
-        open_mailbox = None
-    if open_mailbox is not None:
-        box = open_mailbox(conn)
-        # open_mailbox may be a context manager or return a connector.
-        if hasattr(box, "__enter__") and not isinstance(box, MailboxConnector):
-            return box.__enter__()
-        return box
-    if conn.protocol == "imap":
+        from .mailboxes import connect_mailbox
+    except ImportError:  # pragma: no cover - only before the connectors' factory existed
         from .mailboxes.imap import IMAPConnector
 
         connector: MailboxConnector = IMAPConnector(conn)
-    elif conn.protocol == "pop3":
-        from .mailboxes.pop3 import POP3Connector  # type: ignore[attr-defined]
-
-        connector = POP3Connector(conn)
-    else:  # pragma: no cover - local mailboxes come with the connectors' factory
-        raise MailboxError(f"No connector for protocol {conn.protocol!r} yet.")
-    connector.connect()
-    return connector
+        connector.connect()
+        return connector
+    return connect_mailbox(conn)
 
 
 # --------------------------------------------------------------------------- decisions
@@ -640,7 +631,7 @@ def process_mailbox(
     run.started_at = now
     run.save(update_fields=["status", "started_at"])
     if not acquire_mailbox_lock(mailbox.pk, token):
-        run.status = ProcessingRun.Status.FAILED
+        run.status = ProcessingRun.Status.SKIPPED
         run.finished_at = timezone.now()
         run.error_log = "Another run of this mailbox is in progress; this one did nothing."
         run.save(update_fields=["status", "finished_at", "error_log"])

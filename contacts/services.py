@@ -195,6 +195,12 @@ class ContactActionBatch:
                 ],
                 ignore_conflicts=True,
             )
+            # an address already suppressed for a bounce is upgraded to a blacklisting
+            blacklisted = [v for v, (why, _) in self._suppress.items() if why == Suppression.Reason.BLACKLIST]
+            if blacklisted:
+                Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=blacklisted).exclude(
+                    reason=Suppression.Reason.BLACKLIST
+                ).update(reason=Suppression.Reason.BLACKLIST, updated_at=self.now)
         by_list: dict[tuple[int | None, str], list[int]] = defaultdict(list)
         for (contact_id, list_id), why in self._unsubscribe.items():
             if contact_id not in self._delete:

@@ -72,6 +72,12 @@ def send(campaign, email: str, *, when=None, contact=None):
     if contact is None:
         contact, _ = Contact.objects.get_or_create(email=email)
         Subscription.objects.get_or_create(contact=contact, mailing_list=campaign.mailing_list)
+    if SentMessage.objects.filter(campaign=campaign, contact=contact).exists():
+        # one message per contact per campaign: a later message belongs to a new campaign
+        campaign = type(campaign).objects.create(
+            name=f"{campaign.name} #{next(_seq)}", subject=campaign.subject, from_email=campaign.from_email,
+            mailing_list=campaign.mailing_list,
+        )
     return SentMessage.objects.create(
         campaign=campaign, contact=contact, email=email,
         message_id=f"msg{next(_seq)}.{timezone.now().timestamp()}@news.example.org",

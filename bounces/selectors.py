@@ -1,0 +1,64 @@
+"""Reads for the pipeline pages: run progress, the unexplained queue, deliverability."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Count, F, QuerySet, Value
+from django.db.models.functions import Lower, StrIndex, Substr
+
+from .models import Bounce, ProcessingRun
+
+
+def run_progress(*, run: ProcessingRun) -> dict:
+    """What the run page polls: status, counts, and the one-line summary when done."""
+    percent = 100 if run.finished else (int(100 * run.processed / run.total) if run.total else 0)
+    return {
+        "id": run.pk,
+        "mailbox": run.mailbox.name if run.mailbox_id and run.mailbox else None,
+        "status": run.status,
+        "status_display": run.get_status_display(),
+        "finished": run.finished,
+        "dry_run": run.dry_run,
+        "total": run.total,
+        "processed": run.processed,
+        "percent": percent,
+        "counts": {name: getattr(run, name) for name in (
+            "fetched", "duplicates", "hard", "soft", "blocked", "complaint", "autoreply", "delay",
+            "unknown", "unmatched", "errors")},
+        "summary": run.summary(),
+        "error_log": run.error_log[-4000:],
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def unexplained_bounces() -> QuerySet[Bounce]:
+    """The operator's queue: unknown or unmatched bounces, newest first (bounce_state_idx)."""
+    return (
+        Bounce.objects.filter(state=Bounce.State.UNMATCHED)
+        .select_related("mailbox", "raw_message")
+        .defer("raw_message__raw")
+        .order_by("-bounced_at", "-id")
+    )
+
+
+def blocked_by_campaign(*, since: datetime | None = None) -> list[dict]:
+    """Sender-side blocks per campaign (our deliverability problem), most first."""
+    qs = Bounce.objects.filter(kind=Bounce.Kind.BLOCKED, campaign__isnull=False)
+    if since is not None:
+        qs = qs.filter(bounced_at__gte=since)
+    return list(
+        qs.values("campaign_id", "campaign__name").annotate(n=Count("id")).order_by("-n")[:200]
+    )
+
+
+def blocked_by_domain(*, since: datetime | None = None) -> list[dict]:
+    """Sender-side blocks per remote (recipient) domain, most first, with a sample reason."""
+    qs = Bounce.objects.filter(kind=Bounce.Kind.BLOCKED).exclude(recipient="")
+    if since is not None:
+        qs = qs.filter(bounced_at__gte=since)
+    domain = Lower(Substr(F("recipient"), StrIndex(F("recipient"), Value("@")) + 1))
+    return list(
+        qs.annotate(domain=domain).values("domain").annotate(n=Count("id")).order_by("-n")[:200]
+    )

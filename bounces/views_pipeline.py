@@ -1,0 +1,117 @@
+"""Staff pages of the pipeline: a run's progress, the unexplained queue, deliverability."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from contacts.models import Contact
+
+from . import selectors, services
+from .models import Bounce, Mailbox, ProcessingRun
+
+
+@staff_member_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """A run's progress; the page polls `run_status` until the run has finished."""
+    run = get_object_or_404(ProcessingRun.objects.select_related("mailbox"), pk=run_id)
+    return TemplateResponse(request, "bounces/pipeline/run.html",
+                            {"run": run, "progress": selectors.run_progress(run=run)})
+
+
+@staff_member_required
+def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
+    run = get_object_or_404(ProcessingRun.objects.select_related("mailbox"), pk=run_id)
+    return JsonResponse(selectors.run_progress(run=run))
+
+
+@staff_member_required
+@require_POST
+def process_now(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    """Queue a run of one mailbox and show its page."""
+    if not request.user.has_perm("bounces.change_mailbox"):
+        messages.error(request, "You may not process mailboxes.")
+        return redirect("admin:bounces_mailbox_changelist")
+    mailbox = get_object_or_404(Mailbox, pk=mailbox_id)
+    run = services.queue_mailbox_run(mailbox=mailbox, actor=request.user)
+    return redirect("bounces:pipeline_run", run_id=run.pk)
+
+
+@staff_member_required
+@require_POST
+def process_all_now(request: HttpRequest) -> HttpResponse:
+    """Queue a run of every enabled mailbox; show the run list."""
+    if not request.user.has_perm("bounces.change_mailbox"):
+        messages.error(request, "You may not process mailboxes.")
+        return redirect("admin:bounces_mailbox_changelist")
+    runs = [services.queue_mailbox_run(mailbox=m, actor=request.user)
+            for m in Mailbox.objects.filter(enabled=True)]
+    if len(runs) == 1:
+        return redirect("bounces:pipeline_run", run_id=runs[0].pk)
+    messages.success(request, f"Queued {len(runs)} runs.")
+    return redirect("bounces:pipeline_runs")
+
+
+@staff_member_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = ProcessingRun.objects.select_related("mailbox").order_by("-created_at")[:50]
+    return TemplateResponse(request, "bounces/pipeline/runs.html", {"runs": runs})
+
+
+@staff_member_required
+def unexplained(request: HttpRequest) -> HttpResponse:
+    """The unmatched / unexplained queue with its three ways out."""
+    bounces = list(selectors.unexplained_bounces()[:100])
+    for bounce in bounces:
+        pattern = (bounce.diagnostic or "")[:120]
+        bounce.rule_url = "/bounces/rules/new/?" + urlencode({"pattern": pattern, "section": "diagnostic"})
+    return TemplateResponse(request, "bounces/pipeline/unexplained.html", {
+        "bounces": bounces, "kinds": Bounce.Kind.choices,
+    })
+
+
+@staff_member_required
+@require_POST
+def unexplained_action(request: HttpRequest, bounce_id: int) -> HttpResponse:
+    if not request.user.has_perm("bounces.change_bounce"):
+        messages.error(request, "You may not change bounces.")
+        return redirect("bounces:pipeline_unexplained")
+    bounce = get_object_or_404(Bounce, pk=bounce_id)
+    action = request.POST.get("action")
+    if action == "not_bounce":
+        services.mark_not_a_bounce(bounce=bounce, actor=request.user)
+        messages.success(request, f"Bounce #{bounce.pk} marked as not a bounce.")
+    elif action == "assign":
+        email = request.POST.get("email", "").strip()
+        contact = Contact.objects.by_email(email).first() if email else None
+        if contact is None:
+            messages.error(request, f"No contact with the address {email!r}.")
+        else:
+            kind = request.POST.get("kind") or None
+            if kind not in dict(Bounce.Kind.choices):
+                kind = None
+            services.assign_bounce(bounce=bounce, contact=contact, kind=kind, actor=request.user)
+            messages.success(request, f"Bounce #{bounce.pk} assigned to {contact}.")
+    else:
+        messages.error(request, "Unknown action.")
+    return redirect("bounces:pipeline_unexplained")
+
+
+@staff_member_required
+def deliverability(request: HttpRequest) -> HttpResponse:
+    """Sender-side blocks (our problem, never counted against contacts) per campaign and domain."""
+    days = int(request.GET.get("days", "30") or 30)
+    since = timezone.now() - timedelta(days=days)
+    return TemplateResponse(request, "bounces/pipeline/deliverability.html", {
+        "days": days,
+        "by_campaign": selectors.blocked_by_campaign(since=since),
+        "by_domain": selectors.blocked_by_domain(since=since),
+    })

@@ -1,0 +1,304 @@
+"""Actions and policies, driven through the pipeline from stored raw messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from bounces import selectors
+from bounces.models import Bounce, BounceSettings, Mailbox, RawMessage
+from bounces.rule_models import BounceRule
+from bounces.services import (
+    assign_bounce,
+    decide,
+    mark_not_a_bounce,
+    process_stored_messages,
+    recompute_bounce_state,
+    record_send_refusal,
+)
+from campaigns.models import SentMessage
+from contacts.models import Contact, ContactEvent, Subscription, Suppression
+from contacts.services import apply_contact_action, preview_action, reset_bounce_state
+
+from .conftest import dsn, send
+
+pytestmark = pytest.mark.django_db
+
+SOFT = {"status": "4.2.2", "diagnostic": "452 4.2.2 Mailbox full"}
+BLOCKED = {"status": "5.7.1", "diagnostic": "550 5.7.1 Client host [192.0.2.1] blocked using Spamhaus"}
+DELAY = {"status": "4.4.1", "diagnostic": "Connection timed out", "action": "delayed"}
+
+
+def deliver(*messages: bytes, mailbox: Mailbox | None = None):
+    """Store raw messages as if fetched, then process them."""
+    for raw in messages:
+        RawMessage.objects.create(mailbox=mailbox, dedupe_key=f"t:{RawMessage.objects.count()}:{hash(raw)}",
+                                  sha256="0" * 64, raw=raw, size=len(raw))
+    return process_stored_messages(mailbox=mailbox)
+
+
+def settings(**values) -> BounceSettings:
+    row = BounceSettings.load()
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.save()
+    return row
+
+
+def soft_bounces(campaign, email: str, n: int, *, start=None, step=timedelta(days=1), **kw):
+    """n messages sent to `email`, each soft-bounced, in send order."""
+    start = start or timezone.now() - timedelta(days=n + 1)
+    contact = None
+    for i in range(n):
+        sent = send(campaign, email, when=start + i * step, contact=contact)
+        contact = sent.contact
+        deliver(dsn(email, token=sent.token, **{**SOFT, **kw}))
+    return Contact.objects.get(pk=contact.pk)
+
+
+@pytest.mark.parametrize(
+    ("hard_action", "check"),
+    [
+        ("unconfirm", lambda c: c.status == "unconfirmed"),
+        ("blacklist_contact", lambda c: c.status == "blacklisted"),
+        ("blacklist_address", lambda c: Suppression.objects.get(value="h@example.net").reason == "blacklist"),
+        ("remove_address", lambda c: (c.email, c.bounced_address) == ("", "h@example.net")),
+        ("nothing", lambda c: c.status == "active" and not Suppression.objects.exists()),
+    ],
+)
+def test_each_hard_bounce_action_can_be_chosen(campaign, hard_action, check):
+    settings(hard_action=hard_action)
+    sent = send(campaign, "h@example.net")
+
+    deliver(dsn("h@example.net", token=sent.token))
+
+    contact = Contact.objects.get(pk=sent.contact_id)
+    assert contact.has_bounced and contact.hard_bounce_count == 1
+    assert check(contact)
+
+
+def test_the_delete_contact_action_deletes_it_and_keeps_the_bounce_with_its_address(campaign):
+    settings(hard_action="delete_contact")
+    sent = send(campaign, "del@example.net")
+
+    deliver(dsn("del@example.net", token=sent.token))
+
+    assert not Contact.objects.filter(pk=sent.contact_id).exists()
+    bounce = Bounce.objects.get()
+    assert (bounce.recipient, bounce.contact_id) == ("del@example.net", None)
+    assert "delete_contact" in bounce.actions_taken
+
+
+def test_a_mailbox_override_beats_the_global_setting(campaign):
+    mailbox = Mailbox.objects.create(name="override", host="x", hard_action="unconfirm")
+    sent = send(campaign, "o@example.net")
+
+    deliver(dsn("o@example.net", token=sent.token), mailbox=mailbox)
+
+    assert Contact.objects.get(pk=sent.contact_id).status == "unconfirmed"
+    assert not Suppression.objects.exists()
+
+
+def test_five_consecutive_soft_bounces_count_as_a_hard_bounce(campaign):
+    contact = soft_bounces(campaign, "s@example.net", 4)
+    assert (contact.consecutive_bounces, contact.has_bounced) == (4, False)
+    assert contact.soft_bounce_count == 4
+
+    contact = soft_bounces(campaign, "s@example.net", 1, start=timezone.now() - timedelta(minutes=30))
+
+    assert contact.consecutive_bounces == 5 and contact.has_bounced
+    assert Suppression.objects.get(value="s@example.net").reason == "soft_bounce"
+    assert Subscription.objects.get(contact=contact).status == "unsubscribed"
+    assert "soft_threshold" in Bounce.objects.order_by("-id")[0].actions_taken
+
+
+def test_a_message_that_did_not_bounce_resets_the_consecutive_count(campaign):
+    base = timezone.now() - timedelta(days=10)
+    contact = soft_bounces(campaign, "r@example.net", 3, start=base)
+    send(campaign, "r@example.net", when=base + timedelta(days=4), contact=contact)  # no bounce
+    later = send(campaign, "r@example.net", when=base + timedelta(days=5), contact=contact)
+
+    deliver(dsn("r@example.net", token=later.token, **SOFT))
+
+    assert Contact.objects.get(pk=contact.pk).consecutive_bounces == 1
+
+
+def test_the_window_policy_counts_soft_bounces_within_the_window(campaign):
+    settings(soft_policy="window", soft_threshold=3, soft_window_days=10)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        sent = [send(campaign, "w@example.net")]
+        contact = sent[0].contact
+        deliver(dsn("w@example.net", token=sent[0].token, **SOFT))
+        traveller.shift(timedelta(days=20))
+        for _ in range(2):
+            s = send(campaign, "w@example.net", contact=contact, when=timezone.now())
+            deliver(dsn("w@example.net", token=s.token, **SOFT))
+        assert not Contact.objects.get(pk=contact.pk).has_bounced  # the first one fell out
+        traveller.shift(timedelta(days=2))
+        s = send(campaign, "w@example.net", contact=contact, when=timezone.now())
+        deliver(dsn("w@example.net", token=s.token, **SOFT))
+    assert Contact.objects.get(pk=contact.pk).has_bounced
+
+
+def test_the_score_policy_scores_at_most_once_a_day_and_forgets_stale_scores(campaign):
+    settings(soft_policy="score", soft_threshold=3, score_stale_days=7)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        contact = soft_bounces(campaign, "sc@example.net", 3, start=start - timedelta(days=3))
+        assert contact.bounce_score == 1.0  # three bounces, one day
+        traveller.shift(timedelta(days=1))
+        contact = soft_bounces(campaign, "sc@example.net", 1, start=timezone.now() - timedelta(hours=1))
+        assert contact.bounce_score == 2.0
+        traveller.shift(timedelta(days=30))
+        contact = soft_bounces(campaign, "sc@example.net", 1, start=timezone.now() - timedelta(hours=1))
+        assert contact.bounce_score == 1.0 and not contact.has_bounced
+
+
+def test_a_second_higher_threshold_blacklists_the_address(campaign):
+    settings(soft_threshold=2, soft_blacklist_threshold=3)
+    contact = soft_bounces(campaign, "bl@example.net", 2)
+    assert contact.has_bounced
+    assert Suppression.objects.get(value="bl@example.net").reason == "soft_bounce"
+
+    contact = soft_bounces(campaign, "bl@example.net", 1, start=timezone.now() - timedelta(minutes=5))
+
+    assert Suppression.objects.get(value="bl@example.net").reason == "blacklist"
+
+
+def test_changing_the_policy_recomputes_state_from_history(campaign, admin_client):
+    contact = soft_bounces(campaign, "p@example.net", 3)
+    assert not contact.has_bounced
+    row = BounceSettings.load()
+
+    response = admin_client.post(f"/admin/bounces/bouncesettings/{row.pk}/change/", {
+        "hard_action": row.hard_action, "soft_policy": "consecutive", "soft_threshold": "3",
+        "soft_window_days": "30", "score_stale_days": "7", "soft_blacklist_threshold": "",
+        "complaint_action": row.complaint_action,
+    })
+
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert contact.has_bounced and contact.consecutive_bounces == 3
+    assert ContactEvent.objects.filter(contact=contact, kind="recompute").exists()
+    assert Suppression.objects.filter(value="p@example.net").exists()
+
+
+def test_recompute_under_the_score_policy_replays_days(campaign):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        for _ in range(4):
+            contact = soft_bounces(campaign, "rs@example.net", 1, start=timezone.now() - timedelta(hours=1))
+            traveller.shift(timedelta(days=1))
+    settings(soft_policy="score", soft_threshold=10)
+
+    assert recompute_bounce_state() == 1
+
+    contact.refresh_from_db()
+    assert contact.bounce_score == 4.0
+
+
+def test_auto_replies_blocks_and_delays_are_recorded_and_never_counted(campaign):
+    a, b = send(campaign, "b1@example.net"), send(campaign, "b2@example.net")
+
+    run = deliver(dsn("b1@example.net", token=a.token, **BLOCKED), dsn("b2@example.net", token=b.token, **DELAY))
+
+    assert (run.blocked, run.delay, run.hard, run.soft) == (1, 1, 0, 0)
+    for contact in Contact.objects.all():
+        assert (contact.hard_bounce_count, contact.soft_bounce_count, contact.has_bounced) == (0, 0, False)
+    assert set(Bounce.objects.values_list("state", flat=True)) == {"recorded"}
+    assert selectors.blocked_by_campaign() == [{"campaign_id": campaign.pk, "campaign__name": campaign.name, "n": 1}]
+    assert selectors.blocked_by_domain() == [{"domain": "example.net", "n": 1}]
+
+
+def test_a_rule_overrides_the_engine_kind_and_action(campaign):
+    BounceRule.objects.create(name="full means gone", pattern="mailbox full", bounce_type="hard",
+                              action="blacklist_contact")
+    sent = send(campaign, "ru@example.net")
+
+    deliver(dsn("ru@example.net", token=sent.token, **SOFT))
+
+    bounce = Bounce.objects.get()
+    assert bounce.kind == "hard" and bounce.matched_rule is not None
+    assert Contact.objects.get(pk=sent.contact_id).status == "blacklisted"
+    assert BounceRule.objects.get().hit_count == 1
+
+
+def test_an_ignore_rule_makes_it_not_a_bounce(campaign):
+    BounceRule.objects.create(name="ignore", pattern="user unknown", bounce_type="ignore")
+    sent = send(campaign, "ig@example.net")
+
+    deliver(dsn("ig@example.net", token=sent.token))
+
+    assert Bounce.objects.get().state == "ignored"
+    assert RawMessage.objects.get().outcome == "ignored"
+    assert not Contact.objects.get(pk=sent.contact_id).has_bounced
+
+
+def test_decide_is_pure_and_says_what_a_rule_changes():
+    assert decide(category="soft").count_soft
+    assert decide(category="hard").actions == ("mark_hard", "unsubscribe", "suppress")
+    assert decide(category="blocked").actions == ()
+
+    class Rule:
+        rule_id, bounce_type, action, delete_message, reason = 1, "hard", "count_only", True, ""
+
+    decision = decide(category="soft", rule=Rule())
+    assert (decision.kind, decision.actions, decision.delete_message) == ("hard", ("mark_hard",), True)
+
+
+def test_unexplained_bounces_can_be_assigned_or_marked_not_a_bounce(campaign, admin_user):
+    contact = send(campaign, "late@example.net").contact
+    deliver(dsn("unknown@elsewhere.example"), b"From: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n")
+    unmatched, ordinary = Bounce.objects.order_by("id")
+    assert {b.pk for b in selectors.unexplained_bounces()} == {ordinary.pk, unmatched.pk}
+
+    assign_bounce(bounce=unmatched, contact=contact, actor=admin_user)
+    mark_not_a_bounce(bounce=ordinary, actor=admin_user)
+
+    unmatched.refresh_from_db()
+    assert (unmatched.state, unmatched.match_method, unmatched.contact_id) == ("resolved", "manual", contact.pk)
+    assert Contact.objects.get(pk=contact.pk).has_bounced
+    assert not selectors.unexplained_bounces().exists()
+
+
+def test_reset_bounce_state_un_bounces_a_contact_and_logs_it(campaign, admin_user):
+    settings(hard_action="remove_address")
+    sent = send(campaign, "un@example.net")
+    deliver(dsn("un@example.net", token=sent.token))
+    contact = Contact.objects.get(pk=sent.contact_id)
+    assert contact.email == ""
+
+    reset_bounce_state(contact=contact, actor=admin_user)
+
+    assert (contact.email, contact.has_bounced, contact.bounced_address) == ("un@example.net", False, "")
+    assert not Suppression.objects.filter(value="un@example.net").exists()
+    event = ContactEvent.objects.get(contact=contact, kind="bounce_reset")
+    assert event.actor == admin_user
+
+
+def test_apply_contact_action_writes_an_audit_row_and_preview_writes_nothing(campaign):
+    contact = send(campaign, "ac@example.net").contact
+
+    assert preview_action(contact, "blacklist_contact") == ["blacklist_contact"]
+    assert Contact.objects.get(pk=contact.pk).status == "active"
+    assert apply_contact_action(contact=contact, action="unconfirm", actor_label="test") == ["unconfirm"]
+
+    assert contact.status == "unconfirmed"
+    assert ContactEvent.objects.get(contact=contact).old_status == "active"
+
+
+def test_a_send_time_refusal_is_recorded_once_with_the_same_actions(campaign):
+    sent = send(campaign, "refused@example.net")
+
+    bounce = record_send_refusal(sent_message=sent, reply_code=550, enhanced_status="5.1.1",
+                                 text="5.1.1 <refused@example.net>: user unknown", remote_mta="mx.example.net")
+    again = record_send_refusal(sent_message=sent, reply_code=550, enhanced_status="5.1.1", text="again")
+
+    assert again.pk == bounce.pk
+    assert (bounce.kind, bounce.match_method, bounce.raw_message.source) == ("hard", "token", "smtp")
+    assert Contact.objects.get(pk=sent.contact_id).has_bounced
+    assert SentMessage.objects.get(pk=sent.pk).status == "bounced"
