@@ -233,6 +233,7 @@ def main() -> None:
         for label, query in (
             ("results, all kinds, page 1", {}),
             ("results, kind=hard, page 1", {"kind": "hard"}),
+            ("results, all kinds, page 10", {"page": "10"}),
             ("results, all kinds, page 50", {"page": "50"}),
             ("results, all kinds, page 1000", {"page": "1000"}),
         ):

@@ -325,7 +325,7 @@ def bounced_recipients(*, campaign_id: int, kind: str | None = None) -> QuerySet
 
 
 # Above this offset the per-kind merge below reads more rows than one sort does.
-MERGE_MAX_OFFSET = 5000
+MERGE_MAX_OFFSET = 500
 
 
 def bounced_page(*, campaign_id: int, kind: str | None, offset: int, limit: int) -> list:

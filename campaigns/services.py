@@ -80,9 +80,11 @@ def _batch_size() -> int:
 
 
 def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
-    """Mark a draft (or paused) campaign queued and start its sending task after commit.
+    """Mark a campaign queued and start its sending task after commit.
 
-    Raises CampaignError when the campaign has no list or was already sent/cancelled.
+    Draft and paused campaigns start or resume; a queued or sending one gets another task
+    (for a worker lost mid-send: claims keep two runs from mailing anyone twice). Raises
+    CampaignError when the campaign has no list or was already sent or cancelled.
     """
     from .tasks import send_campaign_task
 
@@ -90,9 +92,10 @@ def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.mailing_list_id is None:
             raise CampaignError("The campaign has no mailing list.")
-        if locked.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
+        if locked.status in (Campaign.Status.SENT, Campaign.Status.CANCELLED):
             raise CampaignError(f"A campaign that is {locked.get_status_display().lower()} cannot be queued.")
-        locked.status = Campaign.Status.QUEUED
+        if locked.status != Campaign.Status.SENDING:
+            locked.status = Campaign.Status.QUEUED
         locked.last_error = ""
         locked.save(update_fields=["status", "last_error", "updated_at"])
         send_campaign_task.delay_on_commit(locked.pk)

@@ -403,9 +403,13 @@ def test_a_bounce_dated_before_the_newest_of_its_kind_shows_once_the_figures_are
     assert admin_client.get(url).context["results"].hard == 2
 
 
+@pytest.mark.parametrize("merge_max_offset", [0, 500])
 @pytest.mark.parametrize("kind", [None, "hard"])
-def test_merged_pages_match_one_sorted_query(kind):
+def test_pages_of_bounces_match_one_sorted_query(kind, merge_max_offset, monkeypatch):
+    from campaigns import selectors
     from campaigns.selectors import bounced_page, bounced_recipients
+
+    monkeypatch.setattr(selectors, "MERGE_MAX_OFFSET", merge_max_offset)
 
     campaign, rows = sent_campaign(40)
     kinds = ["hard", "soft", "blocked", "unknown"]

@@ -234,6 +234,12 @@ def test_queueing_a_draft_starts_the_task_after_commit(django_capture_on_commit_
     assert len(callbacks) == 1
 
 
+def test_a_sent_campaign_cannot_be_queued_again():
+    campaign = make_campaign(make_list(), status=Campaign.Status.SENT)
+    with pytest.raises(services.CampaignError):
+        services.queue_campaign(campaign=campaign)
+
+
 def test_a_campaign_without_a_list_cannot_be_queued():
     campaign = make_campaign(None, status=Campaign.Status.DRAFT)
     with pytest.raises(services.CampaignError):
