@@ -58,6 +58,20 @@ def test_a_finished_campaign_is_marked_sent_with_its_counters(smtp_server):
         3, 0, 0, 0)
 
 
+def test_a_list_unsubscribe_header_is_added_when_configured(smtp_server, settings):
+    settings.CAMPAIGN_LIST_UNSUBSCRIBE = "mailto:unsubscribe@example.com?subject=unsubscribe-{token}"
+    mailing_list = make_list()
+    subscribe(mailing_list, "a@example.com")
+    campaign = make_campaign(mailing_list)
+
+    services.send_campaign(campaign_id=campaign.pk)
+
+    row = SentMessage.objects.get(campaign=campaign)
+    message = smtp_server.received[0].message
+    assert message["List-Unsubscribe"].strip() == f"<mailto:unsubscribe@example.com?subject=unsubscribe-{row.token}>"
+    assert message["Return-Path"] is None  # the receiving MTA writes it from the envelope
+
+
 def test_html_campaigns_are_sent_as_multipart_alternative(smtp_server):
     mailing_list = make_list()
     subscribe(mailing_list, "a@example.com")
