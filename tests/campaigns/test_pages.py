@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import xml.etree.ElementTree as ET
 
 import pytest
 from django.test import Client
@@ -101,6 +102,11 @@ def test_the_chart_has_one_bar_per_hour_since_sending(admin_client):
     response = admin_client.get(reverse("campaigns:results", args=[campaign.pk]))
 
     chart = response.context["chart"]
+    html = response.content.decode()
+    svg = html[html.index("<svg"):html.index("</svg>") + len("</svg>")]
+    root = ET.fromstring(svg)
+    coloured = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") != "transparent"]
+    assert len(coloured) == 2  # one segment per kind in the bar of that hour
     assert chart.unit == "hour"
     assert 5 <= len(chart.bars) <= 7
     assert chart.total == 2
