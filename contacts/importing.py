@@ -235,7 +235,9 @@ def _import_chunk(*, chunk, mailing_list, seen, update_names, actor, actor_label
         lowered = [email.lower() for _, email, _ in keep]
         existing = {
             c.email_lower: c
-            for c in Contact.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=lowered)
+            # email <> '' lets the partial index contact_email_ci_unique serve the lookup
+            for c in Contact.objects.exclude(email="").annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=lowered)
         }
         subs = dict(
             Subscription.objects.filter(
