@@ -199,6 +199,14 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 BOUNCE_LOCAL_PART = env.str("BOUNCE_LOCAL_PART", default="bounces")
 BOUNCE_RETURN_DOMAIN = env.str("BOUNCE_RETURN_DOMAIN", default="bounces.localhost")
 BOUNCE_TRACKING_HEADER = env.str("BOUNCE_TRACKING_HEADER", default="X-Bouncemgr-Token")
+# Campaign sending: messages per SMTP connection; List-Unsubscribe header template with
+# {token} (empty: no header), e.g. "<https://lists.example.com/unsubscribe/{token}>".
+CAMPAIGN_SEND_BATCH_SIZE = env.int("CAMPAIGN_SEND_BATCH_SIZE", default=100)
+CAMPAIGN_LIST_UNSUBSCRIBE = env.str("CAMPAIGN_LIST_UNSUBSCRIBE", default="")
+# Results pages: stored bounce figures older than this are refreshed; campaigns with up to
+# CAMPAIGN_STATS_SYNC_LIMIT bounces are recounted in the request, larger ones in a task.
+CAMPAIGN_STATS_MAX_AGE = env.int("CAMPAIGN_STATS_MAX_AGE", default=300)
+CAMPAIGN_STATS_SYNC_LIMIT = env.int("CAMPAIGN_STATS_SYNC_LIMIT", default=20000)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
