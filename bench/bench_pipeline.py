@@ -64,6 +64,12 @@ def rewrite(raw: bytes, originals: list[str], address: str, token: str) -> bytes
     return f"Delivered-To: bounces+{token}@bounces.example.org\n".encode() + raw
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -176,17 +182,59 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
                 entry[0] += 1
                 entry[1] += time.perf_counter() - start
 
+    from concurrent.futures import Future
+
+    import contacts.services as contact_services
+
+    real_executemany = contact_services.executemany
+    real_submit = services.BackgroundParser.submit
+
+    def executemany(sql_text, rows):
+        start = time.perf_counter()
+        try:
+            with timer.section("database"):
+                return real_executemany(sql_text, rows)
+        finally:
+            if args.sql_profile:
+                entry = statements.setdefault("executemany " + sql_text[:78], [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - start
+
+    class TimedFuture:
+        def __init__(self, future: Future) -> None:
+            self.future = future
+
+        def result(self):
+            with timer.section("parse"):  # waiting for the parse worker
+                return self.future.result()
+
+    def submit(self, pairs):
+        return TimedFuture(real_submit(self, pairs))
+
+    contact_services.executemany = executemany
+    services.BackgroundParser.submit = submit
     services.parse_bounce = parse
     imap_module.IMAPConnector.fetch = fetch
     imap_module.IMAPConnector.apply = apply
     imap_module.IMAPConnector.list_messages = list_messages
     try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
+        backend_before = _proc_cpu(backend_pid)
         with connection.execute_wrapper(sql):
+            self_before = resource.getrusage(resource.RUSAGE_SELF)
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             run = services.process_mailbox(mailbox_id=mailbox.pk, trigger="command")
             elapsed = time.perf_counter() - start
+            self_after = resource.getrusage(resource.RUSAGE_SELF)
+            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            backend_cpu = _proc_cpu(backend_pid) - backend_before
     finally:
         services.parse_bounce = real_parse
+        contact_services.executemany = real_executemany
+        services.BackgroundParser.submit = real_submit
         imap_module.IMAPConnector.fetch = real_fetch
         imap_module.IMAPConnector.apply = real_apply
         imap_module.IMAPConnector.list_messages = real_list
@@ -201,10 +249,18 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
           f", messages left on the server: {left}")
     print(f"elapsed: {elapsed:.2f} s  ->  {n / elapsed:,.0f} msgs/s   peak RSS: {peak_rss_mb:.0f} MB")
     accounted = 0.0
+    cpu_main = (self_after.ru_utime - self_before.ru_utime) + (self_after.ru_stime - self_before.ru_stime)
+    cpu_worker = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime)
+    load = os.getloadavg()[0]
+    print(f"CPU: pipeline process {cpu_main:.2f} s, parse worker {cpu_worker:.2f} s, PostgreSQL backend "
+          f"{backend_cpu:.2f} s (sum {cpu_main + cpu_worker + backend_cpu:.2f} s); "
+          f"load average at the end {load:.2f} on {os.cpu_count()} cores")
+    labels = {"parse": "parse (in-process, or waiting for the parse worker)"}
     for name in ("fetch", "dispose", "parse", "database"):
         t = timer.totals.get(name, 0.0)
         accounted += t
-        print(f"  {name:9s} {t:6.2f} s  {100 * t / elapsed:5.1f} %")
+        print(f"  {name:9s} {t:6.2f} s  {100 * t / elapsed:5.1f} %  {labels.get(name, '')}")
     other = elapsed - accounted
     print(f"  {'other':9s} {other:6.2f} s  {100 * other / elapsed:5.1f} %  (matching, decisions, rows, rules)")
 

@@ -285,12 +285,13 @@ class RawMessage(models.Model):
         UPLOAD = "upload", "Uploaded"
         WEBHOOK = "webhook", "Webhook"
 
+    # indexed by rawmessage_dedupe_unique (mailbox, dedupe_key)
     mailbox = models.ForeignKey(
-        Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="raw_messages"
+        Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="raw_messages", db_index=False
     )
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.MAILBOX)
     dedupe_key = models.CharField(max_length=255)
-    sha256 = models.CharField(max_length=64, db_index=True)
+    sha256 = models.CharField(max_length=64)
     raw = models.BinaryField()
     size = models.PositiveIntegerField(default=0)
     state = models.CharField(max_length=10, choices=State.choices, default=State.NEW)
@@ -360,8 +361,11 @@ class Bounce(models.Model):
         IGNORED = "ignored", "Not a bounce"
         RESOLVED = "resolved", "Resolved by an operator"
 
+    # FK indexes that a composite index already leads with are dropped (each index costs
+    # on every one of thousands of inserts per run): raw_message by bounce_dedupe_unique,
+    # contact by bounce_contact_idx, campaign by bounce_campaign_kind_idx.
     raw_message = models.ForeignKey(
-        RawMessage, on_delete=models.PROTECT, null=True, blank=True, related_name="bounces"
+        RawMessage, on_delete=models.PROTECT, null=True, blank=True, related_name="bounces", db_index=False
     )
     mailbox = models.ForeignKey(
         Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
@@ -370,10 +374,10 @@ class Bounce(models.Model):
         SentMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
     )
     contact = models.ForeignKey(
-        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces", db_index=False
     )
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces", db_index=False
     )
     run = models.ForeignKey(
         ProcessingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces"

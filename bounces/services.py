@@ -27,6 +27,7 @@ counting it twice). See docs/pipeline.md.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import traceback
 from collections import Counter, defaultdict
@@ -38,7 +39,7 @@ from hashlib import sha256
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -282,7 +283,25 @@ class Processor:
 
     # -- claim ------------------------------------------------------------------------
     def _claim(self, ids: list[int]) -> set[int]:
-        """Conditionally take the rows; return the ids this run got."""
+        """Conditionally take the rows; return the ids this run got.
+
+        One `UPDATE ... WHERE state IN ('new', 'failed') RETURNING id`: a row another run
+        claimed (and committed, or still holds locked) is not returned. Under READ
+        COMMITTED a concurrent claimer waits for our commit, re-checks the condition and
+        skips the row.
+        """
+        if connection.features.can_return_rows_from_bulk_insert and ids:
+            table = connection.ops.quote_name(RawMessage._meta.db_table)
+            marks = ", ".join(["%s"] * len(ids))
+            sql = (
+                f"UPDATE {table} SET state = %s, claim = %s, run_id = %s, attempts = attempts + 1 "
+                f"WHERE id IN ({marks}) AND state IN (%s, %s) RETURNING id"
+            )
+            params = [RawMessage.State.PROCESSING.value, self.claim, self.run.pk if self.run else None,
+                      *ids, RawMessage.State.NEW.value, RawMessage.State.FAILED.value]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return {row[0] for row in cursor.fetchall()}
         claimable = Q(state__in=[RawMessage.State.NEW, RawMessage.State.FAILED])
         RawMessage.objects.filter(claimable, id__in=ids).update(
             state=RawMessage.State.PROCESSING, claim=self.claim, run=self.run,
@@ -722,21 +741,96 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
                 _process_and_dispose(run, box, mailbox, processor, items, refs_by_id, dry_run=dry_run,
                                      crash_after_commit=crash_after_commit)
                 _after_batch(run, mailbox, token, len(items), progress)
-        for batch in _fetch_batches(box, new_refs, batch_size):
-            run.fetched += len(batch)
-            if dry_run:
-                _dry_process(run, processor, mailbox, batch)
-                _after_batch(run, mailbox, token, len(batch), progress)
-                continue
-            ids_by_key = _store(mailbox, run, batch)
-            refs_by_id = {ids_by_key[f.ref.key]: f.ref for f in batch if f.ref.key in ids_by_key}
-            items = [processor.parse(ids_by_key[f.ref.key], f.raw) for f in batch if f.ref.key in ids_by_key]
-            del batch
+        parser = BackgroundParser.start(processor.options) if (
+            not dry_run and len(new_refs) >= PARALLEL_PARSE_MIN) else None
+        pending: tuple[dict[int, MessageRef], Any] | None = None
+
+        def finish(entry: tuple[dict[int, MessageRef], Any]) -> None:
+            refs_by_id, parsed = entry
+            items = parsed.result() if parser is not None else parsed
             _process_and_dispose(run, box, mailbox, processor, items, refs_by_id, dry_run=False,
                                  crash_after_commit=crash_after_commit)
             _after_batch(run, mailbox, token, len(items), progress)
+
+        try:
+            for batch in _fetch_batches(box, new_refs, batch_size):
+                run.fetched += len(batch)
+                if dry_run:
+                    _dry_process(run, processor, mailbox, batch)
+                    _after_batch(run, mailbox, token, len(batch), progress)
+                    continue
+                ids_by_key = _store(mailbox, run, batch)
+                refs_by_id = {ids_by_key[f.ref.key]: f.ref for f in batch if f.ref.key in ids_by_key}
+                pairs = [(ids_by_key[f.ref.key], f.raw) for f in batch if f.ref.key in ids_by_key]
+                del batch
+                if parser is None:
+                    finish((refs_by_id, [processor.parse(i, raw) for i, raw in pairs]))
+                    continue
+                # Large runs: parse this batch in a worker process while the previous
+                # batch is processed and disposed here (one batch of lookahead).
+                entry = (refs_by_id, parser.submit(pairs))
+                if pending is not None:
+                    finish(pending)
+                pending = entry
+            if pending is not None:
+                finish(pending)
+                pending = None
+        finally:
+            if parser is not None:
+                parser.close()
     finally:
         box.close()
+
+
+# Runs with at least this many new messages parse in a helper process, overlapping the
+# engine (the biggest CPU cost) with the database work and the IMAP traffic.
+PARALLEL_PARSE_MIN = 2000
+
+
+def _parse_pairs(pairs: list[tuple[int, bytes]], options: ParseOptions) -> list[Item]:
+    return [Item(raw_id=i, raw=raw, result=parse_bounce(raw, options)) for i, raw in pairs]
+
+
+class BackgroundParser:
+    """One forked worker process that parses batches (the engine is pure Python, no DB).
+
+    Falls back to parsing in-process when a process cannot be started here (e.g. inside
+    a daemonic worker): `start` then returns an object that parses synchronously.
+    """
+
+    def __init__(self, options: ParseOptions, executor: Any) -> None:
+        self.options = options
+        self.executor = executor
+
+    @classmethod
+    def start(cls, options: ParseOptions) -> BackgroundParser:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = None
+        if not multiprocessing.current_process().daemon and (os.cpu_count() or 1) > 1:
+            try:
+                executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+            except (OSError, ValueError):  # pragma: no cover - no fork here
+                executor = None
+        return cls(options, executor)
+
+    def submit(self, pairs: list[tuple[int, bytes]]) -> Any:
+        from concurrent.futures import Future
+
+        if self.executor is not None:
+            try:
+                return self.executor.submit(_parse_pairs, pairs, self.options)
+            except Exception:  # noqa: BLE001 - a broken pool: parse here instead
+                log.warning("background parser unavailable; parsing in-process", exc_info=True)
+                self.executor = None
+        done: Future = Future()
+        done.set_result(_parse_pairs(pairs, self.options))
+        return done
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _after_batch(run: ProcessingRun, mailbox: Mailbox, token: str, n: int,

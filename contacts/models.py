@@ -175,7 +175,8 @@ class ContactEvent(models.Model):
         BLACKLIST = "blacklist", "Blacklisted"
         RECOMPUTE = "recompute", "Bounce state recomputed"
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    # indexed by contactevent_contact_idx
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
