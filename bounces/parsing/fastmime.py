@@ -181,7 +181,10 @@ def parse(raw: bytes, depth: int = 0, default_type: str = "text/plain") -> Part:
         boundary = part.params.get("boundary")
         chunks = _split_multipart(body, boundary.encode("utf-8", "surrogateescape")) if boundary else None
         if chunks is None:
-            part.ctype = "text/plain"  # no usable boundary: read the body as text
+            # no usable boundary: read the body as text. A multipart entity may only be
+            # 7bit/8bit/binary (RFC 2045 6.4), so a transfer encoding on it is noise.
+            part.ctype = "text/plain"
+            part.first["content-transfer-encoding"] = ""
             return part
         child_default = "message/rfc822" if part.ctype == "multipart/digest" else "text/plain"
         part.children = [parse(c, depth + 1, child_default) for c in chunks]

@@ -1,0 +1,116 @@
+"""Per-format and per-reason expectations over tests/samples/<family>/*.eml (our own,
+anonymised samples; every bug adds one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bounces.parsing import Kind, ParseOptions, parse_bounce
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+# file -> (kind, mta, [(recipient, status, reason, hard, permanent)], message_id, token)
+EXPECTED: dict[str, tuple] = {
+    "postfix/user-unknown.eml": (
+        Kind.FAILURE, "postfix", [("alice@example.org", "5.1.1", "userunknown", True, True)],
+        "<news-0001@mail.example.com>", "a1b2c3d4e5f6a7b8"),
+    "postfix/mailbox-full-delayed.eml": (
+        Kind.DELAY, "postfix", [("bob@example.org", "4.2.2", "mailboxfull", False, False)],
+        None, "c3d4e5f6a7b8a1b2"),
+    "sendmail/host-unknown.eml": (
+        Kind.FAILURE, "sendmail", [("carol@nowhere.example", "5.1.2", "hostunknown", True, True)],
+        "<news-0002@mail.example.com>", "b2c3d4e5f6a7b8a1"),
+    "exim/rejected-after-data.eml": (
+        Kind.FAILURE, "exim", [("dave@example.org", "5.7.1", "spamdetected", False, True)],
+        "<news-0003@mail.example.com>", "d4e5f6a7b8a1b2c3"),
+    "exim/delay-warning.eml": (
+        Kind.DELAY, "exim", [("erin@example.org", "4.3.0", None, False, False)], None, None),
+    "qmail/two-recipients.eml": (
+        Kind.FAILURE, "qmail",
+        [("frank@example.org", "5.1.1", "userunknown", True, True),
+         ("grace@example.org", "5.2.2", "mailboxfull", False, True)],
+        "<news-0004@mail.example.com>", "e5f6a7b8a1b2c3d4"),
+    "gmail/address-not-found.eml": (
+        Kind.FAILURE, "gmail", [("heidi@example.org", "5.1.1", "userunknown", True, True)],
+        "<news-0005@mail.example.com>", "f6a7b8a1b2c3d4e5"),
+    "microsoft/recipient-not-found.eml": (
+        Kind.FAILURE, "microsoft", [("ivan@contoso.example", "5.1.10", "userunknown", True, True)],
+        "<news-0006@mail.example.com>", None),
+    "amazonses/json-bounce.eml": (
+        Kind.FAILURE, "amazonses", [("judy@example.org", "5.1.1", "userunknown", True, True)], None, None),
+    "arf/abuse.eml": (
+        Kind.COMPLAINT, "arf", [("kim@isp.example", None, "feedback", None, None)],
+        "<news-0007@mail.example.com>", "a7b8a1b2c3d4e5f6"),
+    "rfc3834/out-of-office.eml": (
+        Kind.AUTOREPLY, "rfc3834", [("leo@example.org", None, "vacation", None, None)], None, None),
+    "rfc3834/abwesenheit.eml": (
+        Kind.AUTOREPLY, "rfc3834", [("mia@example.de", None, "vacation", None, None)], None, None),
+    "challenge/confirm.eml": (Kind.CHALLENGE, "challenge", [("nina@example.org", None, None, None, None)], None, None),
+    "delivered/relayed.eml": (
+        Kind.DELIVERED, None, [("oscar@example.org", "2.0.0", "delivered", None, None)], None, None),
+    "not_bounce/plain.eml": (Kind.NOT_BOUNCE, None, [], None, None),
+    "broken/no-boundary-8bit.eml": (
+        Kind.FAILURE, None, [("quinn@example.org", "5.1.1", "userunknown", True, True)], None, None),
+}
+
+
+def test_every_sample_has_an_expectation() -> None:
+    on_disk = {p.relative_to(SAMPLES).as_posix() for p in SAMPLES.glob("*/*.eml")}
+    assert on_disk == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_is_parsed_as_expected(name: str) -> None:
+    kind, mta, rows, message_id, token = EXPECTED[name]
+    result = parse_bounce((SAMPLES / name).read_bytes())
+    assert result.kind == kind
+    if mta is not None:
+        assert result.mta == mta
+    got = [(r.recipient, r.status, r.reason, r.hard, r.permanent) for r in result.recipients]
+    assert len(got) == len(rows)
+    for (rcpt, status, reason, hard, permanent), r in zip(rows, result.recipients, strict=True):
+        assert r.recipient == rcpt
+        assert r.status == status
+        if reason is not None:  # None: the reason is the classification tables' business
+            assert r.reason == reason
+        assert r.hard == hard
+        assert r.permanent == permanent
+    assert result.message_id == message_id
+    assert result.token == token
+
+
+def test_failed_recipient_keeps_its_own_diagnostic_not_the_whole_body() -> None:
+    result = parse_bounce((SAMPLES / "qmail/two-recipients.eml").read_bytes())
+    frank, grace = result.recipients
+    assert "No such user" in frank.diagnostic and "quota" not in frank.diagnostic
+    assert "quota" in grace.diagnostic and "No such user" not in grace.diagnostic
+
+
+def test_remote_mta_and_reply_code_come_from_the_dsn() -> None:
+    r = parse_bounce((SAMPLES / "postfix/user-unknown.eml").read_bytes()).recipients[0]
+    assert (r.remote_mta, r.replycode, r.action) == ("mx.example.org", "550", "failed")
+
+
+def test_token_prefix_and_header_name_are_options() -> None:
+    raw = (SAMPLES / "postfix/user-unknown.eml").read_bytes()
+    raw = raw.replace(b"bounces+", b"rtn-").replace(b"X-Bouncemgr-Token", b"X-Other")
+    assert parse_bounce(raw).token is None
+    opts = ParseOptions(verp_local_prefix="rtn", tracking_header="X-Other")
+    assert parse_bounce(raw, opts).token == "a1b2c3d4e5f6a7b8"
+
+
+def test_token_is_found_case_insensitively_and_returned_lower_case() -> None:
+    raw = b"From: MAILER-DAEMON@x.example\nTo: BOUNCES+A1B2C3D4E5F6A7B8@MAIL.EXAMPLE.COM\n" \
+          b"Subject: Undelivered Mail Returned to Sender\n\n<z@example.org>: 550 5.1.1 unknown user\n"
+    assert parse_bounce(raw).token == "a1b2c3d4e5f6a7b8"
+
+
+def test_crlf_and_lf_line_endings_give_the_same_result() -> None:
+    raw = (SAMPLES / "sendmail/host-unknown.eml").read_bytes()
+    assert parse_bounce(raw) == parse_bounce(raw.replace(b"\n", b"\r\n"))
+
+
+def test_empty_input_is_not_a_bounce_and_does_not_raise() -> None:
+    assert parse_bounce(b"").kind in (Kind.NOT_BOUNCE, Kind.UNKNOWN)
