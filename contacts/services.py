@@ -122,20 +122,32 @@ class ContactActionBatch:
 
         `list_id` is the list to unsubscribe from (the campaign's); None means every list.
         `reason` is the suppression reason. Idempotent: a repeated action changes nothing.
+
+        Audit rows: the suppression and unsubscription that come with a hard bounce or a
+        complaint are recorded in that bounce's one event (`detail["actions"]`), not as
+        rows of their own (a run writes thousands); status changes always get their row.
         """
         done: list[str] = []
         if contact.id in self._delete:
             return done
-        detail = detail or {}
-        for action in sort_actions(actions):
+        detail = dict(detail or {})
+        ordered = sort_actions(actions)
+        head: ContactEvent | None = None
+        if Action.MARK_HARD in ordered:
+            contact.has_bounced = True
+            contact.hard_bounce_count += 1
+            contact.last_bounce_at = self.now
+            self.touch(contact)
+            self.event(contact, ContactEvent.Kind.HARD_BOUNCE, detail=detail)
+            head = self._events[-1]
+            done.append(Action.MARK_HARD)
+        elif reason == Suppression.Reason.COMPLAINT and {Action.SUPPRESS, Action.UNSUBSCRIBE} & set(ordered):
+            self.event(contact, ContactEvent.Kind.COMPLAINT, detail=detail)
+            head = self._events[-1]
+        for action in ordered:
             old = contact.status
             if action == Action.MARK_HARD:
-                contact.has_bounced = True
-                contact.hard_bounce_count += 1
-                contact.last_bounce_at = self.now
-                self.touch(contact)
-                self.event(contact, ContactEvent.Kind.HARD_BOUNCE, detail=detail)
-                done.append(action)
+                continue
             elif action in (Action.SUPPRESS, Action.BLACKLIST_ADDRESS):
                 address = (contact.email or contact.bounced_address).strip().lower()
                 if not address:
@@ -143,12 +155,14 @@ class ContactActionBatch:
                 why = Suppression.Reason.BLACKLIST if action == Action.BLACKLIST_ADDRESS else reason
                 if address not in self._suppress or why == Suppression.Reason.BLACKLIST:
                     self._suppress[address] = (why, self.actor_label or "bounce")
-                self.event(contact, ContactEvent.Kind.SUPPRESS, detail={**detail, "address": address,
-                                                                         "reason": str(why)})
+                if head is None or action == Action.BLACKLIST_ADDRESS:
+                    self.event(contact, ContactEvent.Kind.SUPPRESS, detail={**detail, "address": address,
+                                                                             "reason": str(why)})
                 done.append(action)
             elif action == Action.UNSUBSCRIBE:
                 self._unsubscribe[(contact.id, list_id)] = str(reason)
-                self.event(contact, ContactEvent.Kind.UNSUBSCRIBE, detail={**detail, "list_id": list_id})
+                if head is None:
+                    self.event(contact, ContactEvent.Kind.UNSUBSCRIBE, detail={**detail, "list_id": list_id})
                 done.append(action)
             elif action in (Action.UNCONFIRM, Action.BLACKLIST_CONTACT):
                 new = (
@@ -177,6 +191,8 @@ class ContactActionBatch:
             elif action == Action.DELETE_CONTACT:
                 self._delete.add(contact.id)
                 done.append(action)
+        if head is not None:
+            head.detail = {**head.detail, "actions": done, "list_id": list_id}
         return done
 
     def flush(self) -> None:

@@ -80,6 +80,8 @@ def test_complaints_auto_replies_and_ordinary_mail(pipeline_dovecot, mail_user, 
     angry = Contact.objects.get(email="angry@example.net")
     assert Suppression.objects.get(value="angry@example.net").reason == "complaint"
     assert Subscription.objects.get(contact=angry).status == "unsubscribed"
+    event = ContactEvent.objects.get(contact=angry)
+    assert (event.kind, event.detail["actions"]) == ("complaint", ["suppress", "unsubscribe"])
     away_contact = Contact.objects.get(email="away@example.net")
     assert (away_contact.hard_bounce_count, away_contact.soft_bounce_count) == (0, 0)
     assert Bounce.objects.get(kind="autoreply").state == Bounce.State.RECORDED
@@ -111,3 +113,21 @@ def test_dry_run_changes_nothing(pipeline_dovecot, mail_user, mailbox, campaign)
     assert not Contact.objects.get(email="dry@example.net").has_bounced
     assert len(pipeline_dovecot.message_files(mail_user)) == 1
     assert Mailbox.objects.get(pk=mailbox.pk).locked_until is None
+
+
+def test_large_runs_parse_in_a_helper_process_with_the_same_results(
+    pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
+):
+    from bounces import services
+
+    monkeypatch.setattr(services, "PARALLEL_PARSE_MIN", 1)
+    sent = [send(campaign, f"p{i}@example.net") for i in range(7)]
+    pipeline_dovecot.inject_many(mail_user, [dsn(s.email, token=s.token) for s in sent])
+    pipeline_dovecot.inject(mail_user, dsn("nobody@example.net"))
+
+    run = process_mailbox(mailbox_id=mailbox.pk, batch_size=3)
+
+    assert (run.fetched, run.hard, run.unmatched, run.processed) == (8, 8, 1, 8), run.summary()
+    assert Bounce.objects.filter(match_method="token").count() == 7
+    assert len(pipeline_dovecot.message_files(mail_user)) == 1  # the unmatched one, marked read
+    assert RawMessage.objects.filter(disposed=True, state="processed").count() == 8
