@@ -108,6 +108,7 @@ _COMMAND_NAMES: Final[dict[str, str]] = {
 #: Commands sent before DATA: a rejection there cannot be about the message content.
 _BEFORE_DATA: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL", "RCPT"})
 
+_INTERSCAN: Final = re.compile(r"unable to deliver message to <[^<> ]+@[^<> ]+>")
 _DELIVERED_ACTIONS: Final = frozenset({"delivered", "relayed", "expanded"})
 _ADDRESS: Final = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
 _WORDS: Final = re.compile(r"[^\W\d_]{2}")
@@ -178,11 +179,11 @@ def _probe_userunknown(f: _Facts) -> bool:
     if f.sname == "userunknown":
         # 5.1.1 unless the words say the refusal was about something else.
         return not any((r in f.hits) for r in _NOT_A_DEAD_MAILBOX)
-    if f.command is None and f.reply is None and f.code is None:
-        # No SMTP conversation quoted: the reporting MTA itself looked the mailbox up
-        # (Exchange "Unknown Recipient", IMail "Unknown user", Notes, Domino ...).
-        return "userunknown" in f.hits
-    # Without a 5.1.x code, mailbox wording counts only as an answer to RCPT TO.
+    # Without a 5.1.x code, mailbox wording counts only as an answer to RCPT TO. With no
+    # command known it may be a filter's answer after DATA (X1, X2, McAfee, Exchange 2003
+    # without its error code): ``filtered``, as Sisimai decides. MTAs that report their own
+    # directory lookup say so in fixed words (``userunknown_strong``: Exchange 2003
+    # "(000C05A6)", IMail "Unknown user: <address>", Domino/Notes directory wording).
     return f.command == "RCPT" and "userunknown" in f.hits
 
 
@@ -332,26 +333,102 @@ def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
         return "expired"
     if f.command in ("CONN", "EHLO", "HELO"):
         return "blocked"
+    if _INTERSCAN.search(f.text):
+        # Trend Micro InterScan MSS says only "Unable to deliver message to <address>" when
+        # the address was refused (its transcript shows RCPT TO).
+        return "userunknown"
     # onhold: the bounce says something we cannot place; undefined: it says nothing (an
     # empty diagnostic, or only the address itself).
     return "onhold" if _WORDS.search(_ADDRESS.sub(" ", f.text)) else "undefined"
 
 
-def _host_rule(f: _Facts, host: str) -> str | None:
-    """Rules for hosts whose one fixed wording means different things by SMTP stage.
+# KDDI / au (ezweb.ne.jp, au.com) answer "550 <address>: User unknown" for a dead mailbox
+# and "550 : User unknown" (no address) when the recipient's own filter refused us.
+_KDDI_DOMAIN: Final = re.compile(r"@(?:ezweb\.ne\.jp|au\.com)>")
+# Symantec / Broadcom Email Security.cloud (MessageLabs): the fixed refusals of its
+# knowledge base, each meaning one reason whatever SMTP stage quoted it.
+_MESSAGELABS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
+    ("userunknown", re.compile(r"no such user|invalid recipient|mailbox is not allowed")),
+    ("rejected", re.compile(
+        r"sender envelope domain not allowed|your (?:domain|email address) has been (?:blocked|blacklisted)"
+        r"|your envelope sender is in my badmailfrom list")),
+    ("blocked", re.compile(r"your ip is in the pbl|your ip address has been ")),
+    ("badreputation", re.compile(r"connection rejected by policy")),
+    ("authfailure", re.compile(r"domain authentication fail")),
+    ("notcompliantrfc", re.compile(r"requested action aborted \[4\]|this message is not rfc 5322")),
+    ("contenterror", re.compile(r"stray linefeeds in message")),
+    ("failedstarttls", re.compile(r"tls/sslv3 connection required")),
+    ("spamdetected", re.compile(r"message filtered|filtered by outbound scanning")),
+    ("toomanyconn", re.compile(r"too many recipients received this hour|too many messages")),
+)
 
-    NTT docomo (mfsmax.docomo.ne.jp) answers "550 Unknown user" both for a dead mailbox
-    (at RCPT TO, or with Status 5.1.1) and for its per-user sender filter (after DATA,
-    Status 5.0.0: the *sender* is refused) or domain filter (Status 5.2.0).
+
+_HOST_NAME: Final = re.compile(r"[a-z0-9][a-z0-9.-]*[a-z0-9]")
+#: Detector names that stand for one provider's hosts (a detector knows the host family).
+_MTA_HOSTS: Final[dict[str, str]] = {"messagelabs": "mail.messagelabs.com", "kddi": "msmx.au.com",
+                                     "aol": "omr.mx.aol.com"}
+
+
+def _hosts(remote_mta: str | None, recipient: str | None, reporting_mta: str | None, mta: str | None) -> str:
+    """The host names a host rule may key on, space-separated and lower-case: the host that
+    refused, the recipient's domain and the reporting host (Sisimai checks the same three)."""
+    names: list[str] = []
+    for value in (remote_mta, recipient.rpartition("@")[2] if recipient else None, reporting_mta):
+        if value:
+            m = _HOST_NAME.search(value.lower().rpartition(";")[2])  # "dns; host" -> host
+            if m is not None:
+                names.append(m.group(0))
+    if mta and mta in _MTA_HOSTS:
+        names.append(_MTA_HOSTS[mta])
+    return " ".join(names)
+
+
+def _host_rule(f: _Facts, hosts: str) -> str | None:
+    """Rules for hosts whose fixed wording means something the generic tables cannot tell.
+
+    * NTT docomo (mfsmax.docomo.ne.jp) answers "550 Unknown user" both for a dead mailbox
+      (at RCPT TO, or with Status 5.1.1) and for its per-user sender filter (after DATA,
+      Status 5.0.0: the *sender* is refused) or domain filter (Status 5.2.0).
+    * KDDI / au: "<address>: User unknown" is a dead mailbox at any stage, "550 : User
+      unknown" the recipient's filter.
+    * AOL outbound relays (X-Outbound-Mail-Relay): a broken MX answer means the domain
+      takes no mail (``notaccept``).
+    * MessageLabs (*.messagelabs.com): its documented refusals.
     """
-    if "docomo.ne.jp" in host or "docomo.ne.jp[" in f.text:
+    if "docomo.ne.jp" in hosts or "docomo.ne.jp[" in f.text:
         if f.code in ("5.1.1", "5.0.911"):
             return "userunknown"
         if f.code == "5.2.0":
             return "filtered"
         if f.code == "5.0.0" and "550 unknown user" in f.text:
             return "userunknown" if f.command == "RCPT" else "rejected" if f.command == "DATA" else None
+    if "user unknown" in f.text and (
+        _ends_with(hosts, ("ezweb.ne.jp", "au.com")) or _KDDI_DOMAIN.search(f.text) is not None
+    ):
+        if ">: user unknown" in f.text:
+            return "userunknown"
+        if "550 : user unknown" in f.text:
+            return "filtered"
+    if _ends_with(hosts, (".mx.aol.com", ".mail.aol.com")) or f.text.startswith("x-outbound-mail-relay;"):
+        # AOL's outbound relays give up on a domain whose MX lookup keeps returning a broken
+        # answer: that domain takes no mail. (Elsewhere the same Postfix text is a network error.)
+        if "type=mx: malformed or unexpected name server reply" in f.text:
+            return "notaccept"
+        if "host or domain name not found" in f.text:
+            return "hostunknown"
+    if _ends_with(hosts, (".messagelabs.com",)) or "messagelabs.com/support" in f.text:
+        for reason, rx in _MESSAGELABS:
+            if rx.search(f.text):
+                return reason
     return None
+
+
+def _ends_with(hosts: str, domains: tuple[str, ...]) -> bool:
+    """Is one of the hosts one of the domains or inside one (whole labels only)?"""
+    if not hosts:
+        return False
+    tails = tuple("." + d.lstrip(".") for d in domains)
+    return any(("." + h).endswith(tails) for h in hosts.split())
 
 
 # Gmail's own NDRs end the remote answer with "(state N)": the SMTP stage it failed at.
@@ -480,6 +557,8 @@ def classify(
     command: str | None = None,
     reason_hint: str | None = None,
     remote_mta: str | None = None,
+    reporting_mta: str | None = None,
+    recipient: str | None = None,
 ) -> Verdict:
     """Decide reason, status, hard, permanent and category for one failed recipient.
 
@@ -489,8 +568,10 @@ def classify(
     the remote host answered (RCPT, MAIL, DATA, EHLO ...), when known; otherwise it is
     read from the wording. ``reason_hint`` is a reason a format detector knows
     structurally; it is kept unless it is one of the vague reasons. ``remote_mta`` (the
-    host that refused) enables the few host-specific rules (NTT docomo). ``mta`` and
-    ``subject`` are accepted for future refinement. Never raises.
+    host that refused), ``recipient`` (its domain) and ``reporting_mta`` (the host that
+    wrote the bounce) enable the host rules (NTT docomo, KDDI/au, AOL, MessageLabs), as
+    ``mta`` (the detector name) does for a few per-MTA conventions (Exim, Gmail).
+    ``subject`` is accepted for future refinement. Never raises.
     """
     action_l = action.strip().lower() if action else None
     hint = kind_hint.lower() if kind_hint else None
@@ -529,18 +610,27 @@ def classify(
             hits = hits - {"rejected"}
         facts = _Facts(text, code, sname, cmd, reply, hits)
         reason = (
-            _host_rule(facts, (remote_mta or "").lower())
+            _host_rule(facts, _hosts(remote_mta, recipient, reporting_mta, mta))
             or _gmail_state(facts)
             or _decide(facts, action_l, smtp_type)
         )
 
     if code is None:
         temporary = (reply is not None and reply[0] == "4") or (
+            # Gmail's delay notices give their reason under "Technical details of temporary
+            # failure": any reason text in one is temporary (a notice without it is not).
+            mta == "gmail" and action_l == "delayed" and _WORDS.search(_ADDRESS.sub(" ", text)) is not None
+        ) or (
             ("temporar" in text or "persistent" in text or "retry timeout" in text or "failing for a long" in text
              or "delay reason" in text or "no action is required" in text)
             and _TEMPORARY_WORDS.search(text) is not None
         )
-        pseudo = PSEUDO_STATUS.get(reason, "5.0.900")
+        if mta == "exim" and cmd == "MAIL":
+            # Exim refused at MAIL FROM: Sisimai's Exim decoder fixes the pseudo status to
+            # "onhold" (x.0.901) before the reason is known; kept for comparable codes.
+            pseudo = PSEUDO_STATUS["onhold"]
+        else:
+            pseudo = PSEUDO_STATUS.get(reason, "5.0.900")
         code = "4" + pseudo[1:] if temporary and reason not in NEVER_TEMPORARY else pseudo
     permanent = True if code[0] == "5" else False if code[0] == "4" else None
 

@@ -204,8 +204,10 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "userunknown_strong": (
         r"resolver\.adr\.recip(?:ient)?notfound", r"recipient not found by smtp address lookup",
         r"not listed in (?:the )?(?:domino directory|public name & address book)", r"invalid final delivery userid",
-        r"doesn'?t have a .{1,60}? account", r"invalid recipient", r"destinataire invalide",
+        r"invalid recipient", r"destinataire invalide",
         r"no valid recipients for this mm", r"address couldn'?t be found\.",
+        # IMail: "Unknown user: a@example.com" is its own directory lookup
+        r"^unknown user: [^ @]+@",
     ),
     # The recipient's own preference refused us; beats a 5.1.1 code.
     "filtered_strong": (
@@ -525,7 +527,8 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 )
 # Provider error codes that name the reason. Orange / La Poste put "OFR004_405",
 # "LPN007_416" or "LPN416" in every refusal; Cox and Charter/Spectrum "AUP#CXBL",
-# "AUP#I-1310"; GoDaddy " IB607"; i.ua a ".i.ua/err/4/" link. Mapped from each provider's
+# "AUP#I-1310"; GoDaddy " IB607"; i.ua a ".i.ua/err/4/" link; Exchange 2003 an
+# "MSEXCH:IMS:... (000C05A6) Unknown Recipient" code. Mapped from each provider's
 # published code list.
 _ORANGE = r"(?:ofr|lpn|ouk)[a-z0-9]*_?"
 _AUP_NUM = r"aup#[a-z]*-?"
@@ -542,25 +545,26 @@ _PROVIDER_CODES: Final[dict[str, tuple[str, ...]]] = {
     "speeding": (
         _AUP_NUM + r"(?:13[5-9]\d|14\d\d|154\d|155\d|158\d)\b", r"\bib(?:101|504|510|607)\b",
     ),
-    "securityerror": (_ORANGE + r"(?:305|402)\b", r"aup#(?:cxthrt|cxmj)\b", r"\bib401\b"),
+    "securityerror": (_ORANGE + r"(?:305|402)\b", r"aup#(?:cxthrt|cxmj)\b", r"\bib401\b", r"\(000b0981\)"),
     "authfailure": (_ORANGE + r"(?:401|517)\b", r"spf/dns de votre nom de domaine", r"aup#cxsndr\b", r"\bib508\b"),
     "rejected": (
         _ORANGE + r"(?:403|405|415|421)\b", r"aup#cxsmtp\b", _AUP_NUM + r"(?:10[1-8]\d|1500|1520)\b",
         r"\bib506\b", r"\.i\.ua/err/8/",
     ),
-    "userunknown": (_ORANGE + r"416\b", r"\.i\.ua/err/2/"),
+    "userunknown": (_ORANGE + r"416\b", r"\.i\.ua/err/2/", r"\(000c05a6\)"),
     "mailboxfull": (_ORANGE + r"417\b", r"\.i\.ua/err/4/"),
     "suspend": (_ORANGE + r"(?:420|426)\b", r"\.i\.ua/err/3/"),
-    "systemerror": (_ORANGE + r"505\b", _AUP_NUM + r"109\d\b"),
+    "systemerror": (_ORANGE + r"505\b", _AUP_NUM + r"109\d\b", r"\((?:00010256|000d06b5)\)"),
     "spamdetected": (_ORANGE + r"506\b", r"aup#urlbl\d+", r"\bib212\b"),
     "mesgtoobig": (_ORANGE + r"514\b", _AUP_NUM + r"1530\b"),
     "policyviolation": (_ORANGE + r"630\b", _AUP_NUM + r"(?:11[6-9]\d|156\d)\b"),
     "requireptr": (r"aup#cxdns\b", _AUP_NUM + r"(?:1[01][0-4]\d|1150)\b", r"\bib108\b"),
     "notcompliantrfc": (r"\bib(?:501|502)\b",),
     "virusdetected": (r"\bib705\b",),
-    "networkerror": (_AUP_NUM + r"1260\b",),
+    "contenterror": (r"\((?:00050311|000502cc)\)",),
+    "networkerror": (_AUP_NUM + r"1260\b", r"\(00120270\)"),
     "norelaying": (r"\.i\.ua/err/(?:1|6)/",),
-    "filtered": (r"\.i\.ua/err/10/",),
+    "filtered": (r"\.i\.ua/err/10/", r"\(000c0595\)"),
     "badreputation": (r"\bib103\b",),
 }
 # Codes are more specific than wording: check them first, then the wording table.

@@ -29,8 +29,23 @@ CASES: list[tuple[str | None, str | None, str, str | None, tuple[str, str | None
     # temporary 4.1.1: still the address (Sisimai's hardbounce), but not a permanent failure
     ("4.1.1", "450", "450 4.1.1 <a@example.org>: Recipient address rejected: User unknown in virtual alias table",
      "RCPT", ("userunknown", "4.1.1", True, False, Category.SOFT)),
-    # no SMTP conversation quoted: the reporting MTA looked its own directory up
-    (None, None, "Unknown Recipient", None, ("userunknown", "5.0.911", True, True, Category.HARD)),
+    # no SMTP command known: a filter may have said it after DATA (Sisimai: filtered) ...
+    (None, None, "Unknown Recipient", None, ("filtered", "5.0.910", False, True, Category.SOFT)),
+    (None, None, "[User unknown]", None, ("filtered", "5.0.910", False, True, Category.SOFT)),
+    (None, None, "This user doesn't have a example.com account (a@example.com) [0]", None,
+     ("filtered", "5.0.910", False, True, Category.SOFT)),
+    # ... unless the reporting MTA's fixed words say it looked its own directory up
+    (None, None, "The recipient name is not recognized MSEXCH:IMS:EXAMPLE:NEKO 0 (000C05A6) Unknown Recipient",
+     None, ("userunknown", "5.0.911", True, True, Category.HARD)),
+    (None, None, "MSEXCH:IMS:EXAMPLE:NEKO 0 (000C0595) Ambiguous Recipient", None,
+     ("filtered", "5.0.910", False, True, Category.SOFT)),
+    (None, None, "Unknown user: a@example.com", None, ("userunknown", "5.0.911", True, True, Category.HARD)),
+    # Trend Micro InterScan MSS names only the refused address
+    (None, None, "Unable to deliver message to <a@example.jp> (and other recipients in the same domain).", None,
+     ("userunknown", "5.0.911", True, True, Category.HARD)),
+    # Yahoo's own wording, answered to RCPT TO
+    (None, "554", "554 delivery error: dd This user doesn't have a yahoo.com account (a@yahoo.com) [0]", "RCPT",
+     ("userunknown", "5.0.911", True, True, Category.HARD)),
     # -- filtered: "user unknown" after DATA comes from a content filter --------------------
     (None, "550", "host mail.example.net[192.0.2.78] said: 550 Unknown user a@example.net "
      "(in reply to end of DATA command)", None, ("filtered", "5.0.910", False, True, Category.SOFT)),
@@ -190,6 +205,58 @@ def test_docomo_unknown_user_after_data_is_its_sender_filter() -> None:
     at_rcpt = classify(status="5.0.0", replycode="550", diagnostic="550 Unknown user a@docomo.ne.jp",
                        command="RCPT", remote_mta="mfsmax.docomo.ne.jp")
     assert (after_data.reason, at_rcpt.reason) == ("rejected", "userunknown")
+
+
+def test_kddi_names_the_address_for_a_dead_mailbox_and_omits_it_for_its_filter() -> None:
+    dead = classify(status="5.0.0", replycode="550", diagnostic="550 <a@ezweb.ne.jp>: User unknown")
+    filtered = classify(status=None, replycode="550", diagnostic="550 : User unknown", recipient="a@ezweb.ne.jp")
+    elsewhere = classify(status="5.0.0", replycode="550", diagnostic="550 <a@example.net>: User unknown")
+    assert (dead.reason, dead.hard) == ("userunknown", True)
+    assert (filtered.reason, filtered.status) == ("filtered", "5.0.910")
+    assert elsewhere.reason == "filtered"  # no command known, not a KDDI host
+
+
+def test_messagelabs_refusals_keep_their_documented_meaning() -> None:
+    def reason(text: str, host: str | None = "dns; server-7.tower-1.messagelabs.com") -> str:
+        return classify(status="5.0.0", replycode="550", diagnostic=text, reporting_mta=host).reason
+
+    assert reason("550 a@example.org... No such user") == "userunknown"
+    assert reason("553 Sorry, your email address has been blocked") == "rejected"
+    assert reason("550 a@example.org... No such user", host=None) == "filtered"
+
+
+def test_aol_relay_broken_mx_answer_means_the_domain_takes_no_mail() -> None:
+    text = "Name service error for name=example.org type=MX: Malformed or unexpected name server reply"
+    aol = classify(status="5.4.4", replycode=None, diagnostic="X-Outbound-Mail-Relay; " + text)
+    other = classify(status="5.4.4", replycode=None, diagnostic=text)
+    assert (aol.reason, aol.hard, aol.category) == ("notaccept", True, Category.HARD)
+    assert (other.reason, other.hard) == ("networkerror", False)
+
+
+def test_exim_refusal_at_mail_from_gets_the_onhold_pseudo_status() -> None:
+    text = ("SMTP error from remote mail server after MAIL FROM:<s@example.com> SIZE=1024: "
+            "550 Unroutable sender address")
+    exim = classify(status=None, replycode="550", diagnostic=text, mta="exim", command="MAIL")
+    other = classify(status=None, replycode="550", diagnostic=text, mta="postfix", command="MAIL")
+    temporary = classify(status=None, replycode="450", diagnostic="450 service permits 2 unverifyable sending IPs",
+                         mta="exim", command="MAIL", action="delayed")
+    assert (exim.reason, exim.status) == ("rejected", "5.0.901")
+    assert other.status == "5.0.918"
+    assert (temporary.reason, temporary.status, temporary.permanent) == ("requireptr", "4.0.901", False)
+
+
+def test_gmail_delay_notice_with_technical_details_is_temporary() -> None:
+    detail = classify(status=None, replycode=None, diagnostic="The recipient server did not accept our requests "
+                      "to connect. [(0) example.jp. [192.0.2.1]:25: socket error]", action="delayed", mta="gmail")
+    bare = classify(status=None, replycode=None, diagnostic="a@example.jp", action="delayed", mta="gmail")
+    assert (detail.reason, detail.status, detail.permanent) == ("expired", "4.0.947", False)
+    assert (bare.status, bare.permanent) == ("5.0.947", True)
+
+
+def test_host_names_are_taken_from_dsn_fields() -> None:
+    verdict = classify(status="5.0.0", replycode="550", diagnostic="550 Unknown user a@example.ne.jp",
+                       command="DATA", remote_mta="dns; mfsmax.docomo.ne.jp (TCP|192.0.2.1|25)")
+    assert verdict.reason == "rejected"
 
 
 def test_provider_error_codes_name_the_reason() -> None:
