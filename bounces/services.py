@@ -713,6 +713,12 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
         state = box.open_folder(conn.folder, expected_uidvalidity=mailbox.uidvalidity)
         if state.uidvalidity != mailbox.uidvalidity and not dry_run:
             Mailbox.objects.filter(pk=mailbox.pk).update(uidvalidity=state.uidvalidity)
+        # The folder was reset (restored, recreated): every stored key is void, so messages
+        # we already processed come back under new keys. Recognise them by their bytes.
+        by_content = bool(state.uidvalidity_changed and mailbox.uidvalidity is not None)
+        if by_content:
+            run.error_log += (f"UIDVALIDITY changed ({mailbox.uidvalidity} -> {state.uidvalidity}); "
+                              "recognising known messages by their content this run.\n")
         refs = box.list_messages(unseen_only=mailbox.fetch_mode == Mailbox.FetchMode.UNSEEN)
         known = _known_rows(mailbox, [r.key for r in refs])
         # 1. stored earlier, results committed, disposition not done: finish the job.
@@ -759,6 +765,10 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
                     _dry_process(run, processor, mailbox, batch)
                     _after_batch(run, mailbox, token, len(batch), progress)
                     continue
+                if by_content:
+                    batch = _skip_known_content(box, mailbox, run, batch)
+                    if not batch:
+                        continue
                 ids_by_key = _store(mailbox, run, batch)
                 refs_by_id = {ids_by_key[f.ref.key]: f.ref for f in batch if f.ref.key in ids_by_key}
                 pairs = [(ids_by_key[f.ref.key], f.raw) for f in batch if f.ref.key in ids_by_key]
@@ -876,6 +886,23 @@ def dedupe_key_for(ref: MessageRef | None, raw: bytes) -> str:
     if ref is not None and ref.key:
         return ref.key[:255]
     return "sha256:" + sha256(raw).hexdigest()
+
+
+def _skip_known_content(box: MailboxConnector, mailbox: Mailbox, run: ProcessingRun,
+                        batch: list[_Fetched]) -> list[_Fetched]:
+    """Drop (and dispose of) messages whose exact bytes this mailbox already processed."""
+    hashes = {sha256(f.raw).hexdigest(): f for f in batch}
+    known: dict[str, tuple[int, str, bool]] = {}
+    for chunk in _chunked(list(hashes), 500):
+        for pk, digest, outcome, delete in RawMessage.objects.filter(
+            mailbox=mailbox, sha256__in=chunk, state=RawMessage.State.PROCESSED
+        ).values_list("id", "sha256", "outcome", "delete_requested"):
+            known[digest] = (pk, outcome, delete)
+    if not known:
+        return batch
+    run.duplicates += len(known)
+    box.apply({hashes[d].ref: _disposition(mailbox, outcome, delete) for d, (_, outcome, delete) in known.items()})
+    return [f for d, f in hashes.items() if d not in known]
 
 
 def _store(mailbox: Mailbox, run: ProcessingRun, batch: list[_Fetched]) -> dict[str, int]:

@@ -131,3 +131,22 @@ def test_large_runs_parse_in_a_helper_process_with_the_same_results(
     assert Bounce.objects.filter(match_method="token").count() == 7
     assert len(pipeline_dovecot.message_files(mail_user)) == 1  # the unmatched one, marked read
     assert RawMessage.objects.filter(disposed=True, state="processed").count() == 8
+
+
+def test_processed_messages_can_be_moved_and_a_rule_can_ask_for_deletion(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    from bounces.rule_models import BounceRule
+
+    pipeline_dovecot.make_folder(mail_user, "Processed")
+    Mailbox.objects.filter(pk=mailbox.pk).update(processed_action="move", processed_folder="Processed")
+    BounceRule.objects.create(name="spam trap", pattern="spamtrap", section="whole", delete_message=True)
+    sent = send(campaign, "mv@example.net")
+    pipeline_dovecot.inject(mail_user, dsn("mv@example.net", token=sent.token))
+    pipeline_dovecot.inject(mail_user, dsn("spamtrap@example.net"))  # unmatched, but the rule deletes it
+
+    process_mailbox(mailbox_id=mailbox.pk)
+
+    assert pipeline_dovecot.message_files(mail_user) == []
+    assert len(pipeline_dovecot.message_files(mail_user, "Processed")) == 1
+    assert RawMessage.objects.filter(delete_requested=True).count() == 1

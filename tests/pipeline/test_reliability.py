@@ -197,3 +197,21 @@ def test_a_run_over_10000_messages_keeps_memory_bounded(pipeline_dovecot, mail_u
 
     assert run.fetched == 10_000 and run.hard == 10_000, run.summary() + run.error_log
     assert peak < 60 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_folder_reset_does_not_count_processed_messages_again(pipeline_dovecot, mail_user, mailbox, campaign):
+    sent = send(campaign, "keep@example.net")
+    pipeline_dovecot.inject(mail_user, dsn("keep@example.net", token=sent.token))
+    Mailbox.objects.filter(pk=mailbox.pk).update(processed_action="mark_read", fetch_mode="all")
+    first = process_mailbox(mailbox_id=mailbox.pk)
+    assert first.hard == 1
+
+    pipeline_dovecot.reset_uidvalidity(mail_user)  # a restore: new UIDVALIDITY, new UIDs
+    pipeline_dovecot.inject(mail_user, dsn("new@example.net"))
+    again = process_mailbox(mailbox_id=mailbox.pk)
+
+    # the old message is a duplicate; the new one is a hard bounce nobody matches
+    assert (again.duplicates, again.fetched, again.hard, again.unmatched) == (1, 2, 1, 1), again.summary()
+    assert RawMessage.objects.count() == 2
+    assert "UIDVALIDITY changed" in again.error_log
+    assert Contact.objects.get(pk=sent.contact_id).hard_bounce_count == 1
