@@ -150,3 +150,19 @@ def test_processed_messages_can_be_moved_and_a_rule_can_ask_for_deletion(
     assert pipeline_dovecot.message_files(mail_user) == []
     assert len(pipeline_dovecot.message_files(mail_user, "Processed")) == 1
     assert RawMessage.objects.filter(delete_requested=True).count() == 1
+
+
+def test_pop3_mailboxes_dedupe_by_uidl_and_delete_what_was_processed(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    Mailbox.objects.filter(pk=mailbox.pk).update(protocol="pop3", port=pipeline_dovecot.pop3_port, batch_size=2)
+    sent = [send(campaign, f"pop{i}@example.net") for i in range(3)]
+    pipeline_dovecot.inject_many(mail_user, [dsn(s.email, token=s.token) for s in sent])
+    pipeline_dovecot.inject(mail_user, dsn("stranger@example.net"))
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+    again = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert (run.fetched, run.hard, run.unmatched) == (4, 4, 1), run.error_log
+    assert (again.fetched, again.duplicates, again.hard) == (0, 0, 0)
+    assert len(pipeline_dovecot.message_files(mail_user)) == 1  # the unmatched one stays
