@@ -215,3 +215,61 @@ def test_a_folder_reset_does_not_count_processed_messages_again(pipeline_dovecot
     assert RawMessage.objects.count() == 2
     assert "UIDVALIDITY changed" in again.error_log
     assert Contact.objects.get(pk=sent.contact_id).hard_bounce_count == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kill_after_processed", [1, 15])
+def test_a_worker_killed_with_sigkill_mid_run_loses_and_double_counts_nothing(
+    pipeline_dovecot, mail_user, mailbox, campaign, kill_after_processed
+):
+    """A real kill: `process_bounces` in a subprocess, SIGKILLed once rows are committed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from tests.conftest import TEST_ENCRYPTION_KEY
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the subprocess needs a shared database (pytest --postgres)")
+    sent = _inject_bounces(pipeline_dovecot, mail_user, campaign, 40, prefix=f"k{kill_after_processed}-")
+    Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=5)
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "FIELD_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        "DJANGO_SETTINGS_MODULE": "bouncemgr.settings",
+    }
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen(
+        [sys.executable, str(root / "manage.py"), "process_bounces", "--mailbox", mailbox.name, "--no-progress"],
+        env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while RawMessage.objects.filter(state="processed").count() < kill_after_processed:
+            assert worker.poll() is None, "the worker ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        worker.wait(10)
+    assert worker.returncode == -signal.SIGKILL
+    killed_at = RawMessage.objects.filter(state="processed").count()
+    assert killed_at < 40, "the run finished before the kill; nothing was tested"
+    Mailbox.objects.filter(pk=mailbox.pk).update(locked_until=None)  # the dead run's lock, expired
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert run.status == ProcessingRun.Status.SUCCEEDED, run.error_log
+    assert Bounce.objects.count() == 40
+    assert sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
+                  .values_list("hard_bounce_count", flat=True)) == [1] * 40
+    assert pipeline_dovecot.message_files(mail_user) == []
+    assert not RawMessage.objects.exclude(state="processed").exists()
+    assert not RawMessage.objects.filter(disposed=False).exists()
