@@ -47,6 +47,7 @@ from .reasons import (
     REASONS,
     STATUS_REASONS,
     VAGUE,
+    lda_reason,
     matching_tables,
 )
 from .types import Category
@@ -287,6 +288,12 @@ _BEFORE_RCPT: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL"})
 
 
 def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
+    if f.command in (None, "DATA"):
+        # The last hop was a local delivery agent (procmail, maildrop, Dovecot LDA ...):
+        # its own error text decides.
+        local = lda_reason(f.text)
+        if local is not None:
+            return local
     if "mailererror_strong" in f.hits or not smtp_type:
         return "mailererror"
     for table in DECISIVE_ORDER:

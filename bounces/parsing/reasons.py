@@ -206,6 +206,8 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"not listed in (?:the )?(?:domino directory|public name & address book)", r"invalid final delivery userid",
         r"invalid recipient", r"destinataire invalide",
         r"no valid recipients for this mm", r"address couldn'?t be found\.",
+        # qmail-local / vpopmail looked the mailbox up themselves
+        r"no mailbox here by that name",
         # IMail: "Unknown user: a@example.com" is its own directory lookup
         r"^unknown user: [^ @]+@",
     ),
@@ -229,7 +231,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"you have been blocked by the recipient", r"is not accepting any mail", r"message filtered",
         r"account is protected by", r"has restricted sms e-mail", r"refuse to receive (?:this )?mail",
         r"user refuses to receive", r"not found recipient account", r"bounced address",
-        r"resolver\.rst\.notauthorized", r"user not found",
+        r"user not found",
     ),
     "requireptr": (
         r"\bptr record", r"ptr-records", r"reverse dns", r"reverse (?:dns )?lookup (?:for host .{1,80}? )?(?:failed|rejected)",
@@ -515,7 +517,6 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     )),
     ("networkerror", (
         r"message exceeded \d+ hops", r"hop count exceeded - possible mail loop", r"routing loop detected",
-        r"smtpsend\.dns\.nonexistentdomain",
     )),
     ("systemfull", (r"mailbox unavailable \(not enough free space\)",)),
     ("systemerror", (
@@ -567,6 +568,21 @@ _PROVIDER_CODES: Final[dict[str, tuple[str, ...]]] = {
     "filtered": (r"\.i\.ua/err/10/", r"\(000c0595\)"),
     "badreputation": (r"\bib103\b",),
 }
+# Exchange 2007+ / Microsoft 365 NDR codes ("550 5.1.1 RESOLVER.ADR.RecipNotFound; not
+# found"): the component.category.code names the reason whatever the status says.
+_EXCHANGE_CODES: Final[dict[str, str]] = {
+    "hostunknown": r"smtpsend\.dns\.nonexistentdomain",
+    "networkerror": r"smtpsend\.dns\.mxloopback",
+    "systemerror": r"resolver\.adr\.(?:badprimary|invalidinsmtp|ambiguous)\b",
+    "userunknown": r"resolver\.adr\.(?:recip|recipient|exrecip) ?notfound",
+    "toomanyconn": r"resolver\.adr\.reciplimit",
+    "securityerror": r"resolver\.rst\.authrequired",
+    "rejected": r"resolver\.rst\.notauthorized",
+    "exceedlimit": r"resolver\.rst\.recipsizelimit",
+    "expired": r"\bqueue\.expired",
+}
+for _name, _pat in _EXCHANGE_CODES.items():
+    _PROVIDER_CODES[_name] = (*_PROVIDER_CODES.get(_name, ()), _pat)
 # Codes are more specific than wording: check them first, then the wording table.
 _PROVIDER_ORDER: Final[tuple[str, ...]] = tuple(_PROVIDER_CODES)
 DECISIVE_ORDER: Final[tuple[str, ...]] = tuple(
@@ -660,6 +676,68 @@ STATUS_REASONS: Final[dict[str, str]] = {
     "5.7.24": "authfailure", "5.7.25": "requireptr", "5.7.26": "authfailure", "5.7.27": "notaccept",
     "5.7.28": "spamdetected", "5.7.29": "authfailure", "5.7.30": "failedstarttls",
 }
+
+# ---------------------------------------------------------------------------------------
+# Local delivery agents (LDA): when the last hop was a local program, its own fixed error
+# text decides; an LDA error it does not explain is ``mailererror``. Markers are lower-case
+# substrings naming the agent; the phrase lists come from each agent's source/messages.
+# ---------------------------------------------------------------------------------------
+
+LDA_AGENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("dovecot", ("> was automatically rejected:",)),  # deliver.c "Your message to <%t> was ..."
+    ("mail.local", ("mail.local: ",)),
+    ("procmail", ("procmail: ", "/procmail ")),
+    ("maildrop", ("maildrop: ",)),
+    ("vpopmail", ("vdelivermail: ",)),
+    ("vmailmgr", ("vdeliver: ",)),
+)
+LDA_MESSAGES: Final[dict[str, tuple[tuple[str, tuple[str, ...]], ...]]] = {
+    "dovecot": (
+        ("mailboxfull", ("not enough disk space", "quota exceeded")),
+        ("userunknown", ("mailbox doesn't exist: ",)),
+    ),
+    "mail.local": (
+        ("mailboxfull", ("disc quota exceeded", "mailbox full or quota exceeded")),
+        ("systemerror", ("temporary file write error",)),
+        ("userunknown", (": invalid mailbox path", ": unknown user:", ": user missing home directory",
+                         ": user unknown")),
+    ),
+    "procmail": (
+        ("mailboxfull", ("quota exceeded while writing", "user over quota")),
+        ("systemfull", ("no space left to finish writing",)),
+        ("systemerror", ("service unavailable",)),
+    ),
+    "maildrop": (
+        ("mailboxfull", ("maildir over quota",)),
+        ("userunknown", ("cannot find system user", "invalid user specified")),
+    ),
+    "vpopmail": (
+        ("filtered", ("user does not exist, but will deliver to ",)),
+        ("mailboxfull", ("domain is over quota", "user is over quota")),
+        ("suspend", ("account is locked email bounced",)),
+        ("userunknown", ("no mailbox here by that name",)),
+    ),
+    "vmailmgr": (
+        ("mailboxfull", ("delivery failed due to system quota violation",)),
+        ("userunknown", ("invalid or unknown base user or domain", "invalid or unknown virtual user",
+                         "user name does not refer to a virtual user")),
+    ),
+}
+
+
+def lda_reason(text: str) -> str | None:
+    """The reason a local delivery agent's error text gives, or None when no LDA speaks.
+
+    ``text`` is lower-case. An LDA error without a known phrase is ``mailererror``.
+    """
+    for agent, markers in LDA_AGENTS:
+        if any(m in text for m in markers):
+            for reason, phrases in LDA_MESSAGES[agent]:
+                if any(p in text for p in phrases):
+                    return reason
+            return "mailererror"
+    return None
+
 
 #: Sisimai's pseudo status codes (permanent form 5.0.9NN; the temporary form starts with 4),
 #: used as the status when the bounce carries no enhanced status code.

@@ -259,6 +259,36 @@ def test_host_names_are_taken_from_dsn_fields() -> None:
     assert verdict.reason == "rejected"
 
 
+def test_local_delivery_agents_explain_their_own_errors() -> None:
+    def reason(text: str, command: str | None = None) -> str:
+        return classify(status=None, replycode=None, diagnostic=text, command=command).reason
+
+    assert reason("procmail: Quota exceeded while writing \"/var/mail/a\"") == "mailboxfull"
+    assert reason("procmail: Couldn't create \"/var/mail/a\"") == "mailererror"
+    assert reason("maildrop: maildir over quota.") == "mailboxfull"
+    assert reason("maildrop: Cannot find system user") == "userunknown"
+    assert reason("Your message to <a@example.jp> was automatically rejected: Not enough disk space") == "mailboxfull"
+    assert reason("mail.local: unknown user: a") == "userunknown"
+    assert reason("vdelivermail: user is over quota") == "mailboxfull"
+
+
+def test_exchange_ndr_codes_name_the_reason() -> None:
+    def reason(text: str, status: str | None = None) -> str:
+        return classify(status=status, replycode=None, diagnostic=text).reason
+
+    assert reason("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found") == "userunknown"
+    assert reason("550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized", "5.7.1") == "rejected"
+    assert reason("550 5.2.3 RESOLVER.RST.RecipSizeLimit; message too large for this recipient") == "exceedlimit"
+    assert reason("554 5.4.4 SMTPSEND.DNS.NonExistentDomain; nonexistent domain", "5.4.4") == "hostunknown"
+    assert reason("550 4.4.7 QUEUE.Expired; message expired") == "expired"
+    assert reason("550 5.7.1 RESOLVER.RST.AuthRequired; authentication required") == "securityerror"
+
+
+def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
+    verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
+    assert (verdict.reason, verdict.hard) == ("userunknown", True)
+
+
 def test_provider_error_codes_name_the_reason() -> None:
     def reason(text: str) -> str:
         return classify(status=None, replycode=None, diagnostic=text).reason
