@@ -187,6 +187,18 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
     import contacts.services as contact_services
 
     real_executemany = contact_services.executemany
+    real_copy_rows = contact_services.copy_rows
+
+    def copy_rows(sql_text, rows):
+        start = time.perf_counter()
+        try:
+            with timer.section("database"):
+                return real_copy_rows(sql_text, rows)
+        finally:
+            if args.sql_profile:
+                entry = statements.setdefault(sql_text[:90], [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - start
     real_submit = services.BackgroundParser.submit
 
     def executemany(sql_text, rows):
@@ -212,6 +224,7 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
         return TimedFuture(real_submit(self, pairs))
 
     contact_services.executemany = executemany
+    contact_services.copy_rows = copy_rows
     services.BackgroundParser.submit = submit
     services.parse_bounce = parse
     imap_module.IMAPConnector.fetch = fetch
@@ -234,6 +247,7 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
     finally:
         services.parse_bounce = real_parse
         contact_services.executemany = real_executemany
+        contact_services.copy_rows = real_copy_rows
         services.BackgroundParser.submit = real_submit
         imap_module.IMAPConnector.fetch = real_fetch
         imap_module.IMAPConnector.apply = real_apply

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from .models import Contact, ContactEvent, Subscription, Suppression
@@ -309,7 +309,35 @@ def bulk_insert(model: type, objs: list, *, ignore_conflicts: bool = False) -> N
             getattr(obj, a) if p else f.get_db_prep_save(getattr(obj, a), connection)
             for a, p, f in zip(attnames, plain, fields, strict=True)
         ])
+    if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        copy_sql = f"COPY {quote(opts.db_table)} ({columns}) FROM STDIN"
+        if not ignore_conflicts:
+            copy_rows(copy_sql, rows)
+            return
+        # COPY cannot skip conflicts; they only happen when two runs race, so try COPY
+        # under a savepoint and fall back to INSERT ... ON CONFLICT DO NOTHING.
+        import psycopg
+
+        try:
+            with transaction.atomic():
+                copy_rows(copy_sql, rows)
+            return
+        except (IntegrityError, psycopg.IntegrityError):
+            pass
     executemany(sql, rows)
+
+
+# From this many rows on, PostgreSQL inserts go through COPY (less per-row work on both
+# sides than even a pipelined executemany).
+COPY_MIN_ROWS = 50
+
+
+def copy_rows(sql: str, rows: list[list]) -> None:
+    """Stream `rows` into a `COPY ... FROM STDIN` (PostgreSQL only)."""
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def executemany(sql: str, rows: list[list]) -> None:
