@@ -505,6 +505,24 @@ def _prefer(field: str | None, in_text: str | None, reply: str | None) -> str | 
     return field
 
 
+# An SMTP verb quoted in capitals ("RCPT TO:<a@example.jp>", ">>> DATA"): transcripts of
+# Sendmail, InterScan, IMail ... The latest stage quoted wins (DATA > RCPT > MAIL > EHLO).
+_VERB: Final = re.compile(r"(?<![A-Za-z0-9@.])(RCPT T[Oo]|MAIL F(?:ROM|rom)|DATA|EHLO|HELO|STARTTLS)(?![A-Za-z0-9@])")
+_VERB_RANK: Final[dict[str, tuple[int, str]]] = {
+    "EHLO": (1, "EHLO"), "HELO": (1, "HELO"), "STARTTLS": (2, "STARTTLS"), "MAIL FROM": (3, "MAIL"),
+    "MAIL From": (3, "MAIL"), "RCPT TO": (4, "RCPT"), "RCPT To": (4, "RCPT"), "DATA": (5, "DATA"),
+}
+
+
+def _verb_in(diagnostic: str) -> str | None:
+    best: tuple[int, str] | None = None
+    for m in _VERB.finditer(diagnostic):
+        rank = _VERB_RANK[m.group(1)]
+        if best is None or rank[0] > best[0]:
+            best = rank
+    return best[1] if best else None
+
+
 def _command_from(text: str) -> str | None:
     m = _COMMAND_IN_TEXT.search(text)
     if m is None:
@@ -605,6 +623,8 @@ def classify(
         cmd = {"RCPT TO": "RCPT", "MAIL FROM": "MAIL", "END OF DATA": "DATA", "BDAT": "DATA"}.get(cmd, cmd)
     else:
         cmd = _command_from(text) if text else None
+        if cmd is None and diagnostic:
+            cmd = _verb_in(diagnostic[:MAX_SCAN])
     smtp_type = not text.startswith(("x-unix", "x-postfix"))
 
     if reason_hint and reason_hint in REASONS and reason_hint not in VAGUE:

@@ -396,6 +396,8 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"undeliverable within", r"will be retried", r"retry timeout", r"host not reachable",
         r"unable to connect successfully", r"did not accept our requests to connect",
         r"unable to establish", r"wasn'?t able to establish", r"could not connect",
+        # Exim delay warnings and frozen messages: still queued, no other reason given
+        r"delay reason: ", r"has been frozen", r"was frozen on arrival",
     ),
     "failedstarttls": (
         r"tls required but not supported",

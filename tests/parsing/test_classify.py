@@ -161,6 +161,16 @@ def test_command_is_read_from_postfix_and_exim_wording_when_not_given() -> None:
     assert postfix.reason == exim.reason == "userunknown"
 
 
+def test_command_is_read_from_a_quoted_transcript() -> None:
+    rcpt = classify(status=None, replycode=None, diagnostic="Sent <<< RCPT TO:<a@example.jp> "
+                    "Received >>> 550 <a@example.jp>... User unknown")
+    sendmail = classify(status=None, replycode=None, diagnostic=">>> RCPT To:<a@example.jp> <<< 550 User unknown")
+    data = classify(status=None, replycode=None, diagnostic=">>> RCPT To:<a@example.jp> >>> DATA <<< 550 User unknown")
+    assert (rcpt.reason, sendmail.reason, data.reason) == ("userunknown", "userunknown", "filtered")
+    # an address or host name that merely contains a verb is not a command
+    assert classify(status=None, replycode=None, diagnostic="550 DATABASE@example.jp: User unknown").reason == "filtered"
+
+
 def test_enhanced_code_in_the_text_beats_a_generic_status_field() -> None:
     verdict = classify(status="5.0.0", replycode="550", diagnostic="550 5.1.1 <a@example.jp>... User Unknown",
                        command="RCPT")
@@ -282,6 +292,12 @@ def test_exchange_ndr_codes_name_the_reason() -> None:
     assert reason("554 5.4.4 SMTPSEND.DNS.NonExistentDomain; nonexistent domain", "5.4.4") == "hostunknown"
     assert reason("550 4.4.7 QUEUE.Expired; message expired") == "expired"
     assert reason("550 5.7.1 RESOLVER.RST.AuthRequired; authentication required") == "securityerror"
+
+
+def test_exim_frozen_or_delayed_message_without_other_reason_is_expired() -> None:
+    frozen = classify(status=None, replycode=None, diagnostic="Message 1abc-000 has been frozen by the system filter.",
+                      mta="exim")
+    assert frozen.reason == "expired"
 
 
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
