@@ -528,6 +528,27 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"smtp protocol violation", r"syntax error in parameters or arguments",
     )),
 )
+# Mimecast's and Apple iCloud's documented refusals (their SMTP error code pages): fixed
+# sentences, merged into the decisive tables above.
+_PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
+    "authfailure": (r"(?:spf|dkim|dmarc) sender invalid - envelope rejected",
+                    r"blocked for failing both spf and dkim", ),
+    "badreputation": (r"local ct ip reputation",),
+    "blocked": (r"ip temporarily blacklisted",),
+    "failedstarttls": (r"this route requires (?:encryption \(tls\)|tls version|high-strength ciphers)",),
+    "mesgtoobig": (r"maximum email size exceeded",),
+    "norelaying": (r"open relay (?:is )?not allowed",),
+    "policyviolation": (r"anti-spoofing policy", r"content examination policy"),
+    "rejected": (r"administrative prohibition envelope blocked", r"envelope blocked - user (?:domain )?entry",
+                 r"manually blocked senders", r"block policy for (?:header from|envelope from address)"),
+    "securityerror": (r"submitter failed to authenticate",),
+    "speeding": (r"deferred due to excessive volume",),
+    "toomanyconn": (r"exceeding outbound thread limit", r"account service is temporarily unavailable"),
+}
+_DECISIVE = (
+    *((name, (*pats, *_PROVIDER_SENTENCES.get(name, ()))) for name, pats in _DECISIVE),
+    *((name, pats) for name, pats in _PROVIDER_SENTENCES.items() if name not in dict(_DECISIVE)),
+)
 # Provider error codes that name the reason. Orange / La Poste put "OFR004_405",
 # "LPN007_416" or "LPN416" in every refusal; Cox and Charter/Spectrum "AUP#CXBL",
 # "AUP#I-1310"; GoDaddy " IB607"; i.ua a ".i.ua/err/4/" link; Exchange 2003 an

@@ -300,6 +300,19 @@ def test_exim_frozen_or_delayed_message_without_other_reason_is_expired() -> Non
     assert frozen.reason == "expired"
 
 
+def test_mimecast_and_icloud_documented_refusals() -> None:
+    def reason(text: str, status: str | None = None, command: str | None = "RCPT") -> str:
+        return classify(status=status, replycode=None, diagnostic=text, command=command).reason
+
+    assert reason("550 SPF Sender Invalid - envelope rejected") == "authfailure"
+    assert reason("553 This route requires encryption (TLS)", command="MAIL") == "failedstarttls"
+    assert reason("550 Administrative prohibition envelope blocked") == "rejected"
+    assert reason("550 Submitter failed to authenticate", command="MAIL") == "securityerror"
+    assert reason("554 5.7.1 [HME1] This message was blocked for failing both SPF and DKIM authentication "
+                  "checks.", "5.7.1", "DATA") == "authfailure"
+    assert reason("421 4.7.1 Messages to a@icloud.com deferred due to excessive volume.", "4.7.1") == "speeding"
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
