@@ -607,6 +607,8 @@ def classify(
 
     text = diagnostic[:MAX_SCAN].lower() if diagnostic else ""
     reply = replycode.strip() if replycode else None
+    if reply is not None and not (len(reply) == 3 and reply.isdigit()):
+        reply = None  # not an SMTP reply code ("\r", "5", "550-" ...)
     if not reply and text:
         m = _REPLY_IN_TEXT.search(text)
         reply = m.group(1) if m else None
@@ -616,7 +618,8 @@ def classify(
     code = _prefer(given, _status_from(text) if text else None, reply)
 
     if (code is not None and code[0] == "2") or action_l in _DELIVERED_ACTIONS or hint == "delivered":
-        return Verdict("delivered", code, None, None, Category.DELIVERED)
+        # (a success with a failure code is contradictory: keep only a 2.x.x code)
+        return Verdict("delivered", code if code and code[0] == "2" else None, None, None, Category.DELIVERED)
 
     cmd = command.strip().upper() if command else None
     if cmd is not None:
