@@ -252,12 +252,13 @@ def _write_contacts(contacts: list[Contact]) -> None:
     table = connection.ops.quote_name(Contact._meta.db_table)
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
     sql = f"UPDATE {table} SET {assignments} WHERE {connection.ops.quote_name('id')} = %s"
+    plain = _plain_flags(fields)
     rows = [
-        [f.get_db_prep_save(getattr(c, f.attname), connection) for f in fields] + [c.pk]
+        [getattr(c, f.attname) if p else f.get_db_prep_save(getattr(c, f.attname), connection)
+         for f, p in zip(fields, plain, strict=True)] + [c.pk]
         for c in contacts
     ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    executemany(sql, rows)
 
 
 _PLAIN_FIELDS = (
