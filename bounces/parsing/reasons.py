@@ -368,6 +368,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"transaction failed", r"loops? back to myself", r"server busy", r"directory server failure",
     ),
     "networkerror": (
+        r"address family mismatch on destination mxs", r"all routes to destination blocked", r"bad dns lookup error code", r"could not retrieve source address", r"\bloop detected", r"no valid route to (?:remote mx|destination)", r"temporary failure in mx lookup",
         r"wasn'?t able to establish an smtp connection", r"listed as a best-preference mx or a for that host",
         r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"probably in a routing loop", r"unable to resolve route", r"unrouteable mail domain",
         r"network (?:is )?unreachable", r"network error", r"no route to host",
@@ -381,6 +382,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"out of (?:disk|storage) space", r"system storage has been exceeded",
     ),
     "notaccept": (
+        r"destination seem to reject all mails", r"no mx found for (?:domain|destination)",
         r"no host found for existing smtp connection",
         r"host does not accept mail", r"mail receiving disabled", r"no route for current request", r"smtp protocol returned a permanent error", r"name server: \.: host not found",
         r"null mx", r"does not accept mail", r"doesn'?t (?:receive|accept) (?:e-?)?mail", r"accepts no mail",
@@ -406,6 +408,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"requiretls",
     ),
     "securityerror": (
+        r"could not retrieve credentials",
         r"authentication (?:is )?required", r"authentication credentials invalid", r"authentication failure",
         r"turn on smtp authentication", r"authentication turned on", r"unauthenticated senders not allowed",
         r"you don'?t authenticate", r"not authorized to send mail", r"verification failure",
@@ -528,8 +531,8 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"smtp protocol violation", r"syntax error in parameters or arguments",
     )),
 )
-# Mimecast's and Apple iCloud's documented refusals (their SMTP error code pages): fixed
-# sentences, merged into the decisive tables above.
+# Mimecast's and Apple iCloud's documented refusals (their SMTP error code pages) and Gmail's
+# DNS wording: fixed sentences, merged into the decisive tables above.
 _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     "authfailure": (r"(?:spf|dkim|dmarc) sender invalid - envelope rejected",
                     r"blocked for failing both spf and dkim", ),
@@ -544,6 +547,9 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     "securityerror": (r"submitter failed to authenticate",),
     "speeding": (r"deferred due to excessive volume",),
     "toomanyconn": (r"exceeding outbound thread limit", r"account service is temporarily unavailable"),
+    # Gmail's own DNS wording: it could not ask (retrying, then expired) / the domain has no data
+    "expired": (r"dns error: could not contact dns servers",),
+    "hostunknown": (r"dns error: dns server returned answer with no data",),
 }
 _DECISIVE = (
     *((name, (*pats, *_PROVIDER_SENTENCES.get(name, ()))) for name, pats in _DECISIVE),

@@ -313,6 +313,19 @@ def test_mimecast_and_icloud_documented_refusals() -> None:
     assert reason("421 4.7.1 Messages to a@icloud.com deferred due to excessive volume.", "4.7.1") == "speeding"
 
 
+def test_opensmtpd_and_gmail_fixed_failure_strings() -> None:
+    def reason(text: str, mta: str) -> str:
+        return classify(status=None, replycode=None, diagnostic=text, mta=mta).reason
+
+    assert reason("Network error on destination MXs", "opensmtpd") == "networkerror"
+    assert reason("No valid route to remote MX", "opensmtpd") == "networkerror"
+    assert reason("Destination seem to reject all mails", "opensmtpd") == "notaccept"
+    assert reason("No MX found for domain", "opensmtpd") == "notaccept"
+    assert reason("Could not retrieve credentials", "opensmtpd") == "securityerror"
+    assert reason("DNS Error: Could not contact DNS servers", "gmail") == "expired"
+    assert reason("DNS Error: DNS server returned answer with no data", "gmail") == "hostunknown"
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
