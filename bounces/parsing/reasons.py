@@ -143,6 +143,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"message size exceeds fixed maximum message size", r"message (?:header )?size exceeds .{0,30}?recipient",
     ),
     "suspend": (
+        r"account is temporarily limited",
         r"mailaddress is administrativ\w* disabled",
         r"mailbox (?:is )?(?:disabled|suspended|frozen|locked)", r"mailbox currently suspended",
         r"this mailbox is disabled", r"account (?:has been |is )?(?:disabled|suspended|deactivated|locked|frozen|discontinued)",
@@ -202,6 +203,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     # Wording that is by construction a directory lookup of the recipient: decisive even
     # without an SMTP command or a 5.1.x code (Exchange RESOLVER.ADR, Notes/Domino, Gmail).
     "userunknown_strong": (
+        r"ディレクトリのリストにありません",
         r"resolver\.adr\.recip(?:ient)?notfound", r"recipient not found by smtp address lookup",
         r"not listed in (?:the )?(?:domino directory|public name & address book)", r"invalid final delivery userid",
         r"invalid recipient", r"destinataire invalide",
@@ -275,6 +277,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"group you tried to contact .{0,80}?may not exist", r"permission to post",
     ),
     "hostunknown": (
+        r"dns lookup failure: host .{1,80}? not found",
         r"all host address lookups failed permanently", r"all relevant mx records point to non-existent hosts",
         r"host (?:or domain name )?not found", r"host unknown", r"unknown host", r"host unreachable",
         r"domain (?:does not|doesn'?t) exist", r"domain is not reachable", r"domain must exist",
@@ -358,6 +361,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"you can'?t send (?:mail|messages?) to yourself", r"cannot send e-mail to yourself",
     ),
     "systemerror": (
+        r"dns violates rfc ?1035",
         r"automatic homedir creat", r"illegal value in ldap attribute", r"ldap attribute is not given", r"performing search on ldap server", r"too many results returned but needs to be unique", r"error while executing qmail-forward", r"failure in ldap lookup", r"login into ldap server", r"bad interpreter: no such file or directory",
         r"delivery to (?:file|pipe) forbidden", r"local delivery failed", r"lmtp error after",
         r"aliasing/forwarding loop broken", r"can'?t create user output file", r"internal error reading data", r"interrupted system call", r"encountered an error while being processed", r"would create a mail loop", r"local error in processing", r"loop was found in the mail exchanger", r"queue file write error", r"there is no mdb", r"remote server is misconfigured", r"system config error", r"timeout waiting for input", r"unable to connect .{1,40}? daemon",
@@ -368,6 +372,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"transaction failed", r"loops? back to myself", r"server busy", r"directory server failure",
     ),
     "networkerror": (
+        r"exceeded maximum hop count", r"dns lookup failed",
         r"address family mismatch on destination mxs", r"all routes to destination blocked", r"bad dns lookup error code", r"could not retrieve source address", r"\bloop detected", r"no valid route to (?:remote mx|destination)", r"temporary failure in mx lookup",
         r"wasn'?t able to establish an smtp connection", r"listed as a best-preference mx or a for that host",
         r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"probably in a routing loop", r"unable to resolve route", r"unrouteable mail domain",

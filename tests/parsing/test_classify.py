@@ -326,6 +326,30 @@ def test_opensmtpd_and_gmail_fixed_failure_strings() -> None:
     assert reason("DNS Error: DNS server returned answer with no data", "gmail") == "hostunknown"
 
 
+# Fixed failure strings of MTAs (from their sources / Sisimai's per-MTA tables), no code given.
+MTA_STRINGS: list[tuple[str, str, str]] = [
+    ('notes', 'networkerror', 'Message has exceeded maximum hop count'),
+    ('notes', 'userunknown', 'ユーザー Neko (kijitora@example.jp) はディレクトリのリストにありません'),
+    ('gmx', 'expired', 'delivery retry timeout exceeded'),
+    ('einsundeins', 'mesgtoobig', 'Mail size limit exceeded. For explanation visit http://postmaster.1and1.com/en/error-messages?ip=%1s'),
+    ('zoho', 'expired', '[Status: Error, Address: <a@example.co.jp>, ResponseCode 421, , Host not reachable.]'),
+    ('ezweb', 'suspend', 'The user(s) account is temporarily limited.'),
+    ('dragonfly', 'hostunknown', 'DNS lookup failure: host mx.example.invalid not found'),
+    ('courier', 'systemerror', "This domain's DNS violates RFC 1035."),
+    ('courier', 'networkerror', 'DNS lookup failed.'),
+    ('dragonfly', 'expired', 'Could not deliver for the last 432000 seconds. Giving up.'),
+    ('ezweb', 'expired', 'Your message was not delivered within 0 days and 1 hours. Remote host is not responding.'),
+    ('ezweb', 'mailboxfull', 'The user(s) account is temporarily over quota'),
+    ('ezweb', 'suspend', 'The user(s) account is disabled.'),
+    ('courier', 'hostunknown', 'No such domain.'),
+]
+
+
+@pytest.mark.parametrize(("mta", "reason", "text"), MTA_STRINGS)
+def test_mta_fixed_failure_strings(mta: str, reason: str, text: str) -> None:
+    assert classify(status=None, replycode=None, diagnostic=text, mta=mta).reason == reason
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
