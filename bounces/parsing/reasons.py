@@ -162,6 +162,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"mailbox owner has changed", r"no forwarding address",
     ),
     "norelaying": (
+        r"due to the following smtp relay error",
         r"relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited|refused)",
         r"not (?:permitted|allowed|authorized) to relay", r"unable to relay", r"we do not relay",
         r"no relaying", r"as a relay", r"insecure mail relay", r"not an open relay",
@@ -203,6 +204,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     # Wording that is by construction a directory lookup of the recipient: decisive even
     # without an SMTP command or a 5.1.x code (Exchange RESOLVER.ADR, Notes/Domino, Gmail).
     "userunknown_strong": (
+        r"no se encuentra en el directorio de domino", r"non r.{1,2}pertori.{1,2} dans l.annuaire domino",
         r"ディレクトリのリストにありません",
         r"resolver\.adr\.recip(?:ient)?notfound", r"recipient not found by smtp address lookup",
         r"not listed in (?:the )?(?:domino directory|public name & address book)", r"invalid final delivery userid",
@@ -228,6 +230,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"recipient address rejected", r"5\.1\.\d address rejected", r"sender ip address rejected",
     ),
     "filtered": (
+        r"cannot route mail to user",
         r"user reject", r"rejected by (?:the )?recipient'?s? rules", r"message rejected due to user rules",
         r"refused due to recipient preferences", r"only accepting mail from specific",
         r"you have been blocked by the recipient", r"is not accepting any mail", r"message filtered",
@@ -361,6 +364,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"you can'?t send (?:mail|messages?) to yourself", r"cannot send e-mail to yourself",
     ),
     "systemerror": (
+        r"several matches found in domino directory",
         r"dns violates rfc ?1035",
         r"automatic homedir creat", r"illegal value in ldap attribute", r"ldap attribute is not given", r"performing search on ldap server", r"too many results returned but needs to be unique", r"error while executing qmail-forward", r"failure in ldap lookup", r"login into ldap server", r"bad interpreter: no such file or directory",
         r"delivery to (?:file|pipe) forbidden", r"local delivery failed", r"lmtp error after",

@@ -342,6 +342,15 @@ MTA_STRINGS: list[tuple[str, str, str]] = [
     ('ezweb', 'mailboxfull', 'The user(s) account is temporarily over quota'),
     ('ezweb', 'suspend', 'The user(s) account is disabled.'),
     ('courier', 'hostunknown', 'No such domain.'),
+    ('domino', 'filtered', 'Cannot route mail to user (kijitora@example.jp)'),
+    ('domino', 'systemerror', 'Several matches found in Domino Directory'),
+    ('domino', 'userunknown', 'User kijitora (kijitora@example.jp) not listed in Domino Directory'),
+    ('domino', 'userunknown', 'El usuario kijitora (kijitora@example.es) no se encuentra en el Directorio de Domino'),
+    ('domino', 'userunknown', "Utilisateur kijitora (kijitora@example.fr) non répertorié dans l'annuaire Domino"),
+    ('generic', 'mailboxfull', "The number of messages in recipient's mailbox exceeded the local limit."),
+    ('kddi', 'mailboxfull', 'As their mailbox is full.'),
+    ('kddi', 'norelaying', 'Due to the following SMTP relay error'),
+    ('kddi', 'hostunknown', 'As the remote domain doesnt exist.'),
 ]
 
 
