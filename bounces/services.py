@@ -282,64 +282,87 @@ class Processor:
         return Item(raw_id=raw_id, raw=raw, result=parse_bounce(raw, self.options))
 
     # -- claim ------------------------------------------------------------------------
-    def _claim(self, ids: list[int]) -> set[int]:
-        """Conditionally take the rows; return the ids this run got.
+    def _claim(self, groups: dict[tuple[str, bool], list[int]], now: datetime) -> set[int]:
+        """Conditionally take the rows, marking them processed; return the ids this run got.
 
-        One `UPDATE ... WHERE state IN ('new', 'failed') RETURNING id`: a row another run
-        claimed (and committed, or still holds locked) is not returned. Under READ
-        COMMITTED a concurrent claimer waits for our commit, re-checks the condition and
-        skips the row.
+        Per outcome: `UPDATE ... SET state='processed', outcome=…, claim=<run token> WHERE
+        id IN (…) AND state IN ('new', 'failed') RETURNING id`. A row another run claimed
+        (committed, or still locked by its open transaction) is not returned: under READ
+        COMMITTED a concurrent claimer waits for that commit, re-checks the state and skips
+        the row. Inside the caller's transaction, so a failure rolls the claim back too.
         """
-        if connection.features.can_return_rows_from_bulk_insert and ids:
-            table = connection.ops.quote_name(RawMessage._meta.db_table)
-            marks = ", ".join(["%s"] * len(ids))
-            sql = (
-                f"UPDATE {table} SET state = %s, claim = %s, run_id = %s, attempts = attempts + 1 "
-                f"WHERE id IN ({marks}) AND state IN (%s, %s) RETURNING id"
-            )
-            params = [RawMessage.State.PROCESSING.value, self.claim, self.run.pk if self.run else None,
-                      *ids, RawMessage.State.NEW.value, RawMessage.State.FAILED.value]
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                return {row[0] for row in cursor.fetchall()}
-        claimable = Q(state__in=[RawMessage.State.NEW, RawMessage.State.FAILED])
-        RawMessage.objects.filter(claimable, id__in=ids).update(
-            state=RawMessage.State.PROCESSING, claim=self.claim, run=self.run,
-            attempts=F("attempts") + 1,
-        )
-        return set(
-            RawMessage.objects.filter(id__in=ids, claim=self.claim, state=RawMessage.State.PROCESSING)
-            .values_list("id", flat=True)
-        )
+        got: set[int] = set()
+        table = connection.ops.quote_name(RawMessage._meta.db_table)
+        returning = connection.features.can_return_rows_from_bulk_insert
+        for (outcome_value, delete), ids in groups.items():
+            for chunk in _chunked(ids, 900):
+                marks = ", ".join(["%s"] * len(chunk))
+                sql = (
+                    f"UPDATE {table} SET state = %s, outcome = %s, delete_requested = %s, processed_at = %s, "
+                    f"error = '', claim = %s, run_id = %s, attempts = attempts + 1 "
+                    f"WHERE id IN ({marks}) AND state IN (%s, %s)"
+                )
+                params = [
+                    RawMessage.State.PROCESSED.value, str(outcome_value), delete,
+                    RawMessage._meta.get_field("processed_at").get_db_prep_save(now, connection),
+                    self.claim, self.run.pk if self.run else None, *chunk,
+                    RawMessage.State.NEW.value, RawMessage.State.FAILED.value,
+                ]
+                with connection.cursor() as cursor:
+                    if returning:
+                        cursor.execute(sql + " RETURNING id", params)
+                        got.update(row[0] for row in cursor.fetchall())
+                    else:  # pragma: no cover - every supported backend returns rows
+                        cursor.execute(sql, params)
+                        got.update(RawMessage.objects.filter(id__in=chunk, claim=self.claim,
+                                                             state=RawMessage.State.PROCESSED)
+                                   .values_list("id", flat=True))
+        return got
 
     # -- one batch ---------------------------------------------------------------------
     def process(self, items: list[Item]) -> BatchOutcome:
-        """Claim, decide, record and act for `items` in one transaction."""
+        """Decide for `items`, then claim, record and act in one transaction.
+
+        Matching, rules and decisions only read, so they run before the transaction; the
+        transaction starts with the claim, which also marks the rows processed with their
+        outcome (one conditional UPDATE per outcome), and only claimed rows are recorded.
+        """
         outcome = BatchOutcome()
         if not items:
             return outcome
         now = timezone.now()
+        matcher = BatchMatcher(list_ids=self.list_ids, verp_prefix=self.options.verp_local_prefix)
+        matcher.prepare(i.result for i in items if i.forced_match is None)
+        planned: list[tuple[Item, list[tuple[Bounce, Decision, Match]]]] = []
+        rule_hits: dict[int, Counter] = {}
+        failed: dict[int, str] = {}
+        groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+        for item in items:
+            hits: Counter = Counter()
+            try:
+                rows = self._plan(item, matcher, now, hits)
+            except Exception as exc:  # a bug on one message must not stop the batch
+                log.exception("processing raw message %s failed", item.raw_id)
+                failed[item.raw_id] = f"raw message {item.raw_id}: {type(exc).__name__}: {exc}"
+                rows = [self._error_row(item, now, exc)]
+            rule_hits[item.raw_id] = hits
+            planned.append((item, rows))
+            groups[_outcome_of(rows)].append(item.raw_id)
         with transaction.atomic():
-            got = self._claim([i.raw_id for i in items])
-            mine = [i for i in items if i.raw_id in got]
+            got = self._claim(groups, now)
+            mine = [(item, rows) for item, rows in planned if item.raw_id in got]
             outcome.counts["skipped_claimed"] = len(items) - len(mine)
             if not mine:
                 return outcome
-            matcher = BatchMatcher(list_ids=self.list_ids, verp_prefix=self.options.verp_local_prefix)
-            matcher.prepare(i.result for i in mine if i.forced_match is None)
-            planned: list[tuple[Item, list[tuple[Bounce, Decision, Match]]]] = []
-            rule_hits: Counter = Counter()
-            for item in mine:
-                try:
-                    rows = self._plan(item, matcher, now, rule_hits)
-                except Exception as exc:  # a bug on one message must not stop the batch
-                    log.exception("processing raw message %s failed", item.raw_id)
+            for item, _ in mine:
+                if item.raw_id in failed:
                     outcome.counts["errors"] += 1
-                    self._log_error(f"raw message {item.raw_id}: {type(exc).__name__}: {exc}")
-                    rows = [self._error_row(item, now, exc)]
-                planned.append((item, rows))
-            self._apply(planned, now, outcome)
-            _record_rule_hits(rule_hits)
+                    self._log_error(failed[item.raw_id])
+            self._apply(mine, now, outcome)
+            total_hits: Counter = Counter()
+            for item, _ in mine:
+                total_hits.update(rule_hits[item.raw_id])
+            _record_rule_hits(total_hits)
         return outcome
 
     def _plan(self, item: Item, matcher: BatchMatcher, now: datetime, rule_hits: Counter
@@ -400,26 +423,18 @@ class Processor:
         soft = _SoftCounter(self.policy, [m for _, rows in planned for _, d, m in rows
                                           if d.count_soft and m.contact_id in contacts], now)
         sent_status: dict[int, str] = {}
-        raw_updates: dict[tuple[str, bool], list[int]] = defaultdict(list)
         counts = outcome.counts
         for item, rows in planned:
-            matched_any = False
-            all_ignored = True
-            delete = False
             for bounce, decision, match in rows:
                 contact = contacts.get(match.contact_id) if match.contact_id else None
                 if match.contact_id and contact is None:
                     # the contact vanished (deleted earlier in this batch or meanwhile)
                     bounce.contact_id = None
-                delete = delete or decision.delete_message
                 if decision.not_bounce:
                     bounce.state = Bounce.State.IGNORED
                     counts["ignored"] += 1
                     continue
-                all_ignored = False
                 counts[decision.kind] += 1
-                if match.matched:
-                    matched_any = True
                 needs_contact = decision.kind in (Bounce.Kind.HARD, Bounce.Kind.SOFT, Bounce.Kind.COMPLAINT)
                 if decision.queue:
                     # unknown / not understood: the operator's "unexplained" queue
@@ -468,13 +483,6 @@ class Processor:
                     status = _SENT_STATUS.get(decision.kind)
                     if status and _SENT_RANK[status] > _SENT_RANK.get(sent_status.get(match.sent_message_id, ""), 0):
                         sent_status[match.sent_message_id] = status
-            if all_ignored:
-                outcome_value = RawMessage.Outcome.IGNORED
-            elif matched_any:
-                outcome_value = RawMessage.Outcome.MATCHED
-            else:
-                outcome_value = RawMessage.Outcome.UNMATCHED
-            raw_updates[(outcome_value, delete)].append(item.raw_id)
             outcome.processed_ids.append(item.raw_id)
             outcome.bounces.extend(b for b, _, _ in rows)
         bulk_insert(Bounce, outcome.bounces)
@@ -486,11 +494,6 @@ class Processor:
             # never downgrade: bounced > complained > soft_bounced
             lower = [s for s, rank in _SENT_RANK.items() if rank < _SENT_RANK[status]]
             SentMessage.objects.filter(id__in=ids, status__in=lower).update(status=status)
-        for (outcome_value, delete), ids in raw_updates.items():
-            RawMessage.objects.filter(id__in=ids, claim=self.claim).update(
-                state=RawMessage.State.PROCESSED, outcome=outcome_value, delete_requested=delete,
-                processed_at=now, error="",
-            )
 
     def mark_failed(self, ids: list[int], error: str) -> None:
         """After a failed batch transaction: leave the rows stored and retryable."""
@@ -501,6 +504,16 @@ class Processor:
     def _log_error(self, line: str) -> None:
         if self.run is not None:
             self.run.error_log = (self.run.error_log + line + "\n")[-ERROR_LOG_LIMIT:]
+
+
+def _outcome_of(rows: list[tuple[Bounce, Decision, Match]]) -> tuple[str, bool]:
+    """The message's outcome (for its disposition) and whether a rule asked for deletion."""
+    delete = any(d.delete_message for _, d, _ in rows)
+    if all(d.not_bounce for _, d, _ in rows):
+        return RawMessage.Outcome.IGNORED, delete
+    if any(m.matched for _, d, m in rows if not d.not_bounce):
+        return RawMessage.Outcome.MATCHED, delete
+    return RawMessage.Outcome.UNMATCHED, delete
 
 
 _SENT_STATUS = {
