@@ -482,7 +482,7 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("speeding", (
         r"receiving mail too quickly", r"receiving mail at a rate that prevents", r"relay limit exceeded",
         r"daily (?:user )?sending (?:quota|limit) exceeded", r"this mail has been rate limited",
-        r"unusual rate of (?:unsolicited )?mail",
+
     )),
     ("toomanyconn", (
         r"your message has too many recipients", r"too many recipients for this sender",
@@ -512,7 +512,7 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"sender was not authenticated", r"will be permanently deferred", r"unresolvable rfc\.?5321",
     )),
     ("mesgtoobig", (
-        r"exceeded google'?s message size limits?", r"exceeds google'?s message size limit",
+        r"exceeds google'?s message size limit",
         r"message too large for this recipient",
     )),
     ("exceedlimit", (
@@ -540,25 +540,30 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"smtp protocol violation", r"syntax error in parameters or arguments",
     )),
 )
-# Mimecast's and Apple iCloud's documented refusals (their SMTP error code pages) and Gmail's
-# DNS wording: fixed sentences, merged into the decisive tables above.
+# Mimecast's, Apple iCloud's and Google's documented refusals (their SMTP error code pages)
+# and Gmail's DNS wording: fixed sentences, merged into the decisive tables above.
 _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     "authfailure": (r"(?:spf|dkim|dmarc) sender invalid - envelope rejected",
-                    r"blocked for failing both spf and dkim", ),
+                    r"blocked for failing both spf and dkim"),
     "badreputation": (r"local ct ip reputation",),
-    "blocked": (r"ip temporarily blacklisted",),
+    "blocked": (r"unusual rate of (?:unsolicited )?mail", r"ip temporarily blacklisted"),
+    "expired": (r"connection expired, try reconnecting",
+                # Gmail could not ask DNS: it kept retrying, then gave up
+                r"dns error: could not contact dns servers"),
     "failedstarttls": (r"this route requires (?:encryption \(tls\)|tls version|high-strength ciphers)",),
+    "hostunknown": (r"dns error: dns server returned answer with no data",),
     "mesgtoobig": (r"maximum email size exceeded",),
-    "norelaying": (r"open relay (?:is )?not allowed",),
+    "norelaying": (r"not authorized to send email directly to our servers", r"open relay (?:is )?not allowed"),
+    "notcompliantrfc": (r"is not a valid rfc ?5321 address",),
     "policyviolation": (r"anti-spoofing policy", r"content examination policy"),
-    "rejected": (r"administrative prohibition envelope blocked", r"envelope blocked - user (?:domain )?entry",
+    "rejected": (r"unauthenticated email is not accepted from this domain",
+                 r"administrative prohibition envelope blocked", r"envelope blocked - user (?:domain )?entry",
                  r"manually blocked senders", r"block policy for (?:header from|envelope from address)"),
     "securityerror": (r"submitter failed to authenticate",),
     "speeding": (r"deferred due to excessive volume",),
+    "syntaxerror": (r"unrecognized authentication type", r"too many unauthenticated commands"),
+    "systemerror": (r"mail server (?:has )?temporarily rejected (?:this )?message",),
     "toomanyconn": (r"exceeding outbound thread limit", r"account service is temporarily unavailable"),
-    # Gmail's own DNS wording: it could not ask (retrying, then expired) / the domain has no data
-    "expired": (r"dns error: could not contact dns servers",),
-    "hostunknown": (r"dns error: dns server returned answer with no data",),
 }
 _DECISIVE = (
     *((name, (*pats, *_PROVIDER_SENTENCES.get(name, ()))) for name, pats in _DECISIVE),

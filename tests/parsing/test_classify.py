@@ -359,6 +359,86 @@ def test_mta_fixed_failure_strings(mta: str, reason: str, text: str) -> None:
     assert classify(status=None, replycode=None, diagnostic=text, mta=mta).reason == reason
 
 
+# Google's documented SMTP replies (reason, reply code, status, text), as Gmail sends them.
+GOOGLE_REPLIES: list[tuple[str, str, str, str]] = [
+    ("authfailure","451","4.7.24","The SPF record of the sending domain has one or more suspicious entries."),
+    ("authfailure","421","4.7.26","This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM."),
+    ("authfailure","550","5.7.26","This message fails to pass SPF checks for an SPF record with a hard fail policy (-all)."),
+    ("authfailure","550","5.7.1","This message does not have authentication information or fails to pass authentication checks (SPF or DKIM)."),
+    ("authfailure","421","4.7.27","Your email has been rate limited because SPF authentication didn't pass for this message. Gmail requires all bulk email senders to authenticate their email with SPF."),
+    ("authfailure","421","4.7.30","Your email has been rate limited because DKIM authentication didn't pass for this message. Gmail requires all email bulk senders to authenticate their email with DKIM."),
+    ("authfailure","550","5.7.30","This mail has been blocked because DKIM does not pass. Gmail requires all large senders to authenticate with DKIM."),
+    ("authfailure","421","4.7.32","Your email has been rate limited because the From: header (RFC5322) in this message isn't aligned with either the authenticated SPF or DKIM organizational domain."),
+    ("authfailure","421","4.7.40","Your email has been rate limited because the sending domain doesn't have a DMARC record. Gmail requires all bulk email senders to add a DMARC record to their sending domain."),
+    ("badreputation","421","4.7.0","This message is suspicious due to the very low reputation of the sending IP address."),
+    ("blocked","421","4.7.0","IP not in whitelist for RCPT domain, closing connection."),
+    ("blocked","421","4.7.0","Try again later, closing connection."),
+    ("blocked","501","5.5.4","HELO/EHLO argument is invalid."),
+    ("blocked","421","4.7.28","Gmail has detected an unusual rate of mail originating from your IP address."),
+    ("blocked","550","5.7.28","There is an unusual rate of unsolicited mail originating from your IP address."),
+    ("exceedlimit","552","5.2.3","Your message exceeded Google's message size limits."),
+    ("exceedlimit","552","5.3.4","The size of the Subject header value (2000 bytes) exceeds Google's limit of 1000 bytes per individual header size."),
+    ("expired","421","4.7.0","Connection expired, try reconnecting."),
+    ("expired","451","4.4.2","Timeout - closing connection."),
+    ("failedstarttls","530","5.7.0","Must issue a STARTTLS command first."),
+    ("failedstarttls","454","5.5.1","STARTTLS may not be repeated."),
+    ("failedstarttls","421","4.7.0","TLS required for RCPT domain, closing connection."),
+    ("failedstarttls","421","4.7.29","Your email has been rate limited because this message wasn't sent over a TLS connection. Gmail requires all bulk email senders to use TLS/SSL for SMTP connections."),
+    ("mailboxfull","452","4.2.2","The recipient's inbox is out of storage space."),
+    ("mailboxfull","452","4.2.2","The email account that you tried to reach is over quota."),
+    ("mailboxfull","550","5.7.1","Email quota exceeded."),
+    ("mesgtoobig","552","5.3.4","Your message exceeded Google's message size limits."),
+    ("networkerror","554","5.4.6","Message exceeded 50 hops, this may indicate a mail loop."),
+    ("norelaying","550","5.7.0","Mail relay denied 192.0.2.1."),
+    ("norelaying","550","5.7.1","Invalid credentials for relay 192.0.2.1."),
+    ("norelaying","550","5.7.1","The IP you're using to send mail is not authorized to send email directly to our servers."),
+    ("notcompliantrfc","550","5.7.1","Messages missing a valid address in the From: header, or having no From: header, are not accepted."),
+    ("notcompliantrfc","550","5.7.1","This message is not RFC 5322 compliant because it has duplicate headers."),
+    ("notcompliantrfc","553","5.1.7","The sender address a@b is not a valid RFC 5321 address."),
+    ("notcompliantrfc","554","5.6.0","Mail message is malformed. Not accepted."),
+    ("policyviolation","552","5.7.0","Our system detected an illegal attachment on your message."),
+    ("policyviolation","550","5.7.1","The user or domain that you are sending to (or from) has a policy that prohibited the mail that you sent."),
+    ("policyviolation","421","4.7.28","Gmail has detected this message exceeded its quota for sending messages with the same Message-ID:."),
+    ("rejected","550","5.7.0","Mail Sending denied."),
+    ("rejected","550","5.7.1","Unauthenticated email is not accepted from this domain."),
+    ("requireptr","421","4.7.0","The IP address sending this message does not have a PTR record, or the corresponding forward DNS entry does not point to the sending IP."),
+    ("requireptr","550","5.7.1","This message does not meet IPv6 sending guidelines regarding PTR records and authentication."),
+    ("requireptr","550","5.7.25","The sending IP does not match the IP address of the hostname specified in the pointer (PTR) record."),
+    ("securityerror","454","4.7.0","Too many login attempts, please try again later."),
+    ("securityerror","503","5.7.0","No identity changes permitted."),
+    ("securityerror","530","5.5.1","Authentication Required."),
+    ("securityerror","535","5.7.9","Application-specific password required."),
+    ("securityerror","534","5.7.14","Please log in through your web browser and then try again."),
+    ("securityerror","535","5.7.8","Username and Password not accepted."),
+    ("spamdetected","421","4.7.0","This message is suspicious due to the nature of the content or the links within."),
+    ("spamdetected","550","5.7.1","Our system has detected that this message is likely unsolicited mail."),
+    ("speeding","450","4.2.1","The user you are trying to contact is receiving mail too quickly."),
+    ("speeding","450","4.2.1","Peak SMTP relay limit exceeded for customer."),
+    ("speeding","550","5.4.5","Daily user sending limit exceeded."),
+    ("speeding","550","5.7.1","Daily SMTP relay limit exceeded for user."),
+    ("suspend","550","5.2.1","The email account that you tried to reach is inactive."),
+    ("syntaxerror","525","5.7.10","SMTP protocol violation, no commands allowed to pipeline after STARTTLS."),
+    ("syntaxerror","501","5.5.2","Syntax error, cannot decode response."),
+    ("syntaxerror","502","5.5.1","Unrecognized command."),
+    ("syntaxerror","503","5.5.1","Bad sequence of commands."),
+    ("syntaxerror","503","5.5.1","No DATA after BDAT."),
+    ("syntaxerror","504","5.7.4","Unrecognized authentication type."),
+    ("syntaxerror","554","5.7.0","Too many unauthenticated commands."),
+    ("systemerror","421","4.3.0","Temporary System Problem. Try again later."),
+    ("systemerror","451","4.3.0","Mail server temporarily rejected message."),
+    ("systemerror","452","4.5.3","Domain policy size per transaction exceeded, please try this recipient in a separate transaction."),
+    ("systemerror","454","4.7.0","Cannot authenticate due to temporary system problem."),
+    ("toomanyconn","452","4.5.3","Your message has too many recipients."),
+    ("toomanyconn","550","5.5.3","Too many recipients for this sender."),
+]
+
+
+@pytest.mark.parametrize(("reason", "reply", "status", "text"), GOOGLE_REPLIES)
+def test_google_documented_replies(reason: str, reply: str, status: str, text: str) -> None:
+    verdict = classify(status=status, replycode=reply, diagnostic=f"{reply} {status} {text} - gsmtp")
+    assert verdict.reason == reason
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
