@@ -118,22 +118,23 @@ def _content_type(value: str) -> tuple[str, dict[str, str]]:
     return ctype, params
 
 
+_AFTER_DELIM = (b"", b"\n", b"-", b" ", b"\t", b"\r")
+
+
 def _find_delim(body: bytes, delim: bytes, start: int) -> int:
     """Index of the next boundary line at or after ``start`` (-1 if none). A boundary that is
     only the prefix of a longer token (a nested boundary) does not count."""
     n = len(delim)
+    if start == 0 and body.startswith(delim) and body[n : n + 1] in _AFTER_DELIM:
+        return 0
     i = start
     while True:
-        if i == 0 and body.startswith(delim):
-            j = 0
-        else:
-            j = body.find(b"\n" + delim, i)
-            if j < 0:
-                return -1
-            j += 1
-        if body[j + n : j + n + 1] in (b"", b"\n", b"-", b" ", b"\t", b"\r"):
-            return j
-        i = j
+        j = body.find(b"\n" + delim, i)
+        if j < 0:
+            return -1
+        if body[j + 1 + n : j + 2 + n] in _AFTER_DELIM:
+            return j + 1
+        i = j + 1  # always move on: a rejected candidate must not be found again
 
 
 def _split_multipart(body: bytes, boundary: bytes) -> list[bytes] | None:

@@ -51,6 +51,9 @@ EXPECTED: dict[str, tuple] = {
     "delivered/relayed.eml": (
         Kind.DELIVERED, None, [("oscar@example.org", "2.0.0", "delivered", None, None)], None, None),
     "not_bounce/plain.eml": (Kind.NOT_BOUNCE, None, [], None, None),
+    # regression: a body starting with a line that only begins like the boundary looped forever
+    "broken/boundary-prefix-at-start.eml": (
+        Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),
     "broken/no-boundary-8bit.eml": (
         Kind.FAILURE, None, [("quinn@example.org", "5.1.1", "userunknown", True, True)], None, None),
 }
