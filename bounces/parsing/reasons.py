@@ -466,7 +466,7 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     )),
     ("requireptr", (
         r"does not have a ptr record", r"have a ptr record, or the ptr record", r"regarding ptr records",
-        r"does not match the ip address of the hostname", r"must have a reverse dns record",
+        r"does not match the ip address of the hostname",
     )),
     ("notcompliantrfc", (
         r"missing a valid address in the from: header", r"multiple addresses in from: header",
@@ -564,10 +564,25 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     "syntaxerror": (r"unrecognized authentication type", r"too many unauthenticated commands"),
     "systemerror": (r"mail server (?:has )?temporarily rejected (?:this )?message",),
     "toomanyconn": (r"exceeding outbound thread limit", r"account service is temporarily unavailable"),
+    # Microsoft 365 / Exchange NDR texts (their "email non-delivery reports" reference)
+    "blocked_ms": (r"access denied, please try again later", r"access denied, rejected by recipient",
+                   r"does not accept email over ipv6", r"must have a reverse dns record"),
+    "contenterror": (r"too many related errors", r"agent generated message depth exceeded",
+                     r"invalid message content"),
+    "failedstarttls_ms": (r"(?:tlsa|dnssec)-invalid:", r"certificate-(?:host-mismatch|expired):",
+                          r"restrictdomainstoipaddresses or restrictdomainstocertificate"),
+    "notaccept": (r"hosted tenant which has no mail-enabled subscriptions",
+                  r"missing or bad storedriver mdb properties"),
+    "policyviolation_ms": (r"x-dg-ref header is too long",),
+    "rejected_ms": (r"unknown sender address", r"sender was not authenticated by organization"),
 }
+_SENTENCES_BY_REASON: Final[dict[str, tuple[str, ...]]] = {}
+for _name, _pats in _PROVIDER_SENTENCES.items():
+    _key = _name.removesuffix("_ms")
+    _SENTENCES_BY_REASON[_key] = (*_SENTENCES_BY_REASON.get(_key, ()), *_pats)
 _DECISIVE = (
-    *((name, (*pats, *_PROVIDER_SENTENCES.get(name, ()))) for name, pats in _DECISIVE),
-    *((name, pats) for name, pats in _PROVIDER_SENTENCES.items() if name not in dict(_DECISIVE)),
+    *((name, (*pats, *_SENTENCES_BY_REASON.get(name, ()))) for name, pats in _DECISIVE),
+    *((name, pats) for name, pats in _SENTENCES_BY_REASON.items() if name not in dict(_DECISIVE)),
 )
 # Provider error codes that name the reason. Orange / La Poste put "OFR004_405",
 # "LPN007_416" or "LPN416" in every refusal; Cox and Charter/Spectrum "AUP#CXBL",

@@ -439,6 +439,51 @@ def test_google_documented_replies(reason: str, reply: str, status: str, text: s
     assert verdict.reason == reason
 
 
+# Microsoft 365 / Exchange NDR texts (reason, status, text).
+MICROSOFT_NDRS: list[tuple[str, str, str]] = [
+    ("authfailure","4.7.26","Access denied, a message sent over IPv6 [2a01:111:f200:2004::240] must pass either SPF or DKIM validation, this message is not signed"),
+    ("authfailure","5.7.23","The message was rejected because of Sender Policy Framework violation"),
+    ("authfailure","5.7.509","Access denied, sending domain EXAMPLE.JP does not pass DMARC verification"),
+    ("authfailure","5.7.515","Access denied, sending domain EXAMPLE.JP doesn't meet the required authentication level."),
+    ("badreputation","4.7.650","The mail server [192.0.2.5] has been temporarily rate limited due to IP reputation."),
+    ("blocked","4.4.2","Connection dropped"),
+    ("blocked","4.7.850","Access denied, please try again later"),
+    ("blocked","5.7.25","Access denied, the sending IPv6 address [2a01:111:f200:2004::240] must have a reverse DNS record"),
+    ("blocked","5.7.506","Access denied, bad HELO"),
+    ("blocked","5.7.507","Access denied, rejected by recipient"),
+    ("blocked","5.7.510","Access denied, example.com does not accept email over IPv6"),
+    ("blocked","5.7.511","Access denied, banned sender"),
+    ("blocked","5.7.513","Service unavailable, Client host [192.0.2.1] blocked by example.com using Customer Block list (AS16012607)"),
+    ("blocked","5.7.606","Access denied, banned sending IP [192.0.2.1]"),
+    ("blocked","4.7.500","Access denied, please try again later"),
+    ("blocked","5.7.1","Unfortunately, messages from [10.0.2.5] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150)."),
+    ("contenterror","5.3.0","Too many related errors"),
+    ("contenterror","5.6.11","Invalid characters"),
+    ("contenterror","5.4.11","Agent generated message depth exceeded"),
+    ("contenterror","5.5.6","Invalid message content"),
+    ("exceedlimit","5.2.3","RESOLVER.RST.RecipSizeLimit; message too large for this recipient"),
+    ("mesgtoobig","5.3.4","Message size exceeds fixed maximum message size"),
+    ("mesgtoobig","5.3.4","Message too big for system"),
+    ("expired","4.4.1","Connection timed out"),
+    ("expired","4.4.7","Message delayed"),
+    ("expired","4.4.7","QUEUE.Expired; message expired"),
+    ("expired","5.4.300","Message expired"),
+    ("expired","5.4.316","Message expired, connection refused(Socket error code 10061)"),
+    ("failedstarttls","4.4.8","MX hosts of example.com failed MTA-STS validation"),
+    ("failedstarttls","5.4.317","STARTTLS is required to send mail"),
+    ("failedstarttls","5.7.5","Remote certificate failed MTA-STS validation. Reason: expired"),
+    ("failedstarttls","5.7.321","starttls-not-supported: Destination mail server must support TLS to receive mail."),
+    ("failedstarttls","5.7.322","certificate-expired: Destination mail server's certificate is expired."),
+]
+
+
+@pytest.mark.parametrize(("reason", "status", "text"), MICROSOFT_NDRS)
+def test_microsoft_ndr_texts(reason: str, status: str, text: str) -> None:
+    reply = "550" if status[0] == "5" else "450"
+    verdict = classify(status=status, replycode=reply, diagnostic=f"{reply} {status} {text}")
+    assert verdict.reason == reason
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
