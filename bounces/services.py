@@ -9,12 +9,12 @@ Flow of one run of one mailbox (`process_mailbox`):
    of now, according to their stored verdict, and counted as duplicates, never again as
    bounces; keys stored but not processed are processed from the stored bytes.
 3. For each batch (mailbox batch size, default 200; 500 in the bench): fetch; store the
-   raw bytes (`bulk_create` ignoring conflicts on the unique (mailbox, dedupe_key)) and
-   COMMIT; parse (outside any transaction); then in ONE transaction: claim the rows
-   (`UPDATE ... SET claim=<run token> WHERE state IN (new, failed)`; only rows this run
-   claimed are processed, so two runs never process one message), match, run the rules,
-   decide, `bulk_create` the Bounce rows, apply contact actions set-based, mark the rows
-   processed with their outcome; COMMIT.
+   raw bytes (insert ignoring conflicts on the unique (mailbox, dedupe_key)) and COMMIT;
+   parse (outside any transaction; large runs in a helper process, one batch ahead);
+   match, run the rules and decide (reads only); then in ONE transaction: claim the rows
+   and mark them processed with their outcome (`UPDATE ... WHERE state IN (new, failed)
+   RETURNING id`; only rows this run got are recorded, so two runs never process one
+   message), insert the Bounce rows, apply contact actions set-based; COMMIT.
 4. Dispose of the batch on the server (only rows whose results are committed), then flag
    them disposed. Disposition waits for the verdict because unmatched messages have their
    own disposition (default: mark read and leave) and a rule may ask for deletion.
