@@ -565,20 +565,23 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     "systemerror": (r"mail server (?:has )?temporarily rejected (?:this )?message",),
     "toomanyconn": (r"exceeding outbound thread limit", r"account service is temporarily unavailable"),
     # Microsoft 365 / Exchange NDR texts (their "email non-delivery reports" reference)
-    "blocked_ms": (r"access denied, please try again later", r"access denied, rejected by recipient",
-                   r"does not accept email over ipv6", r"must have a reverse dns record"),
+    "blocked/microsoft": (r"access denied, please try again later", r"access denied, rejected by recipient",
+                          r"does not accept email over ipv6", r"must have a reverse dns record"),
     "contenterror": (r"too many related errors", r"agent generated message depth exceeded",
                      r"invalid message content"),
-    "failedstarttls_ms": (r"(?:tlsa|dnssec)-invalid:", r"certificate-(?:host-mismatch|expired):",
-                          r"restrictdomainstoipaddresses or restrictdomainstocertificate"),
+    "failedstarttls/microsoft": (r"(?:tlsa|dnssec)-invalid:", r"certificate-(?:host-mismatch|expired):",
+                                 r"restrictdomainstoipaddresses or restrictdomainstocertificate"),
     "notaccept": (r"hosted tenant which has no mail-enabled subscriptions",
                   r"missing or bad storedriver mdb properties"),
-    "policyviolation_ms": (r"x-dg-ref header is too long",),
-    "rejected_ms": (r"unknown sender address", r"sender was not authenticated by organization"),
+    "policyviolation/microsoft": (r"x-dg-ref header is too long",),
+    "rejected/microsoft": (r"unknown sender address", r"sender was not authenticated by organization"),
+    # Yahoo / AOL (senders.yahooinc.com error codes)
+    "suspend/yahoo": (r"delivery error: dd [^ ]+ is no longer valid",),
+    "userunknown/yahoo": (r"requested mail action aborted, mailbox not found",),
 }
 _SENTENCES_BY_REASON: Final[dict[str, tuple[str, ...]]] = {}
 for _name, _pats in _PROVIDER_SENTENCES.items():
-    _key = _name.removesuffix("_ms")
+    _key = _name.split("/", 1)[0]  # "blocked/microsoft" adds to "blocked"
     _SENTENCES_BY_REASON[_key] = (*_SENTENCES_BY_REASON.get(_key, ()), *_pats)
 _DECISIVE = (
     *((name, (*pats, *_SENTENCES_BY_REASON.get(name, ()))) for name, pats in _DECISIVE),

@@ -484,6 +484,33 @@ def test_microsoft_ndr_texts(reason: str, status: str, text: str) -> None:
     assert verdict.reason == reason
 
 
+# Yahoo / AOL documented replies (reason, reply, status, text): decided whatever SMTP stage is known.
+YAHOO_REPLIES: list[tuple[str, str, str | None, str]] = [
+    ("authfailure","550","5.7.9","This mail has been blocked because the sender is unauthenticated. Yahoo requires all senders to authenticate with either SPF or DKIM."),
+    ("blocked","553","5.7.1","[BL21] Connections will not be accepted from 192.0.2.25, because the ip is in Spamhaus's list; see http://postmaster.yahoo.com/550-bl23.html"),
+    ("blocked","553","5.7.1","[BL23] Connections not accepted from IP addresses on Spamhaus XBL; see http://postmaster.yahoo.com/errors/550-bl23.html"),
+    ("norelaying","550",None,"relaying denied for <a@yahoo.com>"),
+    ("policyviolation","554",None,"Message not allowed - [PH01] Email not accepted for policy reasons. Please visit https://postmaster.yahooinc.com/error-codes"),
+    ("policyviolation","554","5.7.9","Message not accepted for policy reasons. See https://postmaster.yahooinc.com/error-codes"),
+    ("rejected","451",None,"Message temporarily deferred due to unresolvable RFC.5321 from domain."),
+    ("rejected","553","5.7.2","[TSS09] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed."),
+    ("speeding","450",None,"User is receiving mail too quickly"),
+    ("suspend","554",None,"delivery error: dd a@yahoo.com is no longer valid."),
+    ("suspend","554",None,"30 Sorry, your message to a@aol.jp cannot be delivered. This mailbox is disabled (554.30)"),
+    ("syntaxerror","501",None,"Syntax error in parameters or arguments"),
+    ("toomanyconn","421",None,"Max message per connection reached, closing transmission channel"),
+    ("userunknown","554",None,"delivery error: dd This user doesn't have a yahoo.com account (a@yahoo.com) [0]"),
+    ("userunknown","552",None,"1 Requested mail action aborted, mailbox not found"),
+]
+
+
+@pytest.mark.parametrize(("reason", "reply", "status", "text"), YAHOO_REPLIES)
+@pytest.mark.parametrize("command", [None, "DATA"])
+def test_yahoo_documented_replies(reason: str, reply: str, status: str | None, text: str, command: str | None) -> None:
+    diagnostic = f"{reply} {status} {text}" if status else f"{reply} {text}"
+    assert classify(status=status, replycode=reply, diagnostic=diagnostic, command=command).reason == reason
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
