@@ -16,7 +16,6 @@ import binascii
 import re
 
 MAX_DEPTH = 12
-_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _PARAM = re.compile(r';\s*([\w.*!#$%&\'+^`|~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
 
 
@@ -69,6 +68,9 @@ def decode_cte(body: bytes, cte: str) -> bytes:
     return body
 
 
+_UNFOLD = re.compile(r"\n(?![ \t])")
+
+
 def _split_headers(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     """Header fields and the body. A line that is neither a field nor a continuation ends
     the header block (the body then starts there, as the stdlib parser does)."""
@@ -78,21 +80,17 @@ def _split_headers(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     block = raw if end < 0 else raw[:end]
     rest = b"" if end < 0 else raw[end + 2 :]
     headers: list[tuple[str, str]] = []
-    lines = block.split(b"\n")
-    for i, line in enumerate(lines):
-        if line[:1] in (b" ", b"\t"):
-            if headers:
-                name, value = headers[-1]
-                headers[-1] = (name, value + "\n" + line.decode("utf-8", "surrogateescape"))
-            continue
-        colon = line.find(b":")
-        if colon <= 0 or not _HEADER_LINE.match(line):
-            # the rest of the block belongs to the body
-            body_lines = b"\n".join(lines[i:])
-            return headers, body_lines + (b"\n\n" + rest if end >= 0 else b"")
-        name = line[:colon].decode("latin-1").strip()
-        value = line[colon + 1 :].decode("utf-8", "surrogateescape").lstrip()
-        headers.append((name, value))
+    # one field per chunk: a newline not followed by blank space starts the next field
+    fields = _UNFOLD.split(block.decode("utf-8", "surrogateescape"))
+    for i, field in enumerate(fields):
+        colon = field.find(":")
+        name = field[:colon].rstrip(" \t") if colon > 0 else ""
+        if not name or not name.isascii() or " " in name or "\t" in name or "\n" in name or not name.isprintable():
+            if i == 0 and field[:1] in (" ", "\t"):
+                continue  # stray leading continuation line
+            remainder = "\n".join(fields[i:]).encode("utf-8", "surrogateescape")
+            return headers, remainder + (b"\n\n" + rest if end >= 0 else b"")
+        headers.append((name, field[colon + 1 :].lstrip(" \t")))
     return headers, rest
 
 

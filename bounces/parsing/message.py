@@ -158,7 +158,7 @@ class Mail:
     """A parsed message as the detectors see it."""
 
     msg: object  # the parsed tree (fastmime.Part, or email.message.Message on the fallback path)
-    headers: dict[str, str]  # lower-case name -> first value, decoded
+    headers: dict[str, str]  # lower-case name -> first value, raw (see header())
     subject: str
     from_: str
     content_type: str
@@ -179,7 +179,8 @@ class Mail:
 
     def header(self, name: str) -> str:
         """First value of header ``name`` (decoded), or ""."""
-        return self.headers.get(name.lower(), "")
+        raw = self.headers.get(name.lower())
+        return decode_header_value(raw) if raw else ""
 
     def header_all(self, name: str) -> list[str]:
         """All values of header ``name`` (decoded)."""
@@ -216,20 +217,20 @@ def load(raw: bytes) -> Mail:
 
 
 def _new_mail(root: object, pairs: list[tuple[str, str]], ctype: str, report_type: str) -> Mail:
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = {}  # raw first values; decoded on demand by Mail.header()
     all_headers: dict[str, list[str]] = {}
     for k, v in pairs:
         lk = k.lower()
         if lk not in headers:
-            headers[lk] = decode_header_value(v)
+            headers[lk] = v
             all_headers[lk] = [v]
         else:
             all_headers[lk].append(v)
     return Mail(
         msg=root,  # type: ignore[arg-type]
         headers=headers,
-        subject=" ".join(headers.get("subject", "").split()),
-        from_=headers.get("from", ""),
+        subject=" ".join(decode_header_value(headers.get("subject", "")).split()),
+        from_=decode_header_value(headers.get("from", "")),
         content_type=ctype,
         body="",
         all_headers=all_headers,
@@ -263,7 +264,7 @@ def _fast_text(part: fastmime.Part) -> str:
 
 def _fast_message_text(msg: fastmime.Part) -> str:
     """Headers plus the first text of an attached message."""
-    lines = [f"{k}: {decode_header_value(v)}" for k, v in msg.headers]
+    lines = [f"{k}: {v}" for k, v in msg.headers]
     body = ""
     stack = [msg]
     while stack:

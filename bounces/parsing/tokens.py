@@ -1,4 +1,8 @@
-"""Recover what ties a bounce to what we sent: the original Message-ID and our token."""
+"""Recover what ties a bounce to what we sent: the original Message-ID and our token.
+
+The searches run over whole bodies for every message, so they look for a literal first
+(``str.find`` on lower-cased text) and only then apply a regex at that spot.
+"""
 
 from __future__ import annotations
 
@@ -8,54 +12,75 @@ from functools import lru_cache
 from .message import Mail
 from .types import ParseOptions
 
-_MSGID_LINE = re.compile(r"^(?:>\s*)?Message-ID\s*:\s*(<[^<>\s]+>|[^\s<>]+@[^\s<>]+)", re.I | re.M)
+_MSGID_AT = re.compile(r"message-id\s*:\s*(<[^<>\s]+>|[^\s<>]+@[^\s<>]+)")
+_ORIG_MSGID_AT = re.compile(r"x-original-message-id\s*:\s*(\S+)")
 _ENVELOPE_HEADERS = ("return-path", "delivered-to", "x-original-to", "to", "envelope-to", "x-envelope-to")
 
 
 @lru_cache(maxsize=16)
-def _patterns(prefix: str, header: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    verp = re.compile(re.escape(prefix) + r"[+=\-]([a-z0-9]{16})(?:[=+][^@\s]*)?@", re.I)
-    hdr = re.compile(r"^(?:>\s*)?" + re.escape(header) + r"\s*:\s*([a-z0-9]{16})\b", re.I | re.M)
-    return verp, hdr
+def _patterns(prefix: str, header: str) -> tuple[str, re.Pattern[str], str, re.Pattern[str]]:
+    p, h = prefix.lower(), header.lower()
+    verp = re.compile(re.escape(p) + r"[+=\-]([a-z0-9]{16})(?:[=+][^@\s]*)?@")
+    hdr = re.compile(re.escape(h) + r"[ \t]*:[ \t]*([a-z0-9]{16})\b")
+    return p, verp, h, hdr
+
+
+def _find_at(low: str, needle: str, rx: re.Pattern[str], line_start: bool = False) -> str | None:
+    i = low.find(needle)
+    while i >= 0:
+        if not line_start or i == 0 or low[i - 1] in "\n>" or low[i - 1] in " \t" and _quoted(low, i):
+            m = rx.match(low, i)
+            if m:
+                return m.group(1)
+        i = low.find(needle, i + 1)
+    return None
+
+
+def _quoted(low: str, i: int) -> bool:
+    """Whether position ``i`` starts a header quoted in a body ("> Message-ID:" or indented)."""
+    j = low.rfind("\n", 0, i) + 1
+    return not low[j:i].strip(" \t>")
 
 
 def find_token(mail: Mail, options: ParseOptions) -> str | None:
     """Our token from the envelope headers, the tracking header or a VERP address in the text."""
-    verp, hdr = _patterns(options.verp_local_prefix, options.tracking_header)
+    prefix, verp, header, hdr = _patterns(options.verp_local_prefix, options.tracking_header)
     for name in _ENVELOPE_HEADERS:
-        for value in mail.header_all(name):
-            m = verp.search(value)
-            if m:
-                return m.group(1).lower()
-    for text in (*mail.returned, mail.body):
-        m = hdr.search(text)
-        if m:
-            return m.group(1).lower()
-        m = verp.search(text)
-        if m:
-            return m.group(1).lower()
-    for text in mail.ds_texts:
-        m = verp.search(text)
-        if m:
-            return m.group(1).lower()
+        for value in mail.all_headers.get(name, ()):
+            low = value.lower()
+            if prefix in low:
+                tok = _find_at(low, prefix, verp)
+                if tok:
+                    return tok
+    for text in (*mail.returned, mail.body, *mail.ds_texts):
+        low = text.lower()
+        tok = _find_at(low, header, hdr, line_start=True) or _find_at(low, prefix, verp)
+        if tok:
+            return tok
     return None
 
 
 def find_message_id(mail: Mail) -> str | None:
     """Message-ID of the original message: from returned headers, else quoted in the body."""
     for text in mail.returned:
-        m = _MSGID_LINE.search(text)
-        if m:
-            return _clean(m.group(1))
+        mid = _find_at(text.lower(), "message-id", _MSGID_AT, line_start=True)
+        if mid:
+            return _clean(_original_case(text, mid))
     # headers quoted in the body: the bounce's own Message-ID is a header, never in the body
-    m = _MSGID_LINE.search(mail.body)
-    if m:
-        return _clean(m.group(1))
+    mid = _find_at(mail.body.lower(), "message-id", _MSGID_AT, line_start=True)
+    if mid:
+        return _clean(_original_case(mail.body, mid))
     for text in mail.ds_texts:
-        m = re.search(r"^X-Original-Message-ID\s*:\s*(\S+)", text, re.I | re.M)
-        if m:
-            return _clean(m.group(1))
+        mid = _find_at(text.lower(), "x-original-message-id", _ORIG_MSGID_AT, line_start=True)
+        if mid:
+            return _clean(_original_case(text, mid))
     return None
+
+
+def _original_case(text: str, lowered: str) -> str:
+    """``lowered`` as it is written in ``text`` (Message-IDs are case-sensitive)."""
+    i = text.lower().find(lowered)
+    return text[i : i + len(lowered)] if i >= 0 else lowered
 
 
 def _clean(value: str) -> str:
