@@ -390,6 +390,22 @@ def _hosts(remote_mta: str | None, recipient: str | None, reporting_mta: str | N
     return " ".join(names)
 
 
+# Tencent QQ Mail / Exmail (*.qq.com, replies link service.mail.qq.com): its help pages
+# give one reason per refusal text.
+_TENCENT: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
+    ("authfailure", re.compile(r"(?:spf|dmarc) check failed")),
+    ("blocked", re.compile(r"suspected bounce attacks|suspected spam ip|connection denied")),
+    ("mesgtoobig", re.compile(r"message too large")),
+    ("spamdetected", re.compile(r"spam is embedded in the email|mail content denied")),
+    ("rejected", re.compile(r"suspected spam|mail is rejected by recipients")),
+    ("speeding", re.compile(r"mailbox unavailable or access deni(?:n)?ed|frequency of receiving messages is limited")),
+    ("suspend", re.compile(r"is a deactivated mailbox")),
+    ("syntaxerror", re.compile(r"bad address syntax")),
+    ("toomanyconn", re.compile(r"(?:ip|domain|sender|connection) frequency limited")),
+    ("userunknown", re.compile(r"mailbox not found")),
+)
+
+
 def _host_rule(f: _Facts, hosts: str) -> str | None:
     """Rules for hosts whose fixed wording means something the generic tables cannot tell.
 
@@ -401,6 +417,7 @@ def _host_rule(f: _Facts, hosts: str) -> str | None:
     * AOL outbound relays (X-Outbound-Mail-Relay): a broken MX answer means the domain
       takes no mail (``notaccept``).
     * MessageLabs (*.messagelabs.com): its documented refusals.
+    * Tencent QQ Mail (*.qq.com): its documented refusals.
     """
     if "docomo.ne.jp" in hosts or "docomo.ne.jp[" in f.text:
         if f.code in ("5.1.1", "5.0.911"):
@@ -425,6 +442,10 @@ def _host_rule(f: _Facts, hosts: str) -> str | None:
             return "hostunknown"
     if _ends_with(hosts, (".messagelabs.com",)) or "messagelabs.com/support" in f.text:
         for reason, rx in _MESSAGELABS:
+            if rx.search(f.text):
+                return reason
+    if _ends_with(hosts, ("qq.com",)) or "mail.qq.com" in f.text:
+        for reason, rx in _TENCENT:
             if rx.search(f.text):
                 return reason
     return None

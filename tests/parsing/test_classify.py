@@ -511,6 +511,19 @@ def test_yahoo_documented_replies(reason: str, reply: str, status: str | None, t
     assert classify(status=status, replycode=reply, diagnostic=diagnostic, command=command).reason == reason
 
 
+def test_tencent_qq_refusals_keep_their_documented_meaning() -> None:
+    def reason(text: str, host: str | None = None) -> str:
+        return classify(status=None, replycode=None, diagnostic=text, remote_mta=host).reason
+
+    help_link = " http://service.mail.qq.com/cgi-bin/help?subtype=1&&id=20022&&no=1000728"
+    assert reason("550 Mailbox not found." + help_link) == "userunknown"
+    assert reason("550 Mailbox unavailable or access denied" + help_link) == "speeding"
+    assert reason("421 Ip frequency limited." + help_link) == "toomanyconn"
+    assert reason("550 Suspected spam ip" + help_link) == "blocked"
+    assert reason("550 Mailbox not found.", host="mx3.qq.com") == "userunknown"
+    assert reason("550 Mailbox not found.") == "filtered"  # no command, not QQ: Sisimai's default
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
