@@ -28,6 +28,8 @@ SECRET_FIELDS = ("password", "oauth2_client_secret", "oauth2_refresh_token")
 class MailboxForm(forms.ModelForm):
     """Secrets are write-only: the form never renders them back; blank keeps the stored one."""
 
+    oauth2_token_url = forms.URLField(required=False, assume_scheme="https", label="OAuth2 token URL")
+
     class Meta:
         model = Mailbox
         fields = "__all__"  # noqa: DJ007 - the admin fieldsets choose what is shown
