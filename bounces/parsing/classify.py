@@ -444,6 +444,8 @@ def _host_rule(f: _Facts, hosts: str) -> str | None:
         for reason, rx in _MESSAGELABS:
             if rx.search(f.text):
                 return reason
+    if _ends_with(hosts, (".hotmail.com",)) and "requested action not taken: mailbox unavailable" in f.text:
+        return "userunknown"  # Outlook.com's fixed answer for a dead mailbox
     if _ends_with(hosts, ("qq.com",)) or "mail.qq.com" in f.text:
         for reason, rx in _TENCENT:
             if rx.search(f.text):

@@ -578,6 +578,8 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     # Yahoo / AOL (senders.yahooinc.com error codes)
     "suspend/yahoo": (r"delivery error: dd [^ ]+ is no longer valid",),
     "userunknown/yahoo": (r"requested mail action aborted, mailbox not found",),
+    # Outlook.com / Hotmail
+    "hostunknown/outlook": (r"could not be delivered to the recipient because the domain is not reachable",),
 }
 _SENTENCES_BY_REASON: Final[dict[str, tuple[str, ...]]] = {}
 for _name, _pats in _PROVIDER_SENTENCES.items():
@@ -642,6 +644,16 @@ _EXCHANGE_CODES: Final[dict[str, str]] = {
     "exceedlimit": r"resolver\.rst\.recipsizelimit",
     "expired": r"\bqueue\.expired",
 }
+# Facebook's response codes ("550 5.1.1 RCP-P1 http://postmaster.facebook.com/response_codes").
+_FACEBOOK_CODES: Final[dict[str, str]] = {
+    "authfailure": r"\bpol-p7\b", "blocked": r"\bpol-[pt][1-4]\b", "contenterror": r"\bmsg-p2\b",
+    "filtered": r"\brcp-p[23]\b", "mesgtoobig": r"\b(?:msg-p1|int-p2)\b", "notcompliantrfc": r"\bmsg-p3\b",
+    "rejected": r"\bdns-(?:p[12]|t1)\b", "requireptr": r"\bdns-(?:p3|t2)\b", "spamdetected": r"\bpol-p6\b",
+    "suspend": r"\brcp-t4\b", "systemerror": r"\brcp-t1\b", "toomanyconn": r"\b(?:con-t[1-4]|msg-t1)\b",
+    "userunknown": r"\b(?:rcp-p1|int-p[134])\b", "virusdetected": r"\bpol-p5\b",
+}
+for _name, _pat in _FACEBOOK_CODES.items():
+    _PROVIDER_CODES[_name] = (*_PROVIDER_CODES.get(_name, ()), _pat)
 for _name, _pat in _EXCHANGE_CODES.items():
     _PROVIDER_CODES[_name] = (*_PROVIDER_CODES.get(_name, ()), _pat)
 # Codes are more specific than wording: check them first, then the wording table.

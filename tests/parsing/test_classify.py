@@ -524,6 +524,19 @@ def test_tencent_qq_refusals_keep_their_documented_meaning() -> None:
     assert reason("550 Mailbox not found.") == "filtered"  # no command, not QQ: Sisimai's default
 
 
+def test_facebook_response_codes_and_outlook_wording() -> None:
+    def reason(text: str, host: str | None = None) -> str:
+        return classify(status=None, replycode=None, diagnostic=text, remote_mta=host).reason
+
+    fb = " http://postmaster.facebook.com/response_codes?ip=192.0.2.1"
+    assert reason("550 5.1.1 RCP-P1" + fb + " The attempted recipient address does not exist") == "userunknown"
+    assert reason("550 5.1.1 RCP-P2" + fb + " Refused due to recipient preferences") == "filtered"
+    assert reason("554 5.7.1 POL-P2" + fb) == "blocked"
+    assert reason("550 Requested action not taken: mailbox unavailable", "mx1.hotmail.com") == "userunknown"
+    assert reason("The mail could not be delivered to the recipient because the domain is not reachable.") == \
+        "hostunknown"
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
