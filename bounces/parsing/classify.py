@@ -684,7 +684,11 @@ def classify(
             pseudo = PSEUDO_STATUS["onhold"]
         else:
             pseudo = PSEUDO_STATUS.get(reason, "5.0.900")
-        code = "4" + pseudo[1:] if temporary and reason not in NEVER_TEMPORARY else pseudo
+        if temporary and reason not in NEVER_TEMPORARY:
+            # Sisimai's temporary table differs in one place: filtered is 4.0.924
+            code = "4.0.924" if reason == "filtered" else "4" + pseudo[1:]
+        else:
+            code = pseudo
     permanent = True if code[0] == "5" else False if code[0] == "4" else None
 
     if reason in NON_FAILURES:

@@ -537,6 +537,13 @@ def test_facebook_response_codes_and_outlook_wording() -> None:
         "hostunknown"
 
 
+def test_temporary_pseudo_status_follows_sisimai_table() -> None:
+    filtered = classify(status=None, replycode="450", diagnostic="450 User unknown (in reply to end of DATA command)")
+    full = classify(status=None, replycode="452", diagnostic="452 Mailbox full")
+    assert (filtered.reason, filtered.status) == ("filtered", "4.0.924")
+    assert (full.reason, full.status) == ("mailboxfull", "4.0.922")
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
