@@ -33,14 +33,13 @@ def engines() -> dict[str, list[str]]:
     sisimai = SHARED / "tools" / "engines" / "sisimai_engine.pl"
     if shutil.which("perl") and sisimai.is_file():
         out["sisimai-4.25"] = ["perl", str(sisimai)]
-    flufl = SHARED / "tools" / "engines" / "flufl_engine.py"
+    flufl_engine = SHARED / "tools" / "engines" / "flufl_engine.py"
     try:
         import flufl.bounce  # noqa: F401
-
-        if flufl.is_file():
-            out["flufl.bounce"] = [sys.executable, str(flufl)]
     except ImportError:
-        pass
+        return out
+    if flufl_engine.is_file():
+        out["flufl.bounce"] = [sys.executable, str(flufl_engine)]
     return out
 
 
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     listing = "".join(f"{p}\n" for p in paths) * max(1, args.passes)
     n = len(paths) * max(1, args.passes)
     print(f"corpus {args.corpus}: {len(paths)} messages x {args.passes} passes = {n} per run, "
-          f"best of {args.repeat} runs, one process per engine")
+          f"best of {args.repeat} runs, one process per engine", flush=True)
 
     results: dict[str, tuple[float, float, float]] = {}
     for name, cmd in engines().items():

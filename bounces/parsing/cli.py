@@ -61,6 +61,7 @@ def run(
     failures = 0
     write = out.write
     dumps = json.dumps
+    pending: list[str] = []
     for path in _paths(files, files_from):
         try:
             if path == "-":
@@ -80,7 +81,12 @@ def run(
                 reasons[r.reason] += 1
             continue
         for row in result_rows(path, result):
-            write(dumps(row, ensure_ascii=False) + "\n")
+            pending.append(dumps(row, ensure_ascii=False))
+        if len(pending) >= 256:  # one write per batch: a write per line costs more than parsing
+            write("\n".join(pending) + "\n")
+            pending.clear()
+    if pending:
+        write("\n".join(pending) + "\n")
     if summary:
         write(dumps({"kinds": dict(kinds.most_common()), "reasons": dict(reasons.most_common())}) + "\n")
         total = sum(kinds.values())

@@ -31,7 +31,7 @@ class Part:
         self.params: dict[str, str] = {}
         self.body = b""  # undecoded body bytes
         self.children: list[Part] = []  # parts of a multipart
-        self.message: Part | None = None  # the enclosed message of message/rfc822
+        self.message: Part | None = None  # the enclosed message of message/rfc822 (see enclosed())
 
     def get(self, name: str, default: str = "") -> str:
         """First value of header ``name`` (raw, undecoded)."""
@@ -187,7 +187,13 @@ def parse(raw: bytes, depth: int = 0, default_type: str = "text/plain") -> Part:
             return part
         child_default = "message/rfc822" if part.ctype == "multipart/digest" else "text/plain"
         part.children = [parse(c, depth + 1, child_default) for c in chunks]
-    elif part.ctype in ("message/rfc822", "message/global", "message/partial"):
-        inner = part.decoded()
-        part.message = parse(inner.lstrip(b"\n") if inner.startswith(b"\n") else inner, depth + 1)
     return part
+
+
+def enclosed(part: Part) -> Part | None:
+    """The message inside a message/rfc822 part, parsed on demand (bounces rarely need more
+    than its raw header text, so the engine does not parse it by default)."""
+    if part.message is None and part.ctype in ("message/rfc822", "message/global", "message/partial"):
+        inner = part.decoded()
+        part.message = parse(inner.lstrip(b"\n"), 1)
+    return part.message

@@ -262,19 +262,14 @@ def _fast_text(part: fastmime.Part) -> str:
     return text.replace("\r", "")
 
 
-def _fast_message_text(msg: fastmime.Part) -> str:
-    """Headers plus the first text of an attached message."""
-    lines = [f"{k}: {v}" for k, v in msg.headers]
-    body = ""
-    stack = [msg]
-    while stack:
-        p = stack.pop(0)
-        if p.children:
-            stack[:0] = p.children
-        elif p.ctype.startswith("text/"):
-            body = _fast_text(p)
-            break
-    return "\n".join(lines) + "\n\n" + body[:MAX_TEXT]
+def _enclosed_text(part: fastmime.Part) -> str:
+    """Text of an attached original message: its raw header block and the start of its body.
+
+    Not parsed: the engine only looks for header lines (Message-ID, To, our tracking
+    header, VERP addresses) in it, and the original's own MIME structure does not matter.
+    """
+    inner = part.decoded().lstrip(b"\n")
+    return decode_bytes(inner[: MAX_TEXT // 4], part.charset).replace("\r", "")
 
 
 def _collect_fast(part: fastmime.Part, mail: Mail, plains: list[str], htmls: list[str], depth: int) -> None:
@@ -289,8 +284,8 @@ def _collect_fast(part: fastmime.Part, mail: Mail, plains: list[str], htmls: lis
     if ctype == "message/feedback-report":
         mail.feedback_texts.append(_fast_text(part))
         return
-    if part.message is not None:
-        mail.returned.append(_fast_message_text(part.message))
+    if ctype in ("message/rfc822", "message/global", "message/partial"):
+        mail.returned.append(_enclosed_text(part))
         return
     if ctype in ("text/rfc822-headers", "message/global-headers", "text/rfc822-header"):
         mail.returned.append(_fast_text(part))
