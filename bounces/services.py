@@ -668,6 +668,13 @@ def process_mailbox(
         run.error_log = "Another run of this mailbox is in progress; this one did nothing."
         run.save(update_fields=["status", "finished_at", "error_log"])
         return run
+    # We hold the lock, so no other run of this mailbox is alive: one still marked running
+    # was interrupted (worker killed, machine restarted). Say so instead of "running" forever.
+    ProcessingRun.objects.filter(mailbox=mailbox, status=ProcessingRun.Status.RUNNING).exclude(pk=run.pk).update(
+        status=ProcessingRun.Status.FAILED, finished_at=timezone.now(),
+        error_log="Interrupted: the worker stopped before the run finished. What it stored was "
+                  "picked up by a later run.",
+    )
     transient = False
     try:
         _run_mailbox(run, mailbox, token, dry_run=dry_run, progress=progress,

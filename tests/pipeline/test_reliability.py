@@ -59,6 +59,8 @@ def test_killing_the_worker_between_commit_and_disposition_loses_and_double_coun
     assert {b.contact_id for b in Bounce.objects.all()} == {s.contact_id for s in sent}
     assert pipeline_dovecot.message_files(mail_user) == []
     assert RawMessage.objects.filter(disposed=False).count() == 0
+    killed = ProcessingRun.objects.exclude(pk=run.pk).get()
+    assert killed.status == ProcessingRun.Status.FAILED and "Interrupted" in killed.error_log
 
 
 def test_a_crash_before_processing_leaves_stored_messages_that_the_next_run_processes(
