@@ -670,7 +670,9 @@ def process_mailbox(
         return run
     # We hold the lock, so no other run of this mailbox is alive: one still marked running
     # was interrupted (worker killed, machine restarted). Say so instead of "running" forever.
-    ProcessingRun.objects.filter(mailbox=mailbox, status=ProcessingRun.Status.RUNNING).exclude(pk=run.pk).update(
+    # (Reprocessing runs take no lock and may legitimately run alongside.)
+    ProcessingRun.objects.filter(mailbox=mailbox, status=ProcessingRun.Status.RUNNING).exclude(
+        pk=run.pk).exclude(trigger=ProcessingRun.Trigger.REPROCESS).update(
         status=ProcessingRun.Status.FAILED, finished_at=timezone.now(),
         error_log="Interrupted: the worker stopped before the run finished. What it stored was "
                   "picked up by a later run.",
