@@ -19,6 +19,8 @@ from . import services
 from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
 from .rule_admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 
+# Above this many contacts with soft bounces, a policy change is recomputed by a task.
+RECOMPUTE_INLINE_MAX = 2000
 POLICY_FIELDS = ("hard_action", "soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
                  "soft_blacklist_threshold")
 
@@ -167,7 +169,15 @@ class BounceSettingsAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         if change and any(name in form.changed_data for name in POLICY_FIELDS):
-            changed = services.recompute_bounce_state(actor_label=f"settings changed by {request.user}")
+            label = f"settings changed by {request.user}"
+            affected = Bounce.objects.filter(kind=Bounce.Kind.SOFT, counted=True).values("contact_id").distinct()
+            if affected[:RECOMPUTE_INLINE_MAX + 1].count() > RECOMPUTE_INLINE_MAX:
+                from .tasks import recompute_bounce_state_task
+
+                transaction.on_commit(partial(recompute_bounce_state_task.delay, label))
+                messages.info(request, "Soft-bounce state is being recomputed from history in the background.")
+                return
+            changed = services.recompute_bounce_state(actor_label=label)
             messages.info(request, f"Soft-bounce state recomputed from history for {changed} contact(s).")
 
 

@@ -41,3 +41,11 @@ def process_mailbox_task(self, mailbox_id: int, run_id: int | None = None) -> di
         trigger=ProcessingRun.Trigger.SCHEDULE if run_id is None else ProcessingRun.Trigger.MANUAL,
     )
     return {"run": run.pk, "status": run.status, "summary": run.summary()}
+
+
+@shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
+def recompute_bounce_state_task(actor_label: str = "policy change") -> dict:
+    """Replay stored soft bounces under the current policy (after a settings change)."""
+    from .services import recompute_bounce_state
+
+    return {"contacts_changed": recompute_bounce_state(actor_label=actor_label)}
