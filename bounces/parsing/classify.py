@@ -382,7 +382,7 @@ def _hosts(remote_mta: str | None, recipient: str | None, reporting_mta: str | N
     names: list[str] = []
     for value in (remote_mta, recipient.rpartition("@")[2] if recipient else None, reporting_mta):
         if value:
-            m = _HOST_NAME.search(value.lower().rpartition(";")[2])  # "dns; host" -> host
+            m = _HOST_NAME.search(value[:300].lower().rpartition(";")[2])  # "dns; host" -> host
             if m is not None:
                 names.append(m.group(0))
     if mta and mta in _MTA_HOSTS:

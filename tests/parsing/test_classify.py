@@ -594,6 +594,21 @@ def test_vocabulary_has_the_corpus_reasons_and_every_table_refers_to_it() -> Non
         "userunknown", "hostunknown", "hasmoved", "notaccept"}
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    host=st.none() | st.text(max_size=80),
+    recipient=st.none() | st.text(max_size=60),
+    mta=st.none() | st.sampled_from(["exim", "gmail", "postfix", "messagelabs", "kddi", "aol", ""]),
+    diagnostic=st.text(max_size=200),
+)
+def test_host_arguments_never_break_the_verdict(
+    host: str | None, recipient: str | None, mta: str | None, diagnostic: str,
+) -> None:
+    verdict = classify(status=None, replycode=None, diagnostic=diagnostic, mta=mta, remote_mta=host,
+                       reporting_mta=host, recipient=recipient, command="MAIL" if mta == "exim" else None)
+    assert verdict.reason in REASONS
+
+
 @pytest.mark.parametrize("junk", ["", " ", "\x00\xff", "5.", "5.1.", "999 9.9.9", "a" * 50_000, "é" * 3000])
 def test_odd_input_never_raises(junk: str) -> None:
     verdict = classify(status=junk, replycode=junk, diagnostic=junk, action=junk, kind_hint=junk, command=junk)
