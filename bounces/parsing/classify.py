@@ -376,10 +376,21 @@ _MTA_HOSTS: Final[dict[str, str]] = {"messagelabs": "mail.messagelabs.com", "kdd
                                      "aol": "omr.mx.aol.com"}
 
 
-def _hosts(remote_mta: str | None, recipient: str | None, reporting_mta: str | None, mta: str | None) -> str:
+# "host mx.example.jp[192.0.2.1] said:" (Postfix), "host mx.example.jp [192.0.2.1]:" (Exim),
+# "... while talking to mx.example.jp.:" (Sendmail): the refusing host named in the reply text.
+_TEXT_HOST: Final = re.compile(r"(?:\bhost |while talking to )([a-z0-9][a-z0-9.-]{2,250}\.[a-z]{2,24})\.?[\[ :]")
+
+
+def _hosts(remote_mta: str | None, recipient: str | None, reporting_mta: str | None, mta: str | None,
+           text: str = "") -> str:
     """The host names a host rule may key on, space-separated and lower-case: the host that
-    refused, the recipient's domain and the reporting host (Sisimai checks the same three)."""
+    refused, the recipient's domain and the reporting host (Sisimai checks the same three),
+    and, when no refusing host is given, the one the reply text names."""
     names: list[str] = []
+    if not remote_mta and text:
+        m = _TEXT_HOST.search(text, 0, 600)
+        if m is not None:
+            names.append(m.group(1))
     for value in (remote_mta, recipient.rpartition("@")[2] if recipient else None, reporting_mta):
         if value:
             m = _HOST_NAME.search(value[:300].lower().rpartition(";")[2])  # "dns; host" -> host
@@ -663,7 +674,7 @@ def classify(
             hits = hits - {"rejected"}
         facts = _Facts(text, code, sname, cmd, reply, hits)
         reason = (
-            _host_rule(facts, _hosts(remote_mta, recipient, reporting_mta, mta))
+            _host_rule(facts, _hosts(remote_mta, recipient, reporting_mta, mta, text))
             or _gmail_state(facts)
             or _decide(facts, action_l, smtp_type)
         )

@@ -263,6 +263,13 @@ def test_gmail_delay_notice_with_technical_details_is_temporary() -> None:
     assert (bare.status, bare.permanent) == ("5.0.947", True)
 
 
+def test_the_refusing_host_named_in_the_reply_text_enables_host_rules() -> None:
+    exim = classify(status=None, replycode="550", diagnostic="SMTP error from remote mail server after RCPT "
+                    "TO:<a@hotmail.com>: host mx1.hotmail.com [192.0.2.1]: 550 Requested action not taken: "
+                    "mailbox unavailable")
+    assert exim.reason == "userunknown"
+
+
 def test_host_names_are_taken_from_dsn_fields() -> None:
     verdict = classify(status="5.0.0", replycode="550", diagnostic="550 Unknown user a@example.ne.jp",
                        command="DATA", remote_mta="dns; mfsmax.docomo.ne.jp (TCP|192.0.2.1|25)")
