@@ -681,6 +681,10 @@ def classify(
 
     if code is None:
         temporary = (reply is not None and reply[0] == "4") or (
+            # Exim: a full mailbox and a give-up after retries are reported with the
+            # temporary pseudo code (Sisimai's Exim decoder does the same)
+            mta == "exim" and reason in ("mailboxfull", "expired")
+        ) or (
             # Gmail's delay notices give their reason under "Technical details of temporary
             # failure": any reason text in one is temporary (a notice without it is not).
             mta == "gmail" and action_l == "delayed" and _WORDS.search(_ADDRESS.sub(" ", text)) is not None

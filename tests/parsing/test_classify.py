@@ -255,6 +255,13 @@ def test_exim_refusal_at_mail_from_gets_the_onhold_pseudo_status() -> None:
     assert (temporary.reason, temporary.status, temporary.permanent) == ("requireptr", "4.0.901", False)
 
 
+def test_exim_full_mailbox_without_a_code_gets_the_temporary_pseudo_status() -> None:
+    exim = classify(status=None, replycode=None, diagnostic="save to mbox failed: mailbox is full", mta="exim")
+    other = classify(status=None, replycode=None, diagnostic="save to mbox failed: mailbox is full", mta="postfix")
+    assert (exim.reason, exim.status) == ("mailboxfull", "4.0.922")
+    assert other.status == "5.0.922"
+
+
 def test_gmail_delay_notice_with_technical_details_is_temporary() -> None:
     detail = classify(status=None, replycode=None, diagnostic="The recipient server did not accept our requests "
                       "to connect. [(0) example.jp. [192.0.2.1]:25: socket error]", action="delayed", mta="gmail")
