@@ -146,6 +146,10 @@ _COMMAND_RES: tuple[tuple[re.Pattern[str], str | None], ...] = (
     (re.compile(r"(?m)^\s*>>> ?(rcpt|mail|data|helo|ehlo|lhlo|starttls|auth|quit|\.)\b", re.I), None),
     (re.compile(r"\bsender was rejected", re.I), "MAIL"),
     (re.compile(r"\bmy name was rejected", re.I), "HELO"),
+    # qmail-remote's fixed phrases
+    (re.compile(r"\bdoes not like recipient", re.I), "RCPT"),
+    (re.compile(r"\bfailed on DATA command|\bfailed after I sent the message", re.I), "DATA"),
+    (re.compile(r"\bbut greeting failed", re.I), "CONN"),
     (re.compile(r"\b(?:while talking to|connecting to|greeting from) ", re.I), None),
 )
 _COMMAND_WORD = {

@@ -161,9 +161,17 @@ def parse(mail: Mail) -> tuple[dict[str, str], list[Rec]]:
         for k, v in pm.items():
             per_message.setdefault(k, v)
         recs.extend(rs)
-    if not recs and ("Final-Recipient" in mail.body or "final-recipient" in mail.body.lower()):
-        pm, rs = records_from_text(mail.body)
-        for k, v in pm.items():
-            per_message.setdefault(k, v)
-        recs.extend(r for r in rs if r.recipient)
+    if not recs:
+        # DSN fields in the text itself (inline or mislabelled), else in an attached message
+        # (gateways that wrap the whole DSN in a message/rfc822 part)
+        for text in (mail.body, *mail.returned):
+            if "final-recipient" not in text.lower():
+                continue
+            pm, rs = records_from_text(text)
+            rs = [r for r in rs if r.recipient]
+            if rs:
+                for k, v in pm.items():
+                    per_message.setdefault(k, v)
+                recs.extend(rs)
+                break
     return per_message, [r for r in recs if r.recipient or r.status or r.action]

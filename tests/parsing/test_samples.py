@@ -51,6 +51,18 @@ EXPECTED: dict[str, tuple] = {
     "delivered/relayed.eml": (
         Kind.DELIVERED, None, [("oscar@example.org", "2.0.0", "delivered", None, None)], None, None),
     "not_bounce/plain.eml": (Kind.NOT_BOUNCE, None, [], None, None),
+    # formats with no sample in the corpus's DEV part (generalisation checks)
+    "apachejames/error-message-below.eml": (
+        Kind.FAILURE, None, [("sam@example.org", "5.1.1", "userunknown", True, True)],
+        "<news-0010@mail.example.com>", None),
+    "biglobe/mailbox-limit.eml": (
+        Kind.FAILURE, None, [("tom@example.org", None, "mailboxfull", False, True)],
+        "<news-0011@mail.example.com>", None),
+    "qmail_clone/spanish.eml": (
+        Kind.FAILURE, "qmail", [("uma@example.es", "5.1.1", "userunknown", True, True)],
+        "<news-0012@mail.example.com>", None),
+    "nested_dsn/dsn-inside-rfc822.eml": (
+        Kind.FAILURE, None, [("vic@example.org", "5.1.1", "userunknown", True, True)], None, None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),
@@ -75,7 +87,8 @@ def test_sample_is_parsed_as_expected(name: str) -> None:
     assert len(got) == len(rows)
     for (rcpt, status, reason, hard, permanent), r in zip(rows, result.recipients, strict=True):
         assert r.recipient == rcpt
-        assert r.status == status
+        if status is not None:  # None: a pseudo code chosen by the classification tables
+            assert r.status == status
         if reason is not None:  # None: the reason is the classification tables' business
             assert r.reason == reason
         assert r.hard == hard

@@ -44,7 +44,7 @@ def looks_like_bounce(mail: Mail) -> bool:
 
 
 _LINE_ADDR = re.compile(
-    r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an)\s*:?\s*)?"
+    r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an)(?:\s*:\s*|\s+))?"
     r"[\"']?<?(?P<addr>[^\s<>\"':;,()]+@[\w-]+(?:\.[\w-]+)+)(?![\w.-]*\w)>?[\"']?"
     r"\s*(?P<rest>(?:[:.,;]|\.\.\.|\(|\[|--|-\s|on\s).*)?$",
     re.I,
@@ -145,7 +145,9 @@ def needs_reason(diag: str) -> bool:
     return not d or d.endswith(":") or not _HAS_REASON.search(d)
 _REASON_INTRO = re.compile(
     r"^\s*(?:.*\b(?:because(?: of)?|for the following reasons?|the following reason|reasons?(?: for the problem)?"
-    r"|error(?: message)?|details?|diagnostic)\s*:?|-+ ?failure reasons ?-+)\s*$",
+    r"|error(?: message)?(?: below)?|details?|diagnostic)\s*:?"
+    r"|-+ ?(?:failure reasons?|non-delivered information|error (?:message|details?|information)"
+    r"|reasons?|diagnostics?|details?)\s*-*)\s*$",
     re.I | re.M,
 )
 _INLINE_REASON = re.compile(r"^\s*(?:reason|error|diagnostic|cause)\s*:\s*(\S.*)$", re.I | re.M)

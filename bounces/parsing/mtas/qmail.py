@@ -21,6 +21,12 @@ _NEEDLES = (
     "below this line is a copy of the message",
     "this is a permanent error; i've given up",
     "unable to deliver message to the following address",
+    "unable to deliver your message to the following addresses",
+    "your mail was not delivered to the following address",
+    "your mail message to the following address",
+    "your message to the following addresses",
+    "su mensaje no pudo ser entregado",
+    "this is the machine generated message from mail service",
 )
 _DELAY = re.compile(r"I'm still trying|temporary (?:failure|error)|will (?:keep|continue) trying", re.I)
 
@@ -28,7 +34,12 @@ _DELAY = re.compile(r"I'm still trying|temporary (?:failure|error)|will (?:keep|
 def match(mail: Mail) -> bool:
     """qmail markers in the body (or a qmail Received header)."""
     lc = mail.lc_head
-    return any(s in lc for s in _NEEDLES)
+    if any(s in lc for s in _NEEDLES):
+        return True
+    # qmail and its clones: "Received: (qmail 123 invoked for bounce)" with "<addr>:" groups
+    return any("invoked for bounce" in v or "invoked from network" in v for v in mail.all_headers.get("received", ())) and (
+        "\n<" in mail.body[:4000] or mail.body.startswith("<")
+    )
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
