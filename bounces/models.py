@@ -319,9 +319,11 @@ class RawMessage(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["mailbox", "dedupe_key"], name="rawmessage_dedupe_unique"),
-            # messages without a mailbox (send-time refusals, uploads): NULLs are distinct
+            # messages that never had a mailbox (send-time refusals, uploads, webhooks):
+            # NULLs are distinct in the constraint above. Rows of a deleted mailbox (source
+            # "mailbox", mailbox set to NULL) are left out: their keys may repeat.
             models.UniqueConstraint(
-                fields=["dedupe_key"], condition=Q(mailbox__isnull=True),
+                fields=["dedupe_key"], condition=Q(mailbox__isnull=True) & ~Q(source="mailbox"),
                 name="rawmessage_dedupe_nomailbox_unique",
             ),
         ]

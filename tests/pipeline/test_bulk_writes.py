@@ -31,8 +31,9 @@ def test_large_batches_write_bounces_and_events_with_json_intact(campaign):
 
 
 def test_a_conflicting_row_in_a_large_insert_is_skipped_and_the_rest_written():
-    RawMessage.objects.create(dedupe_key="dup:5", sha256="0" * 64, raw=b"old", size=3)
-    rows = [RawMessage(dedupe_key=f"dup:{i}", sha256="1" * 64, raw=b"x" * i, size=i) for i in range(80)]
+    RawMessage.objects.create(dedupe_key="dup:5", source="upload", sha256="0" * 64, raw=b"old", size=3)
+    rows = [RawMessage(dedupe_key=f"dup:{i}", source="upload", sha256="1" * 64, raw=b"x" * i, size=i)
+            for i in range(80)]
 
     bulk_insert(RawMessage, rows, ignore_conflicts=True)
 

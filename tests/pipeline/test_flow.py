@@ -166,3 +166,13 @@ def test_pop3_mailboxes_dedupe_by_uidl_and_delete_what_was_processed(
     assert (run.fetched, run.hard, run.unmatched) == (4, 4, 1), run.error_log
     assert (again.fetched, again.duplicates, again.hard) == (0, 0, 0)
     assert len(pipeline_dovecot.message_files(mail_user)) == 1  # the unmatched one stays
+
+
+def test_deleting_mailboxes_keeps_their_stored_messages(pipeline_dovecot, mail_user, mailbox, campaign):
+    other = Mailbox.objects.create(name="other", host="127.0.0.1")
+    for box in (mailbox, other):
+        RawMessage.objects.create(mailbox=box, dedupe_key="1:1", sha256="0" * 64, raw=b"x", size=1)
+
+    Mailbox.objects.filter(pk__in=[mailbox.pk, other.pk]).delete()
+
+    assert RawMessage.objects.filter(mailbox__isnull=True, dedupe_key="1:1").count() == 2
