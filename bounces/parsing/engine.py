@@ -34,9 +34,8 @@ except ImportError:  # pragma: no cover
 # only when the installed classify accepts it.
 # (read from the code object: importing inspect costs 10 ms of start-up)
 _code = getattr(classify, "__code__", None)
-_CLASSIFY_TAKES_COMMAND = bool(
-    _code and "command" in _code.co_varnames[: _code.co_argcount + _code.co_kwonlyargcount]
-)
+_CLASSIFY_ARGS = frozenset(_code.co_varnames[: _code.co_argcount + _code.co_kwonlyargcount]) if _code else frozenset()
+_CLASSIFY_TAKES_COMMAND = "command" in _CLASSIFY_ARGS
 _HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
 _GENERIC_REASONS = frozenset({"onhold", "undefined"})
 _DEFAULT_OPTIONS = ParseOptions()
@@ -99,6 +98,17 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
     return Kind.NOT_BOUNCE, None, []
 
 
+def _reporting_mta(mail: Mail) -> str | None:
+    """The Reporting-MTA of the DSN (the host that wrote the report), if it names one."""
+    for text in mail.ds_texts:
+        i = text.lower().find("reporting-mta:")
+        if i >= 0:
+            value = text[i + 14 : text.find("\n", i) if text.find("\n", i) > 0 else None].strip()
+            value = re.sub(r"^\s*dns\s*;\s*", "", value, flags=re.I).strip()
+            return value or None
+    return None
+
+
 def _fill_empty(mail: Mail, recs: list[Rec]) -> list[Rec]:
     """Give records without a diagnostic the human-readable sentence about them, if any."""
     if all(r.diagnostic for r in recs):
@@ -139,6 +149,7 @@ def _kind_of(recs: list[Rec]) -> Kind:
 
 def _parse(mail: Mail, opts: ParseOptions) -> ParseResult:
     kind, mta, recs = _detect(mail)
+    reporting = _reporting_mta(mail)
     results: list[RecipientResult] = []
     seen: set[str] = set()
     for rec in recs:
@@ -146,7 +157,7 @@ def _parse(mail: Mail, opts: ParseOptions) -> ParseResult:
         if key and key in seen:
             continue
         seen.add(key)
-        results.append(_finish(rec, kind, mta, mail.subject))
+        results.append(_finish(rec, kind, mta, mail.subject, reporting))
     if len(results) > 1 and kind in (Kind.FAILURE, Kind.DELAY):
         # a DSN listing delivered copies next to failed ones is still a failure report
         pass
@@ -165,7 +176,7 @@ def _parse(mail: Mail, opts: ParseOptions) -> ParseResult:
     )
 
 
-def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str) -> RecipientResult:
+def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: str | None = None) -> RecipientResult:
     fixed = rec.reason if rec.reason in ("feedback", "vacation") else _FIXED_REASON.get(kind)
     if fixed is None and rec.action in ("delivered", "relayed", "expanded"):
         fixed = "delivered"
@@ -179,7 +190,14 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str) -> RecipientRes
             permanent=permanent, category=category_for(fixed, permanent, rec.action),
             feedback_type=rec.feedback_type,
         )
-    kwargs = {"command": rec.command} if _CLASSIFY_TAKES_COMMAND else {}
+    extra = {
+        "command": rec.command,
+        "reason_hint": rec.reason,
+        "remote_mta": rec.remote_mta,
+        "reporting_mta": reporting_mta,
+        "recipient": rec.recipient,
+    }
+    kwargs = {k: v for k, v in extra.items() if k in _CLASSIFY_ARGS}
     verdict = classify(
         status=rec.status, replycode=rec.replycode, diagnostic=diagnostic, action=rec.action,
         kind_hint=str(kind), mta=mta, subject=subject, **kwargs,
