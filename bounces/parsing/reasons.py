@@ -143,6 +143,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"message size exceeds fixed maximum message size", r"message (?:header )?size exceeds .{0,30}?recipient",
     ),
     "suspend": (
+        r"this address no longer accepts mail",
         r"account is temporarily limited",
         r"mailaddress is administrativ\w* disabled",
         r"mailbox (?:is )?(?:disabled|suspended|frozen|locked)", r"mailbox currently suspended",
@@ -262,6 +263,11 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"non-ascii address", r"utf-?8 (?:header|string) .{0,40}?(?:not permitted|cannot be)",
     ),
     "rejected": (
+        r"can'?t determine purported responsible address", r"denied \[bouncedeny\]",
+        r"denied by secumail valid-address-filter", r"does not exist e2110", r"envelope blocked - ",
+        r"rfc 1035 violation: recursive cname records for", r"sending this from a different address or alias using the",
+        r"your access to submit messages to this e-mail system has been rejected",
+        r"sender address has been blacklisted", r"syntax error: empty email address", r"invalid domain, see <url:",
         r"sender (?:address |email address |domain )?(?:rejected|refused|denied|blacklisted|is invalid|verify failed)",
         r"sender was rejected", r"sender is (?:spammer|in my black list)", r"sender not pre-approved",
         r"(?:invalid|bad|bogus) (?:sender|mail from)", r"unroutable sender", r"domain of sender address",

@@ -558,6 +558,23 @@ def test_temporary_pseudo_status_follows_sisimai_table() -> None:
     assert (full.reason, full.status) == ("mailboxfull", "4.0.922")
 
 
+@pytest.mark.parametrize("text", [
+    "550 Can't determine purported responsible address", "550 Denied [BOUNCEDENY]",
+    "553 RFC 1035 violation: recursive cname records for example.org",
+    "550 Your access to submit messages to this e-mail system has been rejected",
+    "550 Sender address has been blacklisted", "501 Syntax error: empty email address",
+])
+def test_sender_refusals_are_rejected(text: str) -> None:
+    assert classify(status=None, replycode=None, diagnostic=text, command="MAIL").reason == "rejected"
+    assert classify(status=None, replycode=None, diagnostic=text).reason == "rejected"
+
+
+def test_a_suspension_phrase_beats_mailbox_wording() -> None:
+    verdict = classify(status="5.1.1", replycode="550", diagnostic="550 5.1.1 This address no longer accepts mail.",
+                       command="RCPT")
+    assert (verdict.reason, verdict.hard) == ("suspend", False)
+
+
 def test_qmail_local_lookup_is_a_dead_mailbox_without_a_command() -> None:
     verdict = classify(status=None, replycode=None, diagnostic="Sorry, no mailbox here by that name. (#5.1.1)")
     assert (verdict.reason, verdict.hard) == ("userunknown", True)
