@@ -183,7 +183,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"mailbox not (?:found|present|available)", r"requested action not taken: mailbox unavailable",
         r"no (?:mailbox|account|mail box) (?:here )?(?:by that name|available|for this user|found)",
         r"address (?:does not exist|not present|unknown|invalid|not found|couldn'?t be found)",
-        r"email account that you tried to reach does not exist", r"the account or domain may not exist",
+        r"email account that you tried to reach does not exist",
         r"no one at this address", r"this address no longer accepts mail", r"no longer (?:valid|in use|exists)",
         r"resolver\.adr\.recip(?:ient)?notfound", r"recip(?:ient)?notfound",
         r"recipient address rejected: (?:user unknown|access denied|invalid user|invalid-recipient|unknown user|userunknown|undeliverable)",
@@ -286,6 +286,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"group you tried to contact .{0,80}?may not exist", r"permission to post",
     ),
     "hostunknown": (
+        r"the account or domain may not exist", r"recipient address rejected: unknown domain name",
         r"dns lookup failure: host .{1,80}? not found",
         r"all host address lookups failed permanently", r"all relevant mx records point to non-existent hosts",
         r"host (?:or domain name )?not found", r"host unknown", r"unknown host", r"host unreachable",

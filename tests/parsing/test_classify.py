@@ -569,6 +569,12 @@ def test_sender_refusals_are_rejected(text: str) -> None:
     assert classify(status=None, replycode=None, diagnostic=text).reason == "rejected"
 
 
+def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
+    verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
+                       command="RCPT")
+    assert (verdict.reason, verdict.hard) == ("hostunknown", True)
+
+
 def test_a_suspension_phrase_beats_mailbox_wording() -> None:
     verdict = classify(status="5.1.1", replycode="550", diagnostic="550 5.1.1 This address no longer accepts mail.",
                        command="RCPT")
