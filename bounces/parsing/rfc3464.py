@@ -19,7 +19,6 @@ from .common import (
 )
 from .message import Mail
 
-_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*:\s?(.*)$")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
 _KNOWN = frozenset(
     {
@@ -69,11 +68,9 @@ def parse_fields(text: str) -> list[list[tuple[str, str]]]:
             name, value = cur[-1]
             cur[-1] = (name, value + " " + line.strip())
             continue
-        m = _FIELD.match(line)
-        if not m:
-            last_known = False
-            continue
-        name = m.group(1).lower()
+        colon = line.find(":")
+        # only the known DSN fields matter, so a set lookup replaces a field regex
+        name = line[:colon].strip().lower() if 0 < colon < 40 else ""
         if name not in _KNOWN:
             last_known = False
             continue
@@ -85,7 +82,7 @@ def parse_fields(text: str) -> list[list[tuple[str, str]]]:
             cur = []
         if name in ("final-recipient", "original-recipient"):
             seen_recipient = True
-        cur.append((name, m.group(2).strip()))
+        cur.append((name, line[colon + 1 :].strip()))
     if cur:
         blocks.append(cur)
     return blocks

@@ -36,8 +36,9 @@ def match(mail: Mail) -> bool:
     lc = mail.lc_head
     if any(s in lc for s in _NEEDLES):
         return True
-    # qmail and its clones: "Received: (qmail 123 invoked for bounce)" with "<addr>:" groups
-    return any("invoked for bounce" in v or "invoked from network" in v for v in mail.all_headers.get("received", ())) and (
+    # qmail and its clones: "Received: (qmail 123 invoked for bounce)" with "<addr>:" groups;
+    # qmail writes no DSN, so a message with one was written by the MTA behind it
+    return not mail.ds_texts and any("invoked for bounce" in v or "invoked from network" in v for v in mail.all_headers.get("received", ())) and (
         "\n<" in mail.body[:4000] or mail.body.startswith("<")
     )
 
