@@ -743,6 +743,8 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
                               "recognising known messages by their content this run.\n")
         refs = box.list_messages(unseen_only=mailbox.fetch_mode == Mailbox.FetchMode.UNSEEN)
         known = _known_rows(mailbox, [r.key for r in refs])
+        if not dry_run:
+            _settle_vanished(mailbox, run, {r.key for r in refs})
         # 1. stored earlier, results committed, disposition not done: finish the job.
         pending_dispose = {r: known[r.key] for r in refs if r.key in known
                            and known[r.key]["state"] == RawMessage.State.PROCESSED
@@ -878,6 +880,23 @@ def _after_batch(run: ProcessingRun, mailbox: Mailbox, token: str, n: int,
 def _chunked(values: list, size: int) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _settle_vanished(mailbox: Mailbox, run: ProcessingRun, listed: set[str]) -> None:
+    """Flag as disposed the processed rows of recent failed runs that left the server.
+
+    A worker killed after the server carried out a disposition but before the `disposed`
+    flag was committed leaves rows that look undisposed while the message is gone (or
+    seen); nothing is left to do for them.
+    """
+    since = timezone.now() - timedelta(days=7)
+    failed_runs = (ProcessingRun.objects.filter(mailbox=mailbox, created_at__gte=since)
+                   .exclude(status=ProcessingRun.Status.SUCCEEDED).exclude(pk=run.pk).values("id"))
+    stale = [pk for pk, key in RawMessage.objects.filter(
+        run_id__in=failed_runs, state=RawMessage.State.PROCESSED, disposed=False,
+    ).values_list("id", "dedupe_key") if key not in listed]
+    for chunk in _chunked(stale, 900):
+        RawMessage.objects.filter(id__in=chunk).update(disposed=True)
 
 
 def _known_rows(mailbox: Mailbox, keys: list[str]) -> dict[str, dict]:
