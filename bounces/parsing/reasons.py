@@ -341,6 +341,10 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"connection frequency limited", r"ip frequency limited", r"numerous attempts to deliver",
     ),
     "blocked": (
+        r"said: 550 blocked", r"connection was dropped by remote host", r"is not allowed to send mail from",
+        r"no matches to nameserver query", r"server access forbidden by your ip", r"looks suspiciously like spammer",
+        r"smtp error from remote mail server after initial connection:", r"\([^ ()]+@[^ ()]+:blocked\)",
+        r"mail from [^ ]+ refused:", r"messages from .{1,60}? temporarily deferred due to user complaints",
         r"blocked using", r"block ?list", r"black ?list", r"blacklisted by", r"deny ?list",
         r"is (?:listed|blocked) (?:at|on|in|by)", r"\brbl\b", r"\bdnsbl\b", r"spamhaus", r"spamcop",
         r"barracuda", r"sorbs", r"abuseat", r"cloudmark", r"banned sending ip", r"bad sender ip address",
@@ -587,6 +591,8 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     "userunknown/yahoo": (r"requested mail action aborted, mailbox not found",),
     # Outlook.com / Hotmail
     "hostunknown/outlook": (r"could not be delivered to the recipient because the domain is not reachable",),
+    # Sender-IP refusals whose wording also says "spam" or "sender" (Sisimai's Blocked list)
+    "blocked/ip": (r"bad sender ip address", r"too many spams from your ip", r"you are sending spam"),
 }
 _SENTENCES_BY_REASON: Final[dict[str, tuple[str, ...]]] = {}
 for _name, _pats in _PROVIDER_SENTENCES.items():

@@ -569,6 +569,15 @@ def test_sender_refusals_are_rejected(text: str) -> None:
     assert classify(status=None, replycode=None, diagnostic=text).reason == "rejected"
 
 
+@pytest.mark.parametrize("text", [
+    "550 5.7.1 Bad sender IP address", "550 5.7.1 Too many spams from your IP (192.0.2.1)",
+    "550 5.7.1 You are sending spam", "550 5.7.1 Sorry, your remotehost looks suspiciously like spammer",
+    "550 5.7.1 Mail from 192.0.2.1 refused: see RBL", "554 5.7.1 No matches to nameserver query",
+])
+def test_sender_ip_refusals_are_blocked(text: str) -> None:
+    assert classify(status="5.7.1", replycode="550", diagnostic=text, command="RCPT").reason == "blocked"
+
+
 def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
     verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
                        command="RCPT")
