@@ -578,6 +578,21 @@ def test_sender_ip_refusals_are_blocked(text: str) -> None:
     assert classify(status="5.7.1", replycode="550", diagnostic=text, command="RCPT").reason == "blocked"
 
 
+@pytest.mark.parametrize("text", [
+    "550 5.7.1 Blacklisted URL in message", "550 5.7.1 Message rejected for policy reasons",
+    "550 5.7.1 Your message failed several antispam checks", "550 5.7.1 Mail score (12) over 10",
+    "554 5.7.1 see //www.spamhaus.org/help/help_spam_16.htm",
+])
+def test_content_judged_spam_after_data(text: str) -> None:
+    assert classify(status="5.7.1", replycode="550", diagnostic=text, command="DATA").reason == "spamdetected"
+
+
+def test_policy_refusal_at_mail_from_is_not_spam() -> None:
+    verdict = classify(status="5.0.0", replycode="554", diagnostic="554 Mail from a@example.net rejected for "
+                       "policy reasons. (in reply to MAIL FROM command)")
+    assert verdict.reason == "policyviolation"
+
+
 def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
     verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
                        command="RCPT")
