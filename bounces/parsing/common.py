@@ -84,9 +84,12 @@ def norm_address(value: str | None) -> str | None:
         v = m.group(1)
     else:
         m = ADDR_RE.search(v)
-        if not m:
+        if m:
+            v = m.group(0)
+        elif v.count("@") == 1 and " " not in v.strip() and len(v) < 256:
+            v = v.strip()  # malformed but still the address the bounce is about ("a@b..org")
+        else:
             return None
-        v = m.group(0)
     v = v.strip().strip("<>'()[]").rstrip(".,;:")
     if v.lower().startswith("mailto:"):
         v = v[7:]

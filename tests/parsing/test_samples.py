@@ -25,6 +25,10 @@ EXPECTED: dict[str, tuple] = {
     "exim/rejected-after-data.eml": (
         Kind.FAILURE, "exim", [("dave@example.org", "5.7.1", "spamdetected", False, True)],
         "<news-0003@mail.example.com>", "d4e5f6a7b8a1b2c3"),
+    "exim/malformed-address.eml": (
+        Kind.FAILURE, "exim", [("walt@example..org", None, "syntaxerror", False, True)], None, None),
+    "exim/undisclosed-generated-from.eml": (
+        Kind.FAILURE, "exim", [("xena@example.org", None, "hostunknown", True, True)], None, None),
     "exim/delay-warning.eml": (
         Kind.DELAY, "exim", [("erin@example.org", "4.3.0", None, False, False)], None, None),
     "qmail/two-recipients.eml": (

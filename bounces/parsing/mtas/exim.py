@@ -18,6 +18,9 @@ NAME = "exim"
 
 _NEEDLES = (
     "this message was created automatically by mail delivery software",
+    "a message that you sent contained one or more recipient addresses",
+    "a message that you sent was rejected by the local sca",
+    "router encountered the following error(s)",
     "following address(es) failed",
     "could not be delivered to one or more of its",
     "has not yet been delivered to one or more of its",
@@ -35,6 +38,7 @@ _END = re.compile(
     re.M,
 )
 _BLOCK_HEAD = re.compile(r"^ {1,3}(\S.*)$")
+_FIRST_ITEM = re.compile(r"^ {1,3}(?:\S+@\S+|an undisclosed address|pipe to \||save to )", re.M)
 _GENERATED = re.compile(r"(?:^|\()\s*(?:ultimately )?generated (?:by|from) (\S+?)\)?\s*$", re.I)
 _HOST = re.compile(r"host ([\w.-]+) \[[\d.:a-fA-F]+\]")
 
@@ -55,6 +59,13 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         recs = _blocks(body[m.end() :])
         if recs:
             break
+    if not recs:
+        # other intros ("...recipient addresses that were incorrectly constructed:", "The X
+        # router encountered the following error(s):", frozen messages): the list starts at
+        # the first line indented by two spaces that names an address
+        first = _FIRST_ITEM.search(body)
+        if first:
+            recs = _blocks(body[first.start() :])
     generated_text = _generated_text(body)
     failed = [a for v in mail.header_all("x-failed-recipients") for a in ADDR_RE.findall(v)]
     if not recs and failed:
@@ -119,7 +130,13 @@ def _make(head: str, lines: list[str]) -> Rec:
                 addr = norm_address(g.group(1))
             continue
         rest.append(ln)
-    if addr is None and not head.lower().startswith(("pipe to", "save to", "|", "/")):
+    if addr is None and head.lower().startswith("an undisclosed address"):
+        for ln in lines:
+            g = _GENERATED.search(ln)
+            if g:
+                addr = norm_address(g.group(1))
+                break
+    if addr is None and not head.lower().startswith(("pipe to", "save to", "|", "/", "an undisclosed")):
         h = head.rstrip(":")
         addr = norm_address(h.split()[0] if h.split() else h)
         tail = h[len(h.split()[0]) :].strip() if h.split() else ""
