@@ -221,7 +221,7 @@ def test_a_folder_reset_does_not_count_processed_messages_again(pipeline_dovecot
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("kill_after_processed", [1, 15])
+@pytest.mark.parametrize("kill_after_processed", [1, 7, 15, 30])
 def test_a_worker_killed_with_sigkill_mid_run_loses_and_double_counts_nothing(
     pipeline_dovecot, mail_user, mailbox, campaign, kill_after_processed
 ):
