@@ -38,7 +38,6 @@ def unexplained_bounces() -> QuerySet[Bounce]:
     return (
         Bounce.objects.filter(state=Bounce.State.UNMATCHED)
         .select_related("mailbox", "raw_message")
-        .defer("raw_message__raw")
         .order_by("-bounced_at", "-id")
     )
 

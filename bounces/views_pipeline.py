@@ -71,11 +71,27 @@ def unexplained(request: HttpRequest) -> HttpResponse:
     """The unmatched / unexplained queue with its three ways out."""
     bounces = list(selectors.unexplained_bounces()[:100])
     for bounce in bounces:
-        pattern = (bounce.diagnostic or "")[:120]
-        bounce.rule_url = "/bounces/rules/new/?" + urlencode({"pattern": pattern, "section": "diagnostic"})
+        if bounce.recipient and bounce.diagnostic:
+            query = {"pattern": bounce.diagnostic[:120], "section": "diagnostic"}
+        else:
+            # nothing decoded: the subject is what a rule can key on
+            query = {"pattern": _subject(bounce)[:120], "section": "subject"}
+        bounce.rule_url = "/bounces/rules/new/?" + urlencode(query)
     return TemplateResponse(request, "bounces/pipeline/unexplained.html", {
         "bounces": bounces, "kinds": Bounce.Kind.choices,
     })
+
+
+def _subject(bounce: Bounce) -> str:
+    from email.header import decode_header, make_header
+    from email.parser import BytesHeaderParser
+
+    raw = bytes(bounce.raw_message.raw[:16384]) if bounce.raw_message_id else b""
+    try:
+        value = BytesHeaderParser().parsebytes(raw).get("Subject", "")
+        return str(make_header(decode_header(value))).strip()
+    except Exception:  # noqa: BLE001 - a hostile header only loses the pre-filled pattern
+        return ""
 
 
 @staff_member_required

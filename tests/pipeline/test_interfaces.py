@@ -131,3 +131,20 @@ def test_the_task_is_safe_to_run_twice_and_retries_transient_errors():
     assert TransientRunError in process_mailbox_task.autoretry_for
     assert process_mailbox_task.time_limit and process_mailbox_task.soft_time_limit
     assert process_mailbox_task.run(999_999) == {"skipped": "mailbox deleted"}
+
+
+def test_the_unexplained_queue_links_to_the_rule_editor_with_a_pattern(admin_client):
+    from bounces.models import RawMessage
+    from bounces.services import process_stored_messages
+
+    raw = b"From: robot@example.net\r\nSubject: Strange notice 42\r\n\r\nsomething odd\r\n"
+    RawMessage.objects.create(dedupe_key="q:1", source="upload", sha256="0" * 64, raw=raw, size=len(raw))
+    process_stored_messages()
+
+    page = admin_client.get("/bounces/unexplained/").content.decode()
+
+    assert "/bounces/rules/new/?pattern=Strange+notice+42&amp;section=subject" in page
+    bounce = Bounce.objects.get()
+    response = admin_client.post(f"/bounces/unexplained/{bounce.pk}/", {"action": "not_bounce"})
+    assert response.status_code == 302
+    assert Bounce.objects.get().state == "ignored"
