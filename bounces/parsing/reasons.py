@@ -379,6 +379,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"was blocked by", r"blocked by ldap", r"blocked - see", r"refused - see",
     ),
     "policyviolation": (
+        r"messages with multiple addresses",
         r"recipient is not accepting mail with", r"members-only list", r"closed mailing list", r"email rejected due to security policies", r"header are not accepted", r"organizational settings", r"message given low priority", r"rejected due to local policy", r"not subscribed to this group", r"organization policy", r"containing images or other attachments", r"mass mailer", r"without solving a captcha",
         r"policy (?:reasons|violation)", r"denied by policy", r"for policy reasons", r"against (?:our|the) policy",
         r"protocol violation", r"header error", r"content presents a potential security issue",
@@ -605,6 +606,9 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     "hostunknown/outlook": (r"could not be delivered to the recipient because the domain is not reachable",),
     # Sender-IP refusals whose wording also says "spam" or "sender" (Sisimai's Blocked list)
     "blocked/ip": (r"bad sender ip address", r"too many spams from your ip", r"you are sending spam"),
+    # SMTP AUTH towards a relay failed (Postfix smtp client), attachment rules: security, not SPF/DKIM/virus
+    "securityerror/mta": (r"authentication failed; server .{1,120}? said:",
+                          r"executable files are not allowed in compressed files"),
 }
 _SENTENCES_BY_REASON: Final[dict[str, tuple[str, ...]]] = {}
 for _name, _pats in _PROVIDER_SENTENCES.items():

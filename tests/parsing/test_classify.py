@@ -593,6 +593,14 @@ def test_policy_refusal_at_mail_from_is_not_spam() -> None:
     assert verdict.reason == "policyviolation"
 
 
+def test_smtp_auth_failure_towards_a_relay_is_a_security_error_not_spf() -> None:
+    verdict = classify(status="5.0.0", replycode=None, diagnostic="SASL authentication failed; server "
+                       "smtp.example.net[192.0.2.1] said: 535 5.7.8 Error: authentication failed")
+    assert verdict.reason == "securityerror"
+    assert classify(status=None, replycode="550", diagnostic="550 Messages with multiple addresses are not "
+                    "accepted", command="DATA").reason == "policyviolation"
+
+
 def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
     verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
                        command="RCPT")
