@@ -10,6 +10,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -76,7 +77,7 @@ def unexplained(request: HttpRequest) -> HttpResponse:
         else:
             # nothing decoded: the subject is what a rule can key on
             query = {"pattern": _subject(bounce)[:120], "section": "subject"}
-        bounce.rule_url = "/bounces/rules/new/?" + urlencode(query)
+        bounce.rule_url = reverse("bounces:rule_new") + "?" + urlencode(query)
     return TemplateResponse(request, "bounces/pipeline/unexplained.html", {
         "bounces": bounces, "kinds": Bounce.Kind.choices,
     })
