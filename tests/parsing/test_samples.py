@@ -42,6 +42,11 @@ EXPECTED: dict[str, tuple] = {
     "microsoft/recipient-not-found.eml": (
         Kind.FAILURE, "microsoft", [("ivan@contoso.example", "5.1.10", "userunknown", True, True)],
         "<news-0006@mail.example.com>", None),
+    "microsoft/german-ndr.eml": (
+        Kind.FAILURE, "microsoft", [("anna@contoso.example", "5.1.1", "userunknown", True, True)],
+        "<x2@mail.example.com>", None),
+    "gmail/address-not-found-dsn.eml": (
+        Kind.FAILURE, None, [("bea@example.org", "5.1.1", "userunknown", True, True)], None, None),
     "amazonses/json-bounce.eml": (
         Kind.FAILURE, "amazonses", [("judy@example.org", "5.1.1", "userunknown", True, True)], None, None),
     "arf/abuse.eml": (

@@ -17,15 +17,41 @@ NAME = "microsoft"
 _NEEDLES = (
     "delivery has failed to these recipients or",
     "diagnostic information for administrators",
+    "diagnoseinformationen für administratoren",
+    "informations de diagnostic pour les administrateurs",
+    "información de diagnóstico para administradores",
+    "informações de diagnóstico para administradores",
+    "informazioni di diagnostica per gli amministratori",
+    "diagnostische gegevens voor beheerders",
+    "管理者向けの診断情報",
     "microsoft exchange server",
     "the following recipient(s) cannot be reached",
     "la remise à ces destinataires",
     "die zustellung an folgende empfänger",
 )
-_ADMIN = re.compile(r"Diagnostic information for administrators:\s*\n", re.I)
-_ADMIN_END = re.compile(r"\n\s*(?:Original message headers:|Original Message Headers|-{4,})", re.I)
-_USER = re.compile(r"(?:Delivery has failed to these recipients or (?:groups|distribution lists)"
-                   r"|The following recipient\(s\) cannot be reached)\s*:?\s*\n", re.I)
+# Exchange localises its NDR headings; "Remote Server returned '...'" stays English.
+_ADMIN = re.compile(
+    r"(?:Diagnostic information for administrators|Diagnoseinformationen für Administratoren"
+    r"|Informations de diagnostic pour les administrateurs|Información de diagnóstico para administradores"
+    r"|Informações de diagnóstico para administradores|Informazioni di diagnostica per gli amministratori"
+    r"|Diagnostische gegevens voor beheerders|管理者向けの診断情報)\s*[:：]\s*\n",
+    re.I,
+)
+_ADMIN_END = re.compile(
+    r"\n\s*(?:Original message headers|Original Message Headers|Ursprüngliche Nachrichtenheader"
+    r"|En-têtes de message d'origine|Encabezados de mensajes originales|Cabeçalhos da mensagem original"
+    r"|Intestazioni originali del messaggio|Oorspronkelijke berichtkoppen|元のメッセージ ヘッダー|-{4,})",
+    re.I,
+)
+_USER = re.compile(
+    r"(?:Delivery has failed to these recipients or (?:groups|distribution lists)"
+    r"|The following recipient\(s\) cannot be reached"
+    r"|Die Zustellung an folgende Empfänger oder Gruppen ist fehlgeschlagen"
+    r"|La remise a échoué pour ces destinataires ou groupes|Error en la entrega a estos destinatarios o grupos"
+    r"|Falha na entrega para estes destinatários ou grupos|Recapito non riuscito per i destinatari o gruppi seguenti"
+    r"|De bezorging is mislukt voor deze ontvangers of groepen|次の受信者またはグループへの配信に失敗しました)\s*[:：]?\s*\n",
+    re.I,
+)
 _MAILTO = re.compile(r"<mailto:([^<>\s]+@[^<>\s]+)>|^\s*([^\s<>]+@[\w.-]+\.\w+)\s*(?:<mailto:[^>]*>)?\s*$", re.I)
 _REMOTE_SAID = re.compile(r"Remote Server (?:at [^\n]*? )?returned '([^']*)'|#(\d{3} [245]\.\d+\.\d+[^#]*)##?|^\s*#?(\d{3} [245]\.\d+\.\d+.*)$", re.I | re.M)
 _GEN_SERVER = re.compile(r"Generating server:\s*(\S+)", re.I)
@@ -43,8 +69,8 @@ def _admin(body: str) -> dict[str, str]:
     cur: str | None = None
     for line in text.split("\n"):
         s = line.strip()
-        if not s or s.lower().startswith(("generating server", "receiving server", "total retry")):
-            continue
+        if not s or ("server" in s.lower() and ":" in s and "@" not in s and "returned" not in s.lower()):
+            continue  # "Generating server: X" and its translations
         a = norm_address(s) if re.fullmatch(r"\S+@\S+", s) else None
         if a:
             cur = a.lower()
