@@ -42,6 +42,7 @@ class Match:
     campaign_id: int | None = None
     list_id: int | None = None
     sent_at: datetime | None = None
+    email: str = ""  # the address the matched message was sent to
 
     @property
     def matched(self) -> bool:
@@ -62,7 +63,8 @@ class _Sent:
 
     def match(self, method: str) -> Match:
         return Match(method=method, sent_message_id=self.id, contact_id=self.contact_id,
-                     campaign_id=self.campaign_id, list_id=self.list_id, sent_at=self.sent_at)
+                     campaign_id=self.campaign_id, list_id=self.list_id, sent_at=self.sent_at,
+                     email=self.email)
 
 
 def _sent(row: dict) -> _Sent:

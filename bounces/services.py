@@ -384,6 +384,8 @@ class Processor:
             decision = decide(category=category, rule=rule, mailbox_policy=self.policy)
             match = item.forced_match or (NO_MATCH if decision.not_bounce else
                                           matcher.match(result, recipient, item.raw))
+            if not address and match.email and len(recipients) == 1:
+                address = match.email  # e.g. an ARF report that hides the recipient
             bounce = Bounce(
                 raw_message_id=item.raw_id,
                 mailbox=self.mailbox,

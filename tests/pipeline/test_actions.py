@@ -302,3 +302,17 @@ def test_a_send_time_refusal_is_recorded_once_with_the_same_actions(campaign):
     assert (bounce.kind, bounce.match_method, bounce.raw_message.source) == ("hard", "token", "smtp")
     assert Contact.objects.get(pk=sent.contact_id).has_bounced
     assert SentMessage.objects.get(pk=sent.pk).status == "bounced"
+
+
+def test_a_complaint_that_hides_the_recipient_is_recorded_with_the_address_we_sent_to(campaign):
+    from .conftest import arf
+
+    sent = send(campaign, "hidden@example.net")
+    raw = arf("hidden@example.net", token=sent.token).replace(b"Original-Rcpt-To: hidden@example.net\r\n", b"")
+    raw = raw.replace(b"To: hidden@example.net", b"To: undisclosed-recipients:;")
+
+    run = deliver(raw)
+
+    bounce = Bounce.objects.get()
+    assert run.complaint == 1
+    assert (bounce.recipient, bounce.contact_id, bounce.kind) == ("hidden@example.net", sent.contact_id, "complaint")
