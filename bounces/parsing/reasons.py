@@ -163,6 +163,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"mailbox owner has changed", r"no forwarding address",
     ),
     "norelaying": (
+        r"relaying mail to ", r"in my list of allowed rcpthost",
         r"due to the following smtp relay error",
         r"relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited|refused)",
         r"not (?:permitted|allowed|authorized) to relay", r"unable to relay", r"we do not relay",
@@ -609,6 +610,8 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
     # SMTP AUTH towards a relay failed (Postfix smtp client), attachment rules: security, not SPF/DKIM/virus
     "securityerror/mta": (r"authentication failed; server .{1,120}? said:",
                           r"executable files are not allowed in compressed files"),
+    # Amazon SES throttling: the sender's own quota, not the recipient's mailbox
+    "toomanyconn/ses": (r"throttling failure: (?:daily message quota|maximum sending rate) exceeded",),
 }
 _SENTENCES_BY_REASON: Final[dict[str, tuple[str, ...]]] = {}
 for _name, _pats in _PROVIDER_SENTENCES.items():

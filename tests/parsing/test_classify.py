@@ -601,6 +601,13 @@ def test_smtp_auth_failure_towards_a_relay_is_a_security_error_not_spf() -> None
                     "accepted", command="DATA").reason == "policyviolation"
 
 
+def test_ses_throttling_is_the_senders_quota_not_a_full_mailbox() -> None:
+    verdict = classify(status="4.0.0", replycode="454", diagnostic="454 Throttling failure: Daily message quota exceeded.")
+    assert verdict.reason == "toomanyconn"
+    assert classify(status=None, replycode="550", diagnostic="550 Relaying mail to example.org is not allowed",
+                    command="RCPT").reason == "norelaying"
+
+
 def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
     verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
                        command="RCPT")
