@@ -14,6 +14,27 @@ from ..message import Mail
 from ._text import merge_dsn, region
 
 NAME = "microsoft"
+_ADMIN_NEEDLES = (
+    "diagnostic information for administrators",
+    "diagnoseinformationen für administratoren",
+    "informations de diagnostic pour les administrateurs",
+    "información de diagnóstico para administradores",
+    "informações de diagnóstico para administradores",
+    "informazioni di diagnostica per gli amministratori",
+    "diagnostische gegevens voor beheerders",
+    "管理者向けの診断情報",
+)
+_USER_NEEDLES = (
+    "delivery has failed to these recipients or",
+    "the following recipient(s) cannot be reached",
+    "die zustellung an folgende empfänger oder gruppen",
+    "la remise a échoué pour ces destinataires",
+    "error en la entrega a estos destinatarios",
+    "falha na entrega para estes destinatários",
+    "recapito non riuscito per i destinatari",
+    "de bezorging is mislukt voor deze ontvangers",
+    "次の受信者またはグループへの配信に失敗しました",
+)
 _NEEDLES = (
     "delivery has failed to these recipients or",
     "diagnostic information for administrators",
@@ -63,8 +84,20 @@ def match(mail: Mail) -> bool:
     return any(s in lc for s in _NEEDLES) or ("couldn't be delivered" in lc and "your message to" in lc)
 
 
-def _admin(body: str) -> dict[str, str]:
-    text = region(body, _ADMIN, _ADMIN_END)
+def _from_heading(low: str, needles: tuple[str, ...]) -> int:
+    """Where the first of the headings starts: a literal search on the lower-cased body (a
+    case-insensitive alternation over a whole body is slow); -1 if there is none."""
+    hits = [i for i in (low.find(n) for n in needles) if i >= 0]
+    if not hits:
+        return -1
+    return min(hits)
+
+
+def _admin(body: str, low: str) -> dict[str, str]:
+    start = _from_heading(low, _ADMIN_NEEDLES)
+    if start < 0:
+        return {}
+    text = region(body[start:], _ADMIN, _ADMIN_END)
     out: dict[str, str] = {}
     cur: str | None = None
     for line in text.split("\n"):
@@ -81,8 +114,11 @@ def _admin(body: str) -> dict[str, str]:
     return out
 
 
-def _user(body: str) -> dict[str, str]:
-    text = region(body, _USER)
+def _user(body: str, low: str) -> dict[str, str]:
+    start = _from_heading(low, _USER_NEEDLES)
+    if start < 0:
+        return {}
+    text = region(body[start:], _USER)
     out: dict[str, str] = {}
     cur: str | None = None
     for line in text.split("\n")[:40]:
@@ -105,8 +141,9 @@ def _user(body: str) -> dict[str, str]:
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     """DSN records with the administrators' diagnostic; the text alone without a DSN."""
-    admin = _admin(mail.body)
-    user = _user(mail.body)
+    low = mail.body.lower()
+    admin = _admin(mail.body, low)
+    user = _user(mail.body, low)
     gen = _GEN_SERVER.search(mail.body)
     if dsn:
         recs = dsn

@@ -29,9 +29,8 @@ def match(mail: Mail) -> bool:
     )
 
 
-def transcript_diagnostics(body: str) -> tuple[dict[str, str], str]:
-    """Per-recipient diagnostics from the transcript, and the transcript's loose text."""
-    text = region(body, _TRANSCRIPT, _TRANSCRIPT_END)
+def transcript_diagnostics(text: str) -> tuple[dict[str, str], str]:
+    """Per-recipient diagnostics from a transcript's text, and its loose text."""
     per: dict[str, str] = {}
     last_cmd_rcpt: str | None = None
     responses: list[str] = []
@@ -67,7 +66,8 @@ def transcript_diagnostics(body: str) -> tuple[dict[str, str], str]:
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     """DSN records, with transcript replies where the DSN's diagnostic is thin."""
-    per, loose = transcript_diagnostics(mail.body)
+    transcript = region(mail.body, _TRANSCRIPT, _TRANSCRIPT_END) if "transcript of session" in mail.lc_head else ""
+    per, loose = transcript_diagnostics(transcript)
     if dsn:
         for r in dsn:
             key = (r.recipient or "").lower()
@@ -82,7 +82,9 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
                 st = find_status(t)
                 if st and (not r.status or (r.status.endswith(".0.0") and not st.endswith(".0.0"))):
                     r.status = st
-            r.command = find_command(("\n".join(per.values()) if len(dsn) == 1 else "") or r.diagnostic) or _cmd_for(mail.body, key)
+            r.command = find_command(("\n".join(per.values()) if len(dsn) == 1 else "") or r.diagnostic) or (
+                find_command(transcript) if transcript else None
+            )
         return dsn
     recs = []
     fatal = _FATAL.search(mail.body)
@@ -92,15 +94,10 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
             if a:
                 t = per.get(a.lower(), "") or per.get("__last__", "") or loose
                 rec = diag_rec(a, t)
-                rec.command = find_command(region(mail.body, _TRANSCRIPT, _TRANSCRIPT_END))
+                rec.command = find_command(transcript)
                 recs.append(rec)
     for key, t in per.items():
         if key.startswith("__") or any((r.recipient or "").lower() == key for r in recs):
             continue
         recs.append(diag_rec(key, t))
     return merge_dsn(recs, dsn)
-
-
-def _cmd_for(body: str, key: str) -> str | None:
-    text = region(body, _TRANSCRIPT, _TRANSCRIPT_END)
-    return find_command(text) if text else None
