@@ -333,6 +333,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"banned attachment", r"dangerous attachment",
     ),
     "authfailure": (
+        r"please inspect your spf settings", r"bad spf records for",
         r"dmarc (?:policy|verification|check|fail|reject)", r"'s dmarc", r"per dmarc", r"spf (?:check|fail|record|validation|softfail|hardfail|authentication)",
         r"(?:fails?|failed) (?:to pass )?(?:spf|dkim|dmarc)", r"dkim (?:signature )?(?:fail|invalid|verification|check|validation)",
         r"sender policy framework", r"\bspf\b.{0,20}?\bfail", r"spf record",
@@ -612,6 +613,7 @@ _PROVIDER_SENTENCES: Final[dict[str, tuple[str, ...]]] = {
                           r"executable files are not allowed in compressed files"),
     # Amazon SES throttling: the sender's own quota, not the recipient's mailbox
     "toomanyconn/ses": (r"throttling failure: (?:daily message quota|maximum sending rate) exceeded",),
+    "virusdetected/mta": (r"contains prohibited virus or spam content",),
 }
 _SENTENCES_BY_REASON: Final[dict[str, tuple[str, ...]]] = {}
 for _name, _pats in _PROVIDER_SENTENCES.items():

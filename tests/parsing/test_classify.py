@@ -608,6 +608,13 @@ def test_ses_throttling_is_the_senders_quota_not_a_full_mailbox() -> None:
                     command="RCPT").reason == "norelaying"
 
 
+def test_spf_settings_and_virus_or_spam_content() -> None:
+    spf = classify(status=None, replycode="550", diagnostic="550 Please inspect your SPF settings", command="MAIL")
+    virus = classify(status="5.7.1", replycode="550", diagnostic="550 5.7.1 The message was rejected because it "
+                     "contains prohibited virus or spam content", command="DATA")
+    assert (spf.reason, virus.reason) == ("authfailure", "virusdetected")
+
+
 def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
     verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
                        command="RCPT")
