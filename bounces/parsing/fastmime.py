@@ -80,17 +80,21 @@ def _split_headers(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     block = raw if end < 0 else raw[:end]
     rest = b"" if end < 0 else raw[end + 2 :]
     headers: list[tuple[str, str]] = []
+    text = block.decode("utf-8", "surrogateescape")
     # one field per chunk: a newline not followed by blank space starts the next field
-    fields = _UNFOLD.split(block.decode("utf-8", "surrogateescape"))
+    fields = _UNFOLD.split(text) if ("\n " in text or "\n\t" in text) else text.split("\n")
+    append = headers.append
     for i, field in enumerate(fields):
         colon = field.find(":")
-        name = field[:colon].rstrip(" \t") if colon > 0 else ""
-        if not name or not name.isascii() or " " in name or "\t" in name or "\n" in name or not name.isprintable():
+        name = field[:colon] if colon > 0 else ""
+        if name and name[-1] in " \t":
+            name = name.rstrip(" \t")
+        if not name or not name.isascii() or not name.isprintable() or " " in name or "\n" in name:
             if i == 0 and field[:1] in (" ", "\t"):
                 continue  # stray leading continuation line
             remainder = "\n".join(fields[i:]).encode("utf-8", "surrogateescape")
             return headers, remainder + (b"\n\n" + rest if end >= 0 else b"")
-        headers.append((name, field[colon + 1 :].lstrip(" \t")))
+        append((name, field[colon + 1 :].lstrip(" \t")))
     return headers, rest
 
 

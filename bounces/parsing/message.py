@@ -169,6 +169,7 @@ class Mail:
     report_type: str = ""
     all_headers: dict[str, list[str]] = field(default_factory=dict)  # lower name -> raw values
     _lc_head: str | None = None
+    _lc_from: str | None = None
 
     @property
     def lc_head(self) -> str:
@@ -176,6 +177,13 @@ class Mail:
         if self._lc_head is None:
             self._lc_head = self.body[:8000].lower()
         return self._lc_head
+
+    @property
+    def lc_from(self) -> str:
+        """The decoded From header, lower-cased."""
+        if self._lc_from is None:
+            self._lc_from = self.from_.lower()
+        return self._lc_from
 
     def header(self, name: str) -> str:
         """First value of header ``name`` (decoded), or ""."""

@@ -21,7 +21,7 @@ def match(mail: Mail) -> bool:
     """SES/WorkMail senders or wording."""
     lc = mail.lc_head
     return (
-        "amazonses.com" in mail.from_.lower()
+        "amazonses.com" in mail.lc_from
         or "x-ses-outgoing" in mail.headers
         or "was undeliverable" in lc and "the following message to <" in lc
         or "error occurred while trying to deliver the mail to the following recipients" in lc

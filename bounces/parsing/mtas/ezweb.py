@@ -23,7 +23,7 @@ _CAUSE = re.compile(
 
 def match(mail: Mail) -> bool:
     """EZweb's postmaster or Received hosts."""
-    frm = mail.from_.lower()
+    frm = mail.lc_from
     return "ezweb.ne.jp" in frm or ("au.com" in frm and "postmaster" in frm) or (
         "the user(s) account is disabled" in mail.lc_head
     )

@@ -13,7 +13,7 @@ def match(mail: Mail) -> bool:
     """Google's mailer-daemon answering for a group (X-Failed-Recipients + Groups wording)."""
     return bool(
         mail.header("x-failed-recipients")
-        and "googlemail.com" in mail.from_.lower()
+        and "googlemail.com" in mail.lc_from
         and any(s in mail.lc_head for s in ("google groups", "google グループ", "groups.google.com"))
     )
 

@@ -14,7 +14,7 @@ _RCPT = re.compile(r"Could not be delivered to:\s*<?([^<>\s]+@[^<>\s]+)>?\s*\n(.
 
 def match(mail: Mail) -> bool:
     """KDDI's sender domains with its fixed English wording."""
-    frm = mail.from_.lower()
+    frm = mail.lc_from
     return ("dion.ne.jp" in frm or "kddi" in frm or "auone" in frm or "au.com" in frm) and (
         "could not be delivered to" in mail.lc_head
     )

@@ -16,7 +16,7 @@ _TO = re.compile(r"^\s*To:\s*(.+)$", re.I | re.M)
 
 def match(mail: Mail) -> bool:
     """Verizon's MMSC sender."""
-    frm = mail.from_.lower()
+    frm = mail.lc_from
     return ("vzwpix.com" in frm or "vtext.com" in frm) and "could not be delivered" in mail.lc_head
 
 

@@ -16,7 +16,7 @@ _DELAYED = re.compile(r"^\s*\[Status:\s*\w+,\s*Address:\s*<?([^\s<>,]+@[^\s<>,]+
 
 def match(mail: Mail) -> bool:
     """Zoho's mailer-daemon or its ERROR_CODE wording."""
-    return "zoho" in mail.from_.lower() or "error_code :" in mail.lc_head
+    return "zoho" in mail.lc_from or "error_code :" in mail.lc_head
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
