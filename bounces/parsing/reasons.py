@@ -256,6 +256,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"temporarily deferred due to unexpected volume or user complaints",
     ),
     "contenterror": (
+        r"too many received: headers",
         r"too many \"received\" headers",
         r"header size exceeds maximum permitted", r"header size, or recipient list, exceeds policy limit", r"mime complexity exceeds", r"invalid mime headers", r"improperly-formatted binary content", r"unnecessary base64 encoding",
         r"improper use of 8-bit data", r"8-?bit (?:data|characters) in (?:message )?header",
@@ -556,7 +557,7 @@ _DECISIVE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         r"recipient not found by smtp address lookup",
     )),
     ("networkerror", (
-        r"message exceeded \d+ hops", r"hop count exceeded - possible mail loop", r"routing loop detected",
+        r"message exceeded \d+ hops", r"hop count exceeded - possible mail loop",
     )),
     ("systemfull", (r"mailbox unavailable \(not enough free space\)",)),
     ("systemerror", (

@@ -615,6 +615,13 @@ def test_spf_settings_and_virus_or_spam_content() -> None:
     assert (spf.reason, virus.reason) == ("authfailure", "virusdetected")
 
 
+def test_too_many_received_headers_is_content_but_a_routing_loop_is_network() -> None:
+    content = classify(status="5.4.6", replycode="554", diagnostic="554 5.4.6 Routing loop detected -- too many "
+                       "Received: headers", command="DATA")
+    loop = classify(status="5.4.6", replycode="554", diagnostic="554 5.4.6 Routing loop detected")
+    assert (content.reason, loop.reason) == ("contenterror", "networkerror")
+
+
 def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
     verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
                        command="RCPT")
