@@ -622,6 +622,20 @@ def test_too_many_received_headers_is_content_but_a_routing_loop_is_network() ->
     assert (content.reason, loop.reason) == ("contenterror", "networkerror")
 
 
+@pytest.mark.parametrize("text", [
+    "550 Recipient unknown", "550 <a@example.jp> not found", "550 Email address could not be found",
+    "553 sorry, that domain or user isn't in my list of allowed rcpthosts (#5.7.1)",
+    "550 RCPT <a@example.jp> does not exist", "550 No a in name directory",
+])
+def test_mailbox_wording_at_rcpt_is_userunknown(text: str) -> None:
+    assert classify(status=None, replycode=None, diagnostic=text, command="RCPT").reason == "userunknown"
+
+
+def test_domain_not_in_rcpthosts_is_norelaying() -> None:
+    text = "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)"
+    assert classify(status=None, replycode=None, diagnostic=text, command="RCPT").reason == "norelaying"
+
+
 def test_account_or_domain_may_not_exist_is_hostunknown() -> None:
     verdict = classify(status=None, replycode="550", diagnostic="550 The account or domain may not exist",
                        command="RCPT")
