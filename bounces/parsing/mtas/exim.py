@@ -145,6 +145,9 @@ def _make(head: str, lines: list[str]) -> Rec:
     diag = " ".join(rest)
     rec = diag_rec(addr, diag)
     rec.command = find_command(diag)
+    if head.lower().startswith(("pipe to", "|")):
+        # delivery into a local program failed: Exim's own mailer, not the remote side
+        rec.reason = "mailererror"
     m = _HOST.search(diag)
     if m:
         rec.remote_mta = m.group(1)
