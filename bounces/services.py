@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -821,6 +822,8 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
 # Runs with at least this many new messages parse in a helper process, overlapping the
 # engine (the biggest CPU cost) with the database work and the IMAP traffic.
 PARALLEL_PARSE_MIN = 2000
+# Tests that start helper threads of their own may allow the fork anyway.
+FORK_WITH_THREADS = False
 
 
 def _parse_pairs(pairs: list[tuple[int, bytes]], options: ParseOptions) -> list[Item]:
@@ -844,7 +847,10 @@ class BackgroundParser:
         from concurrent.futures import ProcessPoolExecutor
 
         executor = None
-        if not multiprocessing.current_process().daemon and (os.cpu_count() or 1) > 1:
+        # Forking a process that runs other threads can deadlock the child on a lock one
+        # of them held (logging, ...): then parse here (e.g. Celery's thread pool).
+        alone = threading.active_count() == 1 or FORK_WITH_THREADS
+        if alone and not multiprocessing.current_process().daemon and (os.cpu_count() or 1) > 1:
             try:
                 executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
             except (OSError, ValueError):  # pragma: no cover - no fork here

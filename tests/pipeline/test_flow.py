@@ -121,6 +121,16 @@ def test_large_runs_parse_in_a_helper_process_with_the_same_results(
     from bounces import services
 
     monkeypatch.setattr(services, "PARALLEL_PARSE_MIN", 1)
+    monkeypatch.setattr(services, "FORK_WITH_THREADS", True)  # earlier tests leave threads
+    started = []
+    real_start = services.BackgroundParser.start.__func__
+
+    def start(cls, options):
+        parser = real_start(cls, options)
+        started.append(parser.executor is not None)
+        return parser
+
+    monkeypatch.setattr(services.BackgroundParser, "start", classmethod(start))
     sent = [send(campaign, f"p{i}@example.net") for i in range(7)]
     pipeline_dovecot.inject_many(mail_user, [dsn(s.email, token=s.token) for s in sent])
     pipeline_dovecot.inject(mail_user, dsn("nobody@example.net"))
@@ -131,6 +141,7 @@ def test_large_runs_parse_in_a_helper_process_with_the_same_results(
     assert Bounce.objects.filter(match_method="token").count() == 7
     assert len(pipeline_dovecot.message_files(mail_user)) == 1  # the unmatched one, marked read
     assert RawMessage.objects.filter(disposed=True, state="processed").count() == 8
+    assert started == [True]  # the helper process really parsed
 
 
 def test_processed_messages_can_be_moved_and_a_rule_can_ask_for_deletion(

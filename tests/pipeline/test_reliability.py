@@ -189,13 +189,16 @@ def test_a_run_over_10000_messages_keeps_memory_bounded(pipeline_dovecot, mail_u
     for _ in range(10_000):
         pipeline_dovecot.inject(mail_user, raw)
     Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=500)
+    from bounces import services
 
+    services.FORK_WITH_THREADS = True  # as in production; proxy threads of earlier tests linger
     tracemalloc.start()
     try:
         run = process_mailbox(mailbox_id=mailbox.pk)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+        services.FORK_WITH_THREADS = False
 
     assert run.fetched == 10_000 and run.hard == 10_000, run.summary() + run.error_log
     print(f"tracemalloc peak during the 10,000-message run: {peak / 1e6:.1f} MB")

@@ -66,6 +66,8 @@ class Command(BaseCommand):
         if show_bar:
             from tqdm import tqdm
 
+            # no monitor thread: large runs fork a parse worker, which wants no threads
+            tqdm.monitor_interval = 0
             bar = tqdm(desc=mailbox.name, unit="msg", file=sys.stderr)
 
         def progress(run: ProcessingRun, n: int) -> None:
