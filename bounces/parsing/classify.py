@@ -438,38 +438,49 @@ def _host_rule(f: _Facts, hosts: str) -> str | None:
         if f.code == "5.0.0" and "550 unknown user" in f.text:
             return "userunknown" if f.command == "RCPT" else "rejected" if f.command == "DATA" else None
     if "user unknown" in f.text and (
-        _ends_with(hosts, ("ezweb.ne.jp", "au.com")) or _KDDI_DOMAIN.search(f.text) is not None
+        _ends_with(hosts, _KDDI_HOSTS) or _KDDI_DOMAIN.search(f.text) is not None
     ):
         if ">: user unknown" in f.text:
             return "userunknown"
         if "550 : user unknown" in f.text:
             return "filtered"
-    if _ends_with(hosts, (".mx.aol.com", ".mail.aol.com")) or f.text.startswith("x-outbound-mail-relay;"):
+    if _ends_with(hosts, _AOL_HOSTS) or f.text.startswith("x-outbound-mail-relay;"):
         # AOL's outbound relays give up on a domain whose MX lookup keeps returning a broken
         # answer: that domain takes no mail. (Elsewhere the same Postfix text is a network error.)
         if "type=mx: malformed or unexpected name server reply" in f.text:
             return "notaccept"
         if "host or domain name not found" in f.text:
             return "hostunknown"
-    if _ends_with(hosts, (".messagelabs.com",)) or "messagelabs.com/support" in f.text:
+    if _ends_with(hosts, _MESSAGELABS_HOSTS) or "messagelabs.com/support" in f.text:
         for reason, rx in _MESSAGELABS:
             if rx.search(f.text):
                 return reason
-    if _ends_with(hosts, (".hotmail.com",)) and "requested action not taken: mailbox unavailable" in f.text:
+    if _ends_with(hosts, _HOTMAIL_HOSTS) and "requested action not taken: mailbox unavailable" in f.text:
         return "userunknown"  # Outlook.com's fixed answer for a dead mailbox
-    if _ends_with(hosts, ("qq.com",)) or "mail.qq.com" in f.text:
+    if _ends_with(hosts, _QQ_HOSTS) or "mail.qq.com" in f.text:
         for reason, rx in _TENCENT:
             if rx.search(f.text):
                 return reason
     return None
 
 
-def _ends_with(hosts: str, domains: tuple[str, ...]) -> bool:
-    """Is one of the hosts one of the domains or inside one (whole labels only)?"""
-    if not hosts:
-        return False
-    tails = tuple("." + d.lstrip(".") for d in domains)
-    return any(("." + h).endswith(tails) for h in hosts.split())
+def _domains(*domains: str) -> re.Pattern[str]:
+    """A pattern matching a host (in the space-separated host list) that is one of the
+    domains or inside one, whole labels only."""
+    alts = "|".join(re.escape(d.lstrip(".")) for d in domains)
+    return re.compile(rf"(?:^|[ .])(?:{alts})(?= |$)")
+
+
+_KDDI_HOSTS: Final = _domains("ezweb.ne.jp", "au.com")
+_AOL_HOSTS: Final = _domains("mx.aol.com", "mail.aol.com")
+_MESSAGELABS_HOSTS: Final = _domains("messagelabs.com")
+_HOTMAIL_HOSTS: Final = _domains("hotmail.com")
+_QQ_HOSTS: Final = _domains("qq.com")
+
+
+def _ends_with(hosts: str, domains: re.Pattern[str]) -> bool:
+    """Is one of the hosts one of the domains (a ``_domains`` pattern) or inside one?"""
+    return bool(hosts) and domains.search(hosts) is not None
 
 
 # Gmail's own NDRs end the remote answer with "(state N)": the SMTP stage it failed at.

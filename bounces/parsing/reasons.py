@@ -838,11 +838,16 @@ LDA_MESSAGES: Final[dict[str, tuple[tuple[str, tuple[str, ...]], ...]]] = {
 }
 
 
+_LDA_MARKER: Final = re.compile("|".join(re.escape(m) for _, ms in LDA_AGENTS for m in ms))
+
+
 def lda_reason(text: str) -> str | None:
     """The reason a local delivery agent's error text gives, or None when no LDA speaks.
 
     ``text`` is lower-case. An LDA error without a known phrase is ``mailererror``.
     """
+    if _LDA_MARKER.search(text) is None:  # one scan for the common case: no LDA at all
+        return None
     for agent, markers in LDA_AGENTS:
         if any(m in text for m in markers):
             for reason, phrases in LDA_MESSAGES[agent]:
