@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import fastmime
 
@@ -49,6 +50,7 @@ _ALTERNATIVES = {
 }
 
 
+@lru_cache(maxsize=256)
 def _codec(charset: str | None) -> str | None:
     if not charset:
         return None
@@ -63,6 +65,20 @@ def _codec(charset: str | None) -> str | None:
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
     """Decode ``data`` with its declared charset, falling back to UTF-8 then Latin-1."""
     name = _codec(charset)
+    if data.isascii():
+        # 7-bit text: ASCII unless a stateful 7-bit encoding is declared or its escapes show
+        # (ISO-2022-JP without a label is frequent in Japanese bounces)
+        if name and name.startswith(("iso2022", "utf-7", "hz")):
+            try:
+                return data.decode(name)
+            except Exception:
+                return data.decode("ascii")
+        if b"\x1b$B" in data or b"\x1b$@" in data:
+            try:
+                return data.decode("iso2022_jp")
+            except Exception:
+                pass
+        return data.decode("ascii")
     if name and name not in ("utf-8", "latin-1", "iso8859-1"):
         try:
             return data.decode(name)
