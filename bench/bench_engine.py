@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: bouncemgr's engine vs Sisimai 4.25 (Debian libsisimai-perl) vs flufl.bounce.
 
-    .venv/bin/python bench/bench_engine.py [CORPUS] [--passes 5] [--repeat 3]
+    .venv/bin/python bench/bench_engine.py [CORPUS] [--passes 10] [--repeat 3]
 
 Each engine runs as ONE process that reads the corpus's .eml paths on stdin (the list fed
 ``--passes`` times, so the start-up of perl/python weighs little) and prints JSON lines,
@@ -71,7 +71,7 @@ def in_process(paths: list[Path], passes: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", nargs="?", default=str(SHARED / "bounce-corpus"))
-    ap.add_argument("--passes", type=int, default=5, help="feed the path list this many times")
+    ap.add_argument("--passes", type=int, default=10, help="feed the path list this many times")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per engine (best is kept)")
     args = ap.parse_args(argv)
 
