@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import services
+from . import mailbox_views, services
 from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
 from .rule_admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 
@@ -118,31 +118,13 @@ class MailboxAdmin(admin.ModelAdmin):
         def wrap(view):
             return self.admin_site.admin_view(partial(view, model_admin=self))
 
-        urls = []
-        try:
-            from . import mailbox_views
-        except ImportError:  # pragma: no cover - before the connectors feature existed
-            mailbox_views = None
-        if mailbox_views is not None:
-            urls += [
-                path("<int:mailbox_id>/test/", wrap(mailbox_views.test_connection_view),
-                     name="bounces_mailbox_test"),
-                path("<int:mailbox_id>/folders/", wrap(mailbox_views.browse_folders_view),
-                     name="bounces_mailbox_folders"),
-            ]
+        urls = [
+            path("<int:mailbox_id>/test/", wrap(mailbox_views.test_connection_view), name="bounces_mailbox_test"),
+            path("<int:mailbox_id>/folders/", wrap(mailbox_views.browse_folders_view),
+                 name="bounces_mailbox_folders"),
+        ]
         return [*urls, *super().get_urls()]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "has_connection_views": _has_mailbox_views()}
-        return super().change_view(request, object_id, form_url, extra_context)
-
-
-def _has_mailbox_views() -> bool:
-    try:
-        from . import mailbox_views  # noqa: F401
-    except ImportError:  # pragma: no cover
-        return False
-    return True
 
 
 @admin.register(BounceSettings)

@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Campaign, SentMessage
+from .models import Campaign, CampaignStats, SentMessage
 
 
 @admin.register(Campaign)
@@ -67,3 +67,19 @@ class SentMessageAdmin(admin.ModelAdmin):
     raw_id_fields = ("contact", "campaign")
     show_full_result_count = False
     readonly_fields = ("token", "created_at")
+
+
+@admin.register(CampaignStats)
+class CampaignStatsAdmin(admin.ModelAdmin):
+    """Stored bounce figures of the results page (a cache rebuilt from Bounce rows): read-only."""
+
+    list_display = ("campaign", "computed_at", "bounce_rows", "last_bounced_at", "duration_ms")
+    list_select_related = ("campaign",)
+    readonly_fields = ("campaign", "computed_at", "bounce_rows", "last_bounced_at", "duration_ms", "data",
+                       "refresh_requested_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -41,10 +41,10 @@ def test_two_instances_get_different_admin_passwords(settings, tmp_path):
 def test_every_model_has_a_working_admin_list_and_add_page(admin_client):
     for model, model_admin in admin.site._registry.items():
         info = (model._meta.app_label, model._meta.model_name)
-        response = admin_client.get(reverse("admin:%s_%s_changelist" % info))
+        response = admin_client.get(reverse("admin:{}_{}_changelist".format(*info)), follow=True)
         assert response.status_code == 200, info
         if model_admin.has_add_permission(response.wsgi_request):
-            assert admin_client.get(reverse("admin:%s_%s_add" % info)).status_code == 200, info
+            assert admin_client.get(reverse("admin:{}_{}_add".format(*info))).status_code == 200, info
 
 
 def test_the_admin_shows_every_project_model(admin_client):

@@ -29,6 +29,8 @@ class Command(BaseCommand):
         for name in sorted(get_commands()):
             if name.startswith("load_starter_"):
                 call_command(name, stdout=self.stdout)
+        # Mailboxes created outside the admin (commands, imports) get their beat schedule.
+        call_command("process_bounces", sync_schedules=True, stdout=self.stdout)
 
     def ensure_admin(self, *, username: str, email: str) -> None:
         user_model = get_user_model()
