@@ -143,6 +143,8 @@ def clean_smtp_reply(text: str) -> str:
 _COMMAND_RES: tuple[tuple[re.Pattern[str], str | None], ...] = (
     (re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo|lhlo|starttls|auth|xforward|connect|greeting)", re.I), None),
     (re.compile(r"after (?:the )?(rcpt to|mail from|end of data|data|initial connection|helo|ehlo|lhlo|starttls|auth|sending data block|pipelined (?:rcpt to|mail from|data))", re.I), None),
+    # GMX and others: "after RCPT command", "after MAIL command"
+    (re.compile(r"after (rcpt|mail|data|helo|ehlo) command", re.I), None),
     (re.compile(r"did not like our (rcpt to|mail from|final data|data|helo|ehlo)", re.I), None),
     (re.compile(r"smtp:(rcpt|mail|data|helo|ehlo|conn)\b", re.I), None),
     (re.compile(r"\[(rcpt_to|mail_from|data|end_of_data)\]", re.I), None),
