@@ -18,6 +18,7 @@ _MARK = re.compile(
 _TRANSCRIPT = re.compile(r"-{3,} ?Transcript of session follows ?-{3,}\s*\n", re.I)
 _TRANSCRIPT_END = re.compile(r"\n\s*-{3,} ?(?:Original message|Unsent message|Message header|Below)|\n\s*--\S", re.I)
 _RCPT_LINE = re.compile(r"^(\d{3})[ -]<?([^<>\s]+@[^<>\s]+?)>?\.\.\.\s*(.*)$")
+_REASON_LINE = re.compile(r"^\(reason:\s*(.*?)\)?$", re.I)
 _FATAL = re.compile(r"-{3,} ?The following addresses had permanent fatal errors ?-{3,}\s*\n(.*?)(?:\n\s*\n|\n\s*-{3,})", re.I | re.S)
 
 
@@ -89,13 +90,22 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     recs = []
     fatal = _FATAL.search(mail.body)
     if fatal:
+        listed: list[tuple[str, str]] = []  # (address, its "(reason: ...)" line)
         for line in fatal.group(1).split("\n"):
-            a = norm_address(line.strip())
+            s = line.strip()
+            m = _REASON_LINE.match(s)
+            if m and listed:
+                listed[-1] = (listed[-1][0], m.group(1))
+                continue
+            a = norm_address(s) if "@" in s else None
             if a:
-                t = per.get(a.lower(), "") or per.get("__last__", "") or loose
-                rec = diag_rec(a, t)
-                rec.command = find_command(transcript)
-                recs.append(rec)
+                listed.append((a, ""))
+        for a, why in listed:
+            own = per.get(a.lower(), "")
+            t = own or why or per.get("__last__", "") or loose
+            rec = diag_rec(a, t)
+            rec.command = "RCPT" if own and a.lower() in per else find_command(transcript)
+            recs.append(rec)
     for key, t in per.items():
         if key.startswith("__") or any((r.recipient or "").lower() == key for r in recs):
             continue
