@@ -15,16 +15,13 @@ from __future__ import annotations
 import re
 
 from . import arf, autoreply, rfc3464, tokens
+from .classify import category_for, classify  # reason tables: classify.py / reasons.py
 from .common import Rec, find_replycode, fold, norm_address
 from .message import Mail, load
 from .mtas import DETECTORS, generic
 from .mtas._text import cut_returned
 from .types import Category, Kind, ParseOptions, ParseResult, RecipientResult
 
-try:  # the classification tables live in classify.py (owned separately)
-    from .classify import category_for, classify
-except ImportError:  # pragma: no cover - only until classify.py exists
-    from ._fallback_classify import category_for, classify
 try:  # Sisimai-style pseudo codes per reason, used when a detector overrides the reason
     from .reasons import PSEUDO_STATUS as _PSEUDO
 except ImportError:  # pragma: no cover
