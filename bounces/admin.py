@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import mailbox_views, services
+from .checks import mailbox_problems
 from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
 from .rule_admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 
@@ -57,6 +58,14 @@ class MailboxForm(forms.ModelForm):
                 if not cleaned.get(name):
                     cleaned[name] = getattr(self.instance, name)
         return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()  # the instance now holds the submitted values
+        for problem in mailbox_problems(self.instance):
+            if problem.warning:
+                continue
+            field = problem.field if problem.field in self.fields else None
+            self.add_error(field, f"{problem.message} {problem.hint}")
 
 
 @admin.register(Mailbox)
@@ -208,7 +217,7 @@ class RawMessageAdmin(admin.ModelAdmin):
 class BounceAdmin(admin.ModelAdmin):
     list_display = (
         "bounced_at", "recipient", "kind", "reason", "status_code", "campaign", "contact", "match_method",
-        "state", "matched_rule",
+        "state", "matched_rule", "details",
     )
     list_filter = ("kind", "state", "match_method", "reason", "mailbox")
     search_fields = ("recipient", "diagnostic", "status_code")
@@ -217,6 +226,10 @@ class BounceAdmin(admin.ModelAdmin):
     show_full_result_count = False
     date_hierarchy = "bounced_at"
     actions = ["mark_not_a_bounce"]
+
+    @admin.display(description="details")
+    def details(self, obj: Bounce) -> str:
+        return format_html('<a href="{}">parsed fields and raw message</a>', reverse("bounces:detail", args=[obj.pk]))
 
     @admin.action(description="Mark selected as not a bounce (leaves the unexplained queue)")
     def mark_not_a_bounce(self, request: HttpRequest, queryset) -> None:

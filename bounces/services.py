@@ -49,6 +49,7 @@ from contacts.models import Contact, ContactEvent, Suppression
 from contacts.services import Action, ContactActionBatch, bulk_insert
 
 from . import policies
+from .mailboxes import connect_mailbox
 from .mailboxes.base import (
     ConnectionSettings,
     Disposition,
@@ -101,11 +102,8 @@ def mailbox_connection_settings(mailbox: Mailbox) -> ConnectionSettings:
             refresh_token=mailbox.oauth2_refresh_token or "", scope=mailbox.oauth2_scope,
             on_token=_token_saver(mailbox.pk),
         )
-    extra: dict[str, Any] = {}
-    if mailbox.ca_pem and "ca_pem" in ConnectionSettings.__dataclass_fields__:
-        extra["ca_pem"] = mailbox.ca_pem
     return ConnectionSettings(
-        **extra,
+        ca_pem=mailbox.ca_pem or None,
         protocol=mailbox.protocol,  # type: ignore[arg-type]
         host=mailbox.host,
         port=mailbox.port,
@@ -129,15 +127,7 @@ def _token_saver(mailbox_id: int) -> Callable[[Any], None]:
 
 
 def open_connector(conn: ConnectionSettings) -> MailboxConnector:
-    """A connected connector for `conn` (the CONNECTORS helper's factory when present)."""
-    try:
-        from .mailboxes import connect_mailbox
-    except ImportError:  # pragma: no cover - only before the connectors' factory existed
-        from .mailboxes.imap import IMAPConnector
-
-        connector: MailboxConnector = IMAPConnector(conn)
-        connector.connect()
-        return connector
+    """A connected connector for `conn`; the caller closes it."""
     return connect_mailbox(conn)
 
 

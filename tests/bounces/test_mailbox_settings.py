@@ -1,0 +1,77 @@
+"""Mailbox settings that cannot work are refused in the admin and reported by `manage.py check`."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.urls import reverse
+
+from bounces.checks import check_mailboxes, mailbox_problems
+from bounces.models import Bounce, Disposition, Mailbox
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(**overrides):
+    data = {
+        "name": "bounces", "enabled": "on", "protocol": "imap", "host": "imap.example.com", "port": "",
+        "security": "ssl", "verify_certificate": "on", "folder": "INBOX", "path": "", "auth": "password",
+        "username": "u", "password": "pw", "fetch_mode": "unseen", "interval_minutes": "10",
+        "batch_size": "200", "processed_action": "delete", "unmatched_action": "mark_read",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_pop3_mailbox_cannot_move_messages():
+    mailbox = Mailbox(name="p", protocol="pop3", host="pop.example.com", processed_action=Disposition.MOVE,
+                      processed_folder="Done")
+    assert [p.id for p in mailbox_problems(mailbox)] == ["bounces.E003"]
+
+
+def test_moving_needs_a_target_folder_and_a_remote_mailbox_needs_a_host():
+    mailbox = Mailbox(name="i", protocol="imap", host="", unmatched_action=Disposition.MOVE)
+    assert {p.id for p in mailbox_problems(mailbox)} == {"bounces.E001", "bounces.E004"}
+
+
+def test_plain_text_login_to_a_remote_host_is_a_warning_not_an_error():
+    problems = mailbox_problems(Mailbox(name="i", host="imap.example.com", security="none"))
+    assert [(p.id, p.warning) for p in problems] == [("bounces.W001", True)]
+    assert mailbox_problems(Mailbox(name="i", host="127.0.0.1", security="none")) == []
+
+
+def test_the_system_check_reports_stored_mailboxes_that_cannot_work():
+    Mailbox.objects.create(name="ok", host="imap.example.com")
+    Mailbox.objects.create(name="bad", protocol="pop3", host="pop.example.com", processed_action="move",
+                           processed_folder="x")
+    found = check_mailboxes()
+    assert [(m.id, m.level) for m in found] == [("bounces.E003", checks.ERROR)]
+    assert "'bad'" in found[0].msg
+
+
+def test_the_admin_form_refuses_a_pop3_move(admin_client):
+    response = admin_client.post(reverse("admin:bounces_mailbox_add"),
+                                 form_data(protocol="pop3", processed_action="move", processed_folder="Done"))
+    assert response.status_code == 200
+    assert "POP3 has no folders" in response.content.decode()
+    assert not Mailbox.objects.exists()
+
+
+def test_the_admin_form_saves_good_settings_and_keeps_the_password_when_left_blank(admin_client):
+    response = admin_client.post(reverse("admin:bounces_mailbox_add"), form_data())
+    assert response.status_code == 302, response.content.decode()[:2000]
+    mailbox = Mailbox.objects.get()
+    assert mailbox.password == "pw"
+    response = admin_client.post(reverse("admin:bounces_mailbox_change", args=[mailbox.pk]),
+                                 form_data(password="", folder="Bounces"))
+    assert response.status_code == 302
+    mailbox.refresh_from_db()
+    assert (mailbox.password, mailbox.folder) == ("pw", "Bounces")
+
+
+def test_the_bounce_list_links_to_the_bounce_detail_page(admin_client):
+    from django.utils import timezone
+
+    bounce = Bounce.objects.create(recipient="a@example.com", kind="hard", bounced_at=timezone.now())
+    page = admin_client.get(reverse("admin:bounces_bounce_changelist")).content.decode()
+    assert reverse("bounces:detail", args=[bounce.pk]) in page
