@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-from bouncemgr.celery import app
 from bounces.models import Bounce, ProcessingRun
 from bounces.tasks import process_mailbox_task
 from contacts.models import Contact
@@ -47,14 +47,11 @@ def test_a_worker_process_runs_the_mailbox_task_from_redis(
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    saved = (app.conf.broker_url, app.conf.result_backend)
-    app.conf.broker_url = app.conf.result_backend = redis_server.url
-    app.__dict__.pop("backend", None)  # forget the configured result backend
+    # A client of its own, as the web process would be when configured with REDIS_URL.
+    client = Celery("client", broker=redis_server.url, backend=redis_server.url)
     try:
-        outcome = process_mailbox_task.delay(mailbox.pk).get(timeout=90)
+        outcome = client.send_task(process_mailbox_task.name, args=[mailbox.pk]).get(timeout=90)
     finally:
-        app.conf.broker_url, app.conf.result_backend = saved
-        app.__dict__.pop("backend", None)
         worker.terminate()
         try:
             output = worker.communicate(timeout=30)[0].decode(errors="replace")
