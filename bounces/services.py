@@ -760,8 +760,12 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
             for chunk in _chunked([known[r.key]["id"] for r in stored_unprocessed], batch_size):
                 rows = list(RawMessage.objects.filter(id__in=chunk).values_list("id", "dedupe_key", "raw"))
                 items = [processor.parse(i, bytes(raw)) for i, _, raw in rows]
+                if dry_run:  # counts only: nothing claimed, recorded or disposed
+                    _dry_process_items(run, processor, items)
+                    _after_batch(run, mailbox, token, len(items), progress)
+                    continue
                 refs_by_id = {i: by_key[k] for i, k, _ in rows}
-                _process_and_dispose(run, box, mailbox, processor, items, refs_by_id, dry_run=dry_run,
+                _process_and_dispose(run, box, mailbox, processor, items, refs_by_id,
                                      crash_after_commit=crash_after_commit)
                 _after_batch(run, mailbox, token, len(items), progress)
         parser = BackgroundParser.start(processor.options) if (
@@ -771,7 +775,7 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
         def finish(entry: tuple[dict[int, MessageRef], Any]) -> None:
             refs_by_id, parsed = entry
             items = parsed.result() if parser is not None else parsed
-            _process_and_dispose(run, box, mailbox, processor, items, refs_by_id, dry_run=False,
+            _process_and_dispose(run, box, mailbox, processor, items, refs_by_id,
                                  crash_after_commit=crash_after_commit)
             _after_batch(run, mailbox, token, len(items), progress)
 
@@ -968,7 +972,7 @@ def _store(mailbox: Mailbox, run: ProcessingRun, batch: list[_Fetched]) -> dict[
 
 
 def _process_and_dispose(run: ProcessingRun, box: MailboxConnector, mailbox: Mailbox, processor: Processor,
-                         items: list[Item], refs_by_id: dict[int, MessageRef], *, dry_run: bool,
+                         items: list[Item], refs_by_id: dict[int, MessageRef], *,
                          crash_after_commit: Callable[[list[int]], None] | None) -> None:
     try:
         outcome = processor.process(items)
@@ -1001,6 +1005,13 @@ def _dry_process(run: ProcessingRun, processor: Processor, mailbox: Mailbox, bat
     with transaction.atomic():
         ids = _store(mailbox, run, batch)
         items = [processor.parse(ids[f.ref.key], f.raw) for f in batch if f.ref.key in ids]
+        _dry_process_items(run, processor, items)
+        transaction.set_rollback(True)
+
+
+def _dry_process_items(run: ProcessingRun, processor: Processor, items: list[Item]) -> None:
+    """Process `items` in a transaction that is rolled back: counts only, no changes."""
+    with transaction.atomic():
         outcome = processor.process(items)
         transaction.set_rollback(True)
     _add_counts(run, outcome.counts)

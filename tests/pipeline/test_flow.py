@@ -115,6 +115,36 @@ def test_dry_run_changes_nothing(pipeline_dovecot, mail_user, mailbox, campaign)
     assert Mailbox.objects.get(pk=mailbox.pk).locked_until is None
 
 
+def test_a_dry_run_leaves_messages_stored_by_a_crashed_run_untouched(
+    pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
+):
+    from bounces import services
+
+    sent = send(campaign, "stored@example.net")
+    pipeline_dovecot.inject(mail_user, dsn("stored@example.net", token=sent.token))
+
+    class Killed(BaseException):
+        pass
+
+    def boom(self, items):
+        raise Killed
+
+    with monkeypatch.context() as patch:  # a run that dies after storing, before processing
+        patch.setattr(services.Processor, "process", boom)
+        with pytest.raises(Killed):
+            process_mailbox(mailbox_id=mailbox.pk)
+    assert RawMessage.objects.get().state == RawMessage.State.NEW
+
+    run = process_mailbox(mailbox_id=mailbox.pk, dry_run=True)
+
+    assert run.hard == 1  # counted as the real run would
+    raw = RawMessage.objects.get()
+    assert (raw.state, raw.disposed) == (RawMessage.State.NEW, False)
+    assert not Bounce.objects.exists()
+    assert not Contact.objects.get(email="stored@example.net").has_bounced
+    assert len(pipeline_dovecot.message_files(mail_user)) == 1  # still on the server
+
+
 def test_large_runs_parse_in_a_helper_process_with_the_same_results(
     pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
 ):
