@@ -1101,9 +1101,15 @@ def record_send_refusal(*, sent_message: SentMessage, reply_code: int, enhanced_
 
 # --------------------------------------------------------------------------- the unexplained queue
 def assign_bounce(*, bounce: Bounce, contact: Contact, kind: str | None = None, actor: Any = None) -> Bounce:
-    """An operator assigns an unmatched bounce to a contact; the kind's actions then apply."""
+    """An operator assigns an unmatched bounce to a contact; the kind's actions then apply.
+
+    Only a bounce still in the queue (state unmatched) is assigned; any other is returned
+    unchanged, so a repeated request (double submit, two operators) counts nothing twice.
+    """
     with transaction.atomic():
         bounce = Bounce.objects.select_for_update().get(pk=bounce.pk)
+        if bounce.state != Bounce.State.UNMATCHED:
+            return bounce
         if kind:
             bounce.kind = kind
         bounce.contact = contact
@@ -1135,8 +1141,11 @@ def assign_bounce(*, bounce: Bounce, contact: Contact, kind: str | None = None, 
 
 
 def mark_not_a_bounce(*, bounce: Bounce, actor: Any = None) -> Bounce:
-    """An operator says an unexplained message is not a bounce: it leaves the queue."""
-    Bounce.objects.filter(pk=bounce.pk).update(state=Bounce.State.IGNORED)
+    """An operator says an unexplained message is not a bounce: it leaves the queue.
+
+    Only a queued (unmatched) bounce changes: one whose actions were applied keeps its state.
+    """
+    Bounce.objects.filter(pk=bounce.pk, state=Bounce.State.UNMATCHED).update(state=Bounce.State.IGNORED)
     bounce.refresh_from_db()
     return bounce
 

@@ -265,6 +265,31 @@ def test_unexplained_bounces_can_be_assigned_or_marked_not_a_bounce(campaign, ad
     assert not selectors.unexplained_bounces().exists()
 
 
+def test_assigning_a_bounce_twice_counts_it_once(campaign, admin_user):
+    # a double-submitted form, or two operators working the queue at once
+    contact = send(campaign, "twice@example.net").contact
+    deliver(dsn("unknown@elsewhere.example"))
+    unmatched = Bounce.objects.get()
+
+    assign_bounce(bounce=unmatched, contact=contact, actor=admin_user)
+    again = assign_bounce(bounce=unmatched, contact=contact, actor=admin_user)
+
+    contact.refresh_from_db()
+    assert contact.hard_bounce_count == 1
+    assert ContactEvent.objects.filter(contact=contact, kind="hard_bounce").count() == 1
+    assert again.actions_taken == ["mark_hard", "suppress", "unsubscribe"]
+
+
+def test_only_queued_bounces_can_be_marked_not_a_bounce(campaign, admin_user):
+    sent = send(campaign, "applied@example.net")
+    deliver(dsn("applied@example.net", token=sent.token))
+    applied = Bounce.objects.get()
+
+    mark_not_a_bounce(bounce=applied, actor=admin_user)
+
+    assert Bounce.objects.get().state == Bounce.State.APPLIED
+
+
 def test_reset_bounce_state_un_bounces_a_contact_and_logs_it(campaign, admin_user):
     settings(hard_action="remove_address")
     sent = send(campaign, "un@example.net")
