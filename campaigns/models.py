@@ -92,6 +92,17 @@ class SentMessage(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Send attempts (campaigns.services): a message deferred at send time (4xx for the
+    # recipient) is tried again at next_attempt_at, following CAMPAIGN_DEFER_RETRY_DELAYS.
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="SMTP transactions tried.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A deferred message is tried again from then; empty: no retry pending (accepted, given up...).",
+    )
+    last_reply = models.CharField(
+        max_length=1000, blank=True, help_text="The last SMTP refusal for this message (code and text)."
+    )
 
     class Meta:
         constraints = [
@@ -107,6 +118,11 @@ class SentMessage(models.Model):
             models.Index(fields=["campaign", "status"], name="sentmsg_campaign_status_idx"),
             # contact page: what was sent to a contact, newest first
             models.Index(fields=["contact", "-sent_at"], name="sentmsg_contact_idx"),
+            # the retry sweep: deferred rows due for another attempt (a small partial index)
+            models.Index(
+                fields=["next_attempt_at"], name="sentmsg_retry_due_idx",
+                condition=models.Q(status="deferred", next_attempt_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,11 @@ Sending invariants (docs/campaigns.md):
 - sending is resumable: rows are created a batch at a time under a lock on the campaign
   row, and a new run first sends the rows a crashed run left queued;
 - no network I/O inside a transaction: claim (commit), talk SMTP, then record the
-  outcome together with the campaign's counters (one transaction).
+  outcome together with the campaign's counters (one transaction);
+- a message deferred at send time (4xx for the recipient) is tried again after each delay
+  of CAMPAIGN_DEFER_RETRY_DELAYS by retry_deferred, claimed the same way
+  (deferred -> sending, only once due); after the last delay it is given up and only
+  then recorded as a bounce (record_send_refusal), so a deferral counts at most once.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from .models import Campaign, CampaignStats, SentMessage, new_token
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 100
+# Waits before each new attempt of a deferred message (seconds): 15 min, 1 h, 4 h, i.e.
+# up to 4 attempts over ~5 h 15 min. An empty sequence: never retried (given up at once).
+DEFAULT_DEFER_RETRY_DELAYS: tuple[int, ...] = (15 * 60, 60 * 60, 4 * 60 * 60)
 
 
 class CampaignError(Exception):
@@ -61,6 +68,16 @@ class SendReport:
         return asdict(self)
 
 
+@dataclass
+class RetryReport(SendReport):
+    """What one run of retry_deferred did (sent/refused/deferred: outcomes of the retries)."""
+
+    retried: int = 0  # deferred messages claimed and tried again
+    gave_up: int = 0  # deferred after their last attempt: recorded as a soft failure
+    dropped: int = 0  # not retried: contact unsubscribed, suppressed or removed meanwhile
+    next_due: str = ""  # ISO time of the earliest retry still pending in the scope, if any
+
+
 def verp_address(token: str) -> str:
     """The envelope sender of one message: <local>+<token>@<return domain>."""
     return f"{settings.BOUNCE_LOCAL_PART}+{token}@{settings.BOUNCE_RETURN_DOMAIN}"
@@ -73,6 +90,12 @@ def message_id_for(token: str) -> str:
 
 def _batch_size() -> int:
     return int(getattr(settings, "CAMPAIGN_SEND_BATCH_SIZE", DEFAULT_BATCH_SIZE))
+
+
+def defer_retry_delays() -> tuple[dt.timedelta, ...]:
+    """CAMPAIGN_DEFER_RETRY_DELAYS as timedeltas (the setting holds seconds or timedeltas)."""
+    raw = getattr(settings, "CAMPAIGN_DEFER_RETRY_DELAYS", DEFAULT_DEFER_RETRY_DELAYS)
+    return tuple(d if isinstance(d, dt.timedelta) else dt.timedelta(seconds=float(d)) for d in raw or ())
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,41 +281,83 @@ def build_message(*, campaign: Campaign, row: SentMessage, connection=None) -> E
     return message
 
 
-def _claim(row: SentMessage) -> bool:
-    """queued -> sending, for this row only if nobody else took it (conditional UPDATE)."""
-    return bool(
-        SentMessage.objects.filter(pk=row.pk, status=SentMessage.Status.QUEUED).update(
-            status=SentMessage.Status.SENDING
+def _claim(row: SentMessage, *, retry: bool = False) -> bool:
+    """queued -> sending (or, for a retry, deferred and due -> sending), for this row only if
+    nobody else took it: one conditional UPDATE, committed before any SMTP traffic.
+
+    The attempt is counted here; a retry's next_attempt_at is cleared, so a second sweep
+    cannot pick the row even if it saw it due.
+    """
+    now = timezone.now()
+    if retry:
+        rows = SentMessage.objects.filter(
+            pk=row.pk, status=SentMessage.Status.DEFERRED, next_attempt_at__lte=now
         )
+    else:
+        rows = SentMessage.objects.filter(pk=row.pk, status=SentMessage.Status.QUEUED)
+    claimed = bool(rows.update(status=SentMessage.Status.SENDING, attempts=F("attempts") + 1,
+                               last_attempt_at=now, next_attempt_at=None))
+    if claimed:
+        row.status, row.attempts, row.last_attempt_at, row.next_attempt_at = (
+            SentMessage.Status.SENDING, row.attempts + 1, now, None)
+    return claimed
+
+
+def _unclaim(row: SentMessage, *, retry: bool = False) -> None:
+    """The SMTP transaction failed before the server took the message: hand it back as it
+    was (queued, or deferred and due at once), and do not count the attempt."""
+    back = (
+        {"status": SentMessage.Status.DEFERRED, "next_attempt_at": timezone.now()}
+        if retry else {"status": SentMessage.Status.QUEUED}
     )
-
-
-def _unclaim(row: SentMessage) -> None:
-    """The SMTP transaction failed before the server took the message: queue it again."""
     SentMessage.objects.filter(pk=row.pk, status=SentMessage.Status.SENDING).update(
-        status=SentMessage.Status.QUEUED
+        attempts=F("attempts") - 1, **back
     )
 
 
-def _record_outcome(*, campaign: Campaign, row: SentMessage, status: str) -> bool:
-    """Set the row's outcome and bump the matching campaign counter, in one transaction."""
-    counter = {
-        SentMessage.Status.SENT: "sent_count",
-        SentMessage.Status.REFUSED: "refused_count",
-        SentMessage.Status.DEFERRED: "deferred_count",
-    }[status]
+_COUNTERS = {
+    SentMessage.Status.SENT: "sent_count",
+    SentMessage.Status.REFUSED: "refused_count",
+    SentMessage.Status.DEFERRED: "deferred_count",
+}
+
+
+def _record_outcome(*, campaign: Campaign, row: SentMessage, status: str, retry: bool = False,
+                    **fields) -> bool:
+    """Set the row's outcome (and `fields`) and keep the campaign's counters right, in one
+    transaction.
+
+    A first attempt bumps the outcome's counter. A retry was counted as deferred: its
+    outcome moves it from deferred_count to sent_count / refused_count (deferred again:
+    no change), so Sent = sent + refused + deferred stays one per message.
+    """
     with transaction.atomic():
         n = SentMessage.objects.filter(pk=row.pk, status=SentMessage.Status.SENDING).update(
-            status=status, sent_at=timezone.now()
+            status=status, sent_at=timezone.now(), **fields
         )
         if n:
-            Campaign.objects.filter(pk=campaign.pk).update(**{counter: F(counter) + 1})
+            counter = _COUNTERS[status]
+            if not retry:
+                Campaign.objects.filter(pk=campaign.pk).update(**{counter: F(counter) + 1})
+            elif status != SentMessage.Status.DEFERRED:
+                Campaign.objects.filter(pk=campaign.pk).update(
+                    **{counter: F(counter) + 1, "deferred_count": F("deferred_count") - 1}
+                )
     row.status = status
+    for name, value in fields.items():
+        setattr(row, name, value)
     return bool(n)
 
 
-def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendReport) -> None:
-    rows = _skip_no_longer_eligible(campaign=campaign, rows=rows, report=report)
+def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendReport, retry: bool = False
+                ) -> None:
+    """Send `rows` over one SMTP connection: claim, send, record, one row at a time.
+
+    retry=True: the rows are deferred ones due for another attempt (retry_deferred), already
+    checked for eligibility.
+    """
+    if not retry:
+        rows = _skip_no_longer_eligible(campaign=campaign, rows=rows, report=report)
     if not rows:
         return
     connection = get_connection(fail_silently=False)
@@ -303,21 +368,23 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
         raise SendInterrupted(str(exc)) from exc
     try:
         for row in rows:
-            if not _claim(row):
+            if not _claim(row, retry=retry):
                 continue  # another run took it
+            if retry:
+                report.retried += 1
             message = build_message(campaign=campaign, row=row, connection=connection)
             try:
                 connection.send_messages([message])
             except smtplib.SMTPRecipientsRefused as exc:
                 # One recipient per message: the only entry is ours.
                 code, text = next(iter(exc.recipients.values()))
-                _refused(campaign=campaign, row=row, code=code, text=text, report=report)
+                _refused(campaign=campaign, row=row, code=code, text=text, report=report, retry=retry)
             except smtplib.SMTPDataError as exc:
                 # Refused after DATA (content, policy): still this recipient's answer.
                 _refused(campaign=campaign, row=row, code=exc.smtp_code, text=exc.smtp_error,
-                         report=report)
+                         report=report, retry=retry)
             except smtplib.SMTPSenderRefused as exc:
-                _unclaim(row)
+                _unclaim(row, retry=retry)
                 reason = f"The SMTP server refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}"
                 if 400 <= exc.smtp_code < 500:
                     _note_error(campaign, reason)
@@ -327,11 +394,11 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
             except (smtplib.SMTPException, OSError) as exc:
                 # Connection lost mid-transaction: without the final reply to DATA the
                 # server did not take the message (RFC 5321 4.1.1.4), so it is queued again.
-                _unclaim(row)
+                _unclaim(row, retry=retry)
                 _note_error(campaign, f"SMTP connection lost: {exc}")
                 raise SendInterrupted(str(exc)) from exc
             else:
-                if _record_outcome(campaign=campaign, row=row, status=SentMessage.Status.SENT):
+                if _record_outcome(campaign=campaign, row=row, status=SentMessage.Status.SENT, retry=retry):
                     report.sent += 1
     finally:
         try:
@@ -345,16 +412,42 @@ def _text(value: bytes | str) -> str:
 
 
 def _refused(*, campaign: Campaign, row: SentMessage, code: int, text: bytes | str,
-             report: SendReport) -> None:
-    """A recipient refused at send time: record its status, then a Bounce (pipeline service)."""
+             report: SendReport, retry: bool = False) -> None:
+    """A recipient refused at send time: record the attempt and, when final, a Bounce.
+
+    5xx: refused, recorded as a Bounce at once. 4xx: deferred, tried again after the next
+    delay of CAMPAIGN_DEFER_RETRY_DELAYS; after the last attempt it is given up and only
+    then recorded as a Bounce (with the last reply), so one deferred message is never
+    counted twice (record_send_refusal dedupes on token + reply code only, and a retry may
+    get a different code).
+    """
     text = _text(text)
     status = SentMessage.Status.DEFERRED if 400 <= code < 500 else SentMessage.Status.REFUSED
-    if not _record_outcome(campaign=campaign, row=row, status=status):
-        return
+    fields: dict = {"last_reply": f"{code} {text}"[:1000]}
+    give_up = status == SentMessage.Status.REFUSED
     if status == SentMessage.Status.DEFERRED:
-        report.deferred += 1
-    else:
+        delays = defer_retry_delays()
+        if row.attempts <= len(delays):
+            fields["next_attempt_at"] = timezone.now() + delays[max(row.attempts, 1) - 1]
+        else:
+            give_up = True
+    if not _record_outcome(campaign=campaign, row=row, status=status, retry=retry, **fields):
+        return
+    if status == SentMessage.Status.REFUSED:
         report.refused += 1
+    else:
+        report.deferred += 1
+        if give_up:
+            if isinstance(report, RetryReport):
+                report.gave_up += 1
+            logger.info("message %s deferred %s times, given up: %s", row.pk, row.attempts, fields["last_reply"])
+    if give_up:
+        _record_refusal(campaign=campaign, row=row, code=code, text=text)
+
+
+def _record_refusal(*, campaign: Campaign, row: SentMessage, code: int, text: str) -> None:
+    """Record a final refusal as a Bounce through the pipeline (same classification, rules,
+    contact actions as a bounce read from a mailbox)."""
     enhanced = text.partition(" ")[0]
     enhanced_status = enhanced if _looks_enhanced(enhanced) else None
     try:
@@ -386,6 +479,90 @@ def _stop_with_error(campaign: Campaign, message: str) -> None:
     Campaign.objects.filter(pk=campaign.pk).update(
         status=Campaign.Status.PAUSED, last_error=message[:2000], updated_at=timezone.now()
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Retrying deferred messages
+
+RETRYABLE_CAMPAIGN_STATUSES = (Campaign.Status.SENDING, Campaign.Status.SENT)
+
+
+def _due_retries(*, campaign_id: int | None, now: dt.datetime):
+    """Deferred rows whose next attempt time has passed, of campaigns still sending or sent
+    (a paused or cancelled campaign holds its retries)."""
+    rows = SentMessage.objects.filter(
+        status=SentMessage.Status.DEFERRED, next_attempt_at__isnull=False, next_attempt_at__lte=now,
+        campaign__status__in=RETRYABLE_CAMPAIGN_STATUSES,
+    )
+    return rows.filter(campaign_id=campaign_id) if campaign_id is not None else rows
+
+
+def next_retry_at(*, campaign_id: int | None = None) -> dt.datetime | None:
+    """When the earliest pending retry of deferred messages is due (one campaign or all)."""
+    rows = SentMessage.objects.filter(
+        status=SentMessage.Status.DEFERRED, next_attempt_at__isnull=False,
+        campaign__status__in=RETRYABLE_CAMPAIGN_STATUSES,
+    )
+    if campaign_id is not None:
+        rows = rows.filter(campaign_id=campaign_id)
+    return rows.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+
+
+def retry_deferred(*, campaign_id: int | None = None, batch_size: int | None = None) -> RetryReport:
+    """Try again the deferred messages whose next attempt is due (one campaign, or all).
+
+    Each row is claimed with the conditional UPDATE deferred (and due) -> sending before its
+    SMTP transaction, exactly like a first attempt, so two sweeps never send it twice and a
+    row left in "sending" by a crash is never sent again. Outcomes: accepted (sent),
+    refused 5xx (recorded as a Bounce), deferred again (next delay of
+    CAMPAIGN_DEFER_RETRY_DELAYS), or given up after the last attempt (recorded as a Bounce
+    with the last reply: a soft failure). A contact that unsubscribed or was suppressed
+    meanwhile is not retried (next_attempt_at cleared, no Bounce recorded).
+    Raises SendInterrupted (connection lost: the row is due again) or SendFailed.
+    """
+    batch_size = batch_size or _batch_size()
+    report = RetryReport(campaign_id=campaign_id or 0)
+    seen: set[int] = set()
+    while True:
+        rows = [
+            row for row in _due_retries(campaign_id=campaign_id, now=timezone.now())
+            .order_by("next_attempt_at", "pk")[:batch_size]
+            if row.pk not in seen
+        ]
+        if not rows:
+            break
+        seen.update(row.pk for row in rows)
+        by_campaign: dict[int, list[SentMessage]] = {}
+        for row in rows:
+            by_campaign.setdefault(row.campaign_id, []).append(row)
+        for cid, group in by_campaign.items():
+            campaign = Campaign.objects.get(pk=cid)
+            group = _drop_no_longer_eligible(campaign=campaign, rows=group, report=report)
+            if group:
+                report.batches += 1
+                _send_batch(campaign=campaign, rows=group, report=report, retry=True)
+    due = next_retry_at(campaign_id=campaign_id)
+    report.next_due = due.isoformat() if due else ""
+    if report.retried or report.dropped:
+        logger.info("deferred retries: %s", report.as_dict())
+    return report
+
+
+def _drop_no_longer_eligible(*, campaign: Campaign, rows: list[SentMessage], report: RetryReport
+                             ) -> list[SentMessage]:
+    """Deferred rows whose contact left the list or was suppressed since are not retried."""
+    ids = {row.contact_id for row in rows if row.contact_id}
+    still = selectors.still_subscribed_ids(campaign=campaign, contact_ids=ids)
+    suppressed = selectors.suppressed_among(row.email for row in rows)
+    keep, drop = [], []
+    for row in rows:
+        ok = row.contact_id in still and row.email.strip().lower() not in suppressed
+        (keep if ok else drop).append(row)
+    if drop:
+        report.dropped += SentMessage.objects.filter(
+            pk__in=[r.pk for r in drop], status=SentMessage.Status.DEFERRED
+        ).update(next_attempt_at=None)
+    return keep
 
 
 # ---------------------------------------------------------------------------------------
@@ -498,8 +675,12 @@ __all__ = [
     "CampaignError",
     "SendFailed",
     "SendInterrupted",
+    "RetryReport",
     "SendReport",
     "build_message",
+    "defer_retry_delays",
+    "next_retry_at",
+    "retry_deferred",
     "campaign_stats",
     "refresh_campaign_stats",
     "message_id_for",

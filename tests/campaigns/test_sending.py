@@ -311,9 +311,11 @@ def test_refused_recipients_are_recorded_as_refused_or_deferred(smtp_server):
 
 
 @needs_pipeline
-def test_refusals_become_bounces_with_the_same_classification_and_actions(smtp_server):
+def test_refusals_become_bounces_with_the_same_classification_and_actions(smtp_server, settings):
     from bounces.models import Bounce
 
+    # Without retries a deferral is final at once (tests/campaigns/test_retries.py: with them).
+    settings.CAMPAIGN_DEFER_RETRY_DELAYS = []
     mailing_list = make_list()
     subscribe(mailing_list, "ok@example.com", "gone@example.com", "busy@example.com")
     smtp_server.refuse("gone@example.com", "550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown")
