@@ -18,11 +18,6 @@ from django.utils.html import format_html
 from . import rule_services
 from .rule_models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
 
-# bounces/admin.py registered a plain admin for BounceRule before this module existed; this
-# one replaces it wherever the import order puts it.
-if admin.site.is_registered(BounceRule):
-    admin.site.unregister(BounceRule)
-
 
 @admin.register(BounceRule)
 class BounceRuleAdmin(admin.ModelAdmin):

@@ -15,9 +15,11 @@ from django.utils.safestring import SafeString
 
 from contacts.models import Contact, Subscription, Suppression
 
-from .models import Bounce, RawMessage
+from .models import Bounce, Mailbox, RawMessage
+from .policies import effective_policy
 from .rule_models import BounceRule
-from .rules import CompiledRule, MessageView, RuleMatch, RuleSet, compile_rule, kind_after_rule
+from .rules import CompiledRule, MessageView, RuleMatch, RuleSet, compile_rule
+from .services import decide
 
 # Stored bounces examined by the rule pages: the most recent ones, so a page answers in
 # seconds even on a large instance. The pages say so.
@@ -191,6 +193,14 @@ def contact_effect(*, action: str, bounce: Bounce, context: ContactContext) -> s
     return None  # count only
 
 
+def _policy(mailbox_id: int | None, policies: dict[int | None, Any]) -> Any:
+    """The effective policy of a mailbox, looked up once per mailbox (cached in ``policies``)."""
+    if mailbox_id not in policies:
+        mailbox = Mailbox.objects.filter(pk=mailbox_id).first() if mailbox_id else None
+        policies[mailbox_id] = effective_policy(mailbox)
+    return policies[mailbox_id]
+
+
 def decide_for_preview(
     *, rule: BounceRule, engine_kind: str, mailbox_id: int | None, policies: dict[int | None, Any]
 ) -> tuple[str, tuple[str, ...]]:
@@ -199,25 +209,13 @@ def decide_for_preview(
     Asks the pipeline's own decision function (`bounces.services.decide`, with the
     mailbox's effective policy) so the preview says what processing would do: e.g. a hard
     rule also marks the contact hard-bounced, "either" keeps the engine's verdict and its
-    policy actions. Without the pipeline, the rule's own type and action are used.
+    policy actions.
     """
-    try:
-        from .policies import effective_policy
-        from .services import decide
-    except ImportError:  # the pipeline is not installed: the rule's own meaning
-        new_kind = kind_after_rule(bounce_type=rule.bounce_type, engine_kind=engine_kind)
-        actions = () if rule.bounce_type == BounceRule.BounceType.IGNORE else (rule.action,)
-        return new_kind, tuple(a for a in actions if a != BounceRule.Action.COUNT_ONLY)
-    if mailbox_id not in policies:
-        from .models import Mailbox
-
-        mailbox = Mailbox.objects.filter(pk=mailbox_id).first() if mailbox_id else None
-        policies[mailbox_id] = effective_policy(mailbox)
     match = RuleMatch(
         rule_id=rule.pk or 0, rule_name=rule.name, bounce_type=rule.bounce_type, reason=rule.reason or "",
         action=rule.action, delete_message=rule.delete_message, matched_text="",
     )
-    decision = decide(category=engine_kind, rule=match, mailbox_policy=policies[mailbox_id])
+    decision = decide(category=engine_kind, rule=match, mailbox_policy=_policy(mailbox_id, policies))
     kind = "ignored" if decision.not_bounce else str(decision.kind)
     return kind, tuple(decision.actions)
 
@@ -227,23 +225,8 @@ def final_verdict(
     policies: dict[int | None, Any],
 ) -> tuple[str, str, bool]:
     """(kind, reason, ignored) processing would store for a bounce given the matching rule
-    (or None) — the pipeline's `decide` when it is there, else the rule's own meaning."""
-    try:
-        from .policies import effective_policy
-        from .services import decide
-    except ImportError:
-        if match is None:
-            return engine_kind, engine_reason, False
-        kind = kind_after_rule(bounce_type=match.bounce_type, engine_kind=engine_kind)
-        if kind == "ignored":
-            return engine_kind, match.reason or engine_reason, True
-        return kind, match.reason or engine_reason, False
-    if mailbox_id not in policies:
-        from .models import Mailbox
-
-        mailbox = Mailbox.objects.filter(pk=mailbox_id).first() if mailbox_id else None
-        policies[mailbox_id] = effective_policy(mailbox)
-    decision = decide(category=engine_kind, rule=match, mailbox_policy=policies[mailbox_id])
+    (or None), as the pipeline's `decide` says."""
+    decision = decide(category=engine_kind, rule=match, mailbox_policy=_policy(mailbox_id, policies))
     return str(decision.kind), decision.reason or engine_reason, bool(decision.not_bounce)
 
 

@@ -414,24 +414,6 @@ def load_ruleset() -> RuleSet:
     return RuleSet.from_rules(BounceRule.objects.filter(enabled=True).order_by("position", "id"))
 
 
-# --- Verdicts ------------------------------------------------------------------------------------
-
-# Rule bounce types that set the final kind outright.
-_TYPE_TO_KIND = {"hard": "hard", "soft": "soft", "complaint": "complaint", "autoreply": "autoreply"}
-
-
-def kind_after_rule(*, bounce_type: str | None, engine_kind: str) -> str:
-    """The verdict once a rule applies: its type, the engine's for "either", "ignored" for "ignore".
-
-    Used by the rule previews; the pipeline's own decision function governs processing.
-    """
-    if bounce_type is None or bounce_type == "either":
-        return engine_kind
-    if bounce_type == "ignore":
-        return "ignored"
-    return _TYPE_TO_KIND.get(bounce_type, engine_kind)
-
-
 # --- Octeth one-liners ----------------------------------------------------------------------------
 
 _OCTETH_TYPES = {

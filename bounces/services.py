@@ -63,6 +63,8 @@ from .models import Bounce, Mailbox, ProcessingRun, RawMessage
 from .models import Disposition as DispositionChoice
 from .parsing import Category, Kind, ParseOptions, ParseResult, RecipientResult, parse_bounce
 from .policies import Policy
+from .rule_services import record_rule_hits
+from .rules import MessageView, RuleMatch, RuleSet, load_ruleset
 
 log = logging.getLogger(__name__)
 
@@ -202,35 +204,20 @@ def decide(*, category: str, rule: Any = None, mailbox_policy: Policy | None = N
 
 
 # --------------------------------------------------------------------------- rules adapter
-def _load_rules() -> Any:
-    try:
-        from .rules import load_ruleset
-    except ImportError:  # pragma: no cover - only before the rules module exists
-        return None
+def _load_rules() -> RuleSet | None:
+    """The enabled rules, or None when there are none (the engine's verdict stands)."""
     ruleset = load_ruleset()
     return ruleset if len(ruleset) else None
 
 
-def _rule_match(ruleset: Any, raw: bytes, result: ParseResult, recipient: RecipientResult | None,
-                view_cache: dict) -> Any:
+def _rule_match(ruleset: RuleSet | None, raw: bytes, result: ParseResult, recipient: RecipientResult | None,
+                view_cache: dict) -> RuleMatch | None:
     if ruleset is None:
         return None
-    from .rules import MessageView
-
     view = view_cache.get("view")
     if view is None:
         view = view_cache["view"] = MessageView.from_raw(raw, result)
     return ruleset.first_match(message=view, recipient=recipient)
-
-
-def _record_rule_hits(hits: Counter) -> None:
-    if not hits:
-        return
-    try:
-        from .rule_services import record_rule_hits
-    except ImportError:  # pragma: no cover
-        return
-    record_rule_hits(hits=dict(hits))
 
 
 # --------------------------------------------------------------------------- processing
@@ -259,7 +246,7 @@ class Processor:
     mailbox: Mailbox | None
     policy: Policy
     options: ParseOptions = field(default_factory=parse_options)
-    ruleset: Any = None
+    ruleset: RuleSet | None = None
     actor_label: str = ""
     claim: str = field(default_factory=lambda: secrets.token_hex(8))
 
@@ -353,7 +340,7 @@ class Processor:
             total_hits: Counter = Counter()
             for item, _ in mine:
                 total_hits.update(rule_hits[item.raw_id])
-            _record_rule_hits(total_hits)
+            record_rule_hits(hits=dict(total_hits))
         return outcome
 
     def _plan(self, item: Item, matcher: BatchMatcher, now: datetime, rule_hits: Counter

@@ -16,7 +16,6 @@ from bounces.rules import (
     PatternError,
     RuleSet,
     compile_pattern,
-    kind_after_rule,
     parse_octeth_line,
     parse_octeth_lines,
 )
@@ -257,8 +256,19 @@ def test_match_carries_the_rules_action_and_message_disposition(action: str, del
         (None, "delay", "delay"),
     ],
 )
-def test_kind_after_rule(bounce_type: str | None, engine_kind: str, expected: str) -> None:
-    assert kind_after_rule(bounce_type=bounce_type, engine_kind=engine_kind) == expected
+def test_a_rule_type_sets_the_kind_and_either_keeps_the_engine_verdict(
+    bounce_type: str | None, engine_kind: str, expected: str
+) -> None:
+    from bounces.policies import Policy
+    from bounces.rules import RuleMatch
+    from bounces.services import decide
+
+    rule = None if bounce_type is None else RuleMatch(
+        rule_id=1, rule_name="r", bounce_type=bounce_type, reason="", action="count_only",
+        delete_message=False, matched_text="",
+    )
+    decision = decide(category=engine_kind, rule=rule, mailbox_policy=Policy())
+    assert ("ignored" if decision.not_bounce else decision.kind) == expected
 
 
 # --- Octeth one-liners ---------------------------------------------------------------------------
