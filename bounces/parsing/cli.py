@@ -20,6 +20,9 @@ from typing import IO, Any
 from .engine import parse_bounce
 from .types import ParseOptions, ParseResult
 
+# one encoder for all rows: json.dumps with options builds a new encoder per call
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def result_rows(name: str, result: ParseResult) -> Iterator[dict[str, Any]]:
     """The JSON rows for one parsed file: one per recipient, or one with recipient None."""
@@ -60,7 +63,7 @@ def run(
     reasons: Counter[str] = Counter()
     failures = 0
     write = out.write
-    dumps = json.dumps
+    dumps = _ENCODE
     pending: list[str] = []
     for path in _paths(files, files_from):
         try:
@@ -68,8 +71,8 @@ def run(
                 src = stdin_bytes or sys.stdin.buffer
                 raw = src.read()
             else:
-                with open(path, "rb") as fh:
-                    raw = fh.read()
+                with open(path, "rb", buffering=0) as fh:  # unbuffered: one read of the whole file
+                    raw = fh.readall()
         except OSError as exc:
             failures += 1
             print(f"{path}: {exc}", file=sys.stderr)
@@ -81,14 +84,14 @@ def run(
                 reasons[r.reason] += 1
             continue
         for row in result_rows(path, result):
-            pending.append(dumps(row, ensure_ascii=False))
+            pending.append(dumps(row))
         if len(pending) >= 256:  # one write per batch: a write per line costs more than parsing
             write("\n".join(pending) + "\n")
             pending.clear()
     if pending:
         write("\n".join(pending) + "\n")
     if summary:
-        write(dumps({"kinds": dict(kinds.most_common()), "reasons": dict(reasons.most_common())}) + "\n")
+        write(json.dumps({"kinds": dict(kinds.most_common()), "reasons": dict(reasons.most_common())}) + "\n")
         total = sum(kinds.values())
         write(f"messages: {total}\n")
         for k, n in kinds.most_common():
