@@ -23,7 +23,7 @@ class CampaignAdmin(admin.ModelAdmin):
                                 "deferred_count", "skipped_count", "last_error")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
-    actions = ["send_campaigns", "pause_campaigns", "recount_campaigns"]
+    actions = ["send_campaigns", "pause_campaigns", "retry_deferred_now", "recount_campaigns"]
 
     @admin.display(description="results")
     def results_link(self, obj: Campaign) -> str:
@@ -51,6 +51,17 @@ class CampaignAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{campaign}: paused after the current batch.", messages.SUCCESS)
 
+    @admin.action(description="Retry the deferred messages now (instead of waiting for their next attempt)")
+    def retry_deferred_now(self, request, queryset):
+        for campaign in queryset:
+            if campaign.status not in services.RETRYABLE_CAMPAIGN_STATUSES:
+                self.message_user(request, f"{campaign}: only a sending or sent campaign retries its messages.",
+                                  messages.ERROR)
+                continue
+            due = services.retry_deferred_now(campaign=campaign)
+            self.message_user(request, f"{campaign}: {due} deferred messages queued for another attempt.",
+                              messages.SUCCESS)
+
     @admin.action(description="Recount the send counters from the sent messages")
     def recount_campaigns(self, request, queryset):
         for campaign in queryset:
@@ -58,15 +69,34 @@ class CampaignAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.count()} campaigns recounted.", messages.SUCCESS)
 
 
+class RetryPendingFilter(admin.SimpleListFilter):
+    """Deferred messages waiting for another attempt, or given up."""
+
+    title = "deferred retries"
+    parameter_name = "retry"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "waiting for another attempt"), ("given_up", "deferred, not retried any more")]
+
+    def queryset(self, request, queryset):
+        deferred = queryset.filter(status=SentMessage.Status.DEFERRED)
+        if self.value() == "pending":
+            return deferred.filter(next_attempt_at__isnull=False)
+        if self.value() == "given_up":
+            return deferred.filter(next_attempt_at__isnull=True)
+        return queryset
+
+
 @admin.register(SentMessage)
 class SentMessageAdmin(admin.ModelAdmin):
-    list_display = ("email", "campaign", "status", "sent_at", "token", "message_id")
-    list_filter = ("status", "campaign")
+    list_display = ("email", "campaign", "status", "sent_at", "attempts", "next_attempt_at", "token", "message_id")
+    list_filter = ("status", RetryPendingFilter, "campaign")
     search_fields = ("email", "message_id", "token")
     list_select_related = ("campaign",)
     raw_id_fields = ("contact", "campaign")
     show_full_result_count = False
-    readonly_fields = ("token", "created_at")
+    # Send attempts are written by the sender only (claims depend on them).
+    readonly_fields = ("token", "created_at", "attempts", "last_attempt_at", "next_attempt_at", "last_reply")
 
 
 @admin.register(CampaignStats)

@@ -548,6 +548,20 @@ def retry_deferred(*, campaign_id: int | None = None, batch_size: int | None = N
     return report
 
 
+def retry_deferred_now(*, campaign: Campaign) -> int:
+    """An operator asks for the campaign's pending retries at once (admin action): their
+    next attempt is moved to now and the retry task is queued after the commit. The
+    number of attempts left is unchanged. Returns how many messages were made due."""
+    from .tasks import retry_deferred_task
+
+    with transaction.atomic():
+        made_due = SentMessage.objects.filter(
+            campaign_id=campaign.pk, status=SentMessage.Status.DEFERRED, next_attempt_at__gt=timezone.now()
+        ).update(next_attempt_at=timezone.now())
+        transaction.on_commit(lambda: retry_deferred_task.delay(campaign.pk))
+    return made_due
+
+
 def _drop_no_longer_eligible(*, campaign: Campaign, rows: list[SentMessage], report: RetryReport
                              ) -> list[SentMessage]:
     """Deferred rows whose contact left the list or was suppressed since are not retried."""
@@ -681,6 +695,7 @@ __all__ = [
     "defer_retry_delays",
     "next_retry_at",
     "retry_deferred",
+    "retry_deferred_now",
     "campaign_stats",
     "refresh_campaign_stats",
     "message_id_for",

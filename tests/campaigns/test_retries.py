@@ -321,3 +321,32 @@ def test_the_retry_task_sends_what_is_due(smtp_server, delays, monkeypatch):
 
     assert result.successful(), result.traceback
     assert (result.result["retried"], result.result["sent"], result.result["next_due"]) == (1, 1, "")
+
+
+def test_the_admin_action_makes_the_pending_retries_due_at_once(admin_client, smtp_server, delays,
+                                                                django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    campaign, row = deferred_campaign(smtp_server)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(reverse("admin:campaigns_campaign_changelist"),
+                                     {"action": "retry_deferred_now", "_selected_action": [campaign.pk]})
+
+    assert response.status_code == 302
+    assert len(callbacks) == 1  # the retry task, after the commit
+    row.refresh_from_db()
+    assert row.next_attempt_at <= timezone.now() and row.attempts == 1
+    smtp_server.refuse("busy@example.com", "")
+    assert services.retry_deferred(campaign_id=campaign.pk).sent == 1
+
+
+def test_the_sent_message_admin_lists_pending_retries(admin_client, smtp_server, delays):
+    from django.urls import reverse
+
+    deferred_campaign(smtp_server)
+
+    response = admin_client.get(reverse("admin:campaigns_sentmessage_changelist"), {"retry": "pending"})
+
+    assert response.status_code == 200
+    assert [m.email for m in response.context["cl"].result_list] == ["busy@example.com"]
