@@ -186,6 +186,8 @@ class Mail:
     all_headers: dict[str, list[str]] = field(default_factory=dict)  # lower name -> raw values
     _lc_head: str | None = None
     _lc_from: str | None = None
+    _lc_body: str | None = None
+    _lc_returned: list[str] | None = None
 
     @property
     def lc_head(self) -> str:
@@ -193,6 +195,20 @@ class Mail:
         if self._lc_head is None:
             self._lc_head = self.body[:8000].lower()
         return self._lc_head
+
+    @property
+    def lc_body(self) -> str:
+        """The whole body, lower-cased (computed once: several searches need it)."""
+        if self._lc_body is None:
+            self._lc_body = self.body.lower()
+        return self._lc_body
+
+    @property
+    def lc_returned(self) -> list[str]:
+        """The ``returned`` texts, lower-cased, in the same order."""
+        if self._lc_returned is None or len(self._lc_returned) != len(self.returned):
+            self._lc_returned = [t.lower() for t in self.returned]
+        return self._lc_returned
 
     @property
     def lc_from(self) -> str:

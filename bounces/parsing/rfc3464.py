@@ -161,8 +161,8 @@ def parse(mail: Mail) -> tuple[dict[str, str], list[Rec]]:
     if not recs:
         # DSN fields in the text itself (inline or mislabelled), else in an attached message
         # (gateways that wrap the whole DSN in a message/rfc822 part)
-        for text in (mail.body, *mail.returned):
-            if "final-recipient" not in text.lower():
+        for text, low in zip((mail.body, *mail.returned), (mail.lc_body, *mail.lc_returned), strict=True):
+            if "final-recipient" not in low:
                 continue
             pm, rs = records_from_text(text)
             rs = [r for r in rs if r.recipient]

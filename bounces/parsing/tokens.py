@@ -52,8 +52,7 @@ def find_token(mail: Mail, options: ParseOptions) -> str | None:
                 tok = _find_at(low, prefix, verp)
                 if tok:
                     return tok
-    for text in (*mail.returned, mail.body, *mail.ds_texts):
-        low = text.lower()
+    for low in (*mail.lc_returned, mail.lc_body, *(t.lower() for t in mail.ds_texts)):
         tok = _find_at(low, header, hdr, line_start=True) or _find_at(low, prefix, verp)
         if tok:
             return tok
@@ -62,24 +61,26 @@ def find_token(mail: Mail, options: ParseOptions) -> str | None:
 
 def find_message_id(mail: Mail) -> str | None:
     """Message-ID of the original message: from returned headers, else quoted in the body."""
-    for text in mail.returned:
-        mid = _find_at(text.lower(), "message-id", _MSGID_AT, line_start=True)
+    for text, low in zip(mail.returned, mail.lc_returned, strict=True):
+        mid = _find_at(low, "message-id", _MSGID_AT, line_start=True)
         if mid:
-            return _clean(_original_case(text, mid))
+            return _clean(_original_case(text, low, mid))
     # headers quoted in the body: the bounce's own Message-ID is a header, never in the body
-    mid = _find_at(mail.body.lower(), "message-id", _MSGID_AT, line_start=True)
+    mid = _find_at(mail.lc_body, "message-id", _MSGID_AT, line_start=True)
     if mid:
-        return _clean(_original_case(mail.body, mid))
+        return _clean(_original_case(mail.body, mail.lc_body, mid))
     for text in mail.ds_texts:
-        mid = _find_at(text.lower(), "x-original-message-id", _ORIG_MSGID_AT, line_start=True)
+        low = text.lower()
+        mid = _find_at(low, "x-original-message-id", _ORIG_MSGID_AT, line_start=True)
         if mid:
-            return _clean(_original_case(text, mid))
+            return _clean(_original_case(text, low, mid))
     return None
 
 
-def _original_case(text: str, lowered: str) -> str:
-    """``lowered`` as it is written in ``text`` (Message-IDs are case-sensitive)."""
-    i = text.lower().find(lowered)
+def _original_case(text: str, low: str, lowered: str) -> str:
+    """``lowered`` as it is written in ``text`` (Message-IDs are case-sensitive); ``low`` is
+    ``text.lower()``."""
+    i = low.find(lowered)
     return text[i : i + len(lowered)] if i >= 0 else lowered
 
 
