@@ -400,8 +400,12 @@ class Processor:
         batch = ContactActionBatch(actor_label=self.actor_label, now=now)
         contact_ids = {m.contact_id for _, rows in planned for _, _, m in rows if m.contact_id}
         contacts = batch.lock(contact_ids)
-        soft = _SoftCounter(self.policy, [m for _, rows in planned for _, d, m in rows
-                                          if d.count_soft and m.contact_id in contacts], now)
+        soft_matches = [m for _, rows in planned for _, d, m in rows if d.count_soft and m.contact_id in contacts]
+        soft = _SoftCounter(
+            self.policy, [contacts[m.contact_id] for m in soft_matches], soft_matches, now,
+            bounced_sent_ids={m.sent_message_id for _, rows in planned for _, d, m in rows
+                              if m.sent_message_id and d.kind in _SENT_STATUS and not d.not_bounce},
+        )
         sent_status: dict[int, str] = {}
         counts = outcome.counts
         for item, rows in planned:
@@ -521,12 +525,18 @@ def _category_without_recipient(result: ParseResult) -> str:
 
 
 class _SoftCounter:
-    """Soft-policy arithmetic for one batch: one query for window counts, one for chains."""
+    """Soft-policy arithmetic for one batch: one query for window counts, one for chains.
 
-    def __init__(self, policy: Policy, matches: list[Match], now: datetime) -> None:
+    `contacts` are the locked contacts with soft bounces in the batch; `bounced_sent_ids`
+    the SentMessages this batch records a bounce for (their status is updated only at the
+    end of the batch, but they did bounce, so they never break a chain).
+    """
+
+    def __init__(self, policy: Policy, contacts: list[Contact], matches: list[Match], now: datetime,
+                 bounced_sent_ids: set[int]) -> None:
         self.policy = policy
         self.now = now
-        ids = sorted({m.contact_id for m in matches if m.contact_id})
+        ids = sorted({c.id for c in contacts})
         self.window: Counter = Counter()
         self.clean: dict[int, list[datetime]] = defaultdict(list)
         if not ids:
@@ -537,21 +547,26 @@ class _SoftCounter:
                                           bounced_at__gte=since)
                     .values("contact_id").annotate(n=Count("id")).values_list("contact_id", "n"))
             self.window.update(dict(rows))
+        # Messages sent to these contacts that did not bounce, from the earliest point a
+        # chain can start at in this batch (a contact's last counted send, or a send bounced here).
+        starts = [c.last_bounce_sent_at for c in contacts if c.last_bounce_sent_at]
+        starts += [m.sent_at for m in matches if m.sent_at]
+        if starts:
+            for contact_id, sent_id, sent_at in SentMessage.objects.filter(
+                contact_id__in=ids, status=SentMessage.Status.SENT, sent_at__gt=min(starts),
+            ).values_list("contact_id", "id", "sent_at"):
+                if sent_id not in bounced_sent_ids:
+                    self.clean[contact_id].append(sent_at)
 
     def register(self, contact: Contact, match: Match) -> policies.SoftOutcome:
         state = policies.SoftState(
             consecutive_bounces=contact.consecutive_bounces, bounce_score=contact.bounce_score,
             bounce_scored_on=contact.bounce_scored_on, last_bounce_sent_at=contact.last_bounce_sent_at,
         )
-        broken = False
-        if contact.last_bounce_sent_at and match.sent_at and contact.last_bounce_sent_at < match.sent_at:
-            # a message sent between the last counted bounce and this one did not bounce
-            broken = SentMessage.objects.filter(
-                contact_id=contact.id, status=SentMessage.Status.SENT,
-                sent_at__gt=contact.last_bounce_sent_at, sent_at__lt=match.sent_at,
-            ).exists()
         result = policies.register_soft(
-            self.policy, state, at=self.now, sent_at=match.sent_at, chain_broken=broken,
+            self.policy, state, at=self.now, sent_at=match.sent_at,
+            chain_broken=policies.chain_broken(contact.last_bounce_sent_at, match.sent_at,
+                                               self.clean[contact.id]),
             window_before=self.window[contact.id],
         )
         self.window[contact.id] += 1

@@ -126,6 +126,41 @@ def test_a_message_that_did_not_bounce_resets_the_consecutive_count(campaign):
     assert Contact.objects.get(pk=contact.pk).consecutive_bounces == 1
 
 
+def test_soft_bounces_of_one_batch_arriving_out_of_order_stay_consecutive(campaign):
+    base = timezone.now() - timedelta(days=10)
+    contact = soft_bounces(campaign, "o@example.net", 1, start=base)
+    first = send(campaign, "o@example.net", when=base + timedelta(days=2), contact=contact)
+    second = send(campaign, "o@example.net", when=base + timedelta(days=3), contact=contact)
+
+    # one batch, the later message's bounce first: the earlier message bounced too, so it
+    # does not break the chain even though its status is not updated yet
+    deliver(dsn("o@example.net", token=second.token, **SOFT), dsn("o@example.net", token=first.token, **SOFT))
+
+    assert Contact.objects.get(pk=contact.pk).consecutive_bounces == 3
+    assert recompute_bounce_state() == 0  # replaying the history agrees
+
+
+def _soft_batch_queries(campaign, n: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    base = timezone.now() - timedelta(days=10)
+    raws = []
+    for i in range(n):
+        contact = soft_bounces(campaign, f"q{n}-{i}@example.net", 1, start=base)
+        later = send(campaign, contact.email, when=base + timedelta(days=2), contact=contact)
+        raws.append(dsn(contact.email, token=later.token, **SOFT))
+    for i, raw in enumerate(raws):
+        RawMessage.objects.create(dedupe_key=f"q{n}:{i}", sha256="0" * 64, raw=raw, size=len(raw))
+    with CaptureQueriesContext(connection) as queries:
+        process_stored_messages()
+    return len(queries)
+
+
+def test_soft_counting_takes_a_fixed_number_of_queries_per_batch(campaign):
+    assert _soft_batch_queries(campaign, 2) == _soft_batch_queries(campaign, 6)
+
+
 def test_the_window_policy_counts_soft_bounces_within_the_window(campaign):
     settings(soft_policy="window", soft_threshold=3, soft_window_days=10)
     start = timezone.now()
