@@ -68,6 +68,7 @@ def norm_status(value: str | None) -> str | None:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
 
 
+_ANGLE_ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _QUOTED_ADDR = re.compile(r'"[^"\s]+"@[\w-]+(?:\.[\w-]+)+')
 _ADDR_CLEAN = re.compile(r"^(?:rfc822|rfc-822|smtp|x400|utf-8|unknown)\s*;\s*", re.I)
 
@@ -77,7 +78,7 @@ def norm_address(value: str | None) -> str | None:
     if not value:
         return None
     v = _ADDR_CLEAN.sub("", value.strip())
-    m = re.search(r"<([^<>@\s]+@[^<>\s]+)>", v)
+    m = _ANGLE_ADDR.search(v) if "<" in v else None
     q = _QUOTED_ADDR.search(v) if '"' in v else None
     if q:
         v = q.group(0)

@@ -27,12 +27,6 @@ try:  # Sisimai-style pseudo codes per reason, used when a detector overrides th
 except ImportError:  # pragma: no cover
     _PSEUDO = {}
 
-# classify() learnt an optional ``command`` keyword later (engine-types.md, CHANGE): pass it
-# only when the installed classify accepts it.
-# (read from the code object: importing inspect costs 10 ms of start-up)
-_code = getattr(classify, "__code__", None)
-_CLASSIFY_ARGS = frozenset(_code.co_varnames[: _code.co_argcount + _code.co_kwonlyargcount]) if _code else frozenset()
-_CLASSIFY_TAKES_COMMAND = "command" in _CLASSIFY_ARGS
 _HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
 _GENERIC_REASONS = frozenset({"onhold", "undefined"})
 _DEFAULT_OPTIONS = ParseOptions()
@@ -187,17 +181,10 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: 
             permanent=permanent, category=category_for(fixed, permanent, rec.action),
             feedback_type=rec.feedback_type,
         )
-    extra = {
-        "command": rec.command,
-        "reason_hint": rec.reason,
-        "remote_mta": rec.remote_mta,
-        "reporting_mta": reporting_mta,
-        "recipient": rec.recipient,
-    }
-    kwargs = {k: v for k, v in extra.items() if k in _CLASSIFY_ARGS}
     verdict = classify(
         status=rec.status, replycode=rec.replycode, diagnostic=diagnostic, action=rec.action,
-        kind_hint=str(kind), mta=mta, subject=subject, **kwargs,
+        kind_hint=str(kind), mta=mta, subject=subject, command=rec.command, reason_hint=rec.reason,
+        remote_mta=rec.remote_mta, reporting_mta=reporting_mta, recipient=rec.recipient,
     )
     reason, hard, category = verdict.reason, verdict.hard, verdict.category or Category.UNKNOWN
     status = verdict.status

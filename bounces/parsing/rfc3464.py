@@ -88,13 +88,18 @@ def parse_fields(text: str) -> list[list[tuple[str, str]]]:
     return blocks
 
 
+_DIAG_TYPE = re.compile(r"^(smtp|x-unix|x-postfix|x-local|mail|x-smtp|unix|x-exchange|x400|x-notes|x-mta)\s*;\s*", re.I)
+_OTHER_TYPE = re.compile(r"^[\w-]{1,10};")
+_DNS_TYPE = re.compile(r"^\s*dns\s*;\s*", re.I)
+
+
 def _diag(value: str) -> str:
     """Diagnostic-Code value without its type ("smtp; 550 ..." -> "550 ...")."""
     v = value.strip()
-    m = re.match(r"^(smtp|x-unix|x-postfix|x-local|mail|x-smtp|unix|x-exchange|x400|x-notes|x-mta)\s*;\s*", v, re.I)
+    m = _DIAG_TYPE.match(v)
     if m:
         v = v[m.end() :]
-    elif ";" in v[:12] and re.match(r"^[\w-]{1,10};", v):
+    elif ";" in v[:12] and _OTHER_TYPE.match(v):
         v = v.split(";", 1)[1]
     return clean_smtp_reply(v)
 
@@ -129,7 +134,7 @@ def records_from_text(text: str) -> tuple[dict[str, str], list[Rec]]:
             rec.status = dstat
         remote = fields.get("remote-mta") or fields.get("x-remote-mta")
         if remote:
-            remote = re.sub(r"^\s*dns\s*;\s*", "", remote, flags=re.I).strip().strip("[]") or None
+            remote = _DNS_TYPE.sub("", remote).strip().strip("[]") or None
         rec.remote_mta = remote
         recs.append(rec)
     return per_message, recs
