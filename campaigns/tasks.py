@@ -9,16 +9,17 @@ from celery import shared_task
 from . import services
 
 
-def schedule_retry(campaign_id: int, when: dt.datetime | None) -> bool:
+def schedule_retry(campaign_id: int, when: dt.datetime | None, **options) -> bool:
     """Queue retry_deferred_task for one campaign at `when` (the earliest pending retry).
 
     Not done in eager mode: the task would run at once, before anything is due. The beat
     entry "campaigns.retry_deferred" (every few minutes, all campaigns) catches whatever a
     lost scheduled task leaves behind; two runs never send a row twice (claims).
+    `options` go to apply_async (e.g. a producer). Returns whether a task was queued.
     """
     if when is None or retry_deferred_task.app.conf.task_always_eager:
         return False
-    retry_deferred_task.apply_async(args=[campaign_id], eta=when)
+    retry_deferred_task.apply_async(args=[campaign_id], eta=when, **options)
     return True
 
 

@@ -350,3 +350,26 @@ def test_the_sent_message_admin_lists_pending_retries(admin_client, smtp_server,
 
     assert response.status_code == 200
     assert [m.email for m in response.context["cl"].result_list] == ["busy@example.com"]
+
+
+def test_the_retry_task_is_queued_with_an_eta_at_the_first_retry_due(smtp_server, delays):
+    from campaigns.tasks import schedule_retry
+
+    campaign, row = deferred_campaign(smtp_server)
+    app = retry_deferred_task.app
+    # A real kombu broker in memory: the message as a worker would receive it.
+    with app.connection_for_write("memory://") as connection:
+        queued = schedule_retry(campaign.pk, services.next_retry_at(campaign_id=campaign.pk),
+                                producer=app.amqp.Producer(connection))
+        message = connection.SimpleQueue("celery").get(timeout=1)
+
+    assert queued
+    assert message.headers["task"] == "campaigns.retry_deferred"
+    assert message.headers["argsrepr"] == f"[{campaign.pk}]"
+    assert dt.datetime.fromisoformat(message.headers["eta"]) == row.next_attempt_at
+
+
+def test_nothing_is_queued_when_no_retry_is_pending():
+    from campaigns.tasks import schedule_retry
+
+    assert schedule_retry(1, None) is False
