@@ -435,25 +435,8 @@ class Processor:
                 detail = {"bounce_kind": decision.kind, "reason": bounce.reason, "run": self.actor_label}
                 list_id = match.list_id
                 if decision.kind == Bounce.Kind.SOFT:
-                    contact.soft_bounce_count += 1
-                    contact.last_bounce_at = now
-                    batch.touch(contact)
-                    res = soft.register(contact, match)
+                    taken += _count_soft(batch, soft, contact, match, list_id=list_id, detail=detail)
                     bounce.counted = True
-                    batch.event(contact, ContactEvent.Kind.SOFT_BOUNCE,
-                                detail={**detail, "level": res.level, "policy": self.policy.soft_policy})
-                    extra: list[str] = []
-                    if res.reached_threshold:
-                        extra += [Action.MARK_HARD, *self.policy.hard_actions]
-                    if res.reached_blacklist:
-                        extra.append(Action.BLACKLIST_ADDRESS)
-                    if extra:
-                        taken += batch.apply(contact, extra, list_id=list_id,
-                                             reason=Suppression.Reason.SOFT_BOUNCE,
-                                             detail={**detail, "threshold": True})
-                        if res.reached_threshold:
-                            taken.append("soft_threshold")
-                    taken.insert(0, "count_soft")
                 if decision.kind == Bounce.Kind.HARD:
                     bounce.counted = True
                 reason = (Suppression.Reason.COMPLAINT if decision.kind == Bounce.Kind.COMPLAINT
@@ -522,6 +505,29 @@ def _category_without_recipient(result: ParseResult) -> str:
     if result.kind == Kind.NOT_BOUNCE:
         return Category.NOT_BOUNCE
     return Category.UNKNOWN
+
+
+def _count_soft(batch: ContactActionBatch, soft: _SoftCounter, contact: Contact, match: Match, *,
+                list_id: int | None, detail: dict) -> list[str]:
+    """Count one soft bounce of `contact` under the policy; at a threshold, act. Returns what was done."""
+    contact.soft_bounce_count += 1
+    contact.last_bounce_at = batch.now
+    batch.touch(contact)
+    res = soft.register(contact, match)
+    batch.event(contact, ContactEvent.Kind.SOFT_BOUNCE,
+                detail={**detail, "level": res.level, "policy": soft.policy.soft_policy})
+    taken = ["count_soft"]
+    extra: list[str] = []
+    if res.reached_threshold:
+        extra += [Action.MARK_HARD, *soft.policy.hard_actions]
+    if res.reached_blacklist:
+        extra.append(Action.BLACKLIST_ADDRESS)
+    if extra:
+        taken += batch.apply(contact, extra, list_id=list_id, reason=Suppression.Reason.SOFT_BOUNCE,
+                             detail={**detail, "threshold": True})
+        if res.reached_threshold:
+            taken.append("soft_threshold")
+    return taken
 
 
 class _SoftCounter:
@@ -1124,11 +1130,13 @@ def assign_bounce(*, bounce: Bounce, contact: Contact, kind: str | None = None, 
         taken: list[str] = []
         if locked is not None:
             if decision.count_soft:
-                locked.soft_bounce_count += 1
-                locked.last_bounce_at = timezone.now()
-                batch.touch(locked)
-                batch.event(locked, ContactEvent.Kind.SOFT_BOUNCE, detail={"bounce_id": bounce.pk})
-                taken.append("count_soft")
+                sent_at = (SentMessage.objects.filter(pk=bounce.sent_message_id).values_list("sent_at", flat=True)
+                           .first() if bounce.sent_message_id else None)
+                match = Match(method=Bounce.MatchMethod.MANUAL, sent_message_id=bounce.sent_message_id,
+                              contact_id=locked.pk, sent_at=sent_at)
+                soft = _SoftCounter(policy, [locked], [match], batch.now,
+                                    bounced_sent_ids={bounce.sent_message_id} - {None})
+                taken += _count_soft(batch, soft, locked, match, list_id=None, detail={"bounce_id": bounce.pk})
                 bounce.counted = True
             if decision.kind == Bounce.Kind.HARD:
                 bounce.counted = True

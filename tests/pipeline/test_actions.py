@@ -315,6 +315,19 @@ def test_assigning_a_bounce_twice_counts_it_once(campaign, admin_user):
     assert again.actions_taken == ["mark_hard", "suppress", "unsubscribe"]
 
 
+def test_an_assigned_soft_bounce_counts_under_the_soft_policy(campaign, admin_user):
+    contact = soft_bounces(campaign, "fifth@example.net", 4)
+    deliver(dsn("unknown@elsewhere.example", **SOFT))
+    unmatched = Bounce.objects.get(state=Bounce.State.UNMATCHED)
+
+    assign_bounce(bounce=unmatched, contact=contact, actor=admin_user)
+
+    contact.refresh_from_db()
+    assert (contact.soft_bounce_count, contact.consecutive_bounces) == (5, 5)
+    assert contact.has_bounced  # the fifth in a row reaches the threshold, as processing does
+    assert "soft_threshold" in Bounce.objects.get(pk=unmatched.pk).actions_taken
+
+
 def test_only_queued_bounces_can_be_marked_not_a_bounce(campaign, admin_user):
     sent = send(campaign, "applied@example.net")
     deliver(dsn("applied@example.net", token=sent.token))
