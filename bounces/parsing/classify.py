@@ -22,8 +22,9 @@ SMTP reply code, diagnostic text, DSN action, failed SMTP command) and decides:
   hasmoved always; notaccept unless the failure is temporary.
 * ``category``: ``category_for`` (table in docs/classification.md).
 
-Pure Python, no Django. All regular expressions are compiled at import; only the first
-``MAX_SCAN`` characters of the diagnostic are scanned.
+Pure Python, no Django. The regular expressions here are compiled at import (the phrase
+tables in ``reasons`` on first use); only the first ``MAX_SCAN`` characters of the
+diagnostic are scanned.
 """
 
 from __future__ import annotations
