@@ -85,16 +85,16 @@ def _split_headers(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     fields = _UNFOLD.split(text) if ("\n " in text or "\n\t" in text) else text.split("\n")
     append = headers.append
     for i, field in enumerate(fields):
-        colon = field.find(":")
-        name = field[:colon] if colon > 0 else ""
-        if name and name[-1] in " \t":
+        name, colon, value = field.partition(":")
+        if name[-1:] in (" ", "\t"):
             name = name.rstrip(" \t")
-        if not name or not name.isascii() or not name.isprintable() or " " in name or "\n" in name:
+        # (isprintable() is False for "\n" and "\t": a name is printable ASCII without spaces)
+        if not colon or not name or not name.isascii() or not name.isprintable() or " " in name:
             if i == 0 and field[:1] in (" ", "\t"):
                 continue  # stray leading continuation line
             remainder = "\n".join(fields[i:]).encode("utf-8", "surrogateescape")
             return headers, remainder + (b"\n\n" + rest if end >= 0 else b"")
-        append((name, field[colon + 1 :].lstrip(" \t")))
+        append((name, value.lstrip(" \t")))
     return headers, rest
 
 
