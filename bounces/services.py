@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from campaigns.models import SentMessage
 from contacts.models import Contact, ContactEvent, Suppression
-from contacts.services import Action, ContactActionBatch, bulk_insert
+from contacts.services import Action, ContactActionBatch, bulk_insert, suppression_address
 
 from . import policies
 from .mailboxes import connect_mailbox
@@ -1192,6 +1192,10 @@ def recompute_bounce_state(*, contact_ids: Iterable[int] | None = None, apply_th
                 clean[contact_id].append(sent_at)
             mailboxes = {m.pk: m for m in Mailbox.objects.filter(
                 pk__in={mb for evs in history.values() for _, mb in evs if mb})}
+            blacklisted = set(Suppression.objects.filter(
+                kind=Suppression.Kind.ADDRESS, reason=Suppression.Reason.BLACKLIST,
+                value__in=[suppression_address(c) for c in contacts.values() if suppression_address(c)],
+            ).values_list("value", flat=True))
             for contact_id, events in history.items():
                 contact = contacts.get(contact_id)
                 if contact is None:
@@ -1205,18 +1209,23 @@ def recompute_bounce_state(*, contact_ids: Iterable[int] | None = None, apply_th
                 contact.bounce_scored_on = state.bounce_scored_on
                 contact.last_bounce_sent_at = state.last_bounce_sent_at
                 after = (contact.consecutive_bounces, contact.bounce_score, contact.bounce_scored_on)
-                reached = any(o.reached_threshold for o in outcomes)
-                if before != after or (reached and apply_thresholds):
+                # Only what is new acts (and is logged): a contact already hard-bounced or an
+                # address already blacklisted is left alone, so an unchanged history changes nothing.
+                to_hard = apply_thresholds and not contact.has_bounced and any(
+                    o.reached_threshold for o in outcomes)
+                to_blacklist = apply_thresholds and suppression_address(contact) not in blacklisted and any(
+                    o.reached_blacklist for o in outcomes)
+                if before != after or to_hard:
                     batch.touch(contact)
                     batch.event(contact, ContactEvent.Kind.RECOMPUTE, detail={
                         "policy": policy.soft_policy, "before": [str(v) for v in before],
                         "after": [str(v) for v in after]})
                     changed += 1
-                if apply_thresholds and reached and not contact.has_bounced:
+                if to_hard:
                     actions = [Action.MARK_HARD, *policy.hard_actions]
                     batch.apply(contact, actions, reason=Suppression.Reason.SOFT_BOUNCE,
                                 detail={"threshold": True, "recomputed": True})
-                if apply_thresholds and any(o.reached_blacklist for o in outcomes):
+                if to_blacklist:
                     batch.apply(contact, [Action.BLACKLIST_ADDRESS], reason=Suppression.Reason.SOFT_BOUNCE,
                                 detail={"threshold": "blacklist", "recomputed": True})
             batch.flush()

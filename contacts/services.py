@@ -55,6 +55,11 @@ _CONTACT_FIELDS = [
 ]
 
 
+def suppression_address(contact: Contact) -> str:
+    """The address a suppression of `contact` is keyed on: its email, or the removed one."""
+    return (contact.email or contact.bounced_address).strip().lower()
+
+
 class UnknownActionError(ValueError):
     """An action name that is not one of `ALL_ACTIONS`."""
 
@@ -149,7 +154,7 @@ class ContactActionBatch:
             if action == Action.MARK_HARD:
                 continue
             elif action in (Action.SUPPRESS, Action.BLACKLIST_ADDRESS):
-                address = (contact.email or contact.bounced_address).strip().lower()
+                address = suppression_address(contact)
                 if not address:
                     continue
                 why = Suppression.Reason.BLACKLIST if action == Action.BLACKLIST_ADDRESS else reason

@@ -222,6 +222,18 @@ def test_changing_the_policy_recomputes_state_from_history(campaign, admin_clien
     assert Suppression.objects.filter(value="p@example.net").exists()
 
 
+def test_recomputing_an_unchanged_history_changes_and_logs_nothing(campaign):
+    settings(soft_blacklist_threshold=5)
+    contact = soft_bounces(campaign, "same@example.net", 5)
+    assert contact.has_bounced
+    assert Suppression.objects.get(value="same@example.net").reason == "blacklist"
+    events = ContactEvent.objects.count()
+
+    assert recompute_bounce_state() == 0
+
+    assert ContactEvent.objects.count() == events
+
+
 def test_recompute_under_the_score_policy_replays_days(campaign):
     start = timezone.now()
     with time_machine.travel(start, tick=False) as traveller:
