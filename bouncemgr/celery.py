@@ -17,3 +17,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
 app = Celery("bouncemgr")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Fixed periodic work. Per-mailbox runs are not here: each Mailbox gets its own
+# django-celery-beat entry, kept in step with its interval by bounces.services.
+app.conf.beat_schedule = {
+    # Backstop for deferred (4xx at send time) messages whose retry task was lost.
+    "campaigns: retry deferred messages": {"task": "campaigns.retry_deferred", "schedule": 300.0},
+}

@@ -203,6 +203,12 @@ BOUNCE_TRACKING_HEADER = env.str("BOUNCE_TRACKING_HEADER", default="X-Bouncemgr-
 # {token} (empty: no header), e.g. "<https://lists.example.com/unsubscribe/{token}>".
 CAMPAIGN_SEND_BATCH_SIZE = env.int("CAMPAIGN_SEND_BATCH_SIZE", default=100)
 CAMPAIGN_LIST_UNSUBSCRIBE = env.str("CAMPAIGN_LIST_UNSUBSCRIBE", default="")
+# Messages deferred at send time (4xx) are retried after these waits (seconds); empty: never.
+CAMPAIGN_DEFER_RETRY_DELAYS = [
+    int(x) for x in env.list("CAMPAIGN_DEFER_RETRY_DELAYS", default=["900", "3600", "14400"]) if x.strip()
+]
+# Largest CSV the admin upload page imports in the request; larger files: manage.py import_contacts.
+CONTACTS_IMPORT_UPLOAD_MAX_BYTES = env.int("CONTACTS_IMPORT_UPLOAD_MAX_BYTES", default=2 * 1024 * 1024)
 # Results pages: stored bounce figures older than this are refreshed; campaigns with up to
 # CAMPAIGN_STATS_SYNC_LIMIT bounces are recounted in the request, larger ones in a task.
 CAMPAIGN_STATS_MAX_AGE = env.int("CAMPAIGN_STATS_MAX_AGE", default=300)
