@@ -19,6 +19,19 @@ from contacts.models import Contact
 from . import selectors, services
 from .models import Bounce, Mailbox, ProcessingRun
 
+UNEXPLAINED_PAGE = 100
+DELIVERABILITY_DAYS = 30
+
+
+def _days(value: str | None) -> int:
+    """The ?days= window: a whole number of days from 1 to 3650, else the default (a hand-edited
+    URL must not turn into a server error)."""
+    try:
+        days = int(value or DELIVERABILITY_DAYS)
+    except ValueError:
+        return DELIVERABILITY_DAYS
+    return min(max(days, 1), 3650)
+
 
 @staff_member_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
@@ -55,6 +68,9 @@ def process_all_now(request: HttpRequest) -> HttpResponse:
         return redirect("admin:bounces_mailbox_changelist")
     runs = [services.queue_mailbox_run(mailbox=m, actor=request.user)
             for m in Mailbox.objects.filter(enabled=True)]
+    if not runs:
+        messages.warning(request, "No mailbox is enabled: nothing to process.")
+        return redirect("admin:bounces_mailbox_changelist")
     if len(runs) == 1:
         return redirect("bounces:pipeline_run", run_id=runs[0].pk)
     messages.success(request, f"Queued {len(runs)} runs.")
@@ -70,7 +86,10 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def unexplained(request: HttpRequest) -> HttpResponse:
     """The unmatched / unexplained queue with its three ways out."""
-    bounces = list(selectors.unexplained_bounces()[:100])
+    queue = selectors.unexplained_bounces()
+    bounces = list(queue[:UNEXPLAINED_PAGE])
+    # the count only when the page is full: the usual short queue costs no extra query
+    total = queue.count() if len(bounces) == UNEXPLAINED_PAGE else len(bounces)
     for bounce in bounces:
         if bounce.recipient and bounce.diagnostic:
             query = {"pattern": bounce.diagnostic[:120], "section": "diagnostic"}
@@ -79,7 +98,7 @@ def unexplained(request: HttpRequest) -> HttpResponse:
             query = {"pattern": _subject(bounce)[:120], "section": "subject"}
         bounce.rule_url = reverse("bounces:rule_new") + "?" + urlencode(query)
     return TemplateResponse(request, "bounces/pipeline/unexplained.html", {
-        "bounces": bounces, "kinds": Bounce.Kind.choices,
+        "bounces": bounces, "total": total, "kinds": Bounce.Kind.choices,
     })
 
 
@@ -125,7 +144,7 @@ def unexplained_action(request: HttpRequest, bounce_id: int) -> HttpResponse:
 @staff_member_required
 def deliverability(request: HttpRequest) -> HttpResponse:
     """Sender-side blocks (our problem, never counted against contacts) per campaign and domain."""
-    days = int(request.GET.get("days", "30") or 30)
+    days = _days(request.GET.get("days"))
     since = timezone.now() - timedelta(days=days)
     return TemplateResponse(request, "bounces/pipeline/deliverability.html", {
         "days": days,

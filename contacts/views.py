@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -77,25 +78,33 @@ def import_contacts_view(request: HttpRequest) -> HttpResponse:
     """Upload a CSV file into a list; the page then shows the report of every row not created."""
     report = None
     initial = {}
-    if request.GET.get("list"):
-        initial["mailing_list"] = MailingList.objects.filter(pk=request.GET["list"]).first()
+    list_id = request.GET.get("list", "")
+    if list_id.isdigit():  # ?list= comes from links, but a hand-edited one must not be a 500
+        initial["mailing_list"] = MailingList.objects.filter(pk=int(list_id)).first()
     form = ImportContactsForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        mailing_list = form.cleaned_data["mailing_list"] or MailingList.objects.create(
-            name=form.cleaned_data["new_list"]
-        )
         upload = form.cleaned_data["file"]
         try:
-            report = import_contacts(
-                stream=open_text(upload.file), mailing_list=mailing_list,
-                update_names=form.cleaned_data["update_names"], actor=request.user,
-                actor_label=f"CSV upload {upload.name}"[:200],
-            )
+            # One transaction: a file found broken half-way leaves nothing behind, not even
+            # the new list it was meant to create.
+            with transaction.atomic():
+                mailing_list = form.cleaned_data["mailing_list"] or MailingList.objects.create(
+                    name=form.cleaned_data["new_list"]
+                )
+                report = import_contacts(
+                    stream=open_text(upload.file), mailing_list=mailing_list,
+                    update_names=form.cleaned_data["update_names"], actor=request.user,
+                    actor_label=f"CSV upload {upload.name}"[:200],
+                )
         except ImportFileError as exc:
-            form.add_error("file", str(exc))
+            form.add_error("file", f"{exc} Nothing was imported.")
         else:
-            messages.success(request, f"{report.rows} rows read: {report.counts['created']} contacts created, "
-                                      f"{report.rejected} rejected.")
+            text = (f"{report.rows} rows read: {report.counts['created']} contacts created, "
+                    f"{report.rejected} rejected.")
+            if report.rejected:
+                messages.warning(request, text + " See the rejected rows below.")
+            else:
+                messages.success(request, text)
     return render(request, "contacts/import.html", {"form": form, "report": report})
 
 

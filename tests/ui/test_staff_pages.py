@@ -1,0 +1,161 @@
+"""Behaviour of the staff pages found while using them as an operator would.
+
+Django test client only; each test names what a person saw or did.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
+from contacts.models import Contact, MailingList
+
+pytestmark = pytest.mark.django_db
+
+_seq = itertools.count(1)
+
+
+def _bounce(**fields) -> Bounce:
+    n = next(_seq)
+    raw = RawMessage.objects.create(dedupe_key=f"ui:{n}", sha256=f"{n:064d}", raw=b"Subject: x\r\n\r\nx",
+                                    size=16, state="processed")
+    defaults = {"recipient": f"user{n}@example.org", "kind": "unknown", "state": "unmatched",
+                "bounced_at": timezone.now()}
+    return Bounce.objects.create(raw_message=raw, **{**defaults, **fields})
+
+
+def _messages(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+
+
+# --- pipeline pages ---------------------------------------------------------------------
+
+def test_a_hand_edited_days_window_on_the_deliverability_page_falls_back_instead_of_failing(admin_client):
+    url = reverse("bounces:pipeline_deliverability")
+    assert admin_client.get(url, {"days": "abc"}).context["days"] == 30
+    assert admin_client.get(url, {"days": "-5"}).context["days"] == 1
+    assert admin_client.get(url, {"days": "7"}).context["days"] == 7
+
+
+def test_process_all_with_no_enabled_mailbox_says_so_and_queues_nothing(admin_client):
+    Mailbox.objects.create(name="off", protocol="maildir", path="/nonexistent", enabled=False)
+    response = admin_client.post(reverse("bounces:pipeline_process_all"))
+    assert response.status_code == 302
+    assert response.url == reverse("admin:bounces_mailbox_changelist")
+    assert _messages(response) == [("warning", "No mailbox is enabled: nothing to process.")]
+    assert not ProcessingRun.objects.exists()
+
+
+def test_the_unexplained_queue_links_each_row_to_the_bounce_detail_page(admin_client):
+    bounce = _bounce()
+    body = admin_client.get(reverse("bounces:pipeline_unexplained")).content.decode()
+    assert f'href="{reverse("bounces:detail", args=[bounce.pk])}"' in body
+
+
+def test_a_full_unexplained_queue_says_how_many_are_waiting_in_all(admin_client):
+    for _ in range(101):
+        _bounce()
+    response = admin_client.get(reverse("bounces:pipeline_unexplained"))
+    assert len(response.context["bounces"]) == 100
+    assert "Showing the 100 most recent of 101." in response.content.decode()
+
+
+def test_a_short_unexplained_queue_shows_no_count_line(admin_client):
+    _bounce()
+    response = admin_client.get(reverse("bounces:pipeline_unexplained"))
+    assert response.context["total"] == 1
+    assert "most recent of" not in response.content.decode()
+
+
+# --- mailbox admin: POST buttons among the object tools ---------------------------------
+
+def test_the_process_buttons_of_the_mailbox_admin_are_csrf_posts_styled_like_the_other_tools(admin_client):
+    mailbox = Mailbox.objects.create(name="box", protocol="maildir", path="/nonexistent")
+    for url, action in (
+        (reverse("admin:bounces_mailbox_changelist"), reverse("bounces:pipeline_process_all")),
+        (reverse("admin:bounces_mailbox_change", args=[mailbox.pk]),
+         reverse("bounces:pipeline_process", args=[mailbox.pk])),
+    ):
+        body = admin_client.get(url).content.decode()
+        assert "bouncemgr/admin-tools.css" in body
+        form = body[body.index(f'action="{action}"') - 40:]
+        form = form[: form.index("</form>")]
+        assert 'method="post"' in form and "csrfmiddlewaretoken" in form
+        assert 'class="bm-tool"' in form
+
+
+# --- contacts ---------------------------------------------------------------------------
+
+def test_the_import_page_ignores_a_list_parameter_that_is_not_a_number(admin_client):
+    response = admin_client.get(reverse("contacts:import"), {"list": "x"})
+    assert response.status_code == 200
+
+
+def test_the_import_page_preselects_the_list_given_by_id(admin_client):
+    mailing_list = MailingList.objects.create(name="News")
+    response = admin_client.get(reverse("contacts:import"), {"list": str(mailing_list.pk)})
+    assert response.context["form"].initial["mailing_list"] == mailing_list
+
+
+@pytest.mark.parametrize("data", [
+    b"colour,size\nred,10\n",  # no email column: refused before any row
+    b"email,name\nfirst@example.org,First\nsecond@example.org," + b"x" * 200_000 + b"\n",  # csv.Error on line 3
+], ids=["no email column", "broken on a later line"])
+def test_a_broken_csv_leaves_no_new_list_and_no_contacts_behind(admin_client, data):
+    response = admin_client.post(reverse("contacts:import"), {
+        "file": SimpleUploadedFile("c.csv", data, content_type="text/csv"), "new_list": "Fresh",
+        "update_names": "on",
+    })
+    assert response.status_code == 200
+    errors = response.context["form"].errors["file"]
+    assert errors and errors[0].endswith("Nothing was imported.")
+    assert not MailingList.objects.filter(name="Fresh").exists()
+    assert not Contact.objects.exists()
+
+
+def test_an_import_with_rejected_rows_is_reported_as_a_warning(admin_client):
+    mailing_list = MailingList.objects.create(name="News")
+    data = b"email,name\nnot-an-address,X\nok@example.org,Ok\n"
+    response = admin_client.post(reverse("contacts:import"), {
+        "file": SimpleUploadedFile("c.csv", data, content_type="text/csv"),
+        "mailing_list": str(mailing_list.pk), "update_names": "on",
+    })
+    assert [level for level, _ in _messages(response)] == ["warning"]
+    assert Contact.objects.filter(email="ok@example.org").exists()
+
+
+def test_a_clean_import_is_reported_as_a_success(admin_client):
+    mailing_list = MailingList.objects.create(name="News")
+    response = admin_client.post(reverse("contacts:import"), {
+        "file": SimpleUploadedFile("c.csv", b"email\nok@example.org\n", content_type="text/csv"),
+        "mailing_list": str(mailing_list.pk), "update_names": "on",
+    })
+    assert [level for level, _ in _messages(response)] == ["success"]
+
+
+def test_the_contact_page_says_the_reset_keeps_the_lifetime_totals(admin_client):
+    contact = Contact.objects.create(email="a@example.org", hard_bounce_count=2)
+    body = admin_client.get(reverse("contacts:detail", args=[contact.pk])).content.decode()
+    assert "lifetime hard and soft totals are kept" in body
+    assert "clears the counters" not in body
+
+
+# --- campaign results ---------------------------------------------------------------------
+
+def test_the_bounced_recipients_table_scrolls_inside_the_page_instead_of_widening_it(admin_client):
+    from campaigns.models import Campaign
+
+    mailing_list = MailingList.objects.create(name="News")
+    campaign = Campaign.objects.create(name="C", subject="S", from_email="a@example.org",
+                                       mailing_list=mailing_list, status="sent")
+    _bounce(campaign=campaign, kind="hard", state="applied", diagnostic="550 " + "x" * 300)
+    body = admin_client.get(reverse("campaigns:results", args=[campaign.pk])).content.decode()
+    table = body[body.index('id="bounced"'):]
+    assert table.index('<div class="table-responsive">') < table.index("<table")
+    assert "text-truncate" not in table  # nowrap cells are what widened the page
