@@ -6,9 +6,11 @@
 Each engine runs as ONE process that reads the corpus's .eml paths on stdin (the list fed
 ``--passes`` times, so the start-up of perl/python weighs little) and prints JSON lines,
 exactly as shared/tools/score_engine.py drives engines. Wall time is from process start to
-exit, the best of ``--repeat`` runs; "net" subtracts the engine's time on empty input. The
-ratio column compares with Sisimai measured in the same run. A last line reports our
-in-process throughput (parse_bounce over bytes already in memory: no start-up, no I/O).
+exit, the best of ``--repeat`` runs (interleaved: one run of each engine per round); "net"
+subtracts the engine's time on empty input. The ratio column compares with Sisimai
+measured in the same run. A last line reports our in-process throughput (parse_bounce over
+bytes already in memory: no start-up, no I/O). The load average is printed before and
+after: other work on the machine slows every engine, so compare ratios, not msgs/s.
 
 Bytecode: an installed Python program starts from compiled bytecode (pip writes it at
 install time, Python itself on the first run). Where PYTHONDONTWRITEBYTECODE is set (as in
@@ -53,6 +55,14 @@ def engines() -> dict[str, list[str]]:
     return out
 
 
+def _load() -> str:
+    """The 1/5/15-minute load averages, or "?" where the system has none."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def engine_env(pycache: str | None) -> dict[str, str]:
     """The engines' environment: with a bytecode cache directory unless ``pycache`` is None."""
     env = dict(os.environ)
@@ -94,12 +104,20 @@ def measure(cmds: dict[str, list[str]], one_pass: str, passes: int, repeat: int,
     Each timed run feeds the path list ``one_pass`` ``passes`` times to one process."""
     listing = one_pass * passes
     n = one_pass.count("\n") * passes
-    results: dict[str, tuple[float, float, float]] = {}
-    for name, cmd in cmds.items():
+    for cmd in cmds.values():
         timed_run(cmd, one_pass, env)  # untimed: fills the bytecode and file caches
-        walls = [timed_run(cmd, listing, env)[0] for _ in range(repeat)]
-        startup = min(timed_run(cmd, "", env)[0] for _ in range(2))
-        wall = min(walls)
+    walls: dict[str, list[float]] = {name: [] for name in cmds}
+    startups: dict[str, list[float]] = {name: [] for name in cmds}
+    # Interleaved rounds (each engine once per round): on a shared machine whose load
+    # drifts, every engine then sees the same conditions and the ratios stay comparable.
+    for i in range(repeat):
+        for name, cmd in cmds.items():
+            walls[name].append(timed_run(cmd, listing, env)[0])
+            if i < 2:
+                startups[name].append(timed_run(cmd, "", env)[0])
+    results: dict[str, tuple[float, float, float]] = {}
+    for name in cmds:
+        wall, startup = min(walls[name]), min(startups[name])
         results[name] = (wall, n / wall, n / (wall - startup) if wall > startup else float("nan"))
     return results
 
@@ -121,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     n = len(paths) * max(1, args.passes)
     print(f"corpus {args.corpus}: {len(paths)} messages x {args.passes} passes = {n} per run, "
           f"best of {args.repeat} runs, one process per engine", flush=True)
+    print(f"load average before: {_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as tmp:
         pycache = None if args.no_bytecode_cache else tmp
         print("bytecode cache: " + ("none (as the environment says)" if pycache is None
@@ -132,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (wall, rate, net) in results.items():
         ratio = f"{rate / base[1]:.2f}x" if base else "-"
         print(f"{name:<14} {wall:8.3f} {rate:9.0f} {net:11.0f} {ratio:>11}")
+    print(f"load average after: {_load()}")
     warm = in_process(paths, max(1, args.passes))
     print(f"bouncemgr in-process (no start-up, no I/O): {warm:.0f} msgs/s")
     if base:
