@@ -231,7 +231,8 @@ class BounceAdmin(admin.ModelAdmin):
     def details(self, obj: Bounce) -> str:
         return format_html('<a href="{}">parsed fields and raw message</a>', reverse("bounces:detail", args=[obj.pk]))
 
-    @admin.action(description="Mark selected as not a bounce (leaves the unexplained queue)")
+    @admin.action(description="Mark selected as not a bounce (leaves the unexplained queue)",
+                  permissions=["change"])
     def mark_not_a_bounce(self, request: HttpRequest, queryset) -> None:
         n = 0
         for bounce in queryset.filter(state=Bounce.State.UNMATCHED):

@@ -148,3 +148,22 @@ def test_the_unexplained_queue_links_to_the_rule_editor_with_a_pattern(admin_cli
     response = admin_client.post(f"/bounces/unexplained/{bounce.pk}/", {"action": "not_bounce"})
     assert response.status_code == 302
     assert Bounce.objects.get().state == "ignored"
+
+
+def test_a_view_only_staff_user_cannot_mark_bounces_not_a_bounce_in_the_admin(client):
+    from django.contrib.auth.models import Permission, User
+
+    from bounces.models import RawMessage
+    from bounces.services import process_stored_messages
+
+    raw = b"From: robot@example.net\r\nSubject: Strange notice\r\n\r\nsomething odd\r\n"
+    RawMessage.objects.create(dedupe_key="q:2", source="upload", sha256="0" * 64, raw=raw, size=len(raw))
+    process_stored_messages()
+    bounce = Bounce.objects.get()
+    viewer = User.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_bounce"))
+    client.force_login(viewer)
+
+    client.post("/admin/bounces/bounce/", {"action": "mark_not_a_bounce", "_selected_action": [bounce.pk]})
+
+    assert Bounce.objects.get().state == Bounce.State.UNMATCHED
