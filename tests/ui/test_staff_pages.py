@@ -90,6 +90,14 @@ def test_the_process_buttons_of_the_mailbox_admin_are_csrf_posts_styled_like_the
         assert 'class="bm-tool"' in form
 
 
+@pytest.mark.parametrize("page", ["admin:bounces_bouncerule_changelist", "admin:bounces_mailbox_changelist"])
+def test_long_rows_of_admin_tools_sit_under_the_title_instead_of_over_it(admin_client, page):
+    body = admin_client.get(reverse(page)).content.decode()
+    assert "bouncemgr/admin-tools.css" in body
+    body_tag = body[body.index("<body"):]
+    assert "bm-tools-row" in body_tag[: body_tag.index(">")]
+
+
 # --- contacts ---------------------------------------------------------------------------
 
 def test_the_import_page_ignores_a_list_parameter_that_is_not_a_number(admin_client):
