@@ -518,14 +518,17 @@ def _count_soft(batch: ContactActionBatch, soft: _SoftCounter, contact: Contact,
                 detail={**detail, "level": res.level, "policy": soft.policy.soft_policy})
     taken = ["count_soft"]
     extra: list[str] = []
-    if res.reached_threshold:
+    # The hard action runs once: a contact already hard-bounced (a window or score crossed
+    # again, or an earlier hard bounce) is not marked again; an operator's reset re-arms it.
+    to_hard = res.reached_threshold and not contact.has_bounced
+    if to_hard:
         extra += [Action.MARK_HARD, *soft.policy.hard_actions]
     if res.reached_blacklist:
         extra.append(Action.BLACKLIST_ADDRESS)
     if extra:
         taken += batch.apply(contact, extra, list_id=list_id, reason=Suppression.Reason.SOFT_BOUNCE,
                              detail={**detail, "threshold": True})
-        if res.reached_threshold:
+        if to_hard:
             taken.append("soft_threshold")
     return taken
 

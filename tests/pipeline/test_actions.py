@@ -179,6 +179,22 @@ def test_the_window_policy_counts_soft_bounces_within_the_window(campaign):
     assert Contact.objects.get(pk=contact.pk).has_bounced
 
 
+def test_the_soft_threshold_acts_once_even_when_the_window_is_crossed_again(campaign):
+    settings(soft_policy="window", soft_threshold=2, soft_window_days=10, hard_action="nothing")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        contact = None
+        for day in (0, 1, 20, 21):  # crosses the threshold on day 1 and again on day 21
+            traveller.move_to(start + timedelta(days=day))
+            s = send(campaign, "again@example.net", contact=contact, when=timezone.now())
+            contact = s.contact
+            deliver(dsn("again@example.net", token=s.token, **SOFT))
+
+    contact.refresh_from_db()
+    assert contact.has_bounced and contact.hard_bounce_count == 1
+    assert ContactEvent.objects.filter(contact=contact, kind="hard_bounce").count() == 1
+
+
 def test_the_score_policy_scores_at_most_once_a_day_and_forgets_stale_scores(campaign):
     settings(soft_policy="score", soft_threshold=3, score_stale_days=7)
     start = timezone.now()
