@@ -203,6 +203,11 @@ class RawMessageAdmin(admin.ModelAdmin):
         "attempts", "received_at", "processed_at", "raw_preview",
     )
 
+    def get_queryset(self, request: HttpRequest):
+        # The list shows metadata only; a page of 100 rows must not load 100 messages'
+        # bytes (the change page loads its one message on first access).
+        return super().get_queryset(request).defer("raw")
+
     @admin.display(description="raw message (first 64 KB, shown as text)")
     def raw_preview(self, obj: RawMessage) -> str:
         # Shown escaped inside <pre>, never rendered as HTML.
