@@ -112,10 +112,12 @@ class BatchMatcher:
             {rc.recipient.lower() for r in results for rc in r.recipients if rc.recipient} - set(self.contacts)
         )
         for chunk in _chunks(addresses):
-            # served by the expression index of contact_email_ci_unique
+            # served by the expression index of contact_email_ci_unique: it is partial
+            # (email <> ''), so the query must say so for PostgreSQL to use it
             rows = (
-                Contact.objects.annotate(email_lower=Lower("email"))
+                Contact.objects.exclude(email="").annotate(email_lower=Lower("email"))
                 .filter(email_lower__in=chunk)
+                .order_by()
                 .values_list("email_lower", "id")
             )
             self.contacts.update(rows)

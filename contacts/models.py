@@ -22,8 +22,14 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         return self.filter(status=Contact.Status.ACTIVE).exclude(email="")
 
     def by_email(self, email: str) -> ContactQuerySet:
-        """Case-insensitive lookup, served by contact_email_ci_unique."""
-        return self.annotate(email_lower=Lower("email")).filter(email_lower=email.strip().lower())
+        """Case-insensitive lookup, served by contact_email_ci_unique.
+
+        The index is partial (email <> ''), so the filter repeats that condition: without
+        it PostgreSQL cannot use the index and scans every contact.
+        """
+        return self.exclude(email="").annotate(email_lower=Lower("email")).filter(
+            email_lower=email.strip().lower()
+        )
 
 
 class Contact(TimeStamped):
