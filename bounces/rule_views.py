@@ -7,6 +7,8 @@ rule_services.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -124,15 +126,41 @@ def rule_reapply(request: HttpRequest) -> HttpResponse:
     else:
         form = ReapplyForm()
     rules = BounceRule.objects.in_bulk([c.rule_id for c in plan.changes if c.rule_id]) if plan else {}
+    shown = plan.changes[:REAPPLY_PREVIEW_ROWS] if plan else []
+    names = _rule_names(v for c in shown for f, old, new in c.changes if f == "matched_rule" for v in (old, new))
+    rows = [
+        {"c": c, "fields": [(_FIELD_LABELS.get(f, f), _shown(f, old, names), _shown(f, new, names))
+                            for f, old, new in c.changes]}
+        for c in shown
+    ]
     return render(
         request,
         "bounces/rules/reapply.html",
         {
-            "form": form, "plan": plan, "rows": plan.changes[:REAPPLY_PREVIEW_ROWS] if plan else [],
+            "form": form, "plan": plan, "rows": rows,
             "max_rows": REAPPLY_PREVIEW_ROWS, "rules": rules,
             "history": RuleReapply.objects.select_related("actor")[:20], "title": "Re-apply rules",
         },
     )
+
+
+_FIELD_LABELS = {"matched_rule": "rule", "kind": "kind", "reason": "reason", "state": "state"}
+
+
+def _rule_names(values: Iterable[str | int | None]) -> dict[str, str]:
+    """Names of the rules whose ids appear in recorded changes (a deleted rule keeps its id)."""
+    ids = {int(v) for v in values if v not in (None, "") and str(v).isdigit()}
+    return {str(pk): name for pk, name in BounceRule.objects.filter(pk__in=ids).values_list("pk", "name")}
+
+
+def _shown(field: str, value: str | int | None, names: dict[str, str]) -> str:
+    """A changed value as an operator reads it: a rule by its name, not its database id."""
+    if value in (None, ""):
+        return ""
+    if field == "matched_rule":
+        name = names.get(str(value))
+        return f"“{name}” (#{value})" if name else f"rule #{value} (deleted)"
+    return str(value)
 
 
 @staff_member_required
@@ -140,7 +168,11 @@ def rule_reapply(request: HttpRequest) -> HttpResponse:
 def rule_reapply_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One re-apply and its changes, with the undo button."""
     batch = get_object_or_404(RuleReapply.objects.select_related("actor", "undone_by"), pk=pk)
-    changes = batch.changes.select_related("bounce", "rule").order_by("bounce_id", "id")[:1000]
+    changes = list(batch.changes.select_related("bounce", "rule").order_by("bounce_id", "id")[:1000])
+    names = _rule_names(v for c in changes if c.field == "matched_rule" for v in (c.old_value, c.new_value))
+    for c in changes:
+        c.old_shown = _shown(c.field, c.old_value, names)
+        c.new_shown = _shown(c.field, c.new_value, names)
     return render(
         request, "bounces/rules/reapply_detail.html",
         {"batch": batch, "changes": changes, "title": f"Re-apply #{batch.pk}"},

@@ -167,3 +167,24 @@ def test_the_bounced_recipients_table_scrolls_inside_the_page_instead_of_widenin
     table = body[body.index('id="bounced"'):]
     assert table.index('<div class="table-responsive">') < table.index("<table")
     assert "text-truncate" not in table  # nowrap cells are what widened the page
+
+
+# --- rules: re-apply ----------------------------------------------------------------------
+
+def test_reapply_preview_and_record_name_the_rules_instead_of_showing_their_ids(admin_client):
+    from bounces.rule_models import BounceRule
+
+    rule = BounceRule(name="Quota <full>", pattern="quota exceeded", bounce_type="soft")
+    rule.full_clean()
+    rule.save()
+    bounce = _bounce(diagnostic="552 quota exceeded", state="applied")
+    preview = admin_client.get(reverse("bounces:rule_reapply"), {"sample": "5000", "preview": "1"})
+    body = preview.content.decode()
+    assert f"“Quota &lt;full&gt;” (#{rule.pk})" in body  # named, and escaped
+    assert f'href="{reverse("bounces:detail", args=[bounce.pk])}"' in body
+
+    applied = admin_client.post(reverse("bounces:rule_reapply"), {"sample": "5000"})
+    rule_id = rule.pk
+    rule.delete()  # the record outlives the rule
+    body = admin_client.get(applied["Location"]).content.decode()
+    assert f"rule #{rule_id} (deleted)" in body
