@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -124,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(args.files, files_from=files_from, summary=args.summary)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     finally:
         if files_from is not None and files_from is not sys.stdin:
             files_from.close()
