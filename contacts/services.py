@@ -424,7 +424,7 @@ def reset_bounce_state(*, contact: Contact, actor: Any, reactivate: bool = True)
         locked.bounce_scored_on = None
         locked.last_bounce_sent_at = None
         locked.has_bounced = False
-        address = locked.email or locked.bounced_address
+        address = suppression_address(locked)
         if not locked.email and locked.bounced_address:
             taken = Contact.objects.by_email(locked.bounced_address).exclude(pk=locked.pk).exists()
             if not taken:
@@ -439,7 +439,7 @@ def reset_bounce_state(*, contact: Contact, actor: Any, reactivate: bool = True)
         lifted = 0
         if address:
             lifted, _ = Suppression.objects.filter(
-                kind=Suppression.Kind.ADDRESS, value=address.strip().lower(),
+                kind=Suppression.Kind.ADDRESS, value=address,
                 reason__in=[Suppression.Reason.HARD_BOUNCE, Suppression.Reason.SOFT_BOUNCE],
             ).delete()
         ContactEvent.objects.create(
