@@ -188,3 +188,20 @@ def test_reapply_preview_and_record_name_the_rules_instead_of_showing_their_ids(
     rule.delete()  # the record outlives the rule
     body = admin_client.get(applied["Location"]).content.decode()
     assert f"rule #{rule_id} (deleted)" in body
+
+
+# --- run page -----------------------------------------------------------------------------
+
+def test_a_queued_run_says_it_waits_for_a_worker_and_a_failed_one_shows_a_red_bar(admin_client):
+    mailbox = Mailbox.objects.create(name="box", protocol="maildir", path="/nonexistent")
+    queued = ProcessingRun.objects.create(mailbox=mailbox, status=ProcessingRun.Status.QUEUED)
+    body = admin_client.get(reverse("bounces:pipeline_run", args=[queued.pk])).content.decode()
+    assert 'id="run-queued-hint" class="small text-body-secondary">' in body
+    assert "bg-danger" not in body.split('id="run-bar"')[1].split(">")[0]
+
+    failed = ProcessingRun.objects.create(mailbox=mailbox, status=ProcessingRun.Status.FAILED,
+                                          error_log="Connection refused", finished_at=timezone.now())
+    body = admin_client.get(reverse("bounces:pipeline_run", args=[failed.pk])).content.decode()
+    assert 'id="run-queued-hint" class="small text-body-secondary d-none">' in body
+    assert "bg-danger" in body.split('id="run-bar"')[1].split(">")[0]
+    assert "Connection refused" in body
