@@ -127,8 +127,10 @@ class BatchMatcher:
         """Latest SentMessage per address (lists of the mailbox first), for campaign links."""
         for chunk in _chunks([a for a in addresses if a not in self.latest_sent]):
             contact_ids = [self.contacts[a] for a in chunk]
+            # Only messages that went out: queued or skipped rows have no send time (and
+            # PostgreSQL would sort those NULLs first in a descending order).
             rows = (
-                SentMessage.objects.filter(contact_id__in=contact_ids)
+                SentMessage.objects.filter(contact_id__in=contact_ids, sent_at__isnull=False)
                 .order_by("contact_id", "-sent_at", "-id")
                 .values(*_SENT_FIELDS)
             )

@@ -301,6 +301,22 @@ def test_an_ignore_rule_makes_it_not_a_bounce(campaign):
     assert not Contact.objects.get(pk=sent.contact_id).has_bounced
 
 
+@pytest.mark.postgres  # PostgreSQL sorts NULL send times first in a descending order
+def test_an_address_match_links_the_latest_message_actually_sent(campaign):
+    from campaigns.models import Campaign
+
+    sent = send(campaign, "addr@example.net")
+    never = Campaign.objects.create(name="Later", subject="S", from_email="news@example.org",
+                                    mailing_list=campaign.mailing_list)
+    SentMessage.objects.create(campaign=never, contact=sent.contact, email=sent.email, token="skipped0000000000",
+                               message_id="skipped@news.example.org", status=SentMessage.Status.SKIPPED)
+
+    deliver(dsn("addr@example.net"))  # no token, no Message-ID: matched by address
+
+    bounce = Bounce.objects.get()
+    assert (bounce.match_method, bounce.contact_id, bounce.campaign_id) == ("address", sent.contact_id, campaign.pk)
+
+
 def test_decide_is_pure_and_says_what_a_rule_changes():
     assert decide(category="soft").count_soft
     assert decide(category="hard").actions == ("mark_hard", "unsubscribe", "suppress")
