@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.message import Message
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -95,6 +96,7 @@ def _engine_verdict(bounce: Bounce, raw: bytes | None):
 
 
 @staff_member_required
+@permission_required("bounces.view_bounce", raise_exception=True)
 def bounce_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Parsed fields, which rule or engine verdict applied, the raw message and its parts."""
     bounce = get_object_or_404(
@@ -119,6 +121,7 @@ def bounce_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("bounces.view_bounce", raise_exception=True)
 def bounce_raw(request: HttpRequest, pk: int) -> HttpResponse:
     """The raw message as a download that no browser renders (octet-stream, attachment, nosniff)."""
     bounce = get_object_or_404(Bounce.objects.select_related("raw_message"), pk=pk)

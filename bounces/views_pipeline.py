@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -34,6 +35,7 @@ def _days(value: str | None) -> int:
 
 
 @staff_member_required
+@permission_required("bounces.view_processingrun", raise_exception=True)
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run's progress; the page polls `run_status` until the run has finished."""
     run = get_object_or_404(ProcessingRun.objects.select_related("mailbox"), pk=run_id)
@@ -42,6 +44,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("bounces.view_processingrun", raise_exception=True)
 def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
     run = get_object_or_404(ProcessingRun.objects.select_related("mailbox"), pk=run_id)
     return JsonResponse(selectors.run_progress(run=run))
@@ -78,12 +81,14 @@ def process_all_now(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("bounces.view_processingrun", raise_exception=True)
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = ProcessingRun.objects.select_related("mailbox").order_by("-created_at")[:50]
     return TemplateResponse(request, "bounces/pipeline/runs.html", {"runs": runs})
 
 
 @staff_member_required
+@permission_required("bounces.view_bounce", raise_exception=True)
 def unexplained(request: HttpRequest) -> HttpResponse:
     """The unmatched / unexplained queue with its three ways out."""
     queue = selectors.unexplained_bounces()
@@ -142,6 +147,7 @@ def unexplained_action(request: HttpRequest, bounce_id: int) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("bounces.view_bounce", raise_exception=True)
 def deliverability(request: HttpRequest) -> HttpResponse:
     """Sender-side blocks (our problem, never counted against contacts) per campaign and domain."""
     days = _days(request.GET.get("days"))

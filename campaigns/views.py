@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -54,6 +55,7 @@ def _kind_filter(request: HttpRequest) -> str:
 
 
 @staff_member_required
+@permission_required("campaigns.view_campaign", raise_exception=True)
 def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
     """Sent / delivered / bounce counts, breakdowns, bounces over time, bounced recipients."""
     campaign = get_object_or_404(Campaign.objects.select_related("mailing_list"), pk=pk)
@@ -85,6 +87,7 @@ def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("campaigns.view_campaign", raise_exception=True)
 def bounced_recipients_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """Every bounce of the campaign as CSV, streamed (filter with ?kind=)."""
     campaign = get_object_or_404(Campaign, pk=pk)

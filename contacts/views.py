@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,6 +26,7 @@ class _Echo:
 
 
 @staff_member_required
+@permission_required("contacts.view_contact", raise_exception=True)
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Current status, counters, bounce history (address at the time), what was sent, audit trail."""
     from bounces.models import Bounce
@@ -63,6 +65,7 @@ def _suppressions_of(contact: Contact) -> list[Suppression]:
 
 @require_POST
 @staff_member_required
+@permission_required("contacts.change_contact", raise_exception=True)
 def reset_bounce(request: HttpRequest, pk: int) -> HttpResponse:
     """Reset the contact's bounce state once the address is fixed (contacts.services.reset_bounce_state)."""
     from .services import reset_bounce_state
@@ -74,6 +77,7 @@ def reset_bounce(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("contacts.add_contact", raise_exception=True)
 def import_contacts_view(request: HttpRequest) -> HttpResponse:
     """Upload a CSV file into a list; the page then shows the report of every row not created."""
     report = None
@@ -109,6 +113,7 @@ def import_contacts_view(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("contacts.view_suppression", raise_exception=True)
 def suppressions_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The whole suppression list as CSV, streamed."""
     rows = Suppression.objects.order_by("kind", "value").values_list(

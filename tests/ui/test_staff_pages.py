@@ -205,3 +205,47 @@ def test_a_queued_run_says_it_waits_for_a_worker_and_a_failed_one_shows_a_red_ba
     assert 'id="run-queued-hint" class="small text-body-secondary d-none">' in body
     assert "bg-danger" in body.split('id="run-bar"')[1].split(">")[0]
     assert "Connection refused" in body
+
+
+# --- permissions: staff status alone does not open every page --------------------------------
+
+@pytest.fixture
+def bare_staff(client, django_user_model):
+    user = django_user_model.objects.create_user("bare", password="x", is_staff=True)
+    client.force_login(user)
+    return client, user
+
+
+def test_a_staff_user_without_permissions_gets_403_on_the_staff_pages(bare_staff):
+    from campaigns.models import Campaign
+
+    client, _ = bare_staff
+    contact = Contact.objects.create(email="a@example.org")
+    campaign = Campaign.objects.create(name="C", subject="S", from_email="a@example.org")
+    bounce = _bounce()
+    mailbox = Mailbox.objects.create(name="box", protocol="maildir", path="/nonexistent")
+    run = ProcessingRun.objects.create(mailbox=mailbox)
+    for url in (
+        reverse("contacts:detail", args=[contact.pk]), reverse("contacts:import"),
+        reverse("contacts:suppressions_csv"),
+        reverse("campaigns:results", args=[campaign.pk]), reverse("campaigns:bounces_csv", args=[campaign.pk]),
+        reverse("bounces:detail", args=[bounce.pk]), reverse("bounces:detail_raw", args=[bounce.pk]),
+        reverse("bounces:pipeline_runs"), reverse("bounces:pipeline_run", args=[run.pk]),
+        reverse("bounces:pipeline_run_status", args=[run.pk]), reverse("bounces:pipeline_unexplained"),
+        reverse("bounces:pipeline_deliverability"),
+    ):
+        assert client.get(url).status_code == 403, url
+
+
+def test_a_viewer_of_contacts_sees_the_page_but_neither_the_reset_button_nor_may_reset(bare_staff):
+    from django.contrib.auth.models import Permission
+
+    client, user = bare_staff
+    user.user_permissions.add(Permission.objects.get(codename="view_contact"))
+    contact = Contact.objects.create(email="a@example.org", consecutive_bounces=3, has_bounced=True)
+    page = client.get(reverse("contacts:detail", args=[contact.pk]))
+    assert page.status_code == 200
+    assert "Reset bounce state" not in page.content.decode()
+    assert client.post(reverse("contacts:reset_bounce", args=[contact.pk])).status_code == 403
+    contact.refresh_from_db()
+    assert contact.consecutive_bounces == 3 and contact.has_bounced
