@@ -249,3 +249,15 @@ def test_a_viewer_of_contacts_sees_the_page_but_neither_the_reset_button_nor_may
     assert client.post(reverse("contacts:reset_bounce", args=[contact.pk])).status_code == 403
     contact.refresh_from_db()
     assert contact.consecutive_bounces == 3 and contact.has_bounced
+
+
+def test_the_contact_history_shows_event_details_as_readable_pairs_and_escaped(admin_client):
+    from contacts.models import ContactEvent
+
+    contact = Contact.objects.create(email="a@example.org")
+    ContactEvent.objects.create(contact=contact, kind=ContactEvent.Kind.BOUNCE_RESET,
+                                detail={"reason": "<b>x</b>", "before": {"hard_bounce_count": 2}})
+    body = admin_client.get(reverse("contacts:detail", args=[contact.pk])).content.decode()
+    assert 'reason:</span> &lt;b&gt;x&lt;/b&gt;' in body
+    assert "hard_bounce_count=2" in body
+    assert "{&#x27;" not in body  # no Python dict repr
