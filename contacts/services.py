@@ -403,13 +403,21 @@ def preview_action(contact: Contact, action: str) -> list[str]:
     return batch.apply(copy.copy(contact), [action])
 
 
+def _status_set_by_complaint(contact: Contact) -> bool:
+    """Whether the contact's current status came from a complaint (not a bounce to reset)."""
+    last = (ContactEvent.objects.filter(contact=contact, new_status=contact.status).exclude(old_status="")
+            .order_by("-created_at", "-id").values_list("detail", flat=True).first())
+    return bool(last) and last.get("bounce_kind") == "complaint"
+
+
 def reset_bounce_state(*, contact: Contact, actor: Any, reactivate: bool = True) -> None:
     """"Un-bounce" a contact: clear counters and flags, logged as a ContactEvent.
 
     The address goes back from `bounced_address` to `email` when it was removed (and no
     other contact took it meanwhile); bounce-made suppressions of the address are lifted;
     with `reactivate`, a contact that bounces had unconfirmed or blacklisted is active
-    again. List subscriptions are left as they are (re-subscribing is the operator's call).
+    again (one a complaint blacklisted stays so). List subscriptions are left as they are
+    (re-subscribing is the operator's call).
     """
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
@@ -430,7 +438,8 @@ def reset_bounce_state(*, contact: Contact, actor: Any, reactivate: bool = True)
             if not taken:
                 locked.email = locked.bounced_address
                 locked.bounced_address = ""
-        if reactivate and locked.status in (Contact.Status.UNCONFIRMED, Contact.Status.BLACKLISTED):
+        if (reactivate and locked.status in (Contact.Status.UNCONFIRMED, Contact.Status.BLACKLISTED)
+                and not _status_set_by_complaint(locked)):
             locked.status = Contact.Status.ACTIVE
         locked.save(update_fields=[
             "consecutive_bounces", "bounce_score", "bounce_scored_on", "last_bounce_sent_at",

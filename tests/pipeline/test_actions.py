@@ -382,6 +382,21 @@ def test_only_queued_bounces_can_be_marked_not_a_bounce(campaign, admin_user):
     assert Bounce.objects.get().state == Bounce.State.APPLIED
 
 
+def test_resetting_the_bounce_state_keeps_a_contact_blacklisted_for_a_complaint(campaign, admin_user):
+    from .conftest import arf
+
+    settings(complaint_action="blacklist_contact")
+    sent = send(campaign, "angry@example.net")
+    deliver(arf("angry@example.net", token=sent.token))
+    contact = Contact.objects.get(pk=sent.contact_id)
+    assert contact.status == Contact.Status.BLACKLISTED
+
+    reset_bounce_state(contact=contact, actor=admin_user)
+
+    assert contact.status == Contact.Status.BLACKLISTED  # a complaint is no bounce to reset
+    assert Suppression.objects.get(value="angry@example.net").reason == "complaint"
+
+
 def test_reset_bounce_state_un_bounces_a_contact_and_logs_it(campaign, admin_user):
     settings(hard_action="remove_address")
     sent = send(campaign, "un@example.net")
