@@ -1131,6 +1131,8 @@ def assign_bounce(*, bounce: Bounce, contact: Contact, kind: str | None = None, 
         batch = ContactActionBatch(actor=actor if getattr(actor, "pk", None) else None, actor_label=label)
         locked = batch.lock([contact.pk]).get(contact.pk)
         taken: list[str] = []
+        # the same audit detail as processing writes (reset_bounce_state reads bounce_kind)
+        detail = {"bounce_id": bounce.pk, "bounce_kind": decision.kind, "reason": bounce.reason}
         if locked is not None:
             if decision.count_soft:
                 sent_at = (SentMessage.objects.filter(pk=bounce.sent_message_id).values_list("sent_at", flat=True)
@@ -1139,13 +1141,13 @@ def assign_bounce(*, bounce: Bounce, contact: Contact, kind: str | None = None, 
                               contact_id=locked.pk, sent_at=sent_at)
                 soft = _SoftCounter(policy, [locked], [match], batch.now,
                                     bounced_sent_ids={bounce.sent_message_id} - {None})
-                taken += _count_soft(batch, soft, locked, match, list_id=None, detail={"bounce_id": bounce.pk})
+                taken += _count_soft(batch, soft, locked, match, list_id=None, detail=detail)
                 bounce.counted = True
             if decision.kind == Bounce.Kind.HARD:
                 bounce.counted = True
             reason = (Suppression.Reason.COMPLAINT if decision.kind == Bounce.Kind.COMPLAINT
                       else Suppression.Reason.HARD_BOUNCE)
-            taken += batch.apply(locked, decision.actions, reason=reason, detail={"bounce_id": bounce.pk})
+            taken += batch.apply(locked, decision.actions, reason=reason, detail=detail)
             batch.flush()
         bounce.actions_taken = [*bounce.actions_taken, *taken]
         bounce.state = Bounce.State.RESOLVED

@@ -397,6 +397,21 @@ def test_resetting_the_bounce_state_keeps_a_contact_blacklisted_for_a_complaint(
     assert Suppression.objects.get(value="angry@example.net").reason == "complaint"
 
 
+def test_an_assigned_complaint_is_recorded_as_one_for_the_reset(campaign, admin_user):
+    from .conftest import arf
+
+    settings(complaint_action="blacklist_contact")
+    contact = send(campaign, "assigned@example.net").contact
+    deliver(arf("someone@elsewhere.example"))
+    assign_bounce(bounce=Bounce.objects.get(), contact=contact, actor=admin_user)
+    contact.refresh_from_db()
+    assert contact.status == Contact.Status.BLACKLISTED
+
+    reset_bounce_state(contact=contact, actor=admin_user)
+
+    assert contact.status == Contact.Status.BLACKLISTED
+
+
 def test_reset_bounce_state_un_bounces_a_contact_and_logs_it(campaign, admin_user):
     settings(hard_action="remove_address")
     sent = send(campaign, "un@example.net")
