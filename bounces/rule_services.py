@@ -211,7 +211,8 @@ def _rule_from_data(data: Any, index: int) -> BounceRule:
     values.setdefault("name", _name_from_pattern(str(values["pattern"]), prefix="Imported"))
     rule = BounceRule(**values)
     try:
-        rule.full_clean(exclude=["position"])
+        # a position given in the file is checked like any field; none: placed at import
+        rule.full_clean(exclude=[] if "position" in values else ["position"])
     except ValidationError as exc:
         parts = [f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()]
         raise RuleImportError(f"Rule {index} ({values['name']}): {'; '.join(parts)}") from None
@@ -227,7 +228,10 @@ def parse_import(text: str | bytes) -> list[dict[str, Any]]:
     if isinstance(doc, dict):
         if doc.get("format") not in (EXPORT_FORMAT, None):
             raise RuleImportError(f"Unknown format {doc.get('format')!r}; expected {EXPORT_FORMAT!r}.")
-        if int(doc.get("version", EXPORT_VERSION)) > EXPORT_VERSION:
+        version = doc.get("version", EXPORT_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise RuleImportError(f"Unknown version {version!r}; expected a number.")
+        if version > EXPORT_VERSION:
             raise RuleImportError("This file was written by a newer bouncemgr; upgrade first.")
         rules = doc.get("rules")
     else:

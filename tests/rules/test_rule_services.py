@@ -196,6 +196,18 @@ def test_an_invalid_rule_in_an_import_imports_nothing() -> None:
     assert BounceRule.objects.count() == 0
 
 
+@pytest.mark.parametrize("position", ["tenth", -1, None])
+def test_an_import_with_an_unusable_position_is_refused_and_imports_nothing(position) -> None:
+    from bounces.rule_services import RuleImportError
+
+    rules = [{"pattern": "fine", "bounce_type": "hard"},
+             {"pattern": "other", "bounce_type": "soft", "position": position}]
+
+    with pytest.raises(RuleImportError, match="position"):
+        import_rules(rules=rules)
+    assert BounceRule.objects.count() == 0
+
+
 def test_import_with_replace_deletes_existing_rules(make_rule) -> None:
     make_rule("old")
     report = import_rules(rules=[{"pattern": "new", "bounce_type": "soft"}], replace=True)
@@ -203,7 +215,8 @@ def test_import_with_replace_deletes_existing_rules(make_rule) -> None:
     assert list(BounceRule.objects.values_list("pattern", flat=True)) == ["new"]
 
 
-@pytest.mark.parametrize("text", ["not json", '{"format": "other", "rules": []}', '{"rules": 3}'])
+@pytest.mark.parametrize("text", ["not json", '{"format": "other", "rules": []}', '{"rules": 3}',
+                                  '{"version": "two", "rules": []}', '{"version": null, "rules": []}'])
 def test_unusable_import_files_are_refused(text: str) -> None:
     from bounces.rule_services import RuleImportError
 
