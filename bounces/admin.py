@@ -232,6 +232,14 @@ class BounceAdmin(admin.ModelAdmin):
     date_hierarchy = "bounced_at"
     actions = ["mark_not_a_bounce"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # bounces come from the pipeline
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Read-only: kind, state and `counted` feed the contact counters and recompute, so
+        # they change only through services (the unexplained queue, re-applying rules).
+        return [f.name for f in Bounce._meta.fields]
+
     @admin.display(description="details")
     def details(self, obj: Bounce) -> str:
         return format_html('<a href="{}">parsed fields and raw message</a>', reverse("bounces:detail", args=[obj.pk]))

@@ -30,3 +30,21 @@ def test_the_raw_message_page_still_shows_the_message(admin_client):
     page = admin_client.get(f"/admin/bounces/rawmessage/{raw.pk}/change/").content.decode()
 
     assert "Subject: &lt;b&gt;hi&lt;/b&gt;" in page
+
+
+def test_bounces_are_read_only_in_the_admin(admin_client):
+    from django.utils import timezone
+
+    from bounces.models import Bounce
+
+    bounce = Bounce.objects.create(recipient="r@example.net", kind="soft", counted=True, bounced_at=timezone.now())
+
+    admin_client.post(f"/admin/bounces/bounce/{bounce.pk}/change/", {
+        "recipient": "r@example.net", "kind": "hard", "state": "applied", "match_method": "none",
+        "bounced_at_0": "2026-01-01", "bounced_at_1": "00:00:00", "actions_taken": "[]",
+    })
+
+    bounce.refresh_from_db()
+    assert (bounce.kind, bounce.counted) == ("soft", True)  # counters follow services, not edits
+    assert admin_client.get("/admin/bounces/bounce/add/").status_code == 403
+    assert "r@example.net" in admin_client.get(f"/admin/bounces/bounce/{bounce.pk}/change/").content.decode()
