@@ -4,6 +4,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .models import Contact, ContactEvent, MailingList, Subscription, Suppression
+from .services import record_status_change
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -20,9 +21,21 @@ class ContactAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "has_bounced", "lists")
     search_fields = ("email", "name", "bounced_address")
-    readonly_fields = ("page_link", "created_at", "updated_at")
+    # Bounce state changes only through services (processing, "reset bounce state" on the
+    # contact page), which keep the counters consistent and write the audit trail.
+    readonly_fields = (
+        "page_link", "consecutive_bounces", "hard_bounce_count", "soft_bounce_count", "bounce_score",
+        "bounce_scored_on", "last_bounce_sent_at", "last_bounce_at", "has_bounced", "bounced_address",
+        "created_at", "updated_at",
+    )
     inlines = [SubscriptionInline]
     date_hierarchy = "last_bounce_at"
+
+    def save_model(self, request, obj: Contact, form, change) -> None:
+        old_status = form.initial.get("status", "") if change else ""
+        super().save_model(request, obj, form, change)
+        if change:
+            record_status_change(contact=obj, old_status=old_status, actor=request.user)
 
     @admin.display(description="bounce history")
     def page_link(self, obj: Contact) -> str:

@@ -459,3 +459,16 @@ def reset_bounce_state(*, contact: Contact, actor: Any, reactivate: bool = True)
             detail={"before": before, "suppressions_lifted": lifted},
         )
     contact.refresh_from_db()
+
+
+def record_status_change(*, contact: Contact, old_status: str, actor: Any = None, actor_label: str = "") -> None:
+    """Audit a status an operator set by hand (e.g. in the admin): one ContactEvent."""
+    if old_status == contact.status:
+        return
+    ContactEvent.objects.create(
+        contact=contact,
+        kind=ContactEvent.Kind.BLACKLIST if contact.status == Contact.Status.BLACKLISTED
+        else ContactEvent.Kind.STATUS_CHANGE,
+        actor=actor if getattr(actor, "pk", None) else None, actor_label=actor_label,
+        old_status=old_status, new_status=contact.status, detail={"manual": True},
+    )

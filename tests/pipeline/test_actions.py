@@ -463,3 +463,20 @@ def test_a_complaint_that_hides_the_recipient_is_recorded_with_the_address_we_se
     bounce = Bounce.objects.get()
     assert run.complaint == 1
     assert (bounce.recipient, bounce.contact_id, bounce.kind) == ("hidden@example.net", sent.contact_id, "complaint")
+
+
+def test_a_status_change_in_the_contact_admin_is_audited_and_bounce_state_is_read_only(admin_client, admin_user):
+    contact = Contact.objects.create(email="edit@example.net", has_bounced=True, hard_bounce_count=2)
+
+    response = admin_client.post(f"/admin/contacts/contact/{contact.pk}/change/", {
+        "email": "edit@example.net", "name": "Ed", "status": "blacklisted", "has_bounced": "",
+        "hard_bounce_count": "0", "consecutive_bounces": "0", "soft_bounce_count": "0", "bounce_score": "0",
+        "subscriptions-TOTAL_FORMS": "0", "subscriptions-INITIAL_FORMS": "0",
+    })
+
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.name, contact.status) == ("Ed", "blacklisted")
+    assert (contact.has_bounced, contact.hard_bounce_count) == (True, 2)  # reset is its own service
+    event = ContactEvent.objects.get(contact=contact)
+    assert (event.old_status, event.new_status, event.actor) == ("active", "blacklisted", admin_user)
