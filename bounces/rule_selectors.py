@@ -78,19 +78,34 @@ def sample_queryset(*, limit: int, only_unexplained: bool = False) -> Any:
     return qs[:limit]
 
 
+def preload_raw(stored: list[StoredBounce]) -> None:
+    """Read the raw messages the views of ``stored`` still lack, a batch at a time (one
+    query per batch instead of one per view)."""
+    wanted = [s for s in stored if s.view.needs_raw() and s.bounce.raw_message_id]
+    for start in range(0, len(wanted), RAW_BATCH):
+        chunk = wanted[start : start + RAW_BATCH]
+        raws = dict(RawMessage.objects.filter(pk__in=[s.bounce.raw_message_id for s in chunk])
+                    .values_list("pk", "raw"))
+        for s in chunk:
+            s.view.provide_raw(raws.get(s.bounce.raw_message_id))
+
+
 def iter_stored_bounces(
-    *, limit: int = DEFAULT_SAMPLE, only_unexplained: bool = False, with_raw: bool = False
+    *, limit: int = DEFAULT_SAMPLE, only_unexplained: bool = False, with_raw: bool = False,
+    with_raw_if_ruled: bool = False,
 ) -> Iterator[StoredBounce]:
     """Stored bounces, newest first, each with a message view. With ``with_raw`` the raw
-    messages are fetched in batches; otherwise one by one, only if a section needs them."""
+    messages are fetched in batches (with ``with_raw_if_ruled``, those of bounces a rule
+    decided, whose engine verdict is re-read); otherwise one by one, only if needed."""
     bounces = list(
         sample_queryset(limit=limit, only_unexplained=only_unexplained).select_related("contact", "campaign")
     )
     for start in range(0, len(bounces), RAW_BATCH):
         chunk = bounces[start : start + RAW_BATCH]
         raws: dict[int, bytes] = {}
-        if with_raw:
-            ids = [b.raw_message_id for b in chunk if b.raw_message_id]
+        ids = [b.raw_message_id for b in chunk if b.raw_message_id
+               and (with_raw or (with_raw_if_ruled and b.matched_rule_id))]
+        if ids:
             raws = {pk: bytes(raw) for pk, raw in RawMessage.objects.filter(pk__in=ids).values_list("pk", "raw")}
         for bounce in chunk:
             raw = raws.get(bounce.raw_message_id) if bounce.raw_message_id else None
@@ -303,6 +318,8 @@ def preview_draft_rule(*, rule: BounceRule, limit: int = DEFAULT_SAMPLE) -> Draf
         if found is not None:
             matched.append((stored, *found))
     report = DraftReport(examined=examined, limit=limit, matched=len(matched))
+    if any(r.section != "diagnostic" for r in earlier.rules) or any(s.bounce.matched_rule_id for s, *_ in matched):
+        preload_raw([stored for stored, *_ in matched])  # earlier rules or the engine verdict read them
     policies: dict[int | None, Any] = {}
     context = contact_context([stored.bounce for stored, *_ in matched])
     counted_contacts: dict[str, set[int | str]] = defaultdict(set)

@@ -353,7 +353,8 @@ def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
     changes: list[BounceChange] = []
     policies: dict[int | None, Any] = {}
     examined = 0
-    for stored in iter_stored_bounces(limit=limit, only_unexplained=only_unexplained, with_raw=needs_raw):
+    for stored in iter_stored_bounces(limit=limit, only_unexplained=only_unexplained, with_raw=needs_raw,
+                                      with_raw_if_ruled=True):
         examined += 1
         bounce = stored.bounce
         match = ruleset.first_match(message=stored.view)

@@ -206,6 +206,15 @@ class MessageView:
             self._raw = bytes(loaded[:MAX_RAW_BYTES]) if loaded else None
         return self._raw
 
+    def needs_raw(self) -> bool:
+        """Whether the raw message would still have to be loaded (see `provide_raw`)."""
+        return self._raw is None and self._raw_loader is not None
+
+    def provide_raw(self, raw: bytes | memoryview | None) -> None:
+        """Hand over the raw message read elsewhere (callers read many in one query)."""
+        self._raw = bytes(raw[:MAX_RAW_BYTES]) if raw else None
+        self._raw_loader = None
+
     # The parsed message is built on first use only: most rules search the diagnostic.
     def _load(self) -> Mail | None:
         if self._mail is None and not self._mail_failed:

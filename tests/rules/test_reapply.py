@@ -254,3 +254,51 @@ def test_normalise_and_suggest() -> None:
     assert text == "451 4.7.1 <address>: recipient address rejected: try again (id <id>) [<ip>]"
     assert suggest_pattern(text) == "recipient address rejected: try again"
     assert suggest_pattern("<n> <address>") == ""
+
+
+def _draft_preview_queries(make_bounce, n: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(n):
+        make_bounce(diagnostic=f"550 mailbox {n}-{i} disabled", kind="soft")
+    with CaptureQueriesContext(connection) as queries:
+        preview_draft_rule(
+            rule=BounceRule(name="draft", pattern="disabled", bounce_type="hard", position=50), limit=100
+        )
+    from bounces.models import Bounce
+
+    Bounce.objects.all().delete()
+    return len(queries)
+
+
+def test_draft_preview_reads_raw_messages_in_batches_for_earlier_body_rules(make_bounce, make_rule) -> None:
+    # the draft searches the diagnostic, an earlier rule the body: the raw messages of the
+    # matched bounces are needed, and read a batch at a time, not one query per bounce
+    make_rule("never in any body", name="earlier", section="body", bounce_type="soft", position=5)
+
+    _draft_preview_queries(make_bounce, 1)  # creates the settings row on first use
+    assert _draft_preview_queries(make_bounce, 2) == _draft_preview_queries(make_bounce, 8)
+
+
+def _reapply_plan_queries(make_bounce, rule, n: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bounces.models import Bounce
+    from bounces.rule_services import plan_reapply
+
+    for i in range(n):
+        make_bounce(diagnostic=f"550 quota {n}-{i} exceeded", kind="soft", matched_rule=rule)
+    with CaptureQueriesContext(connection) as queries:
+        plan_reapply(limit=100)
+    Bounce.objects.all().delete()
+    return len(queries)
+
+
+def test_planning_a_reapply_reads_the_raw_messages_of_ruled_bounces_in_batches(make_bounce, make_rule) -> None:
+    # the engine verdict of a bounce a rule decided is re-read from its raw message
+    rule = make_rule("quota", bounce_type="soft", enabled=False)
+    _reapply_plan_queries(make_bounce, rule, 1)  # creates the settings row on first use
+
+    assert _reapply_plan_queries(make_bounce, rule, 2) == _reapply_plan_queries(make_bounce, rule, 8)
