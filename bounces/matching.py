@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db.models.functions import Lower
+from django.db.models import Case, F, IntegerField, Value, When, Window
+from django.db.models.functions import Lower, RowNumber
 
 from campaigns.models import SentMessage
 from contacts.models import Contact
@@ -124,23 +126,28 @@ class BatchMatcher:
         self._prepare_latest_sent([a for a in addresses if a in self.contacts])
 
     def _prepare_latest_sent(self, addresses: list[str]) -> None:
-        """Latest SentMessage per address (lists of the mailbox first), for campaign links."""
+        """Latest SentMessage per address (lists of the mailbox first), for campaign links.
+
+        One row per contact (a window function picks it in the database), however many
+        campaigns the contact received.
+        """
+        order: list[Any] = [F("sent_at").desc(), F("id").desc()]
+        if self.list_ids:
+            served = Case(When(campaign__mailing_list_id__in=self.list_ids, then=Value(1)),
+                          default=Value(0), output_field=IntegerField())
+            order.insert(0, served.desc())
         for chunk in _chunks([a for a in addresses if a not in self.latest_sent]):
             contact_ids = [self.contacts[a] for a in chunk]
             # Only messages that went out: queued or skipped rows have no send time (and
             # PostgreSQL would sort those NULLs first in a descending order).
             rows = (
                 SentMessage.objects.filter(contact_id__in=contact_ids, sent_at__isnull=False)
-                .order_by("contact_id", "-sent_at", "-id")
+                .annotate(pick=Window(RowNumber(), partition_by=[F("contact_id")], order_by=order))
+                .filter(pick=1)
+                .order_by()
                 .values(*_SENT_FIELDS)
             )
-            best: dict[int, _Sent] = {}
-            for row in rows.iterator(chunk_size=2000):
-                sent = _sent(row)
-                current = best.get(sent.contact_id)  # type: ignore[arg-type]
-                preferred = bool(self.list_ids) and sent.list_id in self.list_ids
-                if current is None or (preferred and current.list_id not in self.list_ids):
-                    best[sent.contact_id] = sent  # type: ignore[index]
+            best = {sent.contact_id: sent for sent in map(_sent, rows)}
             for address in chunk:
                 sent = best.get(self.contacts[address])
                 if sent is not None:

@@ -317,6 +317,39 @@ def test_an_address_match_links_the_latest_message_actually_sent(campaign):
     assert (bounce.match_method, bounce.contact_id, bounce.campaign_id) == ("address", sent.contact_id, campaign.pk)
 
 
+@pytest.mark.postgres
+def test_an_address_match_prefers_the_latest_campaign_of_the_mailbox_lists(campaign):
+    from campaigns.models import Campaign
+    from contacts.models import MailingList
+
+    mailbox = Mailbox.objects.create(name="served", protocol="maildir", path="/nonexistent")
+    served = send(campaign, "pref@example.net", when=timezone.now() - timedelta(days=3))
+    mailbox.lists.add(campaign.mailing_list)
+    other = Campaign.objects.create(name="Other list", subject="S", from_email="news@example.org",
+                                    mailing_list=MailingList.objects.create(name="other"))
+    send(other, "pref@example.net", contact=served.contact)  # later, but not a list this mailbox serves
+
+    deliver(dsn("pref@example.net"), mailbox=mailbox)
+
+    assert Bounce.objects.get().campaign_id == campaign.pk
+
+
+def test_an_address_match_reads_one_sent_message_per_contact(campaign, monkeypatch):
+    from bounces import matching
+
+    contact = send(campaign, "many@example.net").contact
+    for _ in range(5):
+        send(campaign, "many@example.net", contact=contact)
+    read = []
+    real = matching._sent
+    monkeypatch.setattr(matching, "_sent", lambda row: read.append(row["id"]) or real(row))
+
+    deliver(dsn("many@example.net"))
+
+    assert len(read) == 1  # the latest only, not every message ever sent to the contact
+    assert Bounce.objects.get().campaign_id == SentMessage.objects.filter(contact=contact).latest("sent_at").campaign_id
+
+
 def test_decide_is_pure_and_says_what_a_rule_changes():
     assert decide(category="soft").count_soft
     assert decide(category="hard").actions == ("mark_hard", "unsubscribe", "suppress")
