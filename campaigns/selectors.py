@@ -194,24 +194,19 @@ def bounce_fingerprint(*, campaign_id: int) -> list[str | None]:
 def compute_bounce_aggregates(*, campaign_id: int, top: int = 15) -> dict:
     """Every bounce figure of a campaign, JSON-ready (a handful of grouped queries).
 
-    Kinds count bounces and recipients (distinct SentMessage; a bounce matched by address
-    only counts one recipient). Bounced recipients = distinct messages with a hard, soft or
-    blocked bounce. The timeline is stored per hour (ISO start -> {kind: n}).
+    Kinds count bounces and recipients: distinct addresses (case-insensitive), so an
+    address that bounced several times, matched by token or only by address, counts once.
+    Bounced recipients = distinct addresses with a hard, soft or blocked bounce. The
+    timeline is stored per hour (ISO start -> {kind: n}).
     """
     bounces = campaign_bounces(campaign_id=campaign_id)
     by_kind: dict[str, int] = {}
     by_kind_recipients: dict[str, int] = {}
-    for row in bounces.values("kind").annotate(
-        n=Count("id"),
-        recipients=Count("sent_message_id", distinct=True),
-        unmatched=Count("id", filter=Q(sent_message_id__isnull=True)),
-    ):
+    address = Lower("recipient")
+    for row in bounces.values("kind").annotate(n=Count("id"), recipients=Count(address, distinct=True)):
         by_kind[row["kind"]] = row["n"]
-        by_kind_recipients[row["kind"]] = row["recipients"] + row["unmatched"]
-    failed = bounces.filter(kind__in=FAILED_KINDS).aggregate(
-        matched=Count("sent_message_id", distinct=True),
-        unmatched=Count("id", filter=Q(sent_message_id__isnull=True)),
-    )
+        by_kind_recipients[row["kind"]] = row["recipients"]
+    failed = bounces.filter(kind__in=FAILED_KINDS).aggregate(recipients=Count(address, distinct=True))
     by_reason = list(
         bounces.values("kind", "reason").annotate(n=Count("id")).order_by("-n", "kind", "reason")[:top]
     )
@@ -234,7 +229,7 @@ def compute_bounce_aggregates(*, campaign_id: int, top: int = 15) -> dict:
     return {
         "by_kind": by_kind,
         "by_kind_recipients": by_kind_recipients,
-        "bounced_recipients": failed["matched"] + failed["unmatched"],
+        "bounced_recipients": failed["recipients"],
         "by_reason": by_reason,
         "by_domain": by_domain,
         "hourly": hourly,

@@ -76,6 +76,17 @@ def test_the_results_page_shows_each_count(admin_client):
     assert "<svg" in html
 
 
+def test_an_address_that_bounced_several_times_without_a_token_counts_as_one_recipient(admin_client):
+    campaign, rows = sent_campaign(4)
+    for hours in (1, 2, 3):  # matched by address only: no sent message linked
+        Bounce.objects.create(campaign=campaign, contact_id=rows[0].contact_id, recipient=rows[0].email.upper(),
+                              kind="hard", reason="userunknown", bounced_at=T0 + dt.timedelta(hours=hours))
+
+    r = admin_client.get(reverse("campaigns:results", args=[campaign.pk])).context["results"]
+
+    assert (r.hard, r.by_kind["hard"], r.bounced_recipients, r.delivered) == (1, 3, 1, 3)
+
+
 def test_breakdowns_by_reason_and_domain_are_aggregated_in_the_database(admin_client):
     campaign, rows = sent_campaign(6)
     bounce(rows[0], "hard", reason="userunknown")  # d0
