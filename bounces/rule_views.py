@@ -26,6 +26,8 @@ from .rule_selectors import DEFAULT_SAMPLE, SAMPLE_CHOICES
 VIEW = "bounces.view_bouncerule"
 CHANGE = "bounces.change_bouncerule"
 ADD = "bounces.add_bouncerule"
+DELETE = "bounces.delete_bouncerule"
+CHANGE_BOUNCE = "bounces.change_bounce"  # re-applying rules rewrites stored bounces' verdicts
 REAPPLY_PREVIEW_ROWS = 200
 
 # Fields of the editor that a link may pre-fill (coverage page: "make a rule from this").
@@ -102,7 +104,7 @@ def rule_coverage(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
-@permission_required(CHANGE, raise_exception=True)
+@permission_required((CHANGE, CHANGE_BOUNCE), raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def rule_reapply(request: HttpRequest) -> HttpResponse:
     """Re-apply the current rules to stored bounces: preview (GET with ?preview), apply (POST)."""
@@ -180,7 +182,7 @@ def rule_reapply_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
-@permission_required(CHANGE, raise_exception=True)
+@permission_required((CHANGE, CHANGE_BOUNCE), raise_exception=True)
 @require_POST
 def rule_reapply_undo(request: HttpRequest, pk: int) -> HttpResponse:
     """Undo one re-apply (fields changed again since are left alone)."""
@@ -223,7 +225,9 @@ def rule_import(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         form = RuleImportForm(request.POST, request.FILES)
-        if form.is_valid():
+        if form.is_valid() and form.cleaned_data["replace"] and not request.user.has_perm(DELETE):
+            error = "Replacing the rules deletes every existing rule: that needs the permission to delete rules."
+        elif form.is_valid():
             try:
                 rules = rule_services.parse_import(form.cleaned_data["file"].read())
                 report = rule_services.import_rules(rules=rules, replace=form.cleaned_data["replace"])

@@ -450,12 +450,8 @@ def _record_refusal(*, campaign: Campaign, row: SentMessage, code: int, text: st
     contact actions as a bounce read from a mailbox)."""
     enhanced = text.partition(" ")[0]
     enhanced_status = enhanced if _looks_enhanced(enhanced) else None
-    try:
-        from bounces.services import record_send_refusal
-    except ImportError:  # the pipeline helper's service has not landed yet
-        logger.warning("bounces.services.record_send_refusal is missing; refusal of message %s not recorded",
-                       row.pk)
-        return
+    from bounces.services import record_send_refusal  # bounces imports campaigns: import here
+
     try:
         record_send_refusal(
             sent_message=row, reply_code=int(code), enhanced_status=enhanced_status, text=text,

@@ -20,12 +20,8 @@ from .common import Rec, find_replycode, fold, norm_address
 from .message import Mail, load
 from .mtas import DETECTORS, generic
 from .mtas._text import cut_returned
+from .reasons import PSEUDO_STATUS as _PSEUDO  # Sisimai-style pseudo codes per reason
 from .types import Category, Kind, ParseOptions, ParseResult, RecipientResult
-
-try:  # Sisimai-style pseudo codes per reason, used when a detector overrides the reason
-    from .reasons import PSEUDO_STATUS as _PSEUDO
-except ImportError:  # pragma: no cover
-    _PSEUDO = {}
 
 _HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
 _GENERIC_REASONS = frozenset({"onhold", "undefined"})
