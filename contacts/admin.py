@@ -81,9 +81,9 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(ContactEvent)
 class ContactEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "contact", "kind", "old_status", "new_status", "actor", "actor_label")
+    list_display = ("created_at", "email", "contact", "kind", "old_status", "new_status", "actor", "actor_label")
     list_filter = ("kind",)
-    search_fields = ("contact__email",)
+    search_fields = ("email",)
     list_select_related = ("contact", "actor")
     readonly_fields = [f.name for f in ContactEvent._meta.fields]
 

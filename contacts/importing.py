@@ -291,7 +291,7 @@ def _import_chunk(*, chunk, mailing_list, seen, update_names, actor, actor_label
         ContactEvent.objects.bulk_create(
             [
                 ContactEvent(
-                    contact=c, kind=ContactEvent.Kind.IMPORT, actor=actor, actor_label=actor_label,
+                    contact=c, email=c.email, kind=ContactEvent.Kind.IMPORT, actor=actor, actor_label=actor_label,
                     new_status=c.status, detail={"list": mailing_list.name},
                 )
                 for c in created

@@ -180,9 +180,14 @@ class ContactEvent(models.Model):
         IMPORT = "import", "Imported"
         BLACKLIST = "blacklist", "Blacklisted"
         RECOMPUTE = "recompute", "Bounce state recomputed"
+        DELETED = "deleted", "Contact deleted"
 
-    # indexed by contactevent_contact_idx
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # indexed by contactevent_contact_idx. The trail outlives the contact (SET_NULL): who was
+    # deleted, when and why stays answerable through `email`.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="events", db_index=False
+    )
+    email = models.CharField(max_length=254, blank=True, help_text="The contact's address at the time.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -108,7 +108,8 @@ class ContactActionBatch:
         """Queue an audit row for `contact`."""
         self._events.append(
             ContactEvent(
-                contact_id=contact.id, kind=kind, actor=self.actor, actor_label=self.actor_label,
+                contact_id=contact.id, email=contact.email or contact.bounced_address, kind=kind,
+                actor=self.actor, actor_label=self.actor_label,
                 old_status=old_status, new_status=contact.status if old_status else "",
                 detail=detail or {},
             )
@@ -195,6 +196,7 @@ class ContactActionBatch:
                 done.append(action)
             elif action == Action.DELETE_CONTACT:
                 self._delete.add(contact.id)
+                self.event(contact, ContactEvent.Kind.DELETED, detail=detail)
                 done.append(action)
         if head is not None:
             head.detail = {**head.detail, "actions": done, "list_id": list_id}
@@ -234,9 +236,9 @@ class ContactActionBatch:
                 qs = qs.filter(mailing_list_id=list_id)
             qs.update(status=Subscription.Status.UNSUBSCRIBED, unsubscribed_at=self.now,
                       unsubscribe_reason=why[:200], updated_at=self.now)
-        events = [e for e in self._events if e.contact_id not in self._delete]
-        if events:
-            bulk_insert(ContactEvent, events)
+        # Events of deleted contacts are kept too: the deletion sets their contact to NULL.
+        if self._events:
+            bulk_insert(ContactEvent, self._events)
         if self._delete:
             Contact.objects.filter(id__in=self._delete).delete()
         self._dirty.clear()
@@ -452,7 +454,7 @@ def reset_bounce_state(*, contact: Contact, actor: Any, reactivate: bool = True)
                 reason__in=[Suppression.Reason.HARD_BOUNCE, Suppression.Reason.SOFT_BOUNCE],
             ).delete()
         ContactEvent.objects.create(
-            contact=locked, kind=ContactEvent.Kind.BOUNCE_RESET,
+            contact=locked, email=locked.email or locked.bounced_address, kind=ContactEvent.Kind.BOUNCE_RESET,
             actor=actor if getattr(actor, "pk", None) else None,
             actor_label="" if getattr(actor, "pk", None) else str(actor or ""),
             old_status=old_status, new_status=locked.status,
@@ -466,7 +468,7 @@ def record_status_change(*, contact: Contact, old_status: str, actor: Any = None
     if old_status == contact.status:
         return
     ContactEvent.objects.create(
-        contact=contact,
+        contact=contact, email=contact.email,
         kind=ContactEvent.Kind.BLACKLIST if contact.status == Contact.Status.BLACKLISTED
         else ContactEvent.Kind.STATUS_CHANGE,
         actor=actor if getattr(actor, "pk", None) else None, actor_label=actor_label,

@@ -92,6 +92,19 @@ def test_the_delete_contact_action_deletes_it_and_keeps_the_bounce_with_its_addr
     assert "delete_contact" in bounce.actions_taken
 
 
+def test_a_deleted_contact_keeps_its_audit_trail_with_the_address(campaign):
+    from contacts.models import ContactEvent
+
+    settings(hard_action="delete_contact")
+    sent = send(campaign, "gone@example.net")
+
+    deliver(dsn("gone@example.net", token=sent.token))
+
+    events = ContactEvent.objects.filter(email="gone@example.net")
+    assert {e.kind for e in events} >= {"hard_bounce", "deleted"}
+    assert {e.contact_id for e in events} == {None}
+
+
 def test_a_mailbox_override_beats_the_global_setting(campaign):
     mailbox = Mailbox.objects.create(name="override", host="x", hard_action="unconfirm")
     sent = send(campaign, "o@example.net")
