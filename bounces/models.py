@@ -82,6 +82,12 @@ class BounceSettings(TimeStamped):
         constraints = [
             models.CheckConstraint(condition=Q(pk=1), name="bouncesettings_singleton"),
             models.CheckConstraint(condition=Q(soft_threshold__gte=1), name="bouncesettings_threshold_min"),
+            models.CheckConstraint(
+                condition=Q(soft_blacklist_threshold__isnull=True)
+                | Q(soft_blacklist_threshold__gt=models.F("soft_threshold")),
+                name="bouncesettings_blacklist_above_threshold",
+                violation_error_message="The blacklist threshold must be higher than the soft-bounce threshold.",
+            ),
         ]
 
     def __str__(self) -> str:

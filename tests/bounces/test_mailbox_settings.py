@@ -75,3 +75,20 @@ def test_the_bounce_list_links_to_the_bounce_detail_page(admin_client):
     bounce = Bounce.objects.create(recipient="a@example.com", kind="hard", bounced_at=timezone.now())
     page = admin_client.get(reverse("admin:bounces_bounce_changelist")).content.decode()
     assert reverse("bounces:detail", args=[bounce.pk]) in page
+
+
+def test_the_blacklist_threshold_must_be_above_the_soft_threshold(admin_client):
+    from bounces.models import BounceSettings
+
+    settings_row = BounceSettings.load()
+    url = reverse("admin:bounces_bouncesettings_change", args=[settings_row.pk])
+    data = {"hard_action": settings_row.hard_action, "soft_policy": "consecutive", "soft_threshold": "5",
+            "soft_window_days": "30", "score_stale_days": "7", "soft_blacklist_threshold": "3",
+            "complaint_action": settings_row.complaint_action}
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "must be higher than the soft-bounce threshold" in response.content.decode()
+    data["soft_blacklist_threshold"] = "8"
+    assert admin_client.post(url, data).status_code == 302
+    settings_row.refresh_from_db()
+    assert settings_row.soft_blacklist_threshold == 8

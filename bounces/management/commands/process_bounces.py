@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -24,7 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="every enabled mailbox")
         parser.add_argument("--dry-run", action="store_true",
                             help="fetch, parse and count, but change nothing (database or server)")
-        parser.add_argument("--batch-size", type=int, default=None, help="override the mailbox batch size")
+        parser.add_argument("--batch-size", type=_positive_int, default=None,
+                            help="override the mailbox batch size")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument("--sync-schedules", action="store_true",
                             help="bring the Celery beat entries in line with the mailboxes, then exit")
@@ -86,3 +88,10 @@ class Command(BaseCommand):
         finally:
             if bar is not None:
                 bar.close()
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
