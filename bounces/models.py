@@ -84,9 +84,9 @@ class BounceSettings(TimeStamped):
             models.CheckConstraint(condition=Q(soft_threshold__gte=1), name="bouncesettings_threshold_min"),
             models.CheckConstraint(
                 condition=Q(soft_blacklist_threshold__isnull=True)
-                | Q(soft_blacklist_threshold__gt=models.F("soft_threshold")),
-                name="bouncesettings_blacklist_above_threshold",
-                violation_error_message="The blacklist threshold must be higher than the soft-bounce threshold.",
+                | Q(soft_blacklist_threshold__gte=models.F("soft_threshold")),
+                name="bouncesettings_blacklist_not_below",
+                violation_error_message="The blacklist threshold cannot be lower than the soft-bounce threshold.",
             ),
         ]
 

@@ -77,7 +77,7 @@ def test_the_bounce_list_links_to_the_bounce_detail_page(admin_client):
     assert reverse("bounces:detail", args=[bounce.pk]) in page
 
 
-def test_the_blacklist_threshold_must_be_above_the_soft_threshold(admin_client):
+def test_the_blacklist_threshold_cannot_be_below_the_soft_threshold(admin_client):
     from bounces.models import BounceSettings
 
     settings_row = BounceSettings.load()
@@ -87,7 +87,7 @@ def test_the_blacklist_threshold_must_be_above_the_soft_threshold(admin_client):
             "complaint_action": settings_row.complaint_action}
     response = admin_client.post(url, data)
     assert response.status_code == 200
-    assert "must be higher than the soft-bounce threshold" in response.content.decode()
+    assert "cannot be lower than the soft-bounce threshold" in response.content.decode()
     data["soft_blacklist_threshold"] = "8"
     assert admin_client.post(url, data).status_code == 302
     settings_row.refresh_from_db()
