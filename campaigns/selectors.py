@@ -114,6 +114,7 @@ class CampaignResults:
     sent: int
     refused: int
     deferred: int
+    awaiting_retry: int
     skipped: int
     in_flight: int
     delivered: int
@@ -243,11 +244,16 @@ def results_from(
     """The page's figures from stored aggregates and the campaign's send counters.
 
     Sent (attempted) = accepted + refused + deferred at send time; delivered = attempted -
-    bounced recipients; bounce rate = bounced recipients / attempted.
+    bounced recipients - messages still awaiting a retry (deferred with a next attempt:
+    neither delivered nor bounced yet); bounce rate = bounced recipients / attempted.
     """
     attempted = campaign.sent_count + campaign.refused_count + campaign.deferred_count
     bounced = int(data.get("bounced_recipients", 0))
     in_flight = SentMessage.objects.filter(campaign_id=campaign.pk, status=SentMessage.Status.SENDING).count()
+    # served by sentmsg_retry_due_idx (partial: deferred rows with a next attempt)
+    awaiting_retry = SentMessage.objects.filter(
+        campaign_id=campaign.pk, status=SentMessage.Status.DEFERRED, next_attempt_at__isnull=False
+    ).count()
     timeline, unit = timeline_from(
         hourly=data.get("hourly", {}), start=campaign.sent_at, now=now or timezone.now()
     )
@@ -259,7 +265,8 @@ def results_from(
         deferred=campaign.deferred_count,
         skipped=campaign.skipped_count,
         in_flight=in_flight,
-        delivered=max(attempted - bounced, 0),
+        awaiting_retry=awaiting_retry,
+        delivered=max(attempted - bounced - awaiting_retry, 0),
         bounced_recipients=bounced,
         bounce_rate=(bounced / attempted) if attempted else None,
         by_kind={k: int(data.get("by_kind", {}).get(k, 0)) for k in KIND_ORDER},

@@ -87,6 +87,20 @@ def test_an_address_that_bounced_several_times_without_a_token_counts_as_one_rec
     assert (r.hard, r.by_kind["hard"], r.bounced_recipients, r.delivered) == (1, 3, 1, 3)
 
 
+def test_messages_awaiting_a_retry_are_neither_delivered_nor_bounced(admin_client):
+    campaign, rows = sent_campaign(4, deferred_count=1)
+    SentMessage.objects.filter(pk=rows[0].pk).update(
+        status=SentMessage.Status.DEFERRED, next_attempt_at=T0 + dt.timedelta(hours=1)
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(sent_count=3)
+
+    response = admin_client.get(reverse("campaigns:results", args=[campaign.pk]))
+
+    r = response.context["results"]
+    assert (r.attempted, r.awaiting_retry, r.delivered, r.bounced_recipients) == (4, 1, 3, 0)
+    assert "1 awaiting a retry" in response.content.decode()
+
+
 def test_breakdowns_by_reason_and_domain_are_aggregated_in_the_database(admin_client):
     campaign, rows = sent_campaign(6)
     bounce(rows[0], "hard", reason="userunknown")  # d0
