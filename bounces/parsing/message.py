@@ -232,12 +232,17 @@ _HEADERS_START = re.compile(r"\s*(?:Received|Return-Path|X-[\w-]+|Message-ID|Fro
 _HDR_HINT = re.compile(r"^(Received|Message-ID|From|To|Subject|Date|Return-Path)\s*:", re.I | re.M)
 
 
+_CR_RUN_LF = re.compile(rb"\r+\n")
+
+
 def _normalise(raw: object) -> bytes:
     if not isinstance(raw, (bytes, bytearray)):
         raw = str(raw).encode("utf-8", "surrogateescape")
     data = bytes(raw)
     if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        # CRLF (as IMAP and POP3 deliver), CR-only (old Mac gateways), and CR CR LF, which
+        # broken gateways produce by adding CRs to lines that already had one: all one break.
+        data = _CR_RUN_LF.sub(b"\n", data).replace(b"\r", b"\n")
     # mbox "From " line in front of the headers would otherwise be taken as body
     if data.startswith(b"From "):
         nl = data.find(b"\n")
