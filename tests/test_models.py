@@ -6,8 +6,16 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from bounces.models import Bounce, Mailbox, RawMessage
-from campaigns.models import TOKEN_ALPHABET, TOKEN_LENGTH, Campaign, SentMessage, new_token
+from campaigns.models import TOKEN_ALPHABET, TOKEN_LENGTH, SentMessage, new_token
 from contacts.models import Contact, Suppression
+from tests.factories import (
+    BounceFactory,
+    CampaignFactory,
+    ContactFactory,
+    MailboxFactory,
+    RawMessageFactory,
+    SentMessageFactory,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -30,27 +38,23 @@ def test_contact_lookup_by_email_ignores_case():
 
 
 def test_duplicate_message_id_is_rejected():
-    campaign = Campaign.objects.create(name="c", subject="s", from_email="a@example.com")
-    SentMessage.objects.create(campaign=campaign, email="x@example.com", message_id="abc@example.com")
+    first = SentMessageFactory(message_id="abc@example.com")
     with pytest.raises(IntegrityError), transaction.atomic():
-        SentMessage.objects.create(campaign=campaign, email="y@example.com", message_id="abc@example.com")
+        SentMessageFactory(campaign=first.campaign, message_id="abc@example.com")
 
 
 def test_duplicate_token_is_rejected():
-    campaign = Campaign.objects.create(name="c", subject="s", from_email="a@example.com")
-    first = SentMessage.objects.create(campaign=campaign, email="x@example.com", message_id="1@example.com")
+    first = SentMessageFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        SentMessage.objects.create(
-            campaign=campaign, email="y@example.com", message_id="2@example.com", token=first.token
-        )
+        SentMessageFactory(campaign=first.campaign, token=first.token)
 
 
 def test_one_contact_gets_a_campaign_once():
-    campaign = Campaign.objects.create(name="c", subject="s", from_email="a@example.com")
-    contact = Contact.objects.create(email="x@example.com")
-    SentMessage.objects.create(campaign=campaign, contact=contact, email=contact.email, message_id="1@e")
+    campaign, contact = CampaignFactory(), ContactFactory()
+    SentMessageFactory(campaign=campaign, contact=contact)
     with pytest.raises(IntegrityError), transaction.atomic():
-        SentMessage.objects.create(campaign=campaign, contact=contact, email=contact.email, message_id="2@e")
+        SentMessageFactory(campaign=campaign, contact=contact)
+    assert SentMessage.objects.filter(campaign=campaign).count() == 1
 
 
 def test_tokens_are_lowercase_alphanumeric_and_distinct():
@@ -71,22 +75,21 @@ def test_mailbox_password_is_not_readable_in_the_database():
 
 
 def test_bounce_dedupe_key_is_unique_per_mailbox():
-    mailbox = Mailbox.objects.create(name="m")
-    RawMessage.objects.create(mailbox=mailbox, dedupe_key="1:10", sha256="0" * 64, raw=b"x")
+    mailbox = MailboxFactory()
+    RawMessageFactory(mailbox=mailbox, dedupe_key="1:10")
     with pytest.raises(IntegrityError), transaction.atomic():
-        RawMessage.objects.create(mailbox=mailbox, dedupe_key="1:10", sha256="0" * 64, raw=b"x")
-    other = Mailbox.objects.create(name="other")
-    RawMessage.objects.create(mailbox=other, dedupe_key="1:10", sha256="0" * 64, raw=b"x")
+        RawMessageFactory(mailbox=mailbox, dedupe_key="1:10")
+    RawMessageFactory(mailbox=MailboxFactory(), dedupe_key="1:10")
+    assert RawMessage.objects.filter(dedupe_key="1:10").count() == 2
 
 
 def test_one_bounce_per_recipient_per_message():
-    from django.utils import timezone
-
-    raw = RawMessage.objects.create(dedupe_key="k", sha256="0" * 64, raw=b"x")
-    Bounce.objects.create(raw_message=raw, recipient="a@example.com", bounced_at=timezone.now())
-    Bounce.objects.create(raw_message=raw, recipient="b@example.com", bounced_at=timezone.now())
+    raw = RawMessageFactory()
+    BounceFactory(raw_message=raw, recipient="a@example.com")
+    BounceFactory(raw_message=raw, recipient="b@example.com")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Bounce.objects.create(raw_message=raw, recipient="a@example.com", bounced_at=timezone.now())
+        BounceFactory(raw_message=raw, recipient="a@example.com")
+    assert Bounce.objects.filter(raw_message=raw).count() == 2
 
 
 def test_suppression_values_must_be_lowercase():
