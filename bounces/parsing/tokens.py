@@ -62,7 +62,9 @@ def find_token(mail: Mail, options: ParseOptions) -> str | None:
 def find_message_id(mail: Mail) -> str | None:
     """Message-ID of the original message: from returned headers, else quoted in the body."""
     for text, low in zip(mail.returned, mail.lc_returned, strict=True):
-        mid = _find_at(low, "message-id", _MSGID_AT, line_start=True)
+        inner = _inner_original(low)
+        mid = inner and _find_at(low[inner:], "message-id", _MSGID_AT, line_start=True)
+        mid = mid or _find_at(low, "message-id", _MSGID_AT, line_start=True)
         if mid:
             return _clean(_original_case(text, low, mid))
     # headers quoted in the body: the bounce's own Message-ID is a header, never in the body
@@ -75,6 +77,30 @@ def find_message_id(mail: Mail) -> str | None:
         if mid:
             return _clean(_original_case(text, low, mid))
     return None
+
+
+_FROM_DAEMON = re.compile(r"^from:[^\n]*mailer-daemon", re.M)
+_ORIGINAL_PART = re.compile(r"^content-type:[ \t]*(?:message/rfc822|text/rfc822-headers?)", re.M)
+
+
+def _inner_original(low: str) -> int:
+    """Where the original inside a returned copy that is itself a bounce starts, else 0.
+
+    Some relays return the bounce they got (a DSN inside a DSN); its own Message-ID is the
+    inner bounce's, and ours is in the copy it encloses (the last one, when nested deeper).
+    """
+    if "message/rfc822" not in low and "rfc822-header" not in low:
+        return 0  # the common case: a plain original, no enclosed message (literal checks only)
+    end = low.find("\n\n")
+    head = low[:end] if end >= 0 else low
+    if "delivery-status" not in head and "x-failed-recipients:" not in head and not (
+        "mailer-daemon" in head and _FROM_DAEMON.search(head)
+    ):
+        return 0
+    last = 0
+    for m in _ORIGINAL_PART.finditer(low, len(head)):
+        last = m.end()
+    return last
 
 
 def _original_case(text: str, low: str, lowered: str) -> str:

@@ -736,3 +736,34 @@ def test_random_input_gives_a_vocabulary_reason_and_a_consistent_verdict(
         assert verdict.permanent is (verdict.status[0] == "5")
     if verdict.hard:
         assert verdict.reason in {"userunknown", "hostunknown", "hasmoved", "notaccept"}
+
+
+# Local MTAs and providers answer in their own language; the reply to RCPT TO says which.
+NON_ENGLISH: list[tuple[str, str]] = [
+    ("550 Utilisateur inconnu", "userunknown"),
+    ("550 Le destinataire n'existe pas", "userunknown"),
+    ("550 Utente sconosciuto", "userunknown"),
+    ("550 Usuário desconhecido", "userunknown"),
+    ("550 Destinatario inexistente", "userunknown"),
+    ("550 Die E-Mail-Adresse existiert nicht", "userunknown"),
+    ("550 Onbekende gebruiker", "userunknown"),
+    ("550 Nieznany użytkownik", "userunknown"),
+    ("550 Пользователь не найден", "userunknown"),
+    ("550 宛先のメールアドレスは存在しません", "userunknown"),
+    ("550 用户不存在", "userunknown"),
+    ("552 Boîte aux lettres pleine", "mailboxfull"),
+    ("552 Caixa postal cheia", "mailboxfull"),
+    ("552 Buzón lleno", "mailboxfull"),
+    ("552 Postfach ist voll", "mailboxfull"),
+    ("552 Mailbox is vol", "mailboxfull"),
+    ("552 Skrzynka jest pełna", "mailboxfull"),
+    ("552 Почтовый ящик переполнен", "mailboxfull"),
+    ("552 メールボックスの容量がいっぱいです", "mailboxfull"),
+    ("552 邮箱已满", "mailboxfull"),
+]
+
+
+@pytest.mark.parametrize(("diagnostic", "reason"), NON_ENGLISH)
+def test_non_english_reply_to_rcpt_gives_the_reason(diagnostic: str, reason: str) -> None:
+    verdict = classify(status=None, replycode=diagnostic[:3], diagnostic=diagnostic, action="failed", command="RCPT")
+    assert verdict.reason == reason

@@ -81,6 +81,26 @@ EXPECTED: dict[str, tuple] = {
         "<news-0012@mail.example.com>", None),
     "nested_dsn/dsn-inside-rfc822.eml": (
         Kind.FAILURE, None, [("vic@example.org", "5.1.1", "userunknown", True, True)], None, None),
+    "facebook/rcp-p2-preferences.eml": (
+        Kind.FAILURE, None, [("pia@facebook.com", "5.1.1", "filtered", False, True)],
+        "<news-0020@mail.example.com>", "0a1b2c3d4e5f6071"),
+    "interscanmss/user-unknown.eml": (
+        Kind.FAILURE, None, [("quin@example.co.jp", "5.1.1", "userunknown", True, True)],
+        "<news-0021@mail.example.com>", None),
+    # the transcript arrows ("受信 <<< 550 ...") carry the reply when the wording is not English
+    "interscanmss/japanese.eml": (
+        Kind.FAILURE, None, [("wren@example.co.jp", "5.1.1", "userunknown", True, True)],
+        "<news-0025@mail.example.com>", None),
+    "x4/does-not-like-recipient.eml": (
+        Kind.FAILURE, None, [("rosa@example.net", "5.1.1", "userunknown", True, True)],
+        "<news-0022@mail.example.com>", None),
+    "messagelabs/no-such-user.eml": (
+        Kind.FAILURE, None, [("ulla@example.co.uk", None, "userunknown", True, True)],
+        "<news-0023@mail.example.com>", "1f2e3d4c5b6a7980"),
+    # a relay returns the DSN it got: the Message-ID is the one of the copy inside the inner DSN
+    "x5/nested-dsn.eml": (
+        Kind.FAILURE, None, [("vera@example.jp", "5.1.1", "userunknown", True, True)],
+        "<news-0024@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

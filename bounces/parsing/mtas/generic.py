@@ -88,7 +88,7 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
             block.append(line.strip())
         rec = diag_rec(a, " ".join(block))
         if needs_reason(rec.diagnostic):
-            extra = reason_text(text)
+            extra = transcript_reply(lines[i + 1 : end], a) or reason_text(text)
             if extra:
                 rec = diag_rec(a, f"{rec.diagnostic} {extra}".strip())
         recs.append(rec)
@@ -131,9 +131,32 @@ def _phrase_scan(lines: list[str], own: set[str]) -> list[Rec]:
             if nxt and "@" not in nxt and len(diag) < 200:
                 diag = f"{diag} {nxt}"
             if needs_reason(diag):
-                diag = f"{diag} {reason_text(chr(10).join(lines[i + 1 :]))}".strip()
+                extra = transcript_reply(lines[i + 1 : i + 8], a) or reason_text(chr(10).join(lines[i + 1 :]))
+                diag = f"{diag} {extra}".strip()
             recs.append(diag_rec(a, diag))
     return recs
+
+
+# A remote reply quoted from an SMTP transcript in any language: "Received >>> 550 ...",
+# "受信 <<< 550 5.1.1 User unknown", "<<< 552 mailbox full" (InterScan MSS, Sendmail-style logs).
+_TRANSCRIPT_REPLY = re.compile(r"(?:<<<|>>>)\s*([245]\d\d(?:[ -].*)?)$")
+
+
+def transcript_reply(lines: list[str], addr: str = "") -> str:
+    """The first remote SMTP reply quoted in ``lines`` after a ``<<<``/``>>>`` arrow, or "".
+
+    With ``addr``, the search stops at a line naming another address (the next recipient's
+    transcript is not this one's).
+    """
+    low = addr.lower()
+    for line in lines:
+        if low and "@" in line and low not in line.lower():
+            break
+        if "<<<" in line or ">>>" in line:
+            m = _TRANSCRIPT_REPLY.search(line.strip())
+            if m:
+                return m.group(1).strip()
+    return ""
 
 
 _HAS_REASON = re.compile(r"[245]\d\d\b|[245]\.\d{1,3}\.\d|[a-z]{3,} [a-z]{3,} [a-z]{3,}", re.I)
