@@ -101,6 +101,13 @@ EXPECTED: dict[str, tuple] = {
     "x5/nested-dsn.eml": (
         Kind.FAILURE, None, [("vera@example.jp", "5.1.1", "userunknown", True, True)],
         "<news-0024@mail.example.com>", None),
+    "aol/mx-lookup-broken.eml": (
+        Kind.FAILURE, None, [("yuri@example.invalid", "5.4.4", "notaccept", True, True)],
+        "<news-0026@mail.example.com>", "9a8b7c6d5e4f3a2b"),
+    # the text names nobody: the returned copy's single To is who bounced
+    "returned_to/mailbox-full-no-address.eml": (
+        Kind.FAILURE, None, [("zed@example.org", "5.2.2", "mailboxfull", False, True)],
+        "<news-0027@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

@@ -102,7 +102,43 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
                 if na and na.lower() not in seen:
                     seen.add(na.lower())
                     recs.append(diag_rec(na, _reason_paragraph(text)))
+    if not recs:
+        rcpt = _returned_to(mail, own)
+        if rcpt:
+            diag = _reason_paragraph(text)
+            if _FAIL_WORDS.search(diag):
+                recs.append(diag_rec(rcpt, diag))
     return recs
+
+
+_TO_LINE = re.compile(r"^to:[ \t]*(.*(?:\n[ \t]+.*)*)", re.I | re.M)
+
+
+def _returned_to(mail: Mail, own: set[str]) -> str | None:
+    """The one address in the returned copy's To, when the bounce text names nobody.
+
+    Some providers only say "your message could not be delivered" and attach the message:
+    with a single To address (no Cc) that is who bounced; with several we cannot tell.
+    """
+    if not mail.returned:
+        return None
+    raw = mail.returned[0]
+    end = raw.find("\n\n")
+    head = raw[:end] if end >= 0 else raw[:4000]
+    if re.search(r"^cc:[ \t]*\S", head, re.I | re.M):
+        return None
+    m = _TO_LINE.search(head)
+    if not m:
+        return None
+    found = {norm_address(a) for a in ADDR_RE.findall(m.group(1))}
+    found.discard(None)
+    found.discard("")
+    if len(found) != 1:
+        return None
+    a = found.pop()
+    if a.lower() in own or is_daemon(a):
+        return None
+    return a
 
 
 _FAIL_WORDS = re.compile(
