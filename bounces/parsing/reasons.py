@@ -468,6 +468,8 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"unable to establish", r"wasn'?t able to establish", r"could not connect",
         # Exim delay warnings and frozen messages: still queued, no other reason given
         r"delay reason: ", r"has been frozen", r"was frozen on arrival",
+        # IMail's give-up line: "Delivery failed 3 attempts: a@example.com"
+        r"delivery failed \d+ attempts",
     ),
     "failedstarttls": (
         r"tls required but not supported",

@@ -108,6 +108,9 @@ EXPECTED: dict[str, tuple] = {
     "returned_to/mailbox-full-no-address.eml": (
         Kind.FAILURE, None, [("zed@example.org", "5.2.2", "mailboxfull", False, True)],
         "<news-0027@mail.example.com>", None),
+    "imailserver/delivery-failed-attempts.eml": (
+        Kind.FAILURE, None, [("abe@example.biz", None, "expired", False, True)],
+        "<news-0028@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),
