@@ -111,6 +111,18 @@ EXPECTED: dict[str, tuple] = {
     "imailserver/delivery-failed-attempts.eml": (
         Kind.FAILURE, None, [("abe@example.biz", None, "expired", False, True)],
         "<news-0028@mail.example.com>", None),
+    # Biglobe's fixed wording; no command known, so "user unknown" is a filter's answer (Sisimai)
+    "biglobe/user-unknown-iso2022jp.eml": (
+        Kind.FAILURE, None, [("ben@example.ne.jp", None, "filtered", False, True)],
+        "<news-0029@mail.example.com>", None),
+    # several failed recipients on one line, the reason printed apart from the list
+    "apachejames/no-such-user-two-recipients.eml": (
+        Kind.FAILURE, None,
+        [("cara@example.org", None, "filtered", False, True), ("dan@example.org", None, "filtered", False, True)],
+        "<news-0030@mail.example.com>", None),
+    "gmx/retry-timeout.eml": (
+        Kind.FAILURE, None, [("eve@example.de", None, "expired", False, True)],
+        "<news-0031@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

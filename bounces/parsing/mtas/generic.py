@@ -51,6 +51,9 @@ _LINE_ADDR = re.compile(
 )
 
 
+_ADDR_LIST = re.compile(r"(?:<?[^\s<>\"':;,()]+@[\w.-]+>?[\s,;]*)+")
+
+
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     """Recipients named on their own lines, with the following lines as diagnostic."""
     if not looks_like_bounce(mail):
@@ -68,7 +71,17 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         a = norm_address(m.group("addr"))
         if not a or a.lower() in own or is_daemon(a):
             continue
-        found.append((i, a, (m.group("rest") or "").lstrip(":.;, ")))
+        rest = (m.group("rest") or "").lstrip(":.;, ")
+        if rest and "@" in rest and _ADDR_LIST.fullmatch(rest):
+            # "a@x, b@y": a list of failed recipients on one line (Apache James), each one a
+            # recipient; the reason is printed apart from the list
+            found.append((i, a, ""))
+            for extra in ADDR_RE.findall(rest):
+                b = norm_address(extra)
+                if b and b.lower() not in own and not is_daemon(b):
+                    found.append((i, b, ""))
+            continue
+        found.append((i, a, rest))
     recs: list[Rec] = []
     seen: set[str] = set()
     for n, (i, a, rest) in enumerate(found):
