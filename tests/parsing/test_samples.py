@@ -123,6 +123,18 @@ EXPECTED: dict[str, tuple] = {
     "gmx/retry-timeout.eml": (
         Kind.FAILURE, None, [("eve@example.de", None, "expired", False, True)],
         "<news-0031@mail.example.com>", None),
+    # Office 365 NDR with only an HTML part
+    "office365/html-only-not-found.eml": (
+        Kind.FAILURE, None, [("fay@contoso.example", "5.1.10", "userunknown", True, True)],
+        "<news-0032@mail.example.com>", None),
+    # Exchange NDR in French: the quoted reply after the localised "Remote Server returned"
+    "microsoft/french-ndr.eml": (
+        Kind.FAILURE, None, [("gil@contoso.example", "5.1.1", "userunknown", True, True)],
+        "<news-0033@mail.example.com>", None),
+    # a DSN block that names the recipient only in Original-Recipient
+    "rfc3464/original-recipient-only.eml": (
+        Kind.FAILURE, None, [("hal@example.net", "5.2.1", "suspend", False, True)],
+        "<news-0034@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),
