@@ -105,10 +105,19 @@ def _fill_empty(mail: Mail, recs: list[Rec]) -> list[Rec]:
     for r in recs:
         if r.diagnostic or not r.recipient or r.action in ("delivered", "relayed", "expanded"):
             continue
-        lines = [
-            ln.strip() for ln in body.split("\n")
-            if r.recipient.lower() in ln.lower() and not _HEADERISH.match(ln)
-        ]
+        low = r.recipient.lower()
+        all_lines = body.split("\n")
+        lines: list[str] = []
+        for i, ln in enumerate(all_lines):
+            if low not in ln.lower() or _HEADERISH.match(ln):
+                continue
+            lines.append(ln.strip())
+            if ln.rstrip().endswith(":"):
+                # "SMTP error from remote mail server after RCPT TO:<a@b>:" announces the
+                # reply on the next line ("host mx [ip]: 550 ...")
+                nxt = all_lines[i + 1].strip() if i + 1 < len(all_lines) else ""
+                if nxt and ("@" not in nxt or low in nxt.lower()):
+                    lines.append(nxt)
         text = " ".join([*titles, *lines]).strip() or generic.reason_text(body)
         if text:
             r.diagnostic = fold(text)[:1000]

@@ -135,6 +135,17 @@ EXPECTED: dict[str, tuple] = {
     "rfc3464/original-recipient-only.eml": (
         Kind.FAILURE, None, [("hal@example.net", "5.2.1", "suspend", False, True)],
         "<news-0034@mail.example.com>", None),
+    # Russian wording; no command known, so "invalid mailbox" is a filter's answer (Sisimai)
+    "yandex/invalid-mailbox-ru.eml": (
+        Kind.FAILURE, None, [("ivan@example.ru", "5.0.0", "filtered", False, True)],
+        "<news-0035@mail.example.com>", None),
+    "sendgrid/bounce-no-dsn-status.eml": (
+        Kind.FAILURE, None, [("jill@example.jp", "5.1.1", "userunknown", True, True)],
+        "<news-0036@mail.example.com>", None),
+    # Mail.ru (Exim) in Russian, list not indented: the reply follows the "after RCPT TO:" line
+    "mailru/rcpt-invalid-mailbox.eml": (
+        Kind.FAILURE, None, [("kira@example.ru", "5.1.1", "userunknown", True, True)],
+        "<news-0037@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

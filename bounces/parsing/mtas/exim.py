@@ -29,7 +29,7 @@ _NEEDLES = (
 _START = re.compile(
     r"(?:following\s+address\(es\)\s+failed|address(?:es)?\s+to\s+which\s+the\s+message\s+has\s+not\s+yet\s+been\s+delivered\s+(?:is|are)"
     r"|following\s+address\s+failed|failed\s+for\s+the\s+following\s+(?:address|recipient)s?"
-    r"|недоставлено|не может быть доставлено[^\n]*)\s*:?[^\n]*\n",
+    r"|недоставлено|не\s+может\s+быть\s+доставлено[^\n]*)\s*:?[^\n]*\n",
     re.I,
 )
 _END = re.compile(
