@@ -129,11 +129,12 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"buz[oó]n (?:est[aá] )?lleno", r"ящик переполнен", r"exceeding receiving limits",
         r"mapiexceptionshutoffquotaexceeded", r"mailbox full",
         # the same in the languages local MTAs and providers answer in
-        r"bo[iî]te (?:aux lettres |mail |de r[ée]ception )?(?:est )?pleine", r"quota (?:d[ée]pass[ée]|atteint)",
+        # ("the recipient's mailbox is full": a few words may sit between box and full)
+        r"bo[iî]te (?:[^ .]+ ){0,4}?(?:est )?pleine", r"quota (?:d[ée]pass[ée]|atteint)",
         r"spazio (?:su disco |disponibile )?esaurito", r"quota (?:superata|esaurita)",
-        r"caixa (?:postal |de correio |de entrada )?(?:est[aá] )?(?:cheia|lotada)", r"cota (?:excedida|esgotada)",
-        r"cuota (?:excedida|superada)", r"buz[oó]n (?:de correo )?(?:est[aá] )?(?:lleno|completo)",
-        r"postfach (?:ist )?(?:voll|[üu]berf[üu]llt)", r"speicherplatz (?:ist )?(?:voll|ersch[öo]pft|[üu]berschritten)",
+        r"caixa (?:[^ .]+ ){0,4}?(?:est[aá] )?(?:cheia|lotada)", r"cota (?:excedida|esgotada)",
+        r"cuota (?:excedida|superada)", r"buz[oó]n (?:[^ .]+ ){0,4}?(?:est[aá] )?(?:lleno|completo)",
+        r"postfach (?:[^ .]+ ){0,4}?(?:ist )?(?:voll|[üu]berf[üu]llt)", r"speicherplatz (?:ist )?(?:voll|ersch[öo]pft|[üu]berschritten)",
         r"(?:mailbox|postvak|brievenbus) (?:is )?vol(?:$|[ .,;])",
         r"skrzynka (?:odbiorcza |pocztowa )?(?:jest )?(?:pe[łl]na|przepe[łl]niona)",
         r"ящик (?:переполнен|заполнен)", r"превышена квота", r"квота превышена",

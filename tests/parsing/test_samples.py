@@ -146,6 +146,20 @@ EXPECTED: dict[str, tuple] = {
     "mailru/rcpt-invalid-mailbox.eml": (
         Kind.FAILURE, None, [("kira@example.ru", "5.1.1", "userunknown", True, True)],
         "<news-0037@mail.example.com>", None),
+    # plain-text bounces of unknown MTAs worded in other languages
+    "non_english/german-mailbox-full.eml": (
+        Kind.FAILURE, None, [("jana@beispiel.de", None, "mailboxfull", False, True)],
+        "<news-0040@mail.example.com>", None),
+    "non_english/spanish-mailbox-full-qp.eml": (
+        Kind.FAILURE, None, [("luis@ejemplo.es", None, "mailboxfull", False, True)],
+        "<news-0041@mail.example.com>", None),
+    "non_english/portuguese-unknown-user.eml": (
+        Kind.FAILURE, None, [("maria@exemplo.com.br", "5.1.1", "userunknown", True, True)],
+        "<news-0042@mail.example.com>", None),
+    # no code and no command: "unknown address" is a filter's answer (Sisimai's rule)
+    "non_english/french-unknown-address.eml": (
+        Kind.FAILURE, None, [("paul@example.fr", None, "filtered", False, True)],
+        "<news-0043@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),
