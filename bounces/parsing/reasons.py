@@ -142,6 +142,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"邮箱(?:已满|空间不足|容量不足)", r"信箱已满",
     ),
     "mesgtoobig": (
+        r"(?:メッセージ|メール)の?サイズ[^。]{0,10}?(?:大きすぎ|超過|制限を超)",
         r"message size exceeds my databytes limit",
         r"exceeded (?:the )?maximum (?:inbound|incoming) message size", r"line limit exceeded", r"max message size exceeded", r"message size exceeds (?:fixed limit|maximum value)", r"message too large for this", r"taille limite du message", r"size limit",
         r"message (?:is )?too (?:big|large)", r"message size exceeds? (?:the )?(?:maximum|limit)",
@@ -232,8 +233,11 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"onbekende (?:gebruiker|ontvanger|geadresseerde)", r"(?:gebruiker|adres|mailbox) bestaat niet",
         r"nieznany (?:u[żz]ytkownik|odbiorca|adresat)", r"(?:u[żz]ytkownik|adresat|konto|skrzynka) nie istnieje",
         r"пользовател[ья] не (?:найден|существует)", r"нет такого (?:пользователя|ящика|адресата|получателя)",
-        r"(?:адрес|ящик|адресат|получатель) не существует", r"неизвестный (?:пользователь|адресат|получатель)",
-        r"(?:ユーザー?|宛先|アカウント|アドレス|受信者|メールボックス)[^。]{0,6}?(?:は|が)存在しません",
+        r"(?:адрес|ящик|адресат|получатель)(?: [^ .]+){0,2} не существует", r"неизвестный (?:пользователь|адресат|получатель)",
+        r"получател[ья] не (?:найден|существует)", r"kullan[ıi]c[ıi] (?:bulunamad[ıi]|yok|mevcut de[ğg]il)",
+        r"u[žz]ivatel (?:neexistuje|nenalezen)", r"utente non esiste",
+        r"(?:ユーザー?|宛先|アカウント|アドレス|受信者|メールボックス)[^。ド]{0,6}?(?:は|が)存在しません",
+        r"(?:ユーザー?|宛先|アカウント|受信者)[^。]{0,6}?(?:は|が)見つかりません", r"宛先不明",
         r"(?:用户|收件人|邮箱|帐号|账号|账户)不存在",
     ),
     # Wording that is by construction a directory lookup of the recipient: decisive even
@@ -321,6 +325,8 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"group you tried to contact .{0,80}?may not exist", r"permission to post",
     ),
     "hostunknown": (
+        r"ドメイン[^。]{0,6}?(?:は|が)(?:存在しません|見つかりません)", r"domaine (?:inexistant|inconnu)",
+        r"dominio (?:inesistente|inexistente|no existe|desconocido)", r"domain existiert nicht",
         r"the account or domain may not exist", r"recipient address rejected: unknown domain name",
         r"dns lookup failure: host .{1,80}? not found",
         r"all host address lookups failed permanently", r"all relevant mx records point to non-existent hosts",
