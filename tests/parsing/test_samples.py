@@ -160,6 +160,13 @@ EXPECTED: dict[str, tuple] = {
     "non_english/french-unknown-address.eml": (
         Kind.FAILURE, None, [("paul@example.fr", None, "filtered", False, True)],
         "<news-0043@mail.example.com>", None),
+    # Gmail's titled layout ("** Delivery incomplete **"): a delay, the reply names the reason
+    "gmail/delivery-incomplete-delay.eml": (
+        Kind.DELAY, "gmail", [("kurt@example.com", "4.2.2", "mailboxfull", False, False)],
+        "<news-0044@mail.example.com>", None),
+    "gmail/address-not-found-titled.eml": (
+        Kind.FAILURE, "gmail", [("lena@example.com", "5.1.1", "userunknown", True, True)],
+        "<news-0045@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

@@ -20,9 +20,22 @@ _RETURNED = re.compile(
 )
 
 
+# The current layout: a "** Address not found **" / "** Delivery incomplete **" title, one
+# sentence naming the recipient, then "The response from the remote server was:" and the reply.
+_TITLE = re.compile(r"^\*\* ?([^*\n]{3,60}?) ?\*\*\s*$", re.M)
+_NAMED = re.compile(
+    r"(?:delivered to|delivering your message to|deliver your message to|reach)\s+<?([^\s<>@]+@[\w.-]+\w)", re.I
+)
+
+
 def match(mail: Mail) -> bool:
     """Google's mailer-daemon with its fixed wording."""
-    return "delivery to the following recipient" in mail.lc_head and bool(_START.search(mail.body[:2000]))
+    head = mail.lc_head
+    if "delivery to the following recipient" in head and _START.search(mail.body[:2000]):
+        return True
+    return "** " in head and "the response from the remote server was" in head and bool(
+        _TITLE.search(mail.body[:600])
+    )
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
@@ -30,7 +43,7 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     body = cut_returned(mail.body)
     m = _START.search(body)
     if not m:
-        return []
+        return _titled(body, dsn)
     delayed = "delayed" in m.group(1).lower()
     rest = body[m.end() :]
     addrs: list[str] = []
@@ -57,3 +70,26 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         rec.action = "delayed" if delayed else "failed"
         recs.append(rec)
     return merge_dsn(recs, dsn)
+
+
+def _titled(body: str, dsn: list[Rec]) -> list[Rec]:
+    """The titled layout: the recipient is named in the sentence under the title."""
+    t = _TITLE.search(body[:600])
+    if not t:
+        return []
+    r = _RETURNED.search(body)
+    intro = body[t.end() : r.start() if r else len(body)]
+    n = _NAMED.search(intro)
+    if not n:
+        return []
+    addr = norm_address(n.group(1))
+    if not addr:
+        return []
+    server = r.group(1).strip().split("\n\n")[0] if r else ""
+    rec = diag_rec(addr, server or intro.strip())
+    rec.status = find_status(server) or rec.status
+    rec.replycode = find_replycode(server) or rec.replycode
+    rec.command = find_command(server)
+    temporary = "incomplete" in t.group(1).lower() or "temporary problem" in intro.lower()
+    rec.action = "delayed" if temporary else "failed"
+    return merge_dsn([rec], dsn)
