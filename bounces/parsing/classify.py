@@ -713,6 +713,9 @@ def classify(
             # failure": any reason text in one is temporary (a notice without it is not).
             mta == "gmail" and action_l == "delayed" and _WORDS.search(_ADDRESS.sub(" ", text)) is not None
         ) or (
+            # the bounce itself says the MTA is still trying (a warning with no code)
+            action_l == "delayed" and mta in (None, "generic", "rfc3464")
+        ) or (
             ("temporar" in text or "persistent" in text or "retry timeout" in text or "failing for a long" in text
              or "delay reason" in text or "no action is required" in text)
             and _TEMPORARY_WORDS.search(text) is not None

@@ -445,7 +445,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"exceeded maximum hop count", r"dns lookup failed",
         r"address family mismatch on destination mxs", r"all routes to destination blocked", r"bad dns lookup error code", r"could not retrieve source address", r"\bloop detected", r"no valid route to (?:remote mx|destination)", r"temporary failure in mx lookup",
         r"wasn'?t able to establish an smtp connection", r"listed as a best-preference mx or a for that host",
-        r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"probably in a routing loop", r"unable to resolve route", r"unrouteable mail domain",
+        r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"message is looping", r"probably in a routing loop", r"unable to resolve route", r"unrouteable mail domain",
         r"network (?:is )?unreachable", r"network error", r"no route to host",
         r"lost connection", r"too many hops", r"routing loop", r"hop count exceeded",
         r"dns (?:error|failure)", r"temporary (?:dns|lookup) failure", r"unable to resolve",

@@ -167,6 +167,15 @@ EXPECTED: dict[str, tuple] = {
     "gmail/address-not-found-titled.eml": (
         Kind.FAILURE, "gmail", [("lena@example.com", "5.1.1", "userunknown", True, True)],
         "<news-0045@mail.example.com>", None),
+    # Sendmail's four-hour warning without a DSN: still being tried, a delay
+    "sendmail/warning-still-trying.eml": (
+        Kind.DELAY, None, [("pat@slow.example", None, "expired", False, False)],
+        "<news-0048@mail.example.com>", None),
+    "qmail/no-host-and-loop.eml": (
+        Kind.FAILURE, "qmail",
+        [("max@nohost.example", "5.1.2", "hostunknown", True, True),
+         ("nia@example.org", "5.4.6", "networkerror", False, True)],
+        "<news-0046@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

@@ -115,6 +115,11 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
                 if na and na.lower() not in seen:
                     seen.add(na.lower())
                     recs.append(diag_rec(na, _reason_paragraph(text)))
+    if recs and _DELAY_NOTICE.search(mail.subject + "\n" + text[:3000]):
+        # a warning that the MTA is still trying (Sendmail's "could not send message for
+        # past 4 hours", "will keep trying"): a delay, not a failure
+        for r in recs:
+            r.action = r.action or "delayed"
     if not recs:
         rcpt = _returned_to(mail, own)
         if rcpt:
@@ -124,6 +129,11 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     return recs
 
 
+_DELAY_NOTICE = re.compile(
+    r"this is a warning message only|could not send message for past|will keep trying|will retry for"
+    r"|still being retried|delivery (?:has been |is )?delayed|message delayed|delayed mail",
+    re.I,
+)
 _TO_LINE = re.compile(r"^to:[ \t]*(.*(?:\n[ \t]+.*)*)", re.I | re.M)
 
 
