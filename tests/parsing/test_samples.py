@@ -176,6 +176,10 @@ EXPECTED: dict[str, tuple] = {
         [("max@nohost.example", "5.1.2", "hostunknown", True, True),
          ("nia@example.org", "5.4.6", "networkerror", False, True)],
         "<news-0046@mail.example.com>", None),
+    # "宛先: <address>" then "理由: ..." in ISO-2022-JP; the quoted original starts at "元のメッセージ"
+    "non_english/japanese-iso2022jp-unknown.eml": (
+        Kind.FAILURE, None, [("sora@example.ne.jp", "5.1.1", "userunknown", True, True)],
+        "<news-0049@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

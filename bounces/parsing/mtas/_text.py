@@ -13,7 +13,11 @@ RETURNED_MARKER = re.compile(
     r"-+ ?(?:This is a copy of the message|The header of the original message"
     r"|Original message|Below this line is a copy|original message follows|Original Message"
     r"|Returned message|Headers? of the original|Unsent Message below|Start of original message"
-    r"|This is a copy of the headers|Message text follows|The original message was)"
+    r"|This is a copy of the headers|Message text follows|The original message was"
+    # the same marker in other languages
+    r"|元のメッセージ|元メッセージ|Originalnachricht|Urspr[üu]ngliche Nachricht|Message d.origine"
+    r"|Message original|Mensaje original|Messaggio originale|Mensagem original|Исходное сообщение"
+    r"|Оригинальное сообщение|原始邮件)"
     r"|Message headers follow|Original message follows|--- ?Below this line"
     r"|Original message headers:|The original message headers (?:are|were)"
     r"|------ This is a copy|Content-Type: message/rfc822"

@@ -44,7 +44,8 @@ def looks_like_bounce(mail: Mail) -> bool:
 
 
 _LINE_ADDR = re.compile(
-    r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an)(?:\s*:\s*|\s+))?"
+    r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an"
+    r"|宛先|送信先|受信者|empf[äa]nger|destinataire|destinatario|destinat[áa]rio|получатель|адресат)(?:\s*:\s*|\s+))?"
     r"[\"']?<?(?P<addr>[^\s<>\"':;,()]+@[\w-]+(?:\.[\w-]+)+)(?![\w.-]*\w)>?[\"']?"
     r"\s*(?P<rest>(?:[:.,;]|\.\.\.|\(|\[|--|-\s|on\s).*)?$",
     re.I,
