@@ -180,6 +180,13 @@ EXPECTED: dict[str, tuple] = {
     "non_english/japanese-iso2022jp-unknown.eml": (
         Kind.FAILURE, None, [("sora@example.ne.jp", "5.1.1", "userunknown", True, True)],
         "<news-0049@mail.example.com>", None),
+    # T-Online (Deutsche Telekom) and Smail 3: "|--- Failed addresses follow: ---|" frames
+    "telekom/quota-exceeded.eml": (
+        Kind.FAILURE, None, [("ruth@t-online.example", "5.2.2", "mailboxfull", False, True)],
+        "<news-0051@mail.example.com>", None),
+    "telekom/smail-unknown-host.eml": (
+        Kind.FAILURE, None, [("sven@nohost.example.com", None, "hostunknown", True, True)],
+        "<news-0052@mail.example.com>", None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

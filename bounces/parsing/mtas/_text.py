@@ -9,11 +9,11 @@ from ..message import Mail
 
 # Lines that start the copy of the original message inside a plain-text bounce.
 RETURNED_MARKER = re.compile(
-    r"^\s*(?:"
+    r"^\s*\|?(?:"  # Smail 3 / T-Online frame their banners with "|"
     r"-+ ?(?:This is a copy of the message|The header of the original message"
     r"|Original message|Below this line is a copy|original message follows|Original Message"
     r"|Returned message|Headers? of the original|Unsent Message below|Start of original message"
-    r"|This is a copy of the headers|Message text follows|The original message was"
+    r"|This is a copy of the headers|Message text follows|Message header follows|The original message was"
     # the same marker in other languages
     r"|元のメッセージ|元メッセージ|Originalnachricht|Urspr[üu]ngliche Nachricht|Message d.origine"
     r"|Message original|Mensaje original|Messaggio originale|Mensagem original|Исходное сообщение"
