@@ -116,7 +116,8 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
                 if na and na.lower() not in seen:
                     seen.add(na.lower())
                     recs.append(diag_rec(na, _reason_paragraph(text)))
-    if recs and _DELAY_NOTICE.search(mail.subject + "\n" + text[:3000]):
+    notice = mail.subject + "\n" + text[:3000]
+    if recs and _DELAY_NOTICE.search(notice) and not _GAVE_UP.search(notice):
         # a warning that the MTA is still trying (Sendmail's "could not send message for
         # past 4 hours", "will keep trying"): a delay, not a failure
         for r in recs:
@@ -135,6 +136,7 @@ _DELAY_NOTICE = re.compile(
     r"|still being retried|delivery (?:has been |is )?delayed|message delayed|delayed mail",
     re.I,
 )
+_GAVE_UP = re.compile(r"permanent|given up|giving up|gave up|no longer|will not|won'?t be|undeliverable", re.I)
 _TO_LINE = re.compile(r"^to:[ \t]*(.*(?:\n[ \t]+.*)*)", re.I | re.M)
 
 
