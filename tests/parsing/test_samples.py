@@ -187,6 +187,9 @@ EXPECTED: dict[str, tuple] = {
     "telekom/smail-unknown-host.eml": (
         Kind.FAILURE, None, [("sven@nohost.example.com", None, "hostunknown", True, True)],
         "<news-0052@mail.example.com>", None),
+    # Courier without a DSN part: "From: Courier mail server at ...", "NOTICE: mail delivery status."
+    "courier/undeliverable-no-dsn.eml": (
+        Kind.FAILURE, None, [("tess@example.co.jp", "5.1.1", "userunknown", True, True)], None, None),
     # regression: a body starting with a line that only begins like the boundary looped forever
     "broken/boundary-prefix-at-start.eml": (
         Kind.FAILURE, None, [("rose@example.org", "5.1.1", "userunknown", True, True)], None, None),

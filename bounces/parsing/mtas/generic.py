@@ -15,9 +15,10 @@ from ._text import cut_returned, diag_rec, is_daemon, own_addresses
 
 NAME = "generic"
 
-_FROM_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|daemon|mailer", re.I)
+_FROM_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|daemon|mailer|mail server at", re.I)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|returned mail|delivery (?:status notification|failure|failed|has failed|problem|report)"
+    r"|mail delivery status"
     r"|failure notice|mail delivery failed|could not be delivered|non[- ]?delivery|rejected|bounce|"
     r"delivery (?:notification|incomplete)|not delivered|unable to deliver|mail system error|warning: could not send"
     r"|nondeliverable|returned to sender|error sending (?:your )?(?:mail|message)|trouble delivering|delayed mail|message delayed|delivery delayed|error sending message"
