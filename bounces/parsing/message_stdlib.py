@@ -8,17 +8,17 @@ from __future__ import annotations
 from email import message_from_bytes
 from email.message import Message
 
-from .message import (
-    _DS_HINT,
-    _HEADERS_START,
+from .mailtext import (
+    DS_HINT,
+    HEADERS_START,
     MAX_TEXT,
     Mail,
-    _finish_body,
-    _has_surrogates,
-    _new_mail,
-    _normalise,
     decode_bytes,
     decode_header_value,
+    finish_body,
+    has_surrogates,
+    new_mail,
+    normalise,
 )
 
 
@@ -66,7 +66,7 @@ def _plain(value: object) -> str:
             value = str(value)
         except Exception:
             return ""
-    if not value.isascii() and _has_surrogates(value):
+    if not value.isascii() and has_surrogates(value):
         value = decode_bytes(value.encode("utf-8", "surrogateescape"))
     return value
 
@@ -88,7 +88,7 @@ def _message_text(sub: Message) -> str:
 
 def load_stdlib(data: bytes) -> Mail:
     """The same `Mail` built with the stdlib parser (compat32): the fallback path."""
-    data = _normalise(data)
+    data = normalise(data)
     msg = message_from_bytes(data)
     try:
         ctype = msg.get_content_type()
@@ -99,11 +99,11 @@ def load_stdlib(data: bytes) -> Mail:
         report_type = report_type.lower() if isinstance(report_type, str) else ""
     except Exception:
         report_type = ""
-    mail = _new_mail(msg, list(msg._headers), ctype, report_type)
+    mail = new_mail(msg, list(msg._headers), ctype, report_type)
     plains: list[str] = []
     htmls: list[str] = []
     _collect(msg, mail, plains, htmls, 0)
-    return _finish_body(mail, plains, htmls)
+    return finish_body(mail, plains, htmls)
 
 
 def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], depth: int) -> None:
@@ -126,7 +126,7 @@ def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], dep
     if ctype in ("message/delivery-status", "message/global-delivery-status"):
         if isinstance(payload, list):
             text = _blocks_text(payload)
-            if not _DS_HINT.search(text):
+            if not DS_HINT.search(text):
                 text = part_text(part) if isinstance(payload, str) else text
         else:
             text = part_text(part)
@@ -152,7 +152,7 @@ def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], dep
         return
     if ctype.startswith("text/") or ctype == "application/octet-stream" and depth == 0:
         text = part_text(part)
-        if plains and _HEADERS_START.match(text):
+        if plains and HEADERS_START.match(text):
             # a later text part that is a header block: the original message's headers
             # attached as a plain file (MailMarshal, X6, Notes ...)
             mail.returned.append(text)
