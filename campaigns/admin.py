@@ -25,13 +25,18 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     actions = ["send_campaigns", "pause_campaigns", "retry_deferred_now", "recount_campaigns"]
 
+    def has_send_permission(self, request) -> bool:
+        """Send, pause and retry need campaigns.send_campaign: view or change is not enough."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.send_campaign")
+
     @admin.display(description="results")
     def results_link(self, obj: Campaign) -> str:
         if not obj.pk:
             return "–"
         return format_html('<a href="{}">results</a>', reverse("campaigns:results", args=[obj.pk]))
 
-    @admin.action(description="Send (or resume) the selected campaigns")
+    @admin.action(description="Send (or resume) the selected campaigns", permissions=["send"])
     def send_campaigns(self, request, queryset):
         for campaign in queryset:
             try:
@@ -41,7 +46,7 @@ class CampaignAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{campaign}: queued for sending.", messages.SUCCESS)
 
-    @admin.action(description="Pause the selected campaigns")
+    @admin.action(description="Pause the selected campaigns", permissions=["send"])
     def pause_campaigns(self, request, queryset):
         for campaign in queryset:
             try:
@@ -51,7 +56,8 @@ class CampaignAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{campaign}: paused after the current batch.", messages.SUCCESS)
 
-    @admin.action(description="Retry the deferred messages now (instead of waiting for their next attempt)")
+    @admin.action(description="Retry the deferred messages now (instead of waiting for their next attempt)",
+                  permissions=["send"])
     def retry_deferred_now(self, request, queryset):
         for campaign in queryset:
             if campaign.status not in services.RETRYABLE_CAMPAIGN_STATUSES:
@@ -62,7 +68,7 @@ class CampaignAdmin(admin.ModelAdmin):
             self.message_user(request, f"{campaign}: {due} deferred messages queued for another attempt.",
                               messages.SUCCESS)
 
-    @admin.action(description="Recount the send counters from the sent messages")
+    @admin.action(description="Recount the send counters from the sent messages", permissions=["change"])
     def recount_campaigns(self, request, queryset):
         for campaign in queryset:
             services.recount_campaign(campaign=campaign)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from contacts.models import Contact, MailingList, TimeStamped
@@ -19,6 +20,16 @@ def new_token() -> str:
     return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
+def validate_header_value(value: str) -> None:
+    """A header value (Subject, From) is one line: a CR or LF would end the header early.
+
+    Django refuses such a header only when the message is built, mid-send (BadHeaderError),
+    which used to leave the campaign stuck in "sending" (issue 12).
+    """
+    if "\r" in value or "\n" in value:
+        raise ValidationError("Must be a single line: remove the line breaks (CR/LF).", code="line_break")
+
+
 class Campaign(TimeStamped):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -29,10 +40,12 @@ class Campaign(TimeStamped):
         CANCELLED = "cancelled", "Cancelled"
 
     name = models.CharField(max_length=200)
-    subject = models.CharField(max_length=998)
+    subject = models.CharField(max_length=998, validators=[validate_header_value])
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
-    from_email = models.CharField(max_length=254, help_text='e.g. "News <news@example.com>"')
+    from_email = models.CharField(
+        max_length=254, help_text='e.g. "News <news@example.com>"', validators=[validate_header_value]
+    )
     mailing_list = models.ForeignKey(
         MailingList, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True
     )
@@ -56,6 +69,9 @@ class Campaign(TimeStamped):
 
     class Meta:
         ordering = ["-created_at"]
+        # Mailing a list is the most dangerous button here: viewing or editing a campaign
+        # does not allow it (the admin actions declare permissions=["send"]).
+        permissions = [("send_campaign", "Can send, pause and retry campaigns")]
 
     def __str__(self) -> str:
         return self.name

@@ -24,13 +24,14 @@ import time
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.exceptions import ValidationError
+from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from . import selectors
-from .models import Campaign, CampaignStats, SentMessage, new_token
+from .models import Campaign, CampaignStats, SentMessage, new_token, validate_header_value
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,16 @@ def defer_retry_delays() -> tuple[dt.timedelta, ...]:
 # Queueing
 
 
+def header_problem(campaign: Campaign) -> str:
+    """Why the campaign's Subject or From cannot go into a header ("" when they can)."""
+    for label, value in (("Subject", campaign.subject), ("From", campaign.from_email)):
+        try:
+            validate_header_value(value)
+        except ValidationError:
+            return f"The {label} contains a line break (CR/LF): edit the campaign, then send it again."
+    return ""
+
+
 def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
     """Mark a campaign queued and start its sending task after commit.
 
@@ -117,6 +128,8 @@ def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
             raise CampaignError("The campaign has no mailing list.")
         if locked.status in (Campaign.Status.SENT, Campaign.Status.CANCELLED):
             raise CampaignError(f"A campaign that is {locked.get_status_display().lower()} cannot be queued.")
+        if problem := header_problem(locked):
+            raise CampaignError(problem)
         if locked.status != Campaign.Status.SENDING:
             locked.status = Campaign.Status.QUEUED
         locked.last_error = ""
@@ -161,6 +174,10 @@ def send_campaign(*, campaign_id: int, batch_size: int | None = None) -> SendRep
     if campaign.mailing_list_id is None:
         _stop_with_error(campaign, "The campaign has no mailing list.")
         raise SendFailed("The campaign has no mailing list.")
+    if problem := header_problem(campaign):
+        # Caught before any row is claimed: nothing is left in "sending" (issue 12).
+        _stop_with_error(campaign, problem)
+        raise SendFailed(problem)
 
     # Contacts are scanned in primary-key order; the cursor keeps each run linear (it starts
     # again from the beginning in a new run, so contacts subscribed meanwhile are not missed).
@@ -383,6 +400,13 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
                 # Refused after DATA (content, policy): still this recipient's answer.
                 _refused(campaign=campaign, row=row, code=exc.smtp_code, text=exc.smtp_error,
                          report=report, retry=retry)
+            except BadHeaderError as exc:
+                # A header Django refuses to write (edited under a running campaign): the
+                # message never left; hand it back and stop the campaign with the reason.
+                _unclaim(row, retry=retry)
+                reason = f"A message header is invalid: {exc}. Edit the campaign, then send it again."
+                _stop_with_error(campaign, reason)
+                raise SendFailed(reason) from exc
             except smtplib.SMTPSenderRefused as exc:
                 _unclaim(row, retry=retry)
                 reason = f"The SMTP server refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}"
@@ -533,6 +557,9 @@ def retry_deferred(*, campaign_id: int | None = None, batch_size: int | None = N
             by_campaign.setdefault(row.campaign_id, []).append(row)
         for cid, group in by_campaign.items():
             campaign = Campaign.objects.get(pk=cid)
+            if problem := header_problem(campaign):
+                _stop_with_error(campaign, problem)  # paused: its retries wait for the fix
+                continue
             group = _drop_no_longer_eligible(campaign=campaign, rows=group, report=report)
             if group:
                 report.batches += 1
