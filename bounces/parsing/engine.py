@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from . import arf, autoreply, rfc3464, tokens
+from . import arf, autoreply, recognise, rfc3464, tokens
 from .classify import category_for, classify  # reason tables: classify.py / reasons.py
 from .common import Rec, find_replycode, fold, norm_address
 from .message import Mail, load
@@ -61,6 +61,14 @@ def _safe(fn, *args):  # type: ignore[no-untyped-def]
 def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
     if arf.is_arf(mail):
         return Kind.COMPLAINT, "arf", arf.parse(mail)
+    # not-a-bounce before bounce: decided on the message's own headers, before a DSN wrapper
+    # or an MTA's wording is trusted (a challenge may come as a DSN, a person may forward one)
+    if autoreply.is_challenge(mail):
+        return Kind.CHALLENGE, "challenge", [Rec(recipient=norm_address(mail.from_), reason="vacation")]
+    if recognise.person_sent(mail):
+        return Kind.NOT_BOUNCE, None, []
+    if not mail.ds_texts and not recognise.daemon_sender(mail) and autoreply.is_autoreply(mail):
+        return Kind.AUTOREPLY, "rfc3834", autoreply.parse(mail)
     _, dsn = rfc3464.parse(mail)
     for det in DETECTORS:
         if det.match(mail):
@@ -80,7 +88,7 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
         return _kind_of(recs), "generic", _fill_empty(mail, recs)
     if dsn:
         return _kind_of(dsn), "rfc3464", dsn
-    if looks_bounce:
+    if looks_bounce and recognise.says_failure(mail):
         return Kind.UNKNOWN, None, []
     return Kind.NOT_BOUNCE, None, []
 

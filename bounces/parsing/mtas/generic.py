@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ..common import ADDR_RE, Rec, norm_address
+from .. import recognise
+from ..common import ADDR_RE, Rec, find_status, norm_address
 from ..message import Mail
 from ._text import cut_returned, diag_rec, is_daemon, own_addresses
 
@@ -31,26 +32,20 @@ _DAEMON_FROM = re.compile(r"(?:^|[<\s\"])(?:mailer-daemon|postmaster|mail-daemon
 
 
 def looks_like_bounce(mail: Mail) -> bool:
-    """Cheap evidence that ``mail`` is a delivery report of some kind."""
-    if mail.ds_texts or mail.report_type == "delivery-status":
-        return True
-    if mail.header("x-failed-recipients"):
-        return True
-    frm = mail.from_
-    if _DAEMON_FROM.search(frm) or _DAEMON_FROM.search(mail.header("return-path")) and not frm:
-        return True
-    if _FROM_DAEMON.search(frm) and _BOUNCE_SUBJECT.search(mail.subject):
-        return True
-    return bool(_BOUNCE_SUBJECT.search(mail.subject) and re.search(r"^\s*<?>?\s*$", mail.header("return-path")))
+    """Evidence that ``mail`` is a delivery report of some kind, whoever sent it."""
+    return recognise.evidence(mail) >= 2
 
 
 _LINE_ADDR = re.compile(
     r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an"
     r"|宛先|送信先|受信者|empf[äa]nger|destinataire|destinatario|destinat[áa]rio|получатель|адресат)(?:\s*:\s*|\s+))?"
     r"[\"']?<?(?P<addr>[^\s<>\"':;,()]+@[\w-]+(?:\.[\w-]+)+)(?![\w.-]*\w)>?[\"']?"
+    r"(?:\s*<[^<>\s]+@[^<>\s]+>)?"  # '"a@b" <a@b>': the address again as display name
     r"\s*(?P<rest>(?:[:.,;]|\.\.\.|\(|\[|--|-\s|on\s).*)?$",
     re.I,
 )
+_BANNER = re.compile(r"^[-=*|_ ]{3,}[^-=*|]{3,60}[-=*|_ ]{3,}$")  # "------ Failed Recipients ------"
+_HEADER_LINE = re.compile(r"^\s*(?:to|from|cc|bcc|date|subject|sender|reply-to|message-id)\s*:", re.I)
 
 
 _ADDR_LIST = re.compile(r"(?:<?[^\s<>\"':;,()]+@[\w.-]+>?[\s,;]*)+")
@@ -63,12 +58,20 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     own = own_addresses(mail)
     text = cut_returned(mail.body)
     lines = text.split("\n")
+    # A notice from an ordinary-looking sender (a gateway, a virus scanner, a person) names
+    # a recipient only in recipient position: on a line of its own after a sentence that
+    # says delivery failed, or right after such a sentence on the same line.
+    strict = not recognise.daemon_sender(mail)
+    if strict and not recognise.announces_failure(mail):
+        return []
     found: list[tuple[int, str, str]] = []
     for i, line in enumerate(lines[:400]):
         if "@" not in line:
             continue
         m = _LINE_ADDR.match(line)
         if not m:
+            continue
+        if strict and not _after_failure(lines, i):
             continue
         a = norm_address(m.group("addr"))
         if not a or a.lower() in own or is_daemon(a):
@@ -108,7 +111,7 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
                 rec = diag_rec(a, f"{rec.diagnostic} {extra}".strip())
         recs.append(rec)
     if not recs:
-        recs = _phrase_scan(lines[:400], own)
+        recs = _phrase_scan(lines[:400], own, strict)
         seen.update((r.recipient or "").lower() for r in recs)
     if not recs:
         for v in mail.header_all("x-failed-recipients"):
@@ -123,7 +126,7 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         # past 4 hours", "will keep trying"): a delay, not a failure
         for r in recs:
             r.action = r.action or "delayed"
-    if not recs:
+    if not recs and not strict:
         rcpt = _returned_to(mail, own)
         if rcpt:
             diag = _reason_paragraph(text)
@@ -175,7 +178,28 @@ _FAIL_WORDS = re.compile(
 )
 
 
-def _phrase_scan(lines: list[str], own: set[str]) -> list[Rec]:
+def _after_failure(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` is in recipient position for a notice from an ordinary sender.
+
+    The address stands on a line of its own (not a header line of a quoted message), right
+    under a line that announces it ("... could not be delivered to", "... recipients:"),
+    and a failure sentence stands within a few lines around it.
+    """
+    if _HEADER_LINE.match(lines[i]):
+        return False
+    above = next((lines[j].strip() for j in range(i - 1, max(-1, i - 4), -1) if lines[j].strip()), "")
+    if not (above.endswith(":") or above.lower().endswith(" to") or _BANNER.match(above)):
+        return False
+    window = lines[max(0, i - 8) : i + 4]
+    return any(recognise.FAILURE_SENTENCE.search(ln) for ln in window)
+
+
+_FAILED_TO = re.compile(
+    r"(?:deliver|delivered|delivery|send|sent|rejected)\b[^@<>\n]{0,30}?\bto:?\s*(<?[^\s<>\"']+@[\w.-]+>?)", re.I
+)
+
+
+def _phrase_scan(lines: list[str], own: set[str], strict: bool = False) -> list[Rec]:
     """Addresses quoted inside a failure sentence ("Unknown user: a@b", "deliver to <a@b>")."""
     recs: list[Rec] = []
     seen: set[str] = set()
@@ -184,7 +208,14 @@ def _phrase_scan(lines: list[str], own: set[str]) -> list[Rec]:
             continue
         if re.match(r"^\s*(?:from|to|cc|reply-to|sender|return-path|received|message-id)\s*:", line, re.I):
             continue
-        for raw in ADDR_RE.findall(line):
+        if strict:
+            # only an address that the failure sentence names as its object ("unable to
+            # deliver message to <a@b>"), not one a person's sentence happens to mention
+            fm = _FAILED_TO.search(line)
+            where = fm.group(1) if fm else ""
+        else:
+            where = line
+        for raw in ADDR_RE.findall(where):
             a = norm_address(raw)
             if not a or a.lower() in own or a.lower() in seen or is_daemon(a):
                 continue
@@ -193,6 +224,9 @@ def _phrase_scan(lines: list[str], own: set[str]) -> list[Rec]:
             nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
             if nxt and "@" not in nxt and len(diag) < 200:
                 diag = f"{diag} {nxt}"
+            if strict and not find_status(diag):
+                # the summary sentence comes after the SMTP transcript that holds the reply
+                diag = f"{transcript_reply(lines[max(0, i - 6) : i], a)} {diag}".strip()
             if needs_reason(diag):
                 extra = transcript_reply(lines[i + 1 : i + 8], a) or reason_text(chr(10).join(lines[i + 1 :]))
                 diag = f"{diag} {extra}".strip()

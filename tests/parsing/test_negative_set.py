@@ -1,0 +1,84 @@
+"""The negative set (tests/samples_notbounce/): ordinary mail must yield no bounced recipient.
+
+The set is written by tests/samples_notbounce/generate.py (replies, newsletters,
+notifications, auto-replies, calendar invitations, challenge-response requests, list-manager
+notices and digests, read receipts, success notices, bounces forwarded by people). The test
+checks the files on disk against the generator, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from bounces.parsing import Kind, parse_bounce
+
+SET = Path(__file__).resolve().parents[1] / "samples_notbounce"
+_BOUNCED_KINDS = (Kind.FAILURE, Kind.DELAY, Kind.UNKNOWN)
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("notbounce_generate", SET / "generate.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _files() -> list[Path]:
+    return sorted((SET / "eml").glob("*.eml"))
+
+
+def test_the_set_is_large_and_matches_its_generator() -> None:
+    generated = {f"{name}.eml": raw for name, raw, _ in _generator().messages()}
+    on_disk = {p.name: p.read_bytes() for p in _files()}
+    assert len(on_disk) >= 100
+    assert on_disk == generated, "run tests/samples_notbounce/generate.py"
+
+
+def test_no_message_of_the_set_yields_a_bounced_recipient() -> None:
+    """The score: every message, and the list of those that fail (expected empty)."""
+    labels = {
+        json.loads(line)["file"]: json.loads(line)
+        for line in (SET / "labels.jsonl").read_text().splitlines()
+        if line.strip()
+    }
+    wrong: list[str] = []
+    for path in _files():
+        result = parse_bounce(path.read_bytes())
+        label = labels[path.name]
+        bounced = [r.recipient for r in result.recipients if r.reason not in ("vacation", "delivered")]
+        if result.kind in _BOUNCED_KINDS or bounced:
+            wrong.append(f"{path.name}: {result.kind} {bounced}")
+            continue
+        if label["kind"] == "vacation":
+            # an auto-reply may name its sender, and only its sender
+            assert result.kind == Kind.AUTOREPLY, path.name
+            assert {r.recipient for r in result.recipients} <= {label["recipient"]}, path.name
+    assert wrong == [], f"{len(wrong)} of {len(_files())} ordinary messages read as bounces"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["forwarded-inline-00.eml", "forwarded-quoted.eml", "forwarded-attached.eml", "misc-05.eml"],
+)
+def test_a_bounce_a_person_forwards_or_quotes_names_nobody(name: str) -> None:
+    result = parse_bounce((SET / "eml" / name).read_bytes())
+    assert result.kind == Kind.NOT_BOUNCE
+    assert result.recipients == ()
+
+
+def test_a_challenge_wrapped_in_a_dsn_is_a_challenge_not_a_failure() -> None:
+    result = parse_bounce((SET / "eml" / "challenge-dsn.eml").read_bytes())
+    assert result.kind == Kind.CHALLENGE
+    assert all(r.recipient != "emi@example.jp" for r in result.recipients)
+
+
+@pytest.mark.parametrize("name", ["autoreply-00.eml", "autoreply-02.eml", "autoreply-04.eml"])
+def test_an_auto_reply_names_its_sender_as_working(name: str) -> None:
+    result = parse_bounce((SET / "eml" / name).read_bytes())
+    assert result.kind == Kind.AUTOREPLY
+    assert [r.reason for r in result.recipients] == ["vacation"]
