@@ -359,7 +359,7 @@ def receipts() -> Iterator[tuple[str, str, dict]]:
             f"Original-Message-ID: <news-02{i}@mail.example.com>\n"
             f"Disposition: manual-action/MDN-sent-manually; {disp}\n\n--{boundary}--\n"
         )
-        text = _hdr(frm, BOUNCES, f"Read: Our November news", DATES[i], f"mdn{i}", "",
+        text = _hdr(frm, BOUNCES, "Read: Our November news", DATES[i], f"mdn{i}", "",
                     f'multipart/report; report-type=disposition-notification; boundary="{boundary}"', "7bit")
         yield f"receipt-mdn-{i:02d}", text + body, {}
     for i, action in enumerate(("delivered", "relayed", "expanded")):
