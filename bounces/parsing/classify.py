@@ -39,6 +39,7 @@ try:
 except ImportError:  # pragma: no cover
     _re2 = None
 
+from .common import find_status
 from .reasons import (
     ADDRESS_BAD,
     DECISIVE_ORDER,
@@ -80,7 +81,6 @@ def _compile_fast(pattern: str) -> Any:
 
 # -- status and reply code in free text -----------------------------------------------------
 # "#5.1.1", "550-5.1.1", "5.1.1" but not an IPv4 address or a version number.
-_STATUS_IN_TEXT: Final = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
 _REPLY_IN_TEXT: Final = re.compile(r"(?<![\d.\w-])([245][0-5]\d)(?=[ :-]|$)")
 # Words that make a bounce without a status code temporary (its pseudo status is 4.0.9NN).
 # Exim's "retry timeout exceeded": the last attempt failed temporarily and time ran out.
@@ -523,10 +523,7 @@ def _gmail_state(f: _Facts) -> str | None:
 
 
 def _status_from(text: str) -> str | None:
-    m = _STATUS_IN_TEXT.search(text)
-    if m is None:
-        return None
-    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+    return find_status(text)  # skips version numbers ("X-Mailman-Version: 2.1.39")
 
 
 def _prefer(field: str | None, in_text: str | None, reply: str | None) -> str | None:

@@ -23,6 +23,7 @@ class Rec:
 
 # Enhanced status code (RFC 3463). Guarded so version numbers and IP addresses don't match.
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+_VERSION_BEFORE = re.compile(r"(?:version|release|ver\.?|\bv)\s*[:=]?\s*\(?$", re.I)
 _CODE_WITH_STATUS = re.compile(r"(?<![\d.])([245]\d\d)[ -]+\(?#?[245]\.\d{1,3}\.\d{1,3}")
 _CODE_LEAD = re.compile(r"(?:^|[\n;:>\]\)]|said|said:|error|reply)\s*\(?([245][0-5]\d)(?:[ -]|$|\)|:)", re.I)
 ADDR_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.A)
@@ -39,10 +40,11 @@ def find_status(text: str) -> str | None:
     """First plausible enhanced status code in ``text``, e.g. ``"5.1.1"``."""
     if not text:
         return None
-    m = STATUS_RE.search(text)
-    if not m:
-        return None
-    return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+    for m in STATUS_RE.finditer(text):
+        if _VERSION_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+            continue  # "X-Mailman-Version: 2.1.39", "v2.0.1": a version, not a status
+        return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+    return None
 
 
 def find_replycode(text: str) -> str | None:

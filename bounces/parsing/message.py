@@ -80,7 +80,7 @@ def _collect_fast(part: fastmime.Part, mail: Mail, plains: list[str], htmls: lis
     if ctype == "text/html":
         htmls.append(_fast_text(part))
         return
-    if ctype.startswith("text/") or ctype == "application/octet-stream" and depth == 0:
+    if ctype.startswith("text/") or ctype == "application/json" or ctype == "application/octet-stream" and depth == 0:
         text = _fast_text(part)
         if plains and HEADERS_START.match(text):
             # a later text part that is a header block: the original message's headers

@@ -150,7 +150,7 @@ def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], dep
     if ctype == "text/html":
         htmls.append(part_text(part))
         return
-    if ctype.startswith("text/") or ctype == "application/octet-stream" and depth == 0:
+    if ctype.startswith("text/") or ctype == "application/json" or ctype == "application/octet-stream" and depth == 0:
         text = part_text(part)
         if plains and HEADERS_START.match(text):
             # a later text part that is a header block: the original message's headers

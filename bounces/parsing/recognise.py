@@ -64,6 +64,9 @@ _FORWARD_MARK = re.compile(
     re.I | re.M,
 )
 _EMPTY_PATH = re.compile(r"^\s*<?\s*>?\s*$")
+# An Amazon SES event in JSON, bare or in an SNS envelope with escaped quotes: structured
+# data that says itself what happened, whoever forwards it.
+SES_EVENT = re.compile(r'\\?"(?:notificationType|eventType)\\?"\s*:\s*\\?"(?:Bounce|Complaint|Delivery)\\?"')
 
 
 def daemon_sender(mail: Mail) -> bool:
@@ -92,6 +95,8 @@ def person_sent(mail: Mail) -> bool:
     never a "Re:" prefix together with a personal sender.)
     """
     if mail.content_type == "multipart/report" or daemon_sender(mail) or auto_headers(mail):
+        return False
+    if ("notificationtype" in mail.lc_head or "eventtype" in mail.lc_head) and SES_EVENT.search(mail.body[:20000]):
         return False
     subject = mail.subject
     if _FORWARD_SUBJECT.match(subject):

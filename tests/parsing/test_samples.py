@@ -69,6 +69,18 @@ EXPECTED: dict[str, tuple] = {
     "delivered/relayed.eml": (
         Kind.DELIVERED, None, [("oscar@example.org", "2.0.0", "delivered", None, None)], None, None),
     "not_bounce/plain.eml": (Kind.NOT_BOUNCE, None, [], None, None),
+    # issue 13's format bugs (tests/parsing/test_format_bugs.py)
+    "exim/intro-without-colon.eml": (
+        Kind.FAILURE, "exim",
+        [("ruth@example.org", "5.1.1", "userunknown", True, True),
+         ("sam@example.org", "5.2.2", "mailboxfull", False, True)], None, "a1b2c3d4e5f6a7b8"),
+    "amazonses/sns-envelope-escaped.eml": (
+        Kind.FAILURE, "amazonses", [("vera@example.org", "5.1.1", "userunknown", True, True)], None, None),
+    "amazonses/forwarded-json-attachment.eml": (
+        Kind.FAILURE, "amazonses", [("walt@example.net", "5.2.2", "mailboxfull", False, True)], None, None),
+    "mailman/version-header-in-returned-copy.eml": (
+        Kind.FAILURE, None, [("sven@example.org", None, None, False, True)],
+        "<news-0030@lists.example.com>", "a1b2c3d4e5f6a7b8"),
     # formats with no sample in the corpus's DEV part (generalisation checks)
     "apachejames/error-message-below.eml": (
         Kind.FAILURE, None, [("sam@example.org", "5.1.1", "userunknown", True, True)],

@@ -9,6 +9,7 @@ import re
 
 from ..common import Rec, clean_smtp_reply, find_replycode, find_status, norm_address, norm_status
 from ..message import Mail
+from ..recognise import SES_EVENT
 from ._text import merge_dsn, region
 
 NAME = "amazonses"
@@ -17,21 +18,27 @@ _INTRO = re.compile(r"The following message to <([^<>\s]+)> was undeliverable", 
 _WORKMAIL = re.compile(r"An error occurred while trying to deliver the mail to the following recipients:\s*\n", re.I)
 
 
+# An SES event as JSON, bare or inside an SNS envelope where its quotes are escaped
+# (\"notificationType\":\"Bounce\"), sent by SNS's e-mail subscription or forwarded as a
+# message body or a .json attachment by anybody.
+_JSON_EVENT = SES_EVENT
+
+
 def match(mail: Mail) -> bool:
-    """SES/WorkMail senders or wording."""
+    """SES/WorkMail senders or wording, or an SES event in JSON from any sender."""
     lc = mail.lc_head
     return (
         "amazonses.com" in mail.lc_from
         or "x-ses-outgoing" in mail.headers
         or "was undeliverable" in lc and "the following message to <" in lc
         or "error occurred while trying to deliver the mail to the following recipients" in lc
-        or '"notificationtype"' in lc
+        or ("notificationtype" in lc or "eventtype" in lc) and _JSON_EVENT.search(mail.body[:20000]) is not None
     )
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     """Unwrap SES diagnostics; read JSON notifications and WorkMail's inline DSN."""
-    if '"notificationType"' in mail.body[:2000] or '"bounceType"' in mail.body[:4000]:
+    if _JSON_EVENT.search(mail.body[:20000]):
         recs = _json(mail.body)
         if recs:
             return recs
@@ -62,17 +69,22 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
 
 
 def _json(body: str) -> list[Rec]:
-    start = body.find("{")
-    if start < 0:
-        return []
     data = None
-    # SNS-by-mail wraps long lines; try the text as is, then with the line breaks removed
-    for text in (body[start:], body[start:].replace("\n ", "").replace("\n", "")):
-        try:
-            data, _ = json.JSONDecoder().raw_decode(text)
-            break
-        except ValueError:
-            continue
+    start = body.find("{")
+    tries = 0
+    while start >= 0 and data is None and tries < 8:
+        # SNS-by-mail wraps long lines; try the text as is, then with the line breaks
+        # removed; a forwarded notice has other text (and braces) before the JSON
+        tries += 1
+        for text in (body[start:], body[start:].replace("\n ", "").replace("\n", "")):
+            try:
+                found, _ = json.JSONDecoder().raw_decode(text)
+            except ValueError:
+                continue
+            if isinstance(found, dict) and ("Message" in found or "notificationType" in found or "eventType" in found):
+                data = found
+                break
+        start = body.find("{", start + 1)
     if not isinstance(data, dict):
         return []
     if isinstance(data.get("Message"), str):  # wrapped in an SNS envelope

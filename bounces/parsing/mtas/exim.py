@@ -26,10 +26,12 @@ _NEEDLES = (
     "has not yet been delivered to one or more of its",
     "smtp error from remote mail",
 )
+# The intro ends on its own line: only [ \t] may follow it, never a line break, or a list
+# that starts on the next line would lose its first recipient to the intro.
 _START = re.compile(
     r"(?:following\s+address\(es\)\s+failed|address(?:es)?\s+to\s+which\s+the\s+message\s+has\s+not\s+yet\s+been\s+delivered\s+(?:is|are)"
     r"|following\s+address\s+failed|failed\s+for\s+the\s+following\s+(?:address|recipient)s?"
-    r"|недоставлено|не\s+может\s+быть\s+доставлено[^\n]*)\s*:?[^\n]*\n",
+    r"|недоставлено|не\s+может\s+быть\s+доставлено[^\n]*)[ \t]*:?[^\n]*\n",
     re.I,
 )
 _END = re.compile(
