@@ -120,6 +120,19 @@ class SentMessage(models.Model):
         max_length=1000, blank=True, help_text="The last SMTP refusal for this message (code and text)."
     )
 
+    class SkipReason(models.TextChoices):
+        SUPPRESSED = "suppressed", "Address suppressed"
+        BLACKLISTED = "blacklisted", "Contact blacklisted"
+        HARD_BOUNCED = "hard_bounced", "Hard-bounced"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        UNSUBSCRIBED_BY_BOUNCE = "bounce_unsubscribed", "Unsubscribed from this list by a bounce"
+        UNCONFIRMED = "unconfirmed", "Unconfirmed"
+        MOVED_ASIDE = "moved_aside", "Address moved aside after a bounce"
+
+    skip_reason = models.CharField(
+        max_length=20, choices=SkipReason.choices, blank=True, help_text="Why a skipped message was not sent."
+    )
+
     class Meta:
         constraints = [
             # never send one contact the same campaign twice

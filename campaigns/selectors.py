@@ -48,7 +48,8 @@ def suppressed_among(addresses: Iterable[str]) -> dict[str, Suppression]:
         return {}
     domains: dict[str, list[str]] = {a: _domain_and_parents(domain_of(a)) for a in wanted}
     all_domains = {d for ds in domains.values() for d in ds}
-    found = Suppression.objects.filter(
+    # Lapsed soft / blocked suppressions (expires_at passed) no longer block sending.
+    found = Suppression.objects.active().filter(
         Q(kind=Suppression.Kind.ADDRESS, value__in=wanted)
         | Q(kind=Suppression.Kind.DOMAIN, value__in=all_domains)
     )
@@ -82,6 +83,68 @@ def eligible_recipients(*, campaign: Campaign) -> QuerySet[Contact]:
         .exclude(Exists(already))
         .order_by("pk")
     )
+
+
+# A list unsubscription made by a bounce (Subscription.unsubscribe_reason): such
+# contacts are listed as skipped on the next campaign, with the reason, rather than vanish.
+BOUNCE_UNSUBSCRIBE_REASONS = ("hard_bounce", "soft_bounce", "complaint", "blacklist")
+
+
+def recipients_to_consider(*, campaign: Campaign) -> QuerySet[Contact]:
+    """Every contact of the campaign's list that the campaign must either send to or list as
+    skipped: subscribed ones (whatever their state), and those a bounce unsubscribed.
+    Contacts that have a row for this campaign already are left out. Each contact carries
+    `list_status` (its subscription's status). Served by subscr_list_status_idx.
+    """
+    already = SentMessage.objects.filter(campaign_id=campaign.pk, contact_id=OuterRef("pk"))
+    subscription = Subscription.objects.filter(mailing_list_id=campaign.mailing_list_id, contact_id=OuterRef("pk"))
+    relevant = subscription.filter(
+        Q(status=Subscription.Status.SUBSCRIBED)
+        | Q(status=Subscription.Status.UNSUBSCRIBED, unsubscribe_reason__in=BOUNCE_UNSUBSCRIBE_REASONS)
+    )
+    return (
+        Contact.objects.filter(Exists(relevant))
+        .exclude(Exists(already))
+        .annotate(list_status=Subquery(subscription.values("status")[:1]))
+        .order_by("pk")
+    )
+
+
+def skip_reason(contact: Contact, *, list_status: str | None, suppressed: bool) -> str:
+    """Why `contact` must not get this campaign ('' when it may): issue 11's sending filter.
+
+    A contact is never mailed when its address is suppressed, it is blacklisted,
+    hard-bounced, unsubscribed (from everything or, by a bounce, from this list),
+    unconfirmed, or its address was moved aside.
+    """
+    reasons = SentMessage.SkipReason
+    if not contact.email:
+        return reasons.MOVED_ASIDE if contact.bounced_address else reasons.UNSUBSCRIBED
+    if contact.status == Contact.Status.BLACKLISTED:
+        return reasons.BLACKLISTED
+    if suppressed:
+        return reasons.SUPPRESSED
+    if contact.has_bounced:
+        return reasons.HARD_BOUNCED
+    if list_status == Subscription.Status.UNSUBSCRIBED:
+        return reasons.UNSUBSCRIBED_BY_BOUNCE
+    if contact.status == Contact.Status.UNSUBSCRIBED or list_status not in (None, Subscription.Status.SUBSCRIBED):
+        return reasons.UNSUBSCRIBED
+    if contact.status == Contact.Status.UNCONFIRMED:
+        return reasons.UNCONFIRMED
+    return ""
+
+
+def skipped_recipients(*, campaign_id: int, limit: int = 200) -> tuple[list[dict], list[SentMessage]]:
+    """The campaign's skipped messages: counts per reason, and the first `limit` rows."""
+    qs = SentMessage.objects.filter(campaign_id=campaign_id, status=SentMessage.Status.SKIPPED)
+    labels = dict(SentMessage.SkipReason.choices)
+    counts = [
+        {"reason": row["skip_reason"], "label": labels.get(row["skip_reason"], "Suppressed or unsubscribed"),
+         "n": row["n"]}
+        for row in qs.values("skip_reason").annotate(n=Count("id")).order_by("-n")
+    ]
+    return counts, list(qs.order_by("email").only("email", "skip_reason", "contact_id")[:limit])
 
 
 def still_subscribed_ids(*, campaign: Campaign, contact_ids: Iterable[int]) -> set[int]:

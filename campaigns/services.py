@@ -219,28 +219,34 @@ def _next_batch(*, campaign: Campaign, batch_size: int, report: SendReport, curs
         return left, True
     with transaction.atomic():
         Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk").get()
+        # Every contact of the list is considered: the eligible get a queued row, the rest a
+        # skipped row with the reason (issue 11: never mailed, and the page says why).
         contacts = list(
-            selectors.eligible_recipients(campaign=campaign)
-            .filter(pk__gt=cursor[0]).only("pk", "email")[:batch_size]
+            selectors.recipients_to_consider(campaign=campaign)
+            .filter(pk__gt=cursor[0])
+            .only("pk", "email", "bounced_address", "status", "has_bounced")[:batch_size]
         )
         if not contacts:
             return [], False
         cursor[0] = contacts[-1].pk
-        suppressed = selectors.suppressed_among(c.email for c in contacts)
+        suppressed = selectors.suppressed_among(c.email or c.bounced_address for c in contacts)
         rows = []
         skipped = 0
         for contact in contacts:
             token = new_token()
-            is_suppressed = contact.email.strip().lower() in suppressed
-            skipped += is_suppressed
+            address = contact.email or contact.bounced_address
+            reason = selectors.skip_reason(contact, list_status=contact.list_status,
+                                           suppressed=address.strip().lower() in suppressed)
+            skipped += bool(reason)
             rows.append(
                 SentMessage(
                     campaign=campaign,
                     contact=contact,
-                    email=contact.email,
+                    email=address,
                     token=token,
                     message_id=message_id_for(token),
-                    status=SentMessage.Status.SKIPPED if is_suppressed else SentMessage.Status.QUEUED,
+                    status=SentMessage.Status.SKIPPED if reason else SentMessage.Status.QUEUED,
+                    skip_reason=reason,
                 )
             )
         created = SentMessage.objects.bulk_create(rows)
@@ -261,13 +267,34 @@ def _skip_no_longer_eligible(*, campaign: Campaign, rows: list[SentMessage], rep
         ok = row.contact_id in still and row.email.strip().lower() not in suppressed
         (keep if ok else drop).append(row)
     if drop:
+        reasons = _skip_reasons(campaign=campaign, rows=drop, suppressed=suppressed)
         with transaction.atomic():
-            n = SentMessage.objects.filter(
-                pk__in=[r.pk for r in drop], status=SentMessage.Status.QUEUED
-            ).update(status=SentMessage.Status.SKIPPED)
+            n = 0
+            for reason, ids in reasons.items():
+                n += SentMessage.objects.filter(pk__in=ids, status=SentMessage.Status.QUEUED).update(
+                    status=SentMessage.Status.SKIPPED, skip_reason=reason)
             Campaign.objects.filter(pk=campaign.pk).update(skipped_count=F("skipped_count") + n)
         report.skipped += n
     return keep
+
+
+def _skip_reasons(*, campaign: Campaign, rows: list[SentMessage], suppressed: dict) -> dict[str, list[int]]:
+    """Row ids by the reason their contact may no longer be mailed."""
+    from contacts.models import Contact, Subscription
+
+    contacts = Contact.objects.in_bulk([r.contact_id for r in rows if r.contact_id])
+    statuses = dict(Subscription.objects.filter(
+        mailing_list_id=campaign.mailing_list_id, contact_id__in=list(contacts)).values_list("contact_id", "status"))
+    by_reason: dict[str, list[int]] = {}
+    for row in rows:
+        contact = contacts.get(row.contact_id)
+        if contact is None:
+            reason = SentMessage.SkipReason.UNSUBSCRIBED
+        else:
+            reason = selectors.skip_reason(contact, list_status=statuses.get(contact.pk),
+                                           suppressed=row.email.strip().lower() in suppressed)
+        by_reason.setdefault(reason or SentMessage.SkipReason.UNSUBSCRIBED, []).append(row.pk)
+    return by_reason
 
 
 def build_message(*, campaign: Campaign, row: SentMessage, connection=None) -> EmailMultiAlternatives:

@@ -81,6 +81,7 @@ def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
         "kind": kind,
         "page": page,
         "chart": bounce_chart(results.timeline, results.timeline_unit),
+        "skipped": selectors.skipped_recipients(campaign_id=campaign.pk),
         "now": timezone.now(),
     }
     return render(request, "campaigns/results.html", context)

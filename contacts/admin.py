@@ -1,10 +1,20 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Contact, ContactEvent, MailingList, Subscription, Suppression
-from .services import record_status_change
+from .models import (
+    Contact,
+    ContactEvent,
+    LiftedSuppression,
+    MailingList,
+    Subscription,
+    Suppression,
+    SuppressionRelease,
+)
+from .services import preview_release, record_status_change, release_suppressions, undo_release
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -72,11 +82,66 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    list_display = ("value", "kind", "reason", "source", "created_at")
-    list_filter = ("kind", "reason")
+    list_display = ("value", "kind", "reason", "bounce_kind", "bounce_reason", "source", "created_at", "expires_at")
+    list_filter = ("kind", "reason", "bounce_kind")
     search_fields = ("value", "source")
+    readonly_fields = ("contact", "bounce_id", "bounce_kind", "bounce_reason", "rule_id", "actor")
+    actions = ["release_selected"]
 
     change_list_template = "contacts/admin/suppression_change_list.html"  # adds "Export CSV"
+
+    @admin.action(description="Release selected suppressions (preview first)", permissions=["delete"])
+    def release_selected(self, request, queryset):
+        """Bulk release: a preview page (what each release changes), then the release itself."""
+        ids = list(queryset.values_list("pk", flat=True))
+        reset = request.POST.get("reset_contacts") == "on"
+        if request.POST.get("confirm") == "yes":
+            release = release_suppressions(suppression_ids=ids, actor=request.user,
+                                           note=request.POST.get("note", "")[:2000], reset_contacts=reset)
+            self.message_user(request, f"Released {release.count} suppression(s); undo from “Suppression releases”.",
+                              messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "contacts/admin/suppression_release.html", {
+            **self.admin_site.each_context(request), "title": "Release suppressions",
+            "rows": preview_release(suppression_ids=ids, reset_contacts=reset), "ids": ids,
+            "reset_contacts": reset, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta,
+        })
+
+
+@admin.register(LiftedSuppression)
+class LiftedSuppressionAdmin(admin.ModelAdmin):
+    """History: suppressions no longer in force, with why they were made and why they ended."""
+
+    list_display = ("value", "reason", "bounce_kind", "suppressed_at", "lifted_at", "lift_reason", "lifted_by",
+                    "release")
+    list_filter = ("lift_reason", "reason", "bounce_kind")
+    search_fields = ("value",)
+    list_select_related = ("lifted_by", "release")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SuppressionRelease)
+class SuppressionReleaseAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor", "count", "reset_contacts", "note", "undone_at")
+    actions = ["undo_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Undo selected releases (suppress again)", permissions=["delete"])
+    def undo_selected(self, request, queryset):
+        restored = 0
+        for release in queryset:
+            restored += undo_release(release=release, actor=request.user).restored
+        self.message_user(request, f"{restored} suppression(s) back in force.", messages.SUCCESS)
 
 
 @admin.register(ContactEvent)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class TimeStamped(models.Model):
@@ -18,8 +21,9 @@ class TimeStamped(models.Model):
 
 class ContactQuerySet(models.QuerySet["Contact"]):
     def deliverable(self) -> ContactQuerySet:
-        """Contacts that may be mailed: active, with an address."""
-        return self.filter(status=Contact.Status.ACTIVE).exclude(email="")
+        """Contacts that may be mailed: active, not hard-bounced, with an address (issue 11:
+        a hard-bounced contact is never mailed again until an operator resets it)."""
+        return self.filter(status=Contact.Status.ACTIVE, has_bounced=False).exclude(email="")
 
     def by_email(self, email: str) -> ContactQuerySet:
         """Case-insensitive lookup, served by contact_email_ci_unique.
@@ -112,6 +116,8 @@ class Subscription(TimeStamped):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     unsubscribe_reason = models.CharField(max_length=200, blank=True)
+    # The bounce that unsubscribed it (plain id, see Suppression.bounce_id); empty otherwise.
+    unsubscribe_bounce_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -124,6 +130,12 @@ class Subscription(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.contact} on {self.mailing_list} ({self.status})"
+
+
+class SuppressionQuerySet(models.QuerySet["Suppression"]):
+    def active(self, *, now: datetime | None = None) -> SuppressionQuerySet:
+        """Suppressions in force: not expired (lifted ones live in `LiftedSuppression`)."""
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()))
 
 
 class Suppression(TimeStamped):
@@ -151,6 +163,25 @@ class Suppression(TimeStamped):
         max_length=200, blank=True, help_text="What added it: a bounce, a rule, an import, a user."
     )
     note = models.TextField(blank=True)
+    # Why (issue 11): the bounce that caused it, its kind and reason, the rule that matched,
+    # the contact and the actor. Plain ids for the bounce and the rule: contacts sits below
+    # bounces and must not import it; the ids outlive a deleted bounce or rule.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    bounce_id = models.BigIntegerField(null=True, blank=True)
+    bounce_kind = models.CharField(max_length=10, blank=True)
+    bounce_reason = models.CharField(max_length=32, blank=True)
+    rule_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Soft and blocked suppressions lapse by themselves then (empty: never).",
+    )
+
+    objects = SuppressionQuerySet.as_manager()
 
     class Meta:
         ordering = ["value"]
@@ -181,6 +212,8 @@ class ContactEvent(models.Model):
         BLACKLIST = "blacklist", "Blacklisted"
         RECOMPUTE = "recompute", "Bounce state recomputed"
         DELETED = "deleted", "Contact deleted"
+        UNSUPPRESS = "unsuppress", "Suppression lifted"
+        RESTORED = "restored", "Lifted suppression restored"
 
     # indexed by contactevent_contact_idx. The trail outlives the contact (SET_NULL): who was
     # deleted, when and why stays answerable through `email`.
@@ -207,3 +240,79 @@ class ContactEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.contact_id}"
+
+
+class SuppressionRelease(models.Model):
+    """An operator's release of suppressions (one or many at once); undoable as a whole."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    count = models.PositiveIntegerField(default=0)
+    reset_contacts = models.BooleanField(
+        default=False, help_text="Also reset the contacts' bounce state (lists, flag, address)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"release #{self.pk} ({self.count} suppressions)"
+
+
+class LiftedSuppression(models.Model):
+    """A suppression that is no longer in force, kept with why it was made and why it ended.
+
+    Lifting moves the row here (expired, a later delivery, an operator's release, an
+    un-bounce), so `Suppression` holds only what blocks sending; undoing a release moves
+    it back.
+    """
+
+    class LiftReason(models.TextChoices):
+        EXPIRED = "expired", "Expired"
+        DELIVERED = "delivered", "A later delivery to the address"
+        RELEASED = "released", "Released by an operator"
+        RESET = "reset", "Contact's bounce state reset"
+
+    kind = models.CharField(max_length=8, choices=Suppression.Kind.choices)
+    value = models.CharField(max_length=254)
+    reason = models.CharField(max_length=16, choices=Suppression.Reason.choices)
+    source = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    bounce_id = models.BigIntegerField(null=True, blank=True)
+    bounce_kind = models.CharField(max_length=10, blank=True)
+    bounce_reason = models.CharField(max_length=32, blank=True)
+    rule_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    suppressed_at = models.DateTimeField(help_text="When the suppression was made.")
+    lifted_at = models.DateTimeField()
+    lift_reason = models.CharField(max_length=10, choices=LiftReason.choices)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    release = models.ForeignKey(
+        SuppressionRelease, null=True, blank=True, on_delete=models.SET_NULL, related_name="lifted"
+    )
+
+    class Meta:
+        ordering = ["-lifted_at"]
+        indexes = [
+            # an address's suppression history (contact page, suppression admin search)
+            models.Index(fields=["value", "-lifted_at"], name="liftedsuppr_value_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} (lifted {self.get_lift_reason_display().lower()})"

@@ -11,40 +11,62 @@ list for unsubscriptions). `apply_contact_action` is the one-contact form of the
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from .models import Contact, ContactEvent, Subscription, Suppression
+from .models import (
+    Contact,
+    ContactEvent,
+    LiftedSuppression,
+    Subscription,
+    Suppression,
+    SuppressionRelease,
+)
 
 
 class Action:
-    """Contact actions (the BounceRule.Action values plus what policies need)."""
+    """Contact actions: what a kind's policy or a rule does to a contact (a set of these)."""
 
     MARK_HARD = "mark_hard"  # has_bounced, hard count + 1
-    UNSUBSCRIBE = "unsubscribe"  # from the campaign's list (all lists when unknown)
-    SUPPRESS = "suppress"  # the address goes on the suppression list
     UNCONFIRM = "unconfirm"
+    UNSUBSCRIBE = "unsubscribe"  # from the bounced message's list (all lists when unknown)
+    UNSUBSCRIBE_ALL = "unsubscribe_all"  # from every list
+    SUPPRESS = "suppress"  # the address goes on the suppression list (global do-not-send)
     BLACKLIST_CONTACT = "blacklist_contact"
     BLACKLIST_ADDRESS = "blacklist_address"  # suppression with reason "blacklist"
+    REMOVE_ADDRESS = "remove_address"  # OpenCRM: the address moves aside to bounced_address
     DELETE_CONTACT = "delete_contact"
-    REMOVE_ADDRESS = "remove_address"  # OpenCRM: email moves to bounced_address
-    COUNT_ONLY = "count_only"
+    COUNT_ONLY = "count_only"  # legacy no-op values (old rules, old settings)
     NOTHING = "nothing"
 
 
+# The actions an operator can choose, in the order they run, with the words the admin shows.
+ACTION_WORDS: dict[str, str] = {
+    Action.MARK_HARD: "mark the contact hard-bounced",
+    Action.UNCONFIRM: "unconfirm the contact",
+    Action.UNSUBSCRIBE: "unsubscribe from the bounced message's list",
+    Action.UNSUBSCRIBE_ALL: "unsubscribe from all lists",
+    Action.SUPPRESS: "suppress the address (never mailed again)",
+    Action.BLACKLIST_CONTACT: "blacklist the contact",
+    Action.BLACKLIST_ADDRESS: "blacklist the address",
+    Action.REMOVE_ADDRESS: "move the address aside (kept as 'bounced address')",
+    Action.DELETE_CONTACT: "delete the contact",
+}
+ACTION_CHOICES: list[tuple[str, str]] = [(k, v[0].upper() + v[1:]) for k, v in ACTION_WORDS.items()]
 ALL_ACTIONS = frozenset(v for k, v in vars(Action).items() if k.isupper())
+NO_OP_ACTIONS = frozenset({Action.COUNT_ONLY, Action.NOTHING})
 
 # Order in which actions of one bounce are carried out: the suppression needs the address
 # before `remove_address` clears it; deletion comes last.
 _ORDER = {
     Action.MARK_HARD: 0, Action.SUPPRESS: 1, Action.BLACKLIST_ADDRESS: 2, Action.UNSUBSCRIBE: 3,
-    Action.UNCONFIRM: 4, Action.BLACKLIST_CONTACT: 5, Action.REMOVE_ADDRESS: 6,
+    Action.UNSUBSCRIBE_ALL: 3, Action.UNCONFIRM: 4, Action.BLACKLIST_CONTACT: 5, Action.REMOVE_ADDRESS: 6,
     Action.COUNT_ONLY: 7, Action.NOTHING: 7, Action.DELETE_CONTACT: 9,
 }
 
@@ -53,11 +75,21 @@ _CONTACT_FIELDS = [
     "bounce_score", "bounce_scored_on", "last_bounce_sent_at", "last_bounce_at", "has_bounced",
     "bounced_address", "updated_at",
 ]
+# Subscription.unsubscribe_reason values a bounce writes (Suppression.Reason values).
+BOUNCE_UNSUBSCRIBE_REASONS = ("hard_bounce", "soft_bounce", "complaint", "blacklist")
 
 
 def suppression_address(contact: Contact) -> str:
     """The address a suppression of `contact` is keyed on: its email, or the removed one."""
     return (contact.email or contact.bounced_address).strip().lower()
+
+
+def describe_actions(actions: Iterable[str]) -> str:
+    """A set of actions in words, in the order they run ("nothing" when empty)."""
+    words = [ACTION_WORDS[a] for a in sort_actions(actions) if a in ACTION_WORDS]
+    if not words:
+        return "nothing (recorded only)"
+    return ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
 
 
 class UnknownActionError(ValueError):
@@ -74,6 +106,33 @@ def sort_actions(actions: Iterable[str]) -> list[str]:
 
 
 @dataclass
+class Cause:
+    """Why an action is taken: the bounce (its stored message and recipient until its id
+    is known), its kind and reason, the rule that matched. Recorded on suppressions,
+    unsubscriptions and events."""
+
+    bounce_kind: str = ""
+    bounce_reason: str = ""
+    rule_id: int | None = None
+    bounce_id: int | None = None
+    raw_message_id: int | None = None
+    recipient: str = ""
+
+    def as_detail(self) -> dict[str, Any]:
+        return {"bounce_id": self.bounce_id, "bounce_kind": self.bounce_kind, "reason": self.bounce_reason,
+                "rule_id": self.rule_id}
+
+
+@dataclass
+class _PendingSuppression:
+    reason: str
+    source: str
+    cause: Cause | None
+    expires_at: datetime | None
+    contact_id: int | None
+
+
+@dataclass
 class ContactActionBatch:
     """Contact changes of many bounces, written set-based by `flush()`.
 
@@ -86,9 +145,9 @@ class ContactActionBatch:
     now: datetime = field(default_factory=timezone.now)
     contacts: dict[int, Contact] = field(default_factory=dict)
     _dirty: set[int] = field(default_factory=set)
-    _events: list[ContactEvent] = field(default_factory=list)
-    _suppress: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _unsubscribe: dict[tuple[int, int | None], str] = field(default_factory=dict)
+    _events: list[tuple[ContactEvent, Cause | None]] = field(default_factory=list)
+    _suppress: dict[str, _PendingSuppression] = field(default_factory=dict)
+    _unsubscribe: dict[tuple[int, int | None], tuple[str, Cause | None]] = field(default_factory=dict)
     _delete: set[int] = field(default_factory=set)
 
     def lock(self, contact_ids: Iterable[int]) -> dict[int, Contact]:
@@ -104,16 +163,17 @@ class ContactActionBatch:
         """Mark a contact changed by the caller (counters), to be written by `flush()`."""
         self._dirty.add(contact.id)
 
-    def event(self, contact: Contact, kind: str, *, old_status: str = "", detail: dict | None = None) -> None:
-        """Queue an audit row for `contact`."""
-        self._events.append(
-            ContactEvent(
-                contact_id=contact.id, email=contact.email or contact.bounced_address, kind=kind,
-                actor=self.actor, actor_label=self.actor_label,
-                old_status=old_status, new_status=contact.status if old_status else "",
-                detail=detail or {},
-            )
+    def event(self, contact: Contact, kind: str, *, old_status: str = "", detail: dict | None = None,
+              cause: Cause | None = None) -> ContactEvent:
+        """Queue an audit row for `contact` (its bounce id is filled in by `flush()`)."""
+        row = ContactEvent(
+            contact_id=contact.id, email=contact.email or contact.bounced_address, kind=kind,
+            actor=self.actor if getattr(self.actor, "pk", None) else None, actor_label=self.actor_label,
+            old_status=old_status, new_status=contact.status if old_status else "",
+            detail=detail or {},
         )
+        self._events.append((row, cause))
+        return row
 
     def apply(
         self,
@@ -123,11 +183,17 @@ class ContactActionBatch:
         list_id: int | None = None,
         reason: str = Suppression.Reason.HARD_BOUNCE,
         detail: dict | None = None,
+        cause: Cause | None = None,
+        expires_at: datetime | None = None,
+        at: datetime | None = None,
     ) -> list[str]:
         """Carry out `actions` on `contact` in memory; return what changed, for the record.
 
-        `list_id` is the list to unsubscribe from (the campaign's); None means every list.
-        `reason` is the suppression reason. Idempotent: a repeated action changes nothing.
+        `list_id` is the bounced message's list (`unsubscribe`); None means every list.
+        `reason` is the suppression reason; `cause` says which bounce, kind, reason and
+        rule, recorded on the suppression, the unsubscriptions and the events;
+        `expires_at` makes a suppression lapse by itself (soft / blocked TTL); `at` is
+        the bounce's own time (default: now). Idempotent: a repeated action changes nothing.
 
         Audit rows: the suppression and unsubscription that come with a hard bounce or a
         complaint are recorded in that bounce's one event (`detail["actions"]`), not as
@@ -137,19 +203,22 @@ class ContactActionBatch:
         if contact.id in self._delete:
             return done
         detail = dict(detail or {})
+        if cause is not None:
+            detail.update({k: v for k, v in cause.as_detail().items() if v not in (None, "")})
         ordered = sort_actions(actions)
         head: ContactEvent | None = None
+        when = at or self.now
         if Action.MARK_HARD in ordered:
             contact.has_bounced = True
             contact.hard_bounce_count += 1
-            contact.last_bounce_at = self.now
+            if contact.last_bounce_at is None or contact.last_bounce_at < when:
+                contact.last_bounce_at = when
             self.touch(contact)
-            self.event(contact, ContactEvent.Kind.HARD_BOUNCE, detail=detail)
-            head = self._events[-1]
+            head = self.event(contact, ContactEvent.Kind.HARD_BOUNCE, detail=detail, cause=cause)
             done.append(Action.MARK_HARD)
-        elif reason == Suppression.Reason.COMPLAINT and {Action.SUPPRESS, Action.UNSUBSCRIBE} & set(ordered):
-            self.event(contact, ContactEvent.Kind.COMPLAINT, detail=detail)
-            head = self._events[-1]
+        elif reason == Suppression.Reason.COMPLAINT and {
+            Action.SUPPRESS, Action.UNSUBSCRIBE, Action.UNSUBSCRIBE_ALL} & set(ordered):
+            head = self.event(contact, ContactEvent.Kind.COMPLAINT, detail=detail, cause=cause)
         for action in ordered:
             old = contact.status
             if action == Action.MARK_HARD:
@@ -159,16 +228,22 @@ class ContactActionBatch:
                 if not address:
                     continue
                 why = Suppression.Reason.BLACKLIST if action == Action.BLACKLIST_ADDRESS else reason
-                if address not in self._suppress or why == Suppression.Reason.BLACKLIST:
-                    self._suppress[address] = (why, self.actor_label or "bounce")
+                expiry = None if action == Action.BLACKLIST_ADDRESS else expires_at
+                self._queue_suppression(address, why, cause, expiry, contact.id)
                 if head is None or action == Action.BLACKLIST_ADDRESS:
-                    self.event(contact, ContactEvent.Kind.SUPPRESS, detail={**detail, "address": address,
-                                                                             "reason": str(why)})
+                    self.event(contact, ContactEvent.Kind.SUPPRESS, cause=cause, detail={
+                        **detail, "address": address, "reason": str(why),
+                        **({"expires_at": expiry.isoformat()} if expiry else {})})
                 done.append(action)
-            elif action == Action.UNSUBSCRIBE:
-                self._unsubscribe[(contact.id, list_id)] = str(reason)
+            elif action in (Action.UNSUBSCRIBE, Action.UNSUBSCRIBE_ALL):
+                target = None if action == Action.UNSUBSCRIBE_ALL else list_id
+                if (contact.id, None) in self._unsubscribe:
+                    done.append(action)  # already from every list
+                    continue
+                self._unsubscribe[(contact.id, target)] = (str(reason), cause)
                 if head is None:
-                    self.event(contact, ContactEvent.Kind.UNSUBSCRIBE, detail={**detail, "list_id": list_id})
+                    self.event(contact, ContactEvent.Kind.UNSUBSCRIBE, cause=cause,
+                               detail={**detail, "list_id": target})
                 done.append(action)
             elif action in (Action.UNCONFIRM, Action.BLACKLIST_CONTACT):
                 new = (
@@ -182,7 +257,7 @@ class ContactActionBatch:
                 kind = ContactEvent.Kind.BLACKLIST if new == Contact.Status.BLACKLISTED else (
                     ContactEvent.Kind.STATUS_CHANGE
                 )
-                self.event(contact, kind, old_status=old, detail=detail)
+                self.event(contact, kind, old_status=old, detail=detail, cause=cause)
                 done.append(action)
             elif action == Action.REMOVE_ADDRESS:
                 if not contact.email:
@@ -191,16 +266,42 @@ class ContactActionBatch:
                 contact.email = ""
                 contact.has_bounced = True
                 self.touch(contact)
-                self.event(contact, ContactEvent.Kind.ADDRESS_REMOVED,
+                self.event(contact, ContactEvent.Kind.ADDRESS_REMOVED, cause=cause,
                            detail={**detail, "address": contact.bounced_address})
                 done.append(action)
             elif action == Action.DELETE_CONTACT:
                 self._delete.add(contact.id)
-                self.event(contact, ContactEvent.Kind.DELETED, detail=detail)
+                self.event(contact, ContactEvent.Kind.DELETED, detail=detail, cause=cause)
                 done.append(action)
         if head is not None:
             head.detail = {**head.detail, "actions": done, "list_id": list_id}
         return done
+
+    def _queue_suppression(self, address: str, why: str, cause: Cause | None, expires_at: datetime | None,
+                           contact_id: int | None) -> None:
+        """One pending suppression per address: a blacklisting, then one that never expires, wins."""
+        pending = self._suppress.get(address)
+        new = _PendingSuppression(reason=str(why), source=(self.actor_label or "bounce")[:200], cause=cause,
+                                  expires_at=expires_at, contact_id=contact_id)
+        if pending is None:
+            self._suppress[address] = new
+            return
+        if pending.reason == Suppression.Reason.BLACKLIST:
+            return
+        if why == Suppression.Reason.BLACKLIST or (pending.expires_at is not None and (
+                expires_at is None or expires_at > pending.expires_at)):
+            self._suppress[address] = new
+
+    def resolve_bounce_ids(self, ids: dict[tuple[int, str], int]) -> None:
+        """Fill in the bounce ids of the causes once the Bounce rows exist.
+
+        `ids` maps (raw message id, recipient) to the Bounce id (the bounces' own unique key).
+        """
+        causes = [c for _, c in self._events] + [p.cause for p in self._suppress.values()] + [
+            c for _, c in self._unsubscribe.values()]
+        for cause in causes:
+            if cause is not None and cause.bounce_id is None and cause.raw_message_id is not None:
+                cause.bounce_id = ids.get((cause.raw_message_id, cause.recipient))
 
     def flush(self) -> None:
         """Write every queued change (call inside the caller's transaction)."""
@@ -210,35 +311,16 @@ class ContactActionBatch:
         if dirty:
             _write_contacts(dirty)
         if self._suppress:
-            bulk_insert(
-                Suppression,
-                [
-                    Suppression(kind=Suppression.Kind.ADDRESS, value=value, reason=why, source=source[:200])
-                    for value, (why, source) in self._suppress.items()
-                ],
-                ignore_conflicts=True,
-            )
-            # an address already suppressed for a bounce is upgraded to a blacklisting
-            blacklisted = [v for v, (why, _) in self._suppress.items() if why == Suppression.Reason.BLACKLIST]
-            if blacklisted:
-                Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=blacklisted).exclude(
-                    reason=Suppression.Reason.BLACKLIST
-                ).update(reason=Suppression.Reason.BLACKLIST, updated_at=self.now)
-        by_list: dict[tuple[int | None, str], list[int]] = defaultdict(list)
-        for (contact_id, list_id), why in self._unsubscribe.items():
-            if contact_id not in self._delete:
-                by_list[(list_id, why)].append(contact_id)
-        for (list_id, why), ids in by_list.items():
-            qs = Subscription.objects.filter(contact_id__in=ids).exclude(
-                status=Subscription.Status.UNSUBSCRIBED
-            )
-            if list_id is not None:
-                qs = qs.filter(mailing_list_id=list_id)
-            qs.update(status=Subscription.Status.UNSUBSCRIBED, unsubscribed_at=self.now,
-                      unsubscribe_reason=why[:200], updated_at=self.now)
+            self._write_suppressions()
+        self._write_unsubscriptions()
         # Events of deleted contacts are kept too: the deletion sets their contact to NULL.
         if self._events:
-            bulk_insert(ContactEvent, self._events)
+            rows = []
+            for row, cause in self._events:
+                if cause is not None and cause.bounce_id is not None:
+                    row.detail = {**row.detail, "bounce_id": cause.bounce_id}
+                rows.append(row)
+            bulk_insert(ContactEvent, rows)
         if self._delete:
             Contact.objects.filter(id__in=self._delete).delete()
         self._dirty.clear()
@@ -246,6 +328,57 @@ class ContactActionBatch:
         self._suppress.clear()
         self._unsubscribe.clear()
         self._delete.clear()
+
+    def _write_suppressions(self) -> None:
+        values = list(self._suppress)
+        # A suppression that lapsed but was not swept yet would block the new one: sweep it now.
+        expired = list(Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=values,
+                                                  expires_at__lte=self.now))
+        if expired:
+            _move_to_lifted(expired, reason=LiftedSuppression.LiftReason.EXPIRED, actor=None, now=self.now)
+        actor = self.actor if getattr(self.actor, "pk", None) else None
+        rows = []
+        for value, p in self._suppress.items():
+            c = p.cause or Cause()
+            rows.append(Suppression(
+                kind=Suppression.Kind.ADDRESS, value=value, reason=p.reason, source=p.source,
+                contact_id=p.contact_id if p.contact_id not in self._delete else None,
+                bounce_id=c.bounce_id, bounce_kind=c.bounce_kind[:10], bounce_reason=c.bounce_reason[:32],
+                rule_id=c.rule_id, actor=actor, expires_at=p.expires_at,
+            ))
+        bulk_insert(Suppression, rows, ignore_conflicts=True)
+        # An address already suppressed: one that never lapses wins over one that does ...
+        permanent = [v for v, p in self._suppress.items() if p.expires_at is None]
+        if permanent:
+            Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=permanent,
+                                       expires_at__isnull=False).update(expires_at=None, updated_at=self.now)
+        # ... and a blacklisting wins over a bounce's suppression.
+        blacklisted = [v for v, p in self._suppress.items() if p.reason == Suppression.Reason.BLACKLIST]
+        if blacklisted:
+            Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=blacklisted).exclude(
+                reason=Suppression.Reason.BLACKLIST
+            ).update(reason=Suppression.Reason.BLACKLIST, updated_at=self.now)
+
+    def _write_unsubscriptions(self) -> None:
+        table = connection.ops.quote_name(Subscription._meta.db_table)
+        q = connection.ops.quote_name
+        at = Subscription._meta.get_field("unsubscribed_at").get_db_prep_save(self.now, connection)
+        base = (f"UPDATE {table} SET {q('status')} = %s, {q('unsubscribed_at')} = %s, "
+                f"{q('unsubscribe_reason')} = %s, {q('unsubscribe_bounce_id')} = %s, {q('updated_at')} = %s "
+                f"WHERE {q('contact_id')} = %s AND {q('status')} <> %s")
+        one: list[list] = []
+        every: list[list] = []
+        unsubscribed = Subscription.Status.UNSUBSCRIBED.value
+        for (contact_id, list_id), (why, cause) in self._unsubscribe.items():
+            if contact_id in self._delete:
+                continue
+            params = [unsubscribed, at, why[:200], cause.bounce_id if cause else None, at, contact_id, unsubscribed]
+            if list_id is None:
+                every.append(params)
+            else:
+                one.append([*params, list_id])
+        executemany(base, every)
+        executemany(base + f" AND {q('mailing_list_id')} = %s", one)
 
 
 def _write_contacts(contacts: list[Contact]) -> None:
@@ -449,10 +582,12 @@ def reset_bounce_state(*, contact: Contact, actor: Any, reactivate: bool = True)
         ])
         lifted = 0
         if address:
-            lifted, _ = Suppression.objects.filter(
-                kind=Suppression.Kind.ADDRESS, value=address,
-                reason__in=[Suppression.Reason.HARD_BOUNCE, Suppression.Reason.SOFT_BOUNCE],
-            ).delete()
+            lifted = _move_to_lifted(
+                list(Suppression.objects.filter(
+                    kind=Suppression.Kind.ADDRESS, value=address,
+                    reason__in=[Suppression.Reason.HARD_BOUNCE, Suppression.Reason.SOFT_BOUNCE])),
+                reason=LiftedSuppression.LiftReason.RESET, actor=actor, now=timezone.now(),
+            )
         ContactEvent.objects.create(
             contact=locked, email=locked.email or locked.bounced_address, kind=ContactEvent.Kind.BOUNCE_RESET,
             actor=actor if getattr(actor, "pk", None) else None,
@@ -474,3 +609,266 @@ def record_status_change(*, contact: Contact, old_status: str, actor: Any = None
         actor=actor if getattr(actor, "pk", None) else None, actor_label=actor_label,
         old_status=old_status, new_status=contact.status, detail={"manual": True},
     )
+
+
+# --------------------------------------------------------------------------- suppressions
+_LIFT_COPY = ("kind", "value", "reason", "source", "note", "contact_id", "bounce_id", "bounce_kind",
+              "bounce_reason", "rule_id", "actor_id", "expires_at")
+
+
+def _move_to_lifted(rows: list[Suppression], *, reason: str, actor: Any, now: datetime,
+                    release: SuppressionRelease | None = None) -> int:
+    """Move suppressions out of force into `LiftedSuppression` (history kept); return how many."""
+    if not rows:
+        return 0
+    lifted_by = actor if getattr(actor, "pk", None) else None
+    LiftedSuppression.objects.bulk_create([
+        LiftedSuppression(**{name: getattr(row, name) for name in _LIFT_COPY}, suppressed_at=row.created_at,
+                          lifted_at=now, lift_reason=reason, lifted_by=lifted_by, release=release)
+        for row in rows
+    ])
+    Suppression.objects.filter(id__in=[r.id for r in rows]).delete()
+    return len(rows)
+
+
+def suppress_address(*, value: str, kind: str = Suppression.Kind.ADDRESS, actor: Any = None,
+                     reason: str = Suppression.Reason.MANUAL, note: str = "",
+                     expires_at: datetime | None = None) -> Suppression:
+    """An operator (or the API) suppresses an address or a domain; returns the row in force.
+
+    An existing suppression of the same value is kept as it is.
+    """
+    value = value.strip().lower()
+    label = "" if getattr(actor, "pk", None) else str(actor or "")
+    with transaction.atomic():
+        row, created = Suppression.objects.get_or_create(
+            kind=kind, value=value,
+            defaults={"reason": reason, "note": note, "expires_at": expires_at,
+                      "actor": actor if getattr(actor, "pk", None) else None,
+                      "source": (f"user {actor.pk}" if getattr(actor, "pk", None) else label)[:200]},
+        )
+        if created and kind == Suppression.Kind.ADDRESS:
+            contact = Contact.objects.by_email(value).first()
+            if contact is not None:
+                ContactEvent.objects.create(
+                    contact=contact, email=value, kind=ContactEvent.Kind.SUPPRESS,
+                    actor=actor if getattr(actor, "pk", None) else None, actor_label=label,
+                    detail={"address": value, "reason": reason, "manual": True})
+    return row
+
+
+def expire_suppressions(*, now: datetime | None = None) -> int:
+    """Sweep suppressions whose time ran out into the history (sending already ignores them)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(Suppression.objects.select_for_update().filter(expires_at__lte=now)[:10_000])
+        n = _move_to_lifted(rows, reason=LiftedSuppression.LiftReason.EXPIRED, actor=None, now=now)
+        _lift_events(rows, kind_detail={"lift_reason": "expired"}, actor=None, actor_label="expiry")
+    return n
+
+
+# What a later delivery lifts: suppressions made by soft or blocked bounces only. A hard
+# bounce, a complaint, a blacklisting or an operator's suppression stays.
+_LIFTED_BY_DELIVERY = Q(reason=Suppression.Reason.SOFT_BOUNCE) | Q(
+    bounce_kind__in=["soft", "blocked"], reason__in=[Suppression.Reason.SOFT_BOUNCE, Suppression.Reason.HARD_BOUNCE])
+
+
+def lift_on_delivery(*, addresses: Iterable[str], actor_label: str = "delivery") -> int:
+    """A delivery to these addresses (a success DSN) lifts their soft / blocked suppressions."""
+    wanted = sorted({a.strip().lower() for a in addresses if a})
+    if not wanted:
+        return 0
+    with transaction.atomic():
+        rows = list(Suppression.objects.select_for_update().filter(
+            _LIFTED_BY_DELIVERY, kind=Suppression.Kind.ADDRESS, value__in=wanted))
+        n = _move_to_lifted(rows, reason=LiftedSuppression.LiftReason.DELIVERED, actor=None, now=timezone.now())
+        _lift_events(rows, kind_detail={"lift_reason": "delivered"}, actor=None, actor_label=actor_label)
+    return n
+
+
+def _lift_events(rows: list[Suppression], *, kind_detail: dict, actor: Any, actor_label: str,
+                 extra: dict[int, dict] | None = None) -> None:
+    events = []
+    for row in rows:
+        if row.contact_id is None:
+            continue
+        events.append(ContactEvent(
+            contact_id=row.contact_id, email=row.value, kind=ContactEvent.Kind.UNSUPPRESS,
+            actor=actor if getattr(actor, "pk", None) else None, actor_label=actor_label,
+            detail={**kind_detail, "address": row.value, "reason": row.reason, "bounce_id": row.bounce_id,
+                    "bounce_kind": row.bounce_kind, **(extra or {}).get(row.id, {})},
+        ))
+    if events:
+        ContactEvent.objects.bulk_create(events)
+
+
+@dataclass(frozen=True)
+class ReleasePreviewRow:
+    """What releasing one suppression changes."""
+
+    suppression_id: int
+    value: str
+    kind: str
+    reason: str
+    why: str  # kind, reason, bounce, rule in words
+    contact_id: int | None
+    changes: tuple[str, ...]
+
+
+def _why(row: Suppression) -> str:
+    parts = [row.get_reason_display()]
+    if row.bounce_kind:
+        parts.append(f"{row.bounce_kind} bounce" + (f" ({row.bounce_reason})" if row.bounce_reason else ""))
+    if row.bounce_id:
+        parts.append(f"bounce #{row.bounce_id}")
+    if row.rule_id:
+        parts.append(f"rule #{row.rule_id}")
+    if row.source:
+        parts.append(f"by {row.source}")
+    return ", ".join(parts)
+
+
+def _contact_for(row: Suppression) -> Contact | None:
+    if row.contact_id:
+        return Contact.objects.filter(pk=row.contact_id).first()
+    if row.kind == Suppression.Kind.ADDRESS:
+        return (Contact.objects.by_email(row.value).first()
+                or Contact.objects.filter(email="", bounced_address__iexact=row.value).first())
+    return None
+
+
+def _reset_changes(contact: Contact) -> tuple[list[str], list[int]]:
+    """What resetting `contact`'s bounce state changes (words, subscription ids to resubscribe)."""
+    words: list[str] = []
+    subs = list(Subscription.objects.filter(
+        contact=contact, status=Subscription.Status.UNSUBSCRIBED, unsubscribe_reason__in=BOUNCE_UNSUBSCRIBE_REASONS,
+    ).values_list("id", flat=True))
+    if subs:
+        words.append(f"re-subscribed to {len(subs)} list(s) a bounce unsubscribed")
+    if contact.has_bounced:
+        words.append("hard-bounced flag cleared")
+    if not contact.email and contact.bounced_address:
+        words.append(f"address {contact.bounced_address} put back")
+    if contact.status in (Contact.Status.UNCONFIRMED, Contact.Status.BLACKLISTED) and not _status_set_by_complaint(
+            contact):
+        words.append(f"status {contact.status} → active")
+    return words, subs
+
+
+def preview_release(*, suppression_ids: Iterable[int], reset_contacts: bool = False) -> list[ReleasePreviewRow]:
+    """What `release_suppressions` would do, row by row (nothing is written)."""
+    rows = []
+    for row in Suppression.objects.filter(id__in=list(suppression_ids)).order_by("value"):
+        contact = _contact_for(row)
+        changes = [f"{row.value} may be mailed again"]
+        if reset_contacts and contact is not None:
+            changes += _reset_changes(contact)[0]
+        rows.append(ReleasePreviewRow(
+            suppression_id=row.pk, value=row.value, kind=row.kind, reason=row.reason, why=_why(row),
+            contact_id=contact.pk if contact else None, changes=tuple(changes)))
+    return rows
+
+
+def release_suppressions(*, suppression_ids: Iterable[int], actor: Any, note: str = "",
+                         reset_contacts: bool = False) -> SuppressionRelease:
+    """An operator lifts suppressions (bulk, from the suppression list); undoable as a whole.
+
+    With `reset_contacts`, each address's contact also gets its bounce state reset: lists a
+    bounce unsubscribed it from are subscribed again, the hard-bounced flag is cleared, a
+    moved-aside address is put back, a status a bounce set is active again. Every change
+    is recorded (one event per contact) so `undo_release` can put it back.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(Suppression.objects.select_for_update().filter(id__in=list(suppression_ids)).order_by("id"))
+        release = SuppressionRelease.objects.create(
+            actor=actor if getattr(actor, "pk", None) else None,
+            actor_label="" if getattr(actor, "pk", None) else str(actor or ""),
+            note=note, count=len(rows), reset_contacts=reset_contacts)
+        extra: dict[int, dict] = {}
+        for row in rows:
+            contact = _contact_for(row)
+            if contact is None:
+                continue
+            if row.contact_id is None:
+                row.contact_id = contact.pk
+            if not reset_contacts:
+                continue
+            contact = Contact.objects.select_for_update().get(pk=contact.pk)
+            words, subs = _reset_changes(contact)
+            before = {"has_bounced": contact.has_bounced, "status": contact.status, "email": contact.email,
+                      "bounced_address": contact.bounced_address}
+            restored = False
+            if not contact.email and contact.bounced_address and not Contact.objects.by_email(
+                    contact.bounced_address).exclude(pk=contact.pk).exists():
+                contact.email, contact.bounced_address, restored = contact.bounced_address, "", True
+            if contact.status in (Contact.Status.UNCONFIRMED, Contact.Status.BLACKLISTED) and not (
+                    _status_set_by_complaint(contact)):
+                contact.status = Contact.Status.ACTIVE
+            contact.has_bounced = False
+            contact.consecutive_bounces = 0
+            contact.save(update_fields=["email", "bounced_address", "status", "has_bounced",
+                                        "consecutive_bounces", "updated_at"])
+            Subscription.objects.filter(id__in=subs).update(status=Subscription.Status.SUBSCRIBED,
+                                                             unsubscribed_at=None, updated_at=now)
+            extra[row.id] = {"release_id": release.pk, "before": before, "resubscribed": subs,
+                             "address_restored": restored, "changes": words}
+        for row in rows:
+            extra.setdefault(row.id, {"release_id": release.pk})
+        _lift_events(rows, kind_detail={"lift_reason": "released", "note": note}, actor=actor,
+                     actor_label=release.actor_label, extra=extra)
+        _move_to_lifted(rows, reason=LiftedSuppression.LiftReason.RELEASED, actor=actor, now=now, release=release)
+    return release
+
+
+@dataclass
+class UndoReleaseReport:
+    restored: int = 0  # suppressions back in force
+    already: int = 0  # the address was suppressed again meanwhile
+    contacts: int = 0  # contacts whose reset was undone
+
+
+def undo_release(*, release: SuppressionRelease, actor: Any) -> UndoReleaseReport:
+    """Put a release's suppressions back in force and undo its contact resets (once)."""
+    report = UndoReleaseReport()
+    with transaction.atomic():
+        release = SuppressionRelease.objects.select_for_update().get(pk=release.pk)
+        if release.undone_at is not None:
+            return report
+        lifted = list(LiftedSuppression.objects.filter(release=release))
+        for row in lifted:
+            _, created = Suppression.objects.get_or_create(
+                kind=row.kind, value=row.value,
+                defaults={name: getattr(row, name) for name in _LIFT_COPY if name not in ("kind", "value")},
+            )
+            report.restored += created
+            report.already += not created
+        events = ContactEvent.objects.filter(kind=ContactEvent.Kind.UNSUPPRESS, detail__release_id=release.pk)
+        for event in events:
+            detail = event.detail or {}
+            before = detail.get("before")
+            if not before or event.contact_id is None:
+                continue
+            contact = Contact.objects.select_for_update().filter(pk=event.contact_id).first()
+            if contact is None:
+                continue
+            if detail.get("address_restored") and contact.email.lower() == (before.get("bounced_address") or "").lower():
+                contact.email, contact.bounced_address = before.get("email", ""), before.get("bounced_address", "")
+            contact.status = before.get("status", contact.status)
+            contact.has_bounced = bool(before.get("has_bounced"))
+            contact.save(update_fields=["email", "bounced_address", "status", "has_bounced", "updated_at"])
+            Subscription.objects.filter(id__in=detail.get("resubscribed") or []).update(
+                status=Subscription.Status.UNSUBSCRIBED, unsubscribed_at=timezone.now())
+            report.contacts += 1
+        for row in lifted:
+            if row.contact_id:
+                ContactEvent.objects.create(
+                    contact_id=row.contact_id, email=row.value, kind=ContactEvent.Kind.RESTORED,
+                    actor=actor if getattr(actor, "pk", None) else None,
+                    actor_label="" if getattr(actor, "pk", None) else str(actor or ""),
+                    detail={"release_id": release.pk, "address": row.value})
+        LiftedSuppression.objects.filter(release=release).delete()
+        release.undone_at = timezone.now()
+        release.undone_by = actor if getattr(actor, "pk", None) else None
+        release.save(update_fields=["undone_at", "undone_by"])
+    return report

@@ -129,7 +129,9 @@ def test_only_active_subscribed_contacts_of_the_list_are_mailed(smtp_server):
     services.send_campaign(campaign_id=campaign.pk)
 
     assert [env.rcpt_tos for env in smtp_server.received] == [("in@example.com",)]
-    assert SentMessage.objects.filter(campaign=campaign).count() == 1
+    # the blacklisted subscriber is listed as skipped, with why; the others are not the list's
+    assert dict(SentMessage.objects.filter(campaign=campaign).values_list("email", "skip_reason")) == {
+        "in@example.com": "", "banned@example.com": SentMessage.SkipReason.BLACKLISTED}
 
 
 def test_one_smtp_connection_is_used_per_batch(smtp_server):
@@ -334,3 +336,29 @@ def test_refusals_become_bounces_with_the_same_classification_and_actions(smtp_s
     assert bounces["busy@example.com"].kind == Bounce.Kind.SOFT
     gone = Contact.objects.get(pk=hard.contact_id)
     assert gone.hard_bounce_count == 1 and gone.has_bounced
+
+
+def test_dead_and_punished_states_are_never_mailed_and_the_page_says_why(smtp_server, admin_client):
+    from contacts.models import Suppression
+
+    mailing_list = make_list()
+    fine, hard, moved, bounce_unsub, suppressed = subscribe(
+        mailing_list, "fine@example.com", "hard@example.com", "moved@example.com", "unsub@example.com",
+        "supp@example.com")
+    Contact.objects.filter(pk=hard.pk).update(has_bounced=True)
+    Contact.objects.filter(pk=moved.pk).update(email="", bounced_address="moved@example.com", has_bounced=True)
+    Subscription.objects.filter(contact=bounce_unsub).update(
+        status=Subscription.Status.UNSUBSCRIBED, unsubscribe_reason="hard_bounce")
+    Suppression.objects.create(value="supp@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    campaign = make_campaign(mailing_list)
+
+    report = services.send_campaign(campaign_id=campaign.pk)
+
+    assert [env.rcpt_tos for env in smtp_server.received] == [("fine@example.com",)]
+    assert report.skipped == 4
+    reasons = dict(SentMessage.objects.filter(campaign=campaign, status="skipped").values_list("email", "skip_reason"))
+    assert reasons == {"hard@example.com": "hard_bounced", "moved@example.com": "moved_aside",
+                       "unsub@example.com": "bounce_unsubscribed", "supp@example.com": "suppressed"}
+    page = admin_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert "Skipped: never sent, and why" in page
+    assert "Hard-bounced" in page and "Address moved aside after a bounce" in page and "moved@example.com" in page
