@@ -21,6 +21,11 @@ RETURNED_MARKER = re.compile(
     r"|Message headers follow|Original message follows|--- ?Below this line"
     r"|Original message headers:|The original message headers (?:are|were)"
     r"|------ This is a copy|Content-Type: message/rfc822"
+    # any banner announcing the returned copy ("---- START OF RETURNED MESSAGE ----"), and
+    # a heading line that introduces it ("Original message details:", "... as received ...:")
+    r"|[-=*|]{2,}[ \t]*(?:start of |begin(?:ning)? of |copy of )?(?:the )?(?:returned|original|undelivered"
+    r"|unsent|rejected|bounced) (?:message|mail|e-?mail)"
+    r"|(?:the )?original message(?: details| as received| headers?)?\b[^\n]{0,40}:[ \t]*$"
     r")",
     re.I | re.M,
 )

@@ -199,6 +199,29 @@ _FAILED_TO = re.compile(
 )
 
 
+# Words of a refusal; "address" or "user" alone also occur in directory listings and advice.
+_REFUSAL_WORDS = re.compile(
+    r"unknown|no such|not found|invalid|reject|refuse|denied|full|quota|fail|undeliver|not (?:be )?deliver"
+    r"|did not|does not exist|doesn't exist|unavailable|disabled|not match|blocked|not accept|no longer"
+    r"|bad|illegal|unrouteable|not (?:a )?valid|expired|suspend|inactive|error|unable|could not|cannot"
+    r"|can't|couldn't|exceed|violation|problem|abort|recipient\s*:|address\s*:"
+    r"|宛先|存在|配信|送信|zustell|inconnu|desconocido|sconosciuto|не существует",
+    re.I,
+)
+def _refusal_near(lines: list[str], i: int) -> bool:
+    """Refusal words on line ``i``, on the line after it, or on the two lines before it."""
+    if _REFUSAL_WORDS.search(lines[i]):
+        return True
+    nxt = lines[i + 1] if i + 1 < len(lines) else ""
+    if "@" not in nxt and _REFUSAL_WORDS.search(nxt):
+        return True
+    return any(_REFUSAL_WORDS.search(lines[j]) for j in range(max(0, i - 2), i))
+
+
+_ADVICE = re.compile(r"\btry\b|e\.g\.|for example|such as|instead\b|\bif\b.{0,40}\bfails?\b", re.I)
+_SENDER_BEFORE = re.compile(r"\b(?:from|sender|by)\s*:?\s*<?$", re.I)
+
+
 def _phrase_scan(lines: list[str], own: set[str], strict: bool = False) -> list[Rec]:
     """Addresses quoted inside a failure sentence ("Unknown user: a@b", "deliver to <a@b>")."""
     recs: list[Rec] = []
@@ -215,7 +238,14 @@ def _phrase_scan(lines: list[str], own: set[str], strict: bool = False) -> list[
             where = fm.group(1) if fm else ""
         else:
             where = line
-        for raw in ADDR_RE.findall(where):
+        if _ADVICE.search(line):
+            continue  # "if a@b fails, try c@d": advice, not the refusal
+        if not _refusal_near(lines, i):
+            continue  # "address", "user" alone: a directory entry, a sentence about formats
+        for am in ADDR_RE.finditer(where):
+            raw = am.group(0)
+            if _SENDER_BEFORE.search(where, max(0, am.start() - 12), am.start()):
+                continue  # "not accepting mail from a@b": the sender, not a recipient
             a = norm_address(raw)
             if not a or a.lower() in own or a.lower() in seen or is_daemon(a):
                 continue
