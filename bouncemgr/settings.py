@@ -9,9 +9,13 @@ See `.env.example` for every variable.
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BOUNCEMGR_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -27,16 +31,29 @@ def env_secret(name: str, default: str | None = None) -> str | None:
     """Read a secret from NAME, or from the file named by NAME_FILE (Docker secrets)."""
     path = env.str(f"{name}_FILE", default="")
     if path:
-        return Path(path).read_text().strip()
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path}: cannot read the secret: {exc.strerror}") from exc
     return env.str(name, default=default)
 
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env_secret("SECRET_KEY") or (
-    # Only for DEBUG and tests; `make run` writes a random key into var/local.env and
-    # `check --deploy` flags this one as insecure.
-    "django-insecure-development-only-key-do-not-use-in-production"
-)
+# pytest sets no environment: its settings are these, with a throwaway key (tests/conftest.py
+# passes one on to the servers and commands the tests start).
+TESTING = "pytest" in sys.modules
+SECRET_KEY = env_secret("SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not (DEBUG or TESTING):
+        # Fail closed (issue 12): a fixed fallback key would let anyone forge sessions and
+        # password-reset links. `make run` writes a random key into var/local.env.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random value, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'; `make run` writes "
+            "one into var/local.env. Only DEBUG=true runs without it."
+        )
+    # Development only; `check --deploy` flags it as insecure.
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -46,7 +63,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 FIELD_ENCRYPTION_KEYS = [k.strip() for k in (env_secret("FIELD_ENCRYPTION_KEY") or "").split(",") if k.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "bouncemgr.apps.AdminConfig",  # django.contrib.admin, two-factor login when REQUIRE_2FA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -57,6 +74,10 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_celery_beat",
     "django_celery_results",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "bouncemgr",
     "contacts",
     "campaigns",
@@ -64,14 +85,21 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bouncemgr.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "bouncemgr.middleware.RequireTwoFactorMiddleware",
+    "bouncemgr.middleware.PrivateCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "bouncemgr.urls"
@@ -96,6 +124,9 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bouncemgr.sqlite3'}"),
 }
+# The password may come apart from the URL (Docker secrets: DATABASE_PASSWORD_FILE).
+if _db_password := env_secret("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _db_password
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file: IMMEDIATE transactions, a busy
     # timeout and the WAL journal keep them from failing with "database is locked".
@@ -120,6 +151,32 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user
+# from one address, that pair is locked out for AXES_COOLOFF_HOURS (HTTP 429); a good login
+# before that resets the count. Unlock early: python manage.py axes_reset_username NAME.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(hours=env.float("AXES_COOLOFF_HOURS", default=1.0))
+# "username,ip_address" locks the pair; "ip_address" or "username" alone are stricter
+# (the latter lets anyone lock an account out).
+AXES_LOCKOUT_PARAMETERS = [env.list("AXES_LOCKOUT_PARAMETERS", default=["username", "ip_address"])]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# Behind a reverse proxy the client address is in X-Forwarded-For: count the proxies.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# Two-factor login for staff (django-otp, TOTP): with REQUIRE_2FA=true the admin login asks
+# for a code and only users verified by a device may use the admin and the staff pages.
+# Give each user a device first: python manage.py totp_device add NAME (docs/security.md).
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="bouncemgr")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
@@ -143,7 +200,11 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Security (production defaults; relax them only for local HTTP) -------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only a proxy that sets X-Forwarded-Proto itself (and is the only way in) may be believed;
+# otherwise any client could claim HTTPS. Opt in with TRUST_X_FORWARDED_PROTO=true.
+TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
+if TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -151,10 +212,32 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 315
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # HSTS preload (security.W021) is a commitment to the browsers' preload list that only the
 # operator of the domain can make; opt in with SECURE_HSTS_PRELOAD=true.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["security.W021"])
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles from this site only, inline ones
+# only with the per-request nonce ({{ request.csp_nonce }}). Inline style *attributes*
+# (widths, chart colours; they cannot run code) are allowed. Extra sources for a block:
+# CSP_EXTRA_<DIRECTIVE>, e.g. CSP_EXTRA_IMG_SRC=https://cdn.example.com.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+for _directive, _sources in CONTENT_SECURITY_POLICY["DIRECTIVES"].items():
+    _sources.extend(env.list(f"CSP_EXTRA_{_directive.upper().replace('-', '_')}", default=[]))
 # A raw bounce can be 20 MB; admin uploads (CSV imports, pasted messages) stay bounded.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=30 * 1024 * 1024)
 
@@ -174,7 +257,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
     for _sub in ("queue", "control", "processed"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+        (_broker_dir / _sub).mkdir(mode=0o700, parents=True, exist_ok=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -191,6 +274,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # --- Email (campaign sending) ---------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25")
 vars().update(EMAIL_CONFIG)
+if _email_password := env_secret("EMAIL_PASSWORD"):  # apart from the URL (EMAIL_PASSWORD_FILE)
+    EMAIL_HOST_PASSWORD = _email_password
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="campaigns@localhost")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
@@ -221,5 +306,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -7,17 +7,16 @@ from django.views.generic import RedirectView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness/readiness probe for the container health check: answers when the DB does."""
+    """Liveness/readiness probe for the container health check: answers when the DB does.
+
+    bouncemgr.middleware.HealthCheckMiddleware answers /healthz first (before host checks
+    and the HTTPS redirect); this view keeps the URL name."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
 
-
-admin.site.site_header = "bouncemgr"
-admin.site.site_title = "bouncemgr"
-admin.site.index_title = "Bounce management"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

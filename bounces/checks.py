@@ -63,8 +63,12 @@ def check_mailboxes(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     from .models import Mailbox
 
     messages: list[checks.CheckMessage] = []
+    from bouncemgr.checks import encrypted_fields
+
     try:
-        mailboxes = list(Mailbox.objects.all())
+        # Without the secrets: a lost FIELD_ENCRYPTION_KEY is bouncemgr.W001's to report,
+        # not a traceback here that stops migrate (issue 12).
+        mailboxes = list(Mailbox.objects.defer(*encrypted_fields(Mailbox)))
     except DatabaseError:  # before `migrate`, or no database reachable: nothing to check
         return messages
     for mailbox in mailboxes:

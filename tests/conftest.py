@@ -9,11 +9,16 @@ except with CI=true, where it fails them.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.servers.common import unavailable
 
 TEST_ENCRYPTION_KEY = "dGVzdC1rZXktZm9yLWJvdW5jZW1nci10ZXN0cy0wMDA="  # 32 bytes, tests only
+# Settings refuse to start without SECRET_KEY unless DEBUG: the servers and commands the
+# tests start (celery workers, manage.py) get a throwaway one.
+os.environ.setdefault("SECRET_KEY", "tests-only-" + "k" * 40)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
