@@ -9,7 +9,7 @@ PORT ?= 8000
 .PHONY: run test lint venv services bench-engine clean-var help
 
 help:
-	@echo "make run    install, migrate, serve web + worker + beat on http://$(HOST):$(PORT)/"
+	@echo "make run    install, migrate, serve (gunicorn, DEBUG off) + worker + beat on http://$(HOST):$(PORT)/"
 	@echo "make test   install (incl. test services) and run the whole suite"
 
 # The virtualenv with the project and its dev extras; rebuilt when pyproject.toml changes.
@@ -21,12 +21,7 @@ $(STAMP): pyproject.toml scripts/bootstrap-python.sh
 	@touch $(STAMP)
 
 run: venv
-	@$(PY) -m bouncemgr.localenv var
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py setup_instance
-	@echo "Serving http://$(HOST):$(PORT)/admin/ with a Celery worker and beat (Ctrl-C stops all)."
-	HOST=$(HOST) PORT=$(PORT) bash scripts/run.sh
+	@HOST=$(HOST) PORT=$(PORT) bash scripts/run.sh
 
 # Debian packages of the real servers the tests start (PostgreSQL, Redis, Dovecot).
 services:

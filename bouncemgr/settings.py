@@ -173,7 +173,7 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 
 # Two-factor login for staff (django-otp, TOTP): with REQUIRE_2FA=true the admin login asks
 # for a code and only users verified by a device may use the admin and the staff pages.
-# Give each user a device first: python manage.py totp_device add NAME (docs/security.md).
+# Give each user a device first: python manage.py totp_device NAME (docs/security.md).
 REQUIRE_2FA = env.bool("REQUIRE_2FA", default=False)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="bouncemgr")
 

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 py=.venv/bin/python
 echo "== ruff"
 .venv/bin/ruff check .
+bash scripts/audit.sh  # dependency audit: fails on a known vulnerability, never for want of network
 echo "== pytest (SQLite, all tests)"
 $py -m pytest "$@"
 echo "== pytest (PostgreSQL, tests marked postgres)"

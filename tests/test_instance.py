@@ -28,6 +28,17 @@ def test_setup_instance_creates_one_admin_with_a_random_password(settings, tmp_p
     assert (tmp_path / "admin-password.txt").stat().st_mode & 0o077 == 0
 
 
+def test_the_admin_password_is_printed_once_and_then_only_where_it_is_kept(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    first, second = io.StringIO(), io.StringIO()
+    call_command("setup_instance", stdout=first)
+    call_command("setup_instance", stdout=second)
+    password = (tmp_path / "admin-password.txt").read_text().split("password ")[1].strip()
+    assert password in first.getvalue()
+    assert password not in second.getvalue()
+    assert str(tmp_path / "admin-password.txt") in second.getvalue()
+
+
 def test_two_instances_get_different_admin_passwords(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     call_command("setup_instance", stdout=io.StringIO())

@@ -1,6 +1,7 @@
 """Make a fresh instance usable: an admin login and the starter data.
 
-Idempotent; `make run` calls it after `migrate` every time.
+Idempotent; `make run` calls it after `migrate` every time. The admin password is printed
+only when the login is created, and kept in var/admin-password.txt (mode 0600).
 """
 
 from __future__ import annotations
@@ -36,23 +37,21 @@ class Command(BaseCommand):
         user_model = get_user_model()
         password_file = Path(settings.VAR_DIR) / "admin-password.txt"
         if user_model.objects.filter(is_superuser=True).exists():
-            if password_file.is_file():
-                self.stdout.write(
-                    f"Admin login: {password_file.read_text().strip()}  (from {password_file}; "
-                    "delete that file once you have changed the password)"
-                )
-            else:
-                self.stdout.write(
-                    "An admin login exists. Forgot the password? "
-                    f"python manage.py changepassword {username}"
-                )
+            # Printed once, when it was made (issue 12): start logs are kept and shared.
+            where = f" The first password is in {password_file} until you delete it." if (
+                password_file.is_file()) else ""
+            self.stdout.write(
+                f"An admin login exists.{where} Forgot it? python manage.py changepassword {username}"
+            )
             return
         # Never a fixed default: a random password, shown here and kept (mode 600) in var/.
         password = os.environ.get("BOUNCEMGR_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         user_model.objects.create_superuser(username=username, email=email, password=password)
-        password_file.parent.mkdir(parents=True, exist_ok=True)
-        password_file.touch(mode=0o600)
-        password_file.write_text(f"user {username} / password {password}\n")
+        password_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"user {username} / password {password}\n")
+        password_file.chmod(0o600)
         self.stdout.write(
             self.style.SUCCESS(f"Created admin login: user {username} / password {password}")
         )
