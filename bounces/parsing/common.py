@@ -19,6 +19,7 @@ class Rec:
     reason: str | None = None  # set only by detectors that know it structurally (rare)
     feedback_type: str | None = None
     command: str | None = None  # SMTP command that failed (RCPT, DATA, ...), when known
+    original: str | None = None  # DSN Original-Recipient when it differs from the recipient
 
 
 # Enhanced status code (RFC 3463). Guarded so version numbers and IP addresses don't match.

@@ -13,6 +13,7 @@ Order of decisions (each step only runs when the earlier ones found nothing):
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from . import arf, autoreply, recognise, rfc3464, tokens
 from .classify import category_for, classify  # reason tables: classify.py / reasons.py
@@ -177,7 +178,46 @@ def _parse(mail: Mail, opts: ParseOptions) -> ParseResult:
         from_address=norm_address(mail.from_),
         mta=mta,
         error=error,
+        notice_time=notice_time(mail),
     )
+
+
+_DSN_DATE = re.compile(r"^(last-attempt-date|arrival-date)[ \t]*:[ \t]*(.+)$", re.I | re.M)
+_RECEIVED_DATE = re.compile(r";\s*([^;]+?)\s*$")
+
+
+def _when(value: str) -> datetime | None:
+    from email.utils import parsedate_to_datetime  # only when a date is asked for
+
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # RFC 5322 "-0000": time in UTC, zone unknown
+    return when.astimezone(UTC)
+
+
+def notice_time(mail: Mail) -> datetime | None:
+    """When the notice says it gave up (see `ParseResult.notice_time`); None if no date parses."""
+    found: dict[str, datetime] = {}
+    for text in mail.ds_texts:
+        for m in _DSN_DATE.finditer(text):
+            when = _when(m.group(2))
+            if when is not None:
+                key = m.group(1).lower()
+                found[key] = max(found[key], when) if key in found else when
+    for key in ("last-attempt-date", "arrival-date"):
+        if key in found:
+            return found[key]
+    when = _when(mail.header("date"))
+    if when is not None:
+        return when
+    received = mail.header("received")  # the first Received is the newest hop
+    m = _RECEIVED_DATE.search(" ".join(received.split()))
+    return _when(m.group(1)) if m else None
 
 
 def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: str | None = None) -> RecipientResult:
@@ -192,7 +232,7 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: 
             recipient=rec.recipient, action=rec.action, status=status, replycode=rec.replycode,
             diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=fixed, hard=None,
             permanent=permanent, category=category_for(fixed, permanent, rec.action),
-            feedback_type=rec.feedback_type,
+            feedback_type=rec.feedback_type, original_recipient=rec.original,
         )
     verdict = classify(
         status=rec.status, replycode=rec.replycode, diagnostic=diagnostic, action=rec.action,
@@ -214,4 +254,5 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: 
         recipient=rec.recipient, action=rec.action, status=status, replycode=rec.replycode,
         diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=reason, hard=hard,
         permanent=verdict.permanent, category=category, feedback_type=rec.feedback_type,
+        original_recipient=rec.original,
     )

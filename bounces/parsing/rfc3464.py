@@ -124,6 +124,10 @@ def records_from_text(text: str) -> tuple[dict[str, str], list[Rec]]:
         if not rcpt:
             rcpt = norm_address(fields.get("x-actual-recipient"))
         rec = Rec(recipient=rcpt)
+        orig = norm_address(fields.get("original-recipient"))
+        if orig and rcpt and orig.lower() != rcpt.lower():
+            # the address as we sent it, before forwarding or aliasing: kept as an alias
+            rec.original = orig
         rec.action = norm_action(fields.get("action"))
         rec.status = norm_status(fields.get("status"))
         diag = _diag(fields.get("diagnostic-code", ""))

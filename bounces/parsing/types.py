@@ -6,6 +6,7 @@ Pure data: frozen, slotted dataclasses and string enums. No Django imports.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -51,6 +52,9 @@ class RecipientResult:
     permanent: bool | None  # True for 5.x.x, False for 4.x.x, None if unknown
     category: Category
     feedback_type: str | None = None  # ARF Feedback-Type
+    # DSN Original-Recipient (the address as sent, before aliasing or forwarding) when it
+    # differs from `recipient` (the Final-Recipient): an alias the matcher also tries
+    original_recipient: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,9 @@ class ParseResult:
     from_address: str | None  # From of the bounce
     mta: str | None  # name of the detector that decoded it ("postfix", "rfc3464", "arf", ...)
     error: str | None = None  # why the result is UNKNOWN, if it is
+    # when the notice says delivery was given up or tried last (aware, UTC): DSN
+    # Last-Attempt-Date, else Arrival-Date, else the notice's Date, else its newest Received
+    notice_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
