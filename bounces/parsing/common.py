@@ -107,6 +107,8 @@ def norm_address(value: str | None) -> str | None:
         pass  # a quoted local part that needs its quotes (RFC 5321 4.1.2)
     else:
         local = local.strip("\"'<")
+        if local.endswith("..."):
+            return None  # "david...@gmail.com": an address elided by an archive, not one
     domain = domain.strip().rstrip(".>").lower()
     if not local or not domain or "." not in domain and domain != "localhost":
         return None

@@ -11,7 +11,9 @@ from ._text import diag_rec, merge_dsn, region
 
 NAME = "exchange2003"
 _START = re.compile(r"(?:did not reach the following recipient\(s\)|The following recipient\(s\) could not be reached):\s*\n", re.I)
-_RCPT = re.compile(r"^\s*(\S+@\S+?)(?:\s+on\s+.*)?$")
+# "addr on DATE", or an X.400 O/R address whose SMTP part names it (RFC 2156 mapping,
+# Exchange 5.5: "c=US;a= ;p=ORG;o=SITE;dda:SMTP=a@b; on DATE")
+_RCPT = re.compile(r"^\s*(?:[^@\n]*?\bdda:SMTP=)?([^\s;]+@[^\s;]+?);?(?:\s+on\s+.*)?$", re.I)
 # MSEXCH:IMS error numbers that name the cause (Exchange 5.5/2000/2003).
 _IMS = {
     "000C05A6": "The recipient name is not recognized, user unknown",

@@ -127,11 +127,36 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         for r in recs:
             r.action = r.action or "delayed"
     if not recs and not strict:
+        recs = _bare_locals(lines[:400], mail)
+    if not recs and not strict:
         rcpt = _returned_to(mail, own)
         if rcpt:
             diag = _reason_paragraph(text)
             if _FAIL_WORDS.search(diag):
                 recs.append(diag_rec(rcpt, diag))
+    return recs
+
+
+_BARE_LOCAL = re.compile(r"^[ \t]+([A-Za-z0-9][\w.+-]{0,63})[ \t]*$")
+_DOMAIN = re.compile(r"@([\w-]+(?:\.[\w-]+)+)")
+
+
+def _bare_locals(lines: list[str], mail: Mail) -> list[Rec]:
+    """Local users listed without a domain under a failure sentence ("...could not be
+    delivered ...:" then an indented "jsmith"): old MTAs name their own users so. They
+    belong to the domain of the system that reports them (the From address)."""
+    m = _DOMAIN.search(mail.from_)
+    if not m:
+        return []
+    domain = m.group(1).lower()
+    recs: list[Rec] = []
+    for i, line in enumerate(lines):
+        b = _BARE_LOCAL.match(line)
+        if not b or b.group(1).lower() in ("postmaster", "mailer-daemon"):
+            continue
+        above = next((lines[j].strip() for j in range(i - 1, max(-1, i - 3), -1) if lines[j].strip()), "")
+        if above.endswith(":") and recognise.FAILURE_SENTENCE.search(" ".join(lines[max(0, i - 3) : i])):
+            recs.append(diag_rec(f"{b.group(1)}@{domain}", " ".join(lines[max(0, i - 3) : i])))
     return recs
 
 
