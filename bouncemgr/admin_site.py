@@ -12,11 +12,28 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 
 def two_factor_required() -> bool:
     return bool(getattr(settings, "REQUIRE_2FA", False))
+
+
+class TwoFactorLoginForm(OTPAdminAuthenticationForm):
+    """django-otp's admin login form; a user with a single device need not pick it.
+
+    Username, password and code go in one submit. With several devices, the form asks which
+    one after the password, as django-otp does.
+    """
+
+    def _chosen_device(self, user):
+        device = super()._chosen_device(user)
+        if device is None and not self.cleaned_data.get("otp_device"):
+            devices = list(devices_for_user(user, for_verify=True))
+            if len(devices) == 1:
+                device = devices[0]
+        return device
 
 
 class AdminSite(admin.AdminSite):
@@ -26,7 +43,7 @@ class AdminSite(admin.AdminSite):
 
     @property
     def login_form(self):  # type: ignore[override]
-        return OTPAdminAuthenticationForm if two_factor_required() else AdminAuthenticationForm
+        return TwoFactorLoginForm if two_factor_required() else AdminAuthenticationForm
 
     @property
     def login_template(self):  # type: ignore[override]
