@@ -284,13 +284,33 @@ _PROBE_ORDER: Final[tuple[tuple[str, Callable[[_Facts], bool]], ...]] = (
 _TEXT_ORDER: Final[tuple[str, ...]] = (
     "mailboxfull", "authfailure", "badreputation", "speeding", "spamdetected", "virusdetected",
     "policyviolation", "norelaying", "notaccept", "systemerror", "networkerror", "suspend", "contenterror",
-    "systemfull", "expired", "failedstarttls", "securityerror", "mailererror",
+    "systemfull", "failedstarttls", "securityerror", "mailererror",
+    # last: a give-up after retries is the reason only when the notice names no cause
+    "expired",
 )
 
 
 #: Reasons about the recipient: impossible before the recipient was named (RCPT TO).
 _RECIPIENT_REASONS: Final = frozenset({"userunknown", "filtered", "hostunknown", "suspend", "mailboxfull", "hasmoved"})
 _BEFORE_RCPT: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL"})
+
+
+# Advice that follows a refusal ("Please check your SPF record", "For more information
+# visit ...", "If you are the sender ...") names what the reader may do, not why the
+# message was refused: its words must not pick the reason.
+_ADVICE: Final = re.compile(
+    r"(?:^|(?<=[.!;:]\s)|(?<=[.!;:]))\s*(?:please\s+)?(?:check|verify|visit|see|refer to|contact|review|read|consult"
+    r"|go to|learn more|for (?:more|further) (?:information|details|help)|to learn more|if you\s|you (?:can|may|should"
+    r"|might|need to)\s|ask your|make sure)(?:[^.!]|[.!](?!\s|$))*(?:[.!](?=\s|$)|$)"
+)
+
+
+def without_advice(text: str) -> str:
+    """``text`` (lower-case) without its advice sentences; unchanged if nothing else is left."""
+    if not text:
+        return text
+    cut = _ADVICE.sub(" ", text)
+    return cut if cut.strip() else text
 
 
 def _decide(f: _Facts, action: str | None, smtp_type: bool) -> str:
@@ -689,7 +709,7 @@ def classify(
         reason = reason_hint
     else:
         sname = STATUS_REASONS.get(code) if code else None
-        hits = matching_tables(text)
+        hits = matching_tables(without_advice(text))
         if "rejected_isnot" in hits:
             # "recipient address rejected" is about the recipient, not the sender
             hits = hits - {"rejected"}

@@ -173,7 +173,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "hasmoved": (
         r" has been replaced by ",
         r"has (?:been )?moved", r"no longer (?:on|at) (?:this )?server", r"recipient (?:has )?moved",
-        r"address (?:has )?changed", r"\b551 ", r"not our (?:user|customer)", r"user not local; please try",
+        r"address (?:has )?changed", r"\b551 [a-z<(]", r"not our (?:user|customer)", r"user not local; please try",
         r"mailbox owner has changed", r"no forwarding address",
     ),
     "norelaying": (
