@@ -8,6 +8,7 @@ start only, and a SECRET_KEY generated and kept in var/local.env.
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import stat
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -96,6 +98,19 @@ def test_make_run_serves_like_production_and_keeps_var_private(instance):
     created = re.search(r"Created admin login: user admin / password (\S+)", output)
     assert created, output
     password = created.group(1)
+
+    # The operator logs in over plain HTTP on loopback (cookies not marked Secure there).
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = browser.open(base + "/admin/login/?next=/admin/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "admin", "password": password,
+                                   "next": "/admin/"}).encode()
+    request = urllib.request.Request(base + "/admin/login/?next=/admin/", data=data,
+                                     headers={"Referer": base + "/admin/login/"})
+    with browser.open(request, timeout=10) as response:
+        assert response.url == base + "/admin/" and "Log out" in response.read().decode()
+        assert "no-store" in response.headers["Cache-Control"]
 
     env_file = (var / "local.env").read_text()
     assert re.search(r"^SECRET_KEY=\S{40,}$", env_file, re.M) and "DEBUG" not in env_file
