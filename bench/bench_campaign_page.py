@@ -203,6 +203,7 @@ def main() -> None:
         os.environ["DATABASE_URL"] = server.url
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
         os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1rZXktZm9yLWJvdW5jZW1nci10ZXN0cy0wMDA=")
+        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)  # settings refuse to start without one
         import django
 
         django.setup()

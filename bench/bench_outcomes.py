@@ -90,6 +90,7 @@ def main() -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
         os.environ.setdefault("BOUNCEMGR_VAR_DIR", str(work / "var"))
         os.environ.setdefault("FIELD_ENCRYPTION_KEY", "YmVuY2gta2V5LWZvci1ib3VuY2VtZ3ItYmVuY2gtMDA=")
+        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)  # settings refuse to start without one
         import django
 
         django.setup()
