@@ -176,6 +176,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 # Give each user a device first: python manage.py totp_device NAME (docs/security.md).
 REQUIRE_2FA = env.bool("REQUIRE_2FA", default=False)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="bouncemgr")
+# The admin lists and deletes devices but never shows their secrets (key, otpauth URL, QR
+# code): staff allowed to view devices must not read another user's second factor.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

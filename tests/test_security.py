@@ -183,8 +183,24 @@ def test_with_require_2fa_a_password_only_session_reaches_no_staff_page(client, 
         assert response.status_code == 302 and response["Location"].startswith(LOGIN), url
 
 
-def test_totp_devices_are_managed_in_the_admin(admin_client):
-    assert admin_client.get(reverse("admin:otp_totp_totpdevice_changelist")).status_code == 200
+def test_totp_devices_are_listed_in_the_admin_without_their_secrets(admin_client, staff_user):
+    from django.contrib.auth.models import Permission
+
+    call_command("totp_device", "ops", stdout=io.StringIO())
+    device = TOTPDevice.objects.get(user=staff_user)
+    viewer = get_user_model().objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_totpdevice", "change_totpdevice"]))
+    for client, who in ((admin_client, "superuser"), (None, "viewer")):
+        if client is None:
+            from django.test import Client
+
+            client = Client()
+            client.force_login(viewer)
+        listing = client.get(reverse("admin:otp_totp_totpdevice_changelist"))
+        assert listing.status_code == 200 and "authenticator app" in listing.content.decode(), who
+        change = client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk])).content.decode()
+        assert device.key not in change and "otpauth://" not in change, who
+        assert client.get(reverse("admin:otp_totp_totpdevice_config", args=[device.pk])).status_code == 403, who
 
 
 # --- Content-Security-Policy and caching (low) --------------------------------------------

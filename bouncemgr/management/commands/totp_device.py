@@ -1,8 +1,9 @@
 """Give a user a TOTP device for two-factor login (django-otp), or remove theirs.
 
 With REQUIRE_2FA=true nobody reaches the admin without a device, including the first
-superuser: this is how the first ones are made. Later, staff with the permission can add
-devices in the admin (OTP_TOTP > TOTP devices).
+superuser. The admin lists and deletes devices but never shows their secrets
+(OTP_ADMIN_HIDE_SENSITIVE_DATA), so this command, run by someone with shell access, is how
+a device is made and its secret handed over.
 """
 
 from __future__ import annotations
