@@ -298,18 +298,37 @@ _BEFORE_RCPT: Final = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "MAIL"})
 # Advice that follows a refusal ("Please check your SPF record", "For more information
 # visit ...", "If you are the sender ...") names what the reader may do, not why the
 # message was refused: its words must not pick the reason.
-_ADVICE: Final = re.compile(
-    r"(?:^|(?<=[.!;:]\s)|(?<=[.!;:]))\s*(?:please\s+)?(?:check|verify|visit|see|refer to|contact|review|read|consult"
-    r"|go to|learn more|for (?:more|further) (?:information|details|help)|to learn more|if you\s|you (?:can|may|should"
-    r"|might|need to)\s|ask your|make sure)(?:[^.!]|[.!](?!\s|$))*(?:[.!](?=\s|$)|$)"
+_ADVICE_START: Final = re.compile(
+    r"\b(?:please\s+)?(?:check|verify|visit|see|refer to|contact|review|read|consult|go to|learn more"
+    r"|for (?:more|further) (?:information|details|help)|to learn more|if you\s|you (?:can|may|should|might"
+    r"|need to)\s|ask your|make sure)\b"
 )
+_SENTENCE_END: Final = re.compile(r"[.!](?=\s|$)")
 
 
 def without_advice(text: str) -> str:
-    """``text`` (lower-case) without its advice sentences; unchanged if nothing else is left."""
+    """``text`` (lower-case) without its advice sentences; unchanged if nothing else is left.
+
+    An advice sentence starts (at the start of the text or after ". ", "! ", "; ", ": ")
+    with one of the _ADVICE_START words and runs to the next sentence end.
+    """
     if not text:
         return text
-    cut = _ADVICE.sub(" ", text)
+    out: list[str] = []
+    pos = 0
+    for m in _ADVICE_START.finditer(text):
+        if m.start() < pos:
+            continue
+        before = text[: m.start()].rstrip()
+        if before and before[-1] not in ".!;:":
+            continue
+        end = _SENTENCE_END.search(text, m.end())
+        out.append(text[pos : m.start()])
+        pos = end.end() if end else len(text)
+    if not out:
+        return text
+    out.append(text[pos:])
+    cut = " ".join(out)
     return cut if cut.strip() else text
 
 

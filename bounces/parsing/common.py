@@ -42,7 +42,8 @@ def find_status(text: str) -> str | None:
     if not text:
         return None
     for m in STATUS_RE.finditer(text):
-        if _VERSION_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+        before = text[max(0, m.start() - 24) : m.start()]
+        if ("v" in before or "V" in before or "ase" in before) and _VERSION_BEFORE.search(before):
             continue  # "X-Mailman-Version: 2.1.39", "v2.0.1": a version, not a status
         return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
     return None

@@ -13,7 +13,7 @@ Order of decisions (each step only runs when the earlier ones found nothing):
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from . import arf, autoreply, recognise, rfc3464, tokens
 from .classify import category_for, classify  # reason tables: classify.py / reasons.py
@@ -186,18 +186,39 @@ _DSN_DATE = re.compile(r"^(last-attempt-date|arrival-date)[ \t]*:[ \t]*(.+)$", r
 _RECEIVED_DATE = re.compile(r";\s*([^;]+?)\s*$")
 
 
+_DATE = re.compile(
+    r"(?:[A-Za-z]{3},?\s*)?(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
+    r"(?:\.\d+)?\s*(?:([+-])(\d{2})(\d{2})|(UT|UTC|GMT|Z))?"
+)
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+
+
 def _when(value: str) -> datetime | None:
-    from email.utils import parsedate_to_datetime  # only when a date is asked for
+    """An RFC 5322 date as an aware UTC datetime; None if it does not parse."""
+    m = _DATE.search(value)
+    if m is not None and m.group(2).lower() in _MONTHS and (m.group(7) or m.group(10)):
+        year = int(m.group(3))
+        year += 2000 if year < 50 else 1900 if year < 100 else 0
+        try:
+            when = datetime(year, _MONTHS[m.group(2).lower()], int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                            int(m.group(6) or 0), tzinfo=UTC)
+        except ValueError:
+            return None
+        if m.group(7):
+            offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+            when = when - offset if m.group(7) == "+" else when + offset
+        return when
+    from email.utils import parsedate_to_datetime  # odd forms (zone names such as EST)
 
     try:
-        when = parsedate_to_datetime(value.strip())
+        parsed = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None:
+    if parsed is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)  # RFC 5322 "-0000": time in UTC, zone unknown
-    return when.astimezone(UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # RFC 5322 "-0000": time in UTC, zone unknown
+    return parsed.astimezone(UTC)
 
 
 def notice_time(mail: Mail) -> datetime | None:

@@ -187,6 +187,7 @@ class Mail:
     _lc_from: str | None = None
     _lc_body: str | None = None
     _lc_returned: list[str] | None = None
+    memo: dict[str, object] = field(default_factory=dict)  # per-message results of recognition
 
     @property
     def lc_head(self) -> str:

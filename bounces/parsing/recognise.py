@@ -79,11 +79,14 @@ def daemon_sender(mail: Mail) -> bool:
 
 def own_text(mail: Mail) -> str:
     """The notice's own words: its body without quoted ("> ") lines and forwarded parts."""
-    body = mail.body[:20000]
-    m = _FORWARD_MARK.search(body)
-    if m:
-        body = body[: m.start()]
-    return _QUOTED.sub("", body) if ">" in body else body
+    cached = mail.memo.get("own_text")
+    if cached is None:
+        body = mail.body[:20000]
+        m = _FORWARD_MARK.search(body)
+        if m:
+            body = body[: m.start()]
+        cached = mail.memo["own_text"] = _QUOTED.sub("", body) if ">" in body else body
+    return cached  # type: ignore[return-value]
 
 
 def person_sent(mail: Mail) -> bool:
@@ -107,6 +110,13 @@ def person_sent(mail: Mail) -> bool:
 
 def evidence(mail: Mail) -> int:
     """Points for "this is a delivery report"; 2 or more is a bounce for the text decoders."""
+    cached = mail.memo.get("evidence")
+    if cached is None:
+        cached = mail.memo["evidence"] = _evidence(mail)
+    return cached  # type: ignore[return-value]
+
+
+def _evidence(mail: Mail) -> int:
     if mail.ds_texts or mail.report_type == "delivery-status":
         return 3
     if "x-failed-recipients" in mail.headers:

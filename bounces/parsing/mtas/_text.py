@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..common import ADDR_RE, Rec, clean_smtp_reply, find_replycode, find_status, norm_address
 from ..message import Mail
@@ -35,8 +36,12 @@ DAEMON_LOCAL = re.compile(
 )
 
 
+@lru_cache(maxsize=8)
 def cut_returned(text: str) -> str:
-    """``text`` up to where the copy of the original message starts."""
+    """``text`` up to where the copy of the original message starts.
+
+    Cached: several decoders cut the same body of one message (str hashes are cached).
+    """
     m = RETURNED_MARKER.search(text)
     return text[: m.start()] if m else text
 
