@@ -23,4 +23,10 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Backstop for deferred (4xx at send time) messages whose retry task was lost.
     "campaigns: retry deferred messages": {"task": "campaigns.retry_deferred", "schedule": 300.0},
+    # Webhook deliveries that are due and not in flight (lost task, broker or worker restart).
+    # Read from the process environment: this module loads before the settings.
+    "api: sweep due webhook deliveries": {
+        "task": "api.sweep_webhook_deliveries",
+        "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS") or 30.0),
+    },
 }

@@ -82,6 +82,9 @@ INSTALLED_APPS = [
     "contacts",
     "campaigns",
     "bounces",
+    "rest_framework",
+    "drf_spectacular",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -301,6 +304,54 @@ CONTACTS_IMPORT_UPLOAD_MAX_BYTES = env.int("CONTACTS_IMPORT_UPLOAD_MAX_BYTES", d
 # CAMPAIGN_STATS_SYNC_LIMIT bounces are recounted in the request, larger ones in a task.
 CAMPAIGN_STATS_MAX_AGE = env.int("CAMPAIGN_STATS_MAX_AGE", default=300)
 CAMPAIGN_STATS_SYNC_LIMIT = env.int("CAMPAIGN_STATS_SYNC_LIMIT", default=20000)
+
+# --- REST API and webhooks (api/, docs/api.md) ---------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.ApiKeyAuthentication",
+        "api.auth.StaffSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ApiPermission"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api": env.str("API_THROTTLE_RATE", default="1200/min"),
+        "api_anon": env.str("API_ANON_THROTTLE_RATE", default="60/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "bouncemgr API",
+    "DESCRIPTION": "Bounces, contacts' bounce state, suppressions, campaigns' results, mailboxes and rules. "
+    "See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # enum names in the schema (choices named in api/schema.py, next to the models' imports)
+    "ENUM_NAME_OVERRIDES": {
+        "BounceKindEnum": "api.schema.BounceKind",
+        "BounceStateEnum": "api.schema.BounceState",
+        "SuppressionKindEnum": "api.schema.SuppressionKind",
+        "SuppressionReasonEnum": "api.schema.SuppressionReason",
+        "ContactStatusEnum": "api.schema.ContactStatus",
+        "CampaignStatusEnum": "api.schema.CampaignStatus",
+        "RunStatusEnum": "api.schema.RunStatus",
+        "RuleActionEnum": "api.schema.RuleAction",
+        "RuleBounceTypeEnum": "api.schema.RuleBounceType",
+    },
+}
+# Outgoing webhooks: request timeout (s), first retry delay (s, doubling up to 12 h, for up
+# to WEBHOOK_RETRY_HOURS), consecutive failures that disable an endpoint, the sweep's period.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_HOURS = env.float("WEBHOOK_RETRY_HOURS", default=72.0)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=100)
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=30.0)
+# Endpoints on loopback/private/link-local addresses are refused unless this is on
+# (outbound requests must not reach the internal network: GitLab's rule).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -25,4 +25,5 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("contacts/", include("contacts.urls")),
     path("bounces/", include("bounces.urls")),
+    path("api/v1/", include("api.urls")),
 ]

@@ -141,13 +141,22 @@ def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
 
 def pause_campaign(*, campaign: Campaign) -> Campaign:
     """Ask a queued or sending campaign to stop after its current batch; queue it again to resume."""
-    updated = Campaign.objects.filter(
-        pk=campaign.pk, status__in=[Campaign.Status.QUEUED, Campaign.Status.SENDING]
-    ).update(status=Campaign.Status.PAUSED, updated_at=timezone.now())
-    if not updated:
-        raise CampaignError("Only a queued or sending campaign can be paused.")
+    with transaction.atomic():
+        updated = Campaign.objects.filter(
+            pk=campaign.pk, status__in=[Campaign.Status.QUEUED, Campaign.Status.SENDING]
+        ).update(status=Campaign.Status.PAUSED, updated_at=timezone.now())
+        if not updated:
+            raise CampaignError("Only a queued or sending campaign can be paused.")
+        _emit_paused(campaign.pk, campaign.name, "operator", "")
     campaign.refresh_from_db()
     return campaign
+
+
+def _emit_paused(campaign_id: int, name: str, cause: str, error: str) -> None:
+    """The `campaign.paused` webhook event (api.events), in the caller's transaction."""
+    from api.events import emit_event
+
+    emit_event("campaign.paused", {"campaign_id": campaign_id, "name": name, "cause": cause, "error": error[:500]})
 
 
 # ---------------------------------------------------------------------------------------
@@ -523,9 +532,11 @@ def _note_error(campaign: Campaign, message: str) -> None:
 
 
 def _stop_with_error(campaign: Campaign, message: str) -> None:
-    Campaign.objects.filter(pk=campaign.pk).update(
-        status=Campaign.Status.PAUSED, last_error=message[:2000], updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        Campaign.objects.filter(pk=campaign.pk).update(
+            status=Campaign.Status.PAUSED, last_error=message[:2000], updated_at=timezone.now()
+        )
+        _emit_paused(campaign.pk, campaign.name, "error", message)
 
 
 # ---------------------------------------------------------------------------------------

@@ -336,6 +336,7 @@ class ContactActionBatch:
                                                   expires_at__lte=self.now))
         if expired:
             _move_to_lifted(expired, reason=LiftedSuppression.LiftReason.EXPIRED, actor=None, now=self.now)
+        self._emit_suppressed()
         actor = self.actor if getattr(self.actor, "pk", None) else None
         rows = []
         for value, p in self._suppress.items():
@@ -360,6 +361,7 @@ class ContactActionBatch:
             ).update(reason=Suppression.Reason.BLACKLIST, updated_at=self.now)
 
     def _write_unsubscriptions(self) -> None:
+        self._emit_unsubscribed()
         table = connection.ops.quote_name(Subscription._meta.db_table)
         q = connection.ops.quote_name
         at = Subscription._meta.get_field("unsubscribed_at").get_db_prep_save(self.now, connection)
@@ -379,6 +381,43 @@ class ContactActionBatch:
                 one.append([*params, list_id])
         executemany(base, every)
         executemany(base + f" AND {q('mailing_list_id')} = %s", one)
+
+
+    def _emit_suppressed(self) -> None:
+        """`contact.suppressed` (api.events) for each address this flush newly suppresses."""
+        from api.events import emit_events, subscribed
+
+        if not subscribed("contact.suppressed"):
+            return
+        existing = set(Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=list(self._suppress))
+                       .values_list("value", flat=True))
+        emit_events("contact.suppressed", [
+            {"kind": Suppression.Kind.ADDRESS, "value": value, "email": value, "contact_id": p.contact_id,
+             "reason": str(p.reason), "source": p.source,
+             "bounce_id": p.cause.bounce_id if p.cause else None,
+             "expires_at": p.expires_at.isoformat() if p.expires_at else None}
+            for value, p in self._suppress.items() if value not in existing
+        ])
+
+    def _emit_unsubscribed(self) -> None:
+        """`contact.unsubscribed` (api.events) for each subscription this flush ends."""
+        from api.events import emit_events, subscribed
+
+        if not self._unsubscribe or not subscribed("contact.unsubscribed"):
+            return
+        wanted = {key: why for key, (why, _) in self._unsubscribe.items() if key[0] not in self._delete}
+        ids = sorted({contact_id for contact_id, _ in wanted})
+        rows = Subscription.objects.filter(contact_id__in=ids).exclude(
+            status=Subscription.Status.UNSUBSCRIBED).values_list("contact_id", "mailing_list_id")
+        items = []
+        for contact_id, list_id in rows:
+            why = wanted.get((contact_id, list_id), wanted.get((contact_id, None)))
+            if why is None:
+                continue
+            contact = self.contacts.get(contact_id)
+            items.append({"contact_id": contact_id, "email": suppression_address(contact) if contact else None,
+                          "list_id": list_id, "reason": str(why)})
+        emit_events("contact.unsubscribed", items)
 
 
 def _write_contacts(contacts: list[Contact]) -> None:
@@ -628,6 +667,14 @@ def _move_to_lifted(rows: list[Suppression], *, reason: str, actor: Any, now: da
         for row in rows
     ])
     Suppression.objects.filter(id__in=[r.id for r in rows]).delete()
+    from api.events import emit_events
+
+    emit_events("contact.released", [
+        {"kind": row.kind, "value": row.value, "email": row.value if row.kind == Suppression.Kind.ADDRESS else None,
+         "contact_id": row.contact_id, "reason": row.reason, "lift_reason": str(reason),
+         "released_by": getattr(lifted_by, "username", "") or ""}
+        for row in rows
+    ])
     return len(rows)
 
 
@@ -647,6 +694,8 @@ def suppress_address(*, value: str, kind: str = Suppression.Kind.ADDRESS, actor:
                       "actor": actor if getattr(actor, "pk", None) else None,
                       "source": (f"user {actor.pk}" if getattr(actor, "pk", None) else label)[:200]},
         )
+        if created:
+            _emit_new_suppressions([row])
         if created and kind == Suppression.Kind.ADDRESS:
             contact = Contact.objects.by_email(value).first()
             if contact is not None:
@@ -872,3 +921,121 @@ def undo_release(*, release: SuppressionRelease, actor: Any) -> UndoReleaseRepor
         release.undone_by = actor if getattr(actor, "pk", None) else None
         release.save(update_fields=["undone_at", "undone_by"])
     return report
+# --------------------------------------------------------------------------- by address, in bulk (API)
+def _emit_new_suppressions(rows: list[Suppression]) -> None:
+    """`contact.suppressed` (api.events) for suppressions just made by hand."""
+    from api.events import emit_events
+
+    emit_events("contact.suppressed", [
+        {"kind": row.kind, "value": row.value, "email": row.value if row.kind == Suppression.Kind.ADDRESS else None,
+         "contact_id": row.contact_id, "reason": row.reason, "source": row.source, "bounce_id": None,
+         "expires_at": row.expires_at.isoformat() if row.expires_at else None}
+        for row in rows
+    ])
+
+
+@dataclass
+class SuppressionChange:
+    """What a bulk add or release did (or, as a preview, would do)."""
+
+    requested: int
+    invalid: list[str]
+    changed: list[str]
+    unchanged: list[str]
+
+
+def normalise_suppression_values(*, values: Iterable[str], kind: str) -> tuple[list[str], list[str]]:
+    """(valid lower-case values without duplicates, invalid inputs as given)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import EmailValidator, validate_domain_name
+
+    email_ok = EmailValidator()
+    valid: dict[str, None] = {}
+    invalid: list[str] = []
+    for raw in values:
+        value = (raw or "").strip().lower()
+        try:
+            if not value or len(value) > 254:
+                raise ValidationError("length")
+            if kind == Suppression.Kind.DOMAIN:
+                if "@" in value or "." not in value:
+                    raise ValidationError("domain")
+                validate_domain_name(value)
+            else:
+                email_ok(value)
+        except ValidationError:
+            invalid.append(raw)
+            continue
+        valid[value] = None
+    return list(valid), invalid
+
+
+def add_suppressions(
+    *, values: Iterable[str], kind: str = Suppression.Kind.ADDRESS, reason: str = Suppression.Reason.MANUAL,
+    note: str = "", actor: Any = None, actor_label: str = "", preview: bool = False,
+) -> SuppressionChange:
+    """Suppress many addresses (or domains) at once; those already suppressed stay as they are.
+
+    Idempotent: adding twice changes nothing the second time. A lapsed suppression not yet
+    swept counts as absent (it is moved to the history first). Contacts with a newly
+    suppressed address get a `suppress` audit row; each new entry emits `contact.suppressed`.
+    With `preview`, nothing is written.
+    """
+    values = list(values)
+    wanted, invalid = normalise_suppression_values(values=values, kind=kind)
+    now = timezone.now()
+    with transaction.atomic():
+        existing = {row.value: row for row in Suppression.objects.filter(kind=kind, value__in=wanted)}
+        in_force = {v for v, row in existing.items() if row.expires_at is None or row.expires_at > now}
+        new = [v for v in wanted if v not in in_force]
+        result = SuppressionChange(len(values), invalid, new, [v for v in wanted if v in in_force])
+        if preview or not new:
+            return result
+        lapsed = [row for v, row in existing.items() if v not in in_force]
+        if lapsed:
+            _move_to_lifted(lapsed, reason=LiftedSuppression.LiftReason.EXPIRED, actor=None, now=now)
+        user = actor if getattr(actor, "pk", None) else None
+        source = (actor_label or (f"user {user.pk}" if user else "operator"))[:200]
+        contacts = {c.email.lower(): c for c in _contacts_with(values=new, kind=kind)}
+        rows = [Suppression(kind=kind, value=v, reason=reason, source=source, note=note, actor=user,
+                            contact=contacts.get(v)) for v in new]
+        Suppression.objects.bulk_create(rows, ignore_conflicts=True)
+        ContactEvent.objects.bulk_create([
+            ContactEvent(contact=c, email=c.email, kind=ContactEvent.Kind.SUPPRESS, actor=user,
+                         actor_label=actor_label, detail={"address": v, "reason": reason, "manual": True})
+            for v, c in contacts.items()
+        ])
+        _emit_new_suppressions(rows)
+    return result
+
+
+def release_addresses(
+    *, values: Iterable[str], kind: str = Suppression.Kind.ADDRESS, actor: Any = None, note: str = "",
+    preview: bool = False,
+) -> SuppressionChange:
+    """Release the suppressions of many addresses (or domains) by value: `release_suppressions`
+    (history kept, undoable as one release, `contact.released` emitted). Idempotent:
+    releasing what is not suppressed changes nothing."""
+    values = list(values)
+    wanted, invalid = normalise_suppression_values(values=values, kind=kind)
+    found = dict(Suppression.objects.filter(kind=kind, value__in=wanted).values_list("value", "id"))
+    result = SuppressionChange(len(values), invalid, [v for v in wanted if v in found],
+                               [v for v in wanted if v not in found])
+    if found and not preview:
+        release_suppressions(suppression_ids=list(found.values()), actor=actor, note=note)
+    return result
+
+
+def _contacts_with(*, values: list[str], kind: str) -> list[Contact]:
+    """Contacts whose address is one of `values` (address entries only)."""
+    if kind != Suppression.Kind.ADDRESS or not values:
+        return []
+    from django.db.models.functions import Lower
+
+    found: list[Contact] = []
+    for start in range(0, len(values), 1000):
+        chunk = values[start : start + 1000]
+        found += Contact.objects.exclude(email="").annotate(email_lower=Lower("email")).filter(
+            email_lower__in=chunk
+        ).only("id", "email")
+    return found

@@ -1,0 +1,119 @@
+"""Who may call the API: anonymous, read-only key, read-write key, staff session, revoked key."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from api.models import ApiKey
+from contacts.models import Suppression
+
+from .conftest import key_client, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_gets_401_with_the_error_body(anon_client):
+    response = anon_client.get("/api/v1/bounces/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("keyword", ["Bearer", "Token", "bearer"])
+def test_a_key_works_with_bearer_or_token(operator, keyword):
+    client = key_client(operator, ApiKey.Scope.READ, keyword=keyword)
+    assert client.get("/api/v1/me/").json()["key"]["scope"] == "read"
+
+
+def test_a_wrong_secret_with_a_real_prefix_is_refused(operator):
+    client = key_client(operator, ApiKey.Scope.READ)
+    forged = client.token[:-4] + ("aaaa" if not client.token.endswith("aaaa") else "bbbb")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Invalid API key."
+
+
+def test_a_revoked_key_is_refused_at_once(revoked_client):
+    response = revoked_client.get("/api/v1/bounces/")
+    assert response.status_code == 401
+    assert "revoked" in response.json()["error"]["message"]
+
+
+def test_the_key_of_an_inactive_owner_is_refused(operator, read_client):
+    operator.is_active = False
+    operator.save(update_fields=["is_active"])
+    assert read_client.get("/api/v1/me/").status_code == 401
+
+
+def test_only_the_hash_of_the_token_is_stored(operator):
+    client = key_client(operator, ApiKey.Scope.READ)
+    key = ApiKey.objects.get(owner=operator)
+    assert client.token not in (key.hashed_key, key.prefix)
+    assert client.token.startswith(f"bmk_{key.prefix}_")
+
+
+def test_last_used_is_written_at_most_once_a_minute(operator, django_assert_num_queries):
+    client = key_client(operator, ApiKey.Scope.READ)
+    client.get("/api/v1/me/")
+    first = ApiKey.objects.get(owner=operator).last_used_at
+    assert first is not None
+    with django_assert_num_queries(1):  # the key and its owner; no UPDATE
+        client.get("/api/v1/me/")
+    assert ApiKey.objects.get(owner=operator).last_used_at == first
+    ApiKey.objects.filter(owner=operator).update(last_used_at=timezone.now() - timezone.timedelta(minutes=5))
+    client.get("/api/v1/me/")
+    assert ApiKey.objects.get(owner=operator).last_used_at > first
+
+
+def test_a_read_only_key_cannot_write(read_client):
+    response = read_client.post("/api/v1/suppressions/", {"value": "a@example.org"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"] == {"code": "permission_denied", "message": "This API key is read-only."}
+    assert not Suppression.objects.exists()
+
+
+def test_a_read_write_key_is_still_bound_by_its_owners_permissions(db):
+    viewer = make_user("viewer", ["contacts.view_suppression"])
+    client = key_client(viewer, ApiKey.Scope.WRITE)
+    assert client.get("/api/v1/suppressions/").status_code == 200
+    response = client.post("/api/v1/suppressions/", {"value": "a@example.org"}, format="json")
+    assert response.status_code == 403
+    assert "contacts.add_suppression" in response.json()["error"]["message"]
+    assert client.get("/api/v1/bounces/").status_code == 403
+
+
+def test_a_staff_session_works_and_needs_csrf_for_writes(staff_client):
+    assert staff_client.get("/api/v1/suppressions/").status_code == 200
+    response = staff_client.post("/api/v1/suppressions/", {"value": "a@example.org"}, format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]
+
+
+def test_a_non_staff_session_is_anonymous(db):
+    from rest_framework.test import APIClient
+
+    user = make_user("customer", ["contacts.view_suppression"], staff=False)
+    client = APIClient()
+    client.force_login(user)
+    assert client.get("/api/v1/suppressions/").status_code == 401
+
+
+def test_throttling_answers_429_with_retry_after(monkeypatch, operator):
+    from django.core.cache import cache
+
+    from api.throttling import ApiRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"api": "3/min", "api_anon": "60/min"})
+    try:
+        client = key_client(operator, ApiKey.Scope.READ)
+        codes = [client.get("/api/v1/me/").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        response = client.get("/api/v1/me/")
+        body = response.json()["error"]
+        assert body["code"] == "throttled" and body["details"]["retry_after_seconds"] > 0
+        assert int(response["Retry-After"]) > 0
+    finally:
+        cache.clear()
