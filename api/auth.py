@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -13,6 +15,36 @@ from .models import ApiKey
 
 # last_used_at is written at most this often per key (no write on most requests).
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+# A key owner's permissions are remembered this long per process (saves two queries per
+# request); a permission taken away applies to API keys within this time.
+PERMISSIONS_TTL = 5.0
+
+_perms_lock = threading.Lock()
+_perms: dict[int, tuple[float, set[str]]] = {}
+
+
+def forget_permissions() -> None:
+    """Drop this process's cached permissions (tests; after changing someone's permissions)."""
+    with _perms_lock:
+        _perms.clear()
+
+
+def _with_cached_permissions(user) -> None:
+    """Give `user` the permission set Django's ModelBackend would load (two queries), from a
+    short per-process cache."""
+    now = time.monotonic()
+    cached = _perms.get(user.pk)
+    if cached is None or cached[0] < now:
+        from django.contrib.auth.backends import ModelBackend
+
+        user.__dict__.pop("_perm_cache", None)
+        perms = ModelBackend().get_all_permissions(user) if not user.is_superuser else set()
+        with _perms_lock:
+            if len(_perms) > 10_000:
+                _perms.clear()
+            _perms[user.pk] = (now + PERMISSIONS_TTL, set(perms))
+    else:
+        user._perm_cache = set(cached[1])
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -44,6 +76,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
         if not key.owner.is_active:
             raise exceptions.AuthenticationFailed("The owner of this API key is inactive.")
+        _with_cached_permissions(key.owner)
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

@@ -19,14 +19,15 @@ def required_perms(request: Request, view) -> list[str]:
     A view names them per method in `perms` ({"GET": [...], "POST": [...]}), or they follow
     from its queryset's model: view for reads, add / change / delete for writes.
     """
+    method = "GET" if request.method == "HEAD" else request.method
     declared = getattr(view, "perms", None)
     if declared is not None:
-        return list(declared.get(request.method, declared.get("*", [])))
+        return list(declared.get(method, declared.get("*", [])))
     queryset = getattr(view, "queryset", None)
     if queryset is None:
         return []
     opts = queryset.model._meta
-    return [f"{opts.app_label}.{_ACTION_BY_METHOD.get(request.method, 'change')}_{opts.model_name}"]
+    return [f"{opts.app_label}.{_ACTION_BY_METHOD.get(method, 'change')}_{opts.model_name}"]
 
 
 class ApiPermission(permissions.BasePermission):

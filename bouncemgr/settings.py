@@ -315,10 +315,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "api": env.str("API_THROTTLE_RATE", default="1200/min"),
-        "api_anon": env.str("API_ANON_THROTTLE_RATE", default="60/min"),
-    },
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_THROTTLE_RATE", default="1200/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
 }

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from api import events, services
+from api.auth import forget_permissions
 from api.models import ApiKey, WebhookEndpoint
 from tests.api.receiver import Behaviour, Receiver
 
@@ -25,8 +26,10 @@ def _fresh_subscriptions(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     settings.WEBHOOK_TIMEOUT = 3.0
     events.forget_endpoints()
+    forget_permissions()
     yield
     events.forget_endpoints()
+    forget_permissions()
 
 
 def make_user(username: str, perms: list[str], *, staff: bool = True):

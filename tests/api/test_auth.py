@@ -59,7 +59,7 @@ def test_last_used_is_written_at_most_once_a_minute(operator, django_assert_num_
     client.get("/api/v1/me/")
     first = ApiKey.objects.get(owner=operator).last_used_at
     assert first is not None
-    with django_assert_num_queries(1):  # the key and its owner; no UPDATE
+    with django_assert_num_queries(1):  # the key and its owner (permissions cached); no UPDATE
         client.get("/api/v1/me/")
     assert ApiKey.objects.get(owner=operator).last_used_at == first
     ApiKey.objects.filter(owner=operator).update(last_used_at=timezone.now() - timezone.timedelta(minutes=5))
@@ -106,7 +106,7 @@ def test_throttling_answers_429_with_retry_after(monkeypatch, operator):
     from api.throttling import ApiRateThrottle
 
     cache.clear()
-    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"api": "3/min", "api_anon": "60/min"})
+    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"api": "3/min"})
     try:
         client = key_client(operator, ApiKey.Scope.READ)
         codes = [client.get("/api/v1/me/").status_code for _ in range(4)]
@@ -117,3 +117,14 @@ def test_throttling_answers_429_with_retry_after(monkeypatch, operator):
         assert int(response["Retry-After"]) > 0
     finally:
         cache.clear()
+
+
+def test_a_permission_taken_away_applies_to_keys_within_seconds(operator, read_client):
+    from django.contrib.auth.models import Permission
+
+    from api import auth
+
+    assert read_client.get("/api/v1/suppressions/").status_code == 200
+    operator.user_permissions.remove(Permission.objects.get(codename="view_suppression"))
+    auth._perms[operator.pk] = (0.0, auth._perms[operator.pk][1])  # as if PERMISSIONS_TTL had passed
+    assert read_client.get("/api/v1/suppressions/").status_code == 403
