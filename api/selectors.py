@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from campaigns.selectors import suppressed_among
+from campaigns.selectors import BOUNCE_UNSUBSCRIBE_REASONS, suppressed_among
 from contacts.models import Contact, Subscription, Suppression
 
 _email_ok = EmailValidator()
@@ -36,12 +36,14 @@ class MailCheck:
 
 
 def check_address(*, email: str, list_id: int | None = None) -> MailCheck:
-    """Whether `email` may be mailed, by the rules the campaign sender applies.
+    """Whether `email` may be mailed, by the rules the campaign sender applies
+    (campaigns.selectors.skip_reason), every reason that applies listed.
 
-    The sender skips a contact that is not active or has no address, one not subscribed to
-    the campaign's list, and an address suppressed by an address entry or by a domain entry
-    for its domain or a parent domain (campaigns.selectors). An address no contact has is
-    judged by the suppression list alone. Two indexed queries (three with `list_id`).
+    The sender never mails an address suppressed (in force) by an address entry or by a
+    domain entry for its domain or a parent domain, nor a contact that is blacklisted,
+    hard-bounced, unsubscribed or unconfirmed; for a campaign, the contact must be
+    subscribed to its list. An address no contact has is judged by the suppression list
+    alone. Two indexed queries (three with `list_id`).
     """
     address = (email or "").strip().lower()
     result = MailCheck(email=address)
@@ -52,15 +54,18 @@ def check_address(*, email: str, list_id: int | None = None) -> MailCheck:
         return result
     hit = suppressed_among([address]).get(address)
     if hit is not None:
-        result.suppression = {"kind": hit.kind, "value": hit.value, "reason": hit.reason,
-                              "created_at": hit.created_at.isoformat()}
+        result.suppression = {
+            "kind": hit.kind, "value": hit.value, "reason": hit.reason, "bounce_kind": hit.bounce_kind or None,
+            "created_at": hit.created_at.isoformat(),
+            "expires_at": hit.expires_at.isoformat() if hit.expires_at else None,
+        }
         if hit.kind == Suppression.Kind.DOMAIN:
             result.refuse("suppressed_domain", f"The domain {hit.value} is suppressed ({hit.get_reason_display()}).")
         else:
             result.refuse("suppressed_address", f"The address is suppressed ({hit.get_reason_display()}).")
     contact = (
         Contact.objects.by_email(address)
-        .only("id", "status", "has_bounced", "hard_bounce_count", "soft_bounce_count", "last_bounce_at")
+        .only("id", "email", "status", "has_bounced", "hard_bounce_count", "soft_bounce_count", "last_bounce_at")
         .first()
     )
     if contact is not None:
@@ -71,10 +76,16 @@ def check_address(*, email: str, list_id: int | None = None) -> MailCheck:
         }
         if contact.status in _STATUS_REASONS:
             result.refuse(*_STATUS_REASONS[contact.status])
+        if contact.has_bounced:
+            result.refuse("contact_hard_bounced", "The contact hard-bounced (until an operator resets it).")
     if list_id is not None:
-        subscribed = contact is not None and Subscription.objects.filter(
-            contact_id=contact.pk, mailing_list_id=list_id, status=Subscription.Status.SUBSCRIBED
-        ).exists()
-        if not subscribed:
+        status = None
+        reason = ""
+        if contact is not None:
+            status, reason = Subscription.objects.filter(contact_id=contact.pk, mailing_list_id=list_id).values_list(
+                "status", "unsubscribe_reason").first() or (None, "")
+        if status == Subscription.Status.UNSUBSCRIBED and reason in BOUNCE_UNSUBSCRIBE_REASONS:
+            result.refuse("unsubscribed_by_bounce", "A bounce unsubscribed the address from this list.")
+        elif status != Subscription.Status.SUBSCRIBED:
             result.refuse("not_subscribed", "The address is not subscribed to this list.")
     return result

@@ -80,8 +80,10 @@ class BounceDetailSerializer(BounceSerializer):
 class SuppressionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Suppression
-        fields = ["id", "kind", "value", "reason", "source", "note", "created_at"]
-        read_only_fields = ["id", "source", "created_at"]
+        fields = ["id", "kind", "value", "reason", "source", "note", "contact", "bounce_id", "bounce_kind",
+                  "bounce_reason", "rule_id", "expires_at", "created_at"]
+        read_only_fields = ["id", "source", "contact", "bounce_id", "bounce_kind", "bounce_reason", "rule_id",
+                            "expires_at", "created_at"]
         # uniqueness is handled by the service (adding twice is not an error)
         validators: list = []
 

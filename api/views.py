@@ -198,13 +198,13 @@ class ContactDetail(generics.RetrieveAPIView):
     OpenApiParameter("value", str, description="Exact address or domain."),
 ])
 class SuppressionList(generics.ListCreateAPIView):
-    """The suppression list. POST adds one entry (adding what is already there returns it, 200)."""
+    """The suppressions in force. POST adds one entry (adding what is already there returns it, 200)."""
 
     queryset = Suppression.objects.all()
     serializer_class = s.SuppressionSerializer
 
     def get_queryset(self) -> QuerySet[Suppression]:
-        qs = Suppression.objects.order_by("pk")
+        qs = Suppression.objects.active().order_by("pk")
         params = self.request.query_params
         for name in ("kind", "reason"):
             if params.get(name):
@@ -234,7 +234,8 @@ class SuppressionList(generics.ListCreateAPIView):
 
 
 class SuppressionDetail(generics.RetrieveDestroyAPIView):
-    """One entry; DELETE releases it (the address may be mailed again)."""
+    """One entry; DELETE releases it (the address may be mailed again; kept in the history and
+    undoable in the admin)."""
 
     queryset = Suppression.objects.all()
     serializer_class = s.SuppressionSerializer
@@ -242,7 +243,7 @@ class SuppressionDetail(generics.RetrieveDestroyAPIView):
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         entry = self.get_object()
         actor, label = _actor(request)
-        contact_services.release_suppressions(values=[entry.value], kind=entry.kind, actor=actor, actor_label=label)
+        contact_services.release_suppressions(suppression_ids=[entry.pk], actor=actor, note=f"via {label}")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -272,8 +273,9 @@ class SuppressionBulk(APIView):
                 actor_label=label, preview=data["preview"],
             )
         else:
-            change = contact_services.release_suppressions(
-                values=data["values"], kind=data["kind"], actor=actor, actor_label=label, preview=data["preview"],
+            change = contact_services.release_addresses(
+                values=data["values"], kind=data["kind"], actor=actor, note=data["note"] or f"via {label}",
+                preview=data["preview"],
             )
         return Response({
             "action": data["action"], "preview": data["preview"], "requested": change.requested,

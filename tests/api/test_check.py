@@ -3,7 +3,10 @@ and in agreement with what the campaign sender really skips."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from campaigns.services import send_campaign
 from contacts.models import Contact, Subscription, Suppression
@@ -21,6 +24,11 @@ def check(client, email: str, **params) -> dict:
 
 def codes(result: dict) -> list[str]:
     return [r["code"] for r in result["reasons"]]
+
+
+def test_a_hard_bounced_contact_may_not_be_mailed(read_client):
+    Contact.objects.create(email="hb@example.org", has_bounced=True)
+    assert codes(check(read_client, "hb@example.org")) == ["contact_hard_bounced"]
 
 
 @pytest.mark.parametrize(("status", "code"), [
@@ -48,7 +56,7 @@ def test_a_suppressed_address_and_a_suppressed_parent_domain(read_client):
     Suppression.objects.create(value="gone@example.org", reason=Suppression.Reason.HARD_BOUNCE)
     Suppression.objects.create(kind=Suppression.Kind.DOMAIN, value="blocked.example", reason="complaint")
     gone = check(read_client, "gone@example.org")
-    assert gone["allowed"] is False and codes(gone) == ["suppressed_address"]
+    assert gone["allowed"] is False and codes(gone) == ["suppressed_address", "contact_hard_bounced"]
     assert gone["suppression"]["reason"] == "hard_bounce" and gone["contact"]["has_bounced"] is True
     sub = check(read_client, "a@mail.blocked.example")
     assert codes(sub) == ["suppressed_domain"] and sub["suppression"]["value"] == "blocked.example"
@@ -93,6 +101,13 @@ def test_check_agrees_with_what_the_campaign_sender_skips(read_client, smtp_serv
     subscribe(mailing_list, "unsub@example.org", contact_status=Contact.Status.UNSUBSCRIBED)
     subscribe(mailing_list, "black@example.org", contact_status=Contact.Status.BLACKLISTED)
     subscribe(mailing_list, "left@example.org", status=Subscription.Status.UNSUBSCRIBED)
+    [bounced] = subscribe(mailing_list, "bounced@example.org")
+    Contact.objects.filter(pk=bounced.pk).update(has_bounced=True)
+    [by_bounce] = subscribe(mailing_list, "gone@example.org", status=Subscription.Status.UNSUBSCRIBED)
+    Subscription.objects.filter(contact=by_bounce).update(unsubscribe_reason="hard_bounce")
+    subscribe(mailing_list, "lapsed@example.org")
+    Suppression.objects.create(value="lapsed@example.org", reason=Suppression.Reason.SOFT_BOUNCE,
+                               expires_at=timezone.now() - dt.timedelta(hours=1))
     Suppression.objects.create(value="supp@example.org", reason=Suppression.Reason.HARD_BOUNCE)
     Suppression.objects.create(kind=Suppression.Kind.DOMAIN, value="blocked.example")
     addresses = list(Contact.objects.values_list("email", flat=True))
@@ -100,4 +115,6 @@ def test_check_agrees_with_what_the_campaign_sender_skips(read_client, smtp_serv
 
     send_campaign(campaign_id=make_campaign(mailing_list).pk)
     mailed = {rcpt for envelope in smtp_server.received for rcpt in envelope.rcpt_tos}
-    assert mailed == allowed == {"ok@example.org", "ok2@sub.example.org"}
+    assert mailed == allowed == {"ok@example.org", "ok2@sub.example.org", "lapsed@example.org"}
+    assert codes(check(read_client, "bounced@example.org", list=mailing_list.pk)) == ["contact_hard_bounced"]
+    assert codes(check(read_client, "gone@example.org", list=mailing_list.pk)) == ["unsubscribed_by_bounce"]

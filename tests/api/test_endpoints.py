@@ -107,14 +107,26 @@ def test_a_domain_can_be_suppressed(write_client):
     assert write_client.get("/api/v1/check?email=x@sub.spam.example").json()["allowed"] is False
 
 
-def test_releasing_a_suppression_writes_the_contacts_audit_row(write_client, operator):
+def test_releasing_a_suppression_keeps_history_and_writes_the_contacts_audit_row(write_client, operator):
+    from contacts.models import LiftedSuppression
+
     contact = ContactFactory(email="back@example.org")
     entry = Suppression.objects.create(value="back@example.org", reason=Suppression.Reason.MANUAL)
     assert write_client.delete(f"/api/v1/suppressions/{entry.pk}/").status_code == 204
     assert not Suppression.objects.exists()
+    assert LiftedSuppression.objects.get().lift_reason == "released"
     event = ContactEvent.objects.get(contact=contact)
-    assert event.actor == operator and event.detail["suppression_released"] == "back@example.org"
+    assert event.kind == "unsuppress" and event.actor == operator
     assert write_client.delete(f"/api/v1/suppressions/{entry.pk}/").status_code == 404
+
+
+def test_lapsed_suppressions_are_not_listed_and_may_be_added_again(write_client):
+    lapsed = Suppression.objects.create(value="soft@example.org", reason=Suppression.Reason.SOFT_BOUNCE,
+                                        expires_at=timezone.now() - dt.timedelta(days=1))
+    assert write_client.get("/api/v1/suppressions/").json()["count"] == 0
+    assert write_client.get("/api/v1/check?email=soft@example.org").json()["allowed"] is True
+    again = write_client.post("/api/v1/suppressions/", {"value": "soft@example.org"}, format="json")
+    assert again.status_code == 201 and again.json()["id"] != lapsed.pk and again.json()["expires_at"] is None
 
 
 def test_bulk_add_previews_then_adds_and_is_idempotent(write_client):

@@ -14,7 +14,7 @@ from api import events, services
 from api.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from bouncemgr.celery import app
 from contacts.models import Contact, ContactEvent, Subscription, Suppression
-from contacts.services import Action, ContactActionBatch, add_suppressions, release_suppressions
+from contacts.services import Action, ContactActionBatch, add_suppressions, release_addresses
 from tests.campaigns.conftest import make_campaign, make_list, subscribe
 
 from .conftest import Behaviour, Receiver, make_endpoint
@@ -175,11 +175,12 @@ def test_contact_services_emit_suppressed_released_and_unsubscribed(receiver):
         locked = batch.lock([contact.pk])[contact.pk]
         batch.apply(locked, [Action.SUPPRESS, Action.UNSUBSCRIBE], list_id=mailing_list.pk)
         batch.flush()
-    release_suppressions(values=["gone@example.org"])
-    release_suppressions(values=["gone@example.org"])
+    release_addresses(values=["gone@example.org"])
+    release_addresses(values=["gone@example.org"])
     bodies = [json.loads(r.body) for r in receiver.requests]
     assert [b["type"] for b in bodies] == ["contact.suppressed", "contact.unsubscribed", "contact.released"]
     assert bodies[0]["data"]["contact_id"] == contact.pk and bodies[0]["data"]["reason"] == "hard_bounce"
+    assert bodies[2]["data"]["lift_reason"] == "released"
     assert bodies[1]["data"] == {"contact_id": contact.pk, "email": "gone@example.org",
                                  "list_id": mailing_list.pk, "reason": "hard_bounce"}
     assert Subscription.objects.get().status == "unsubscribed"
@@ -194,7 +195,7 @@ def test_resetting_a_contacts_bounce_state_announces_the_release(receiver):
     Suppression.objects.create(value="back@example.org", reason=Suppression.Reason.HARD_BOUNCE)
     reset_bounce_state(contact=contact, actor="ops")
     [request] = receiver.requests
-    assert json.loads(request.body)["data"]["reason"] == "bounce_reset"
+    assert json.loads(request.body)["data"]["lift_reason"] == "reset"
     assert ContactEvent.objects.filter(kind="bounce_reset").exists()
 
 
