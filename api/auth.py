@@ -47,6 +47,47 @@ def _with_cached_permissions(user) -> None:
         user._perm_cache = set(cached[1])
 
 
+_KEY_FIELDS = ("id", "name", "scope", "prefix", "hashed_key", "revoked", "last_used_at", "owner_id")
+_USER_FIELDS = ("id", "username", "is_active", "is_staff", "is_superuser")
+
+
+def _key_with_owner(prefix: str) -> ApiKey | None:
+    """The key with this prefix and its owner, in one query (raw SQL: the per-request path)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    user_model = get_user_model()
+    q = connection.ops.quote_name
+    key_cols = ", ".join(f"k.{q(ApiKey._meta.get_field(f).column)}" for f in _KEY_FIELDS)
+    user_cols = ", ".join(f"u.{q(user_model._meta.get_field(f).column)}" for f in _USER_FIELDS)
+    sql = (f"SELECT {key_cols}, {user_cols} FROM {q(ApiKey._meta.db_table)} k "
+           f"JOIN {q(user_model._meta.db_table)} u ON u.{q(user_model._meta.pk.column)} = k.{q('owner_id')} "
+           f"WHERE k.{q('prefix')} = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(_KEY_FIELDS)
+    values = dict(zip(_KEY_FIELDS, row[:n], strict=True))
+    last_used = values["last_used_at"]
+    if last_used is not None and not isinstance(last_used, dt.datetime):
+        from django.utils.dateparse import parse_datetime
+
+        last_used = parse_datetime(str(last_used))
+    if last_used is not None and timezone.is_naive(last_used):
+        last_used = timezone.make_aware(last_used, dt.UTC)
+    values["last_used_at"] = last_used
+    values["revoked"] = bool(values["revoked"])
+    key = ApiKey(**values)
+    owner_values = dict(zip(_USER_FIELDS, row[n:], strict=True))
+    owner = user_model(**{k: bool(v) if k.startswith("is_") else v for k, v in owner_values.items()})
+    owner._state.adding = False
+    key._state.adding = False
+    key.owner = owner
+    return key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer bmk_…` or `Authorization: Token bmk_…`.
 
@@ -67,9 +108,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         prefix = keys.prefix_of(token)
-        key = None
-        if prefix is not None:
-            key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first()
+        key = _key_with_owner(prefix) if prefix is not None else None
         if key is None or not keys.token_matches(token, key.hashed_key):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if key.revoked:

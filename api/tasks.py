@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import worker_ready
 
 from . import services
 
@@ -19,12 +18,3 @@ def deliver_webhooks_task(delivery_ids: list[int]) -> dict:
 def sweep_webhook_deliveries_task() -> dict:
     """Queue pending deliveries that are due (beat, every WEBHOOK_SWEEP_SECONDS)."""
     return {"queued": services.sweep_due_deliveries()}
-
-
-@worker_ready.connect
-def _sweep_on_start(sender=None, **kwargs) -> None:
-    """A (re)started worker looks for deliveries a dead one left, without waiting for beat."""
-    try:
-        sweep_webhook_deliveries_task.delay()
-    except Exception:  # noqa: BLE001 - beat will do it
-        pass

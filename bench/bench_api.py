@@ -100,6 +100,24 @@ async def load(host: str, port: int, paths: list[str], token: str, *, seconds: f
     return latencies, errors, time.perf_counter() - started
 
 
+def cpu_seconds(master_pid: int) -> float:
+    """CPU time (user + system) of gunicorn's master and workers so far, from /proc."""
+    pids = [master_pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()]
+    except OSError:
+        pass
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
@@ -183,15 +201,22 @@ def main() -> None:
         asyncio.run(load("127.0.0.1", port, paths, token, seconds=2, concurrency=args.concurrency))  # warm up
         print(f"gunicorn: {args.workers} workers x {args.threads} threads; client: {args.client}, "
               f"{args.concurrency} connections, {args.seconds:.0f} s", flush=True)
+        cpu_before = cpu_seconds(gunicorn.pid)
         if args.client == "ab":
-            print(run_ab("127.0.0.1", port, paths[0], token, seconds=args.seconds, concurrency=args.concurrency))
-            return
-        latencies, errors, elapsed = asyncio.run(
-            load("127.0.0.1", port, paths, token, seconds=args.seconds, concurrency=args.concurrency))
-        n = len(latencies)
-        print(f"requests: {n:,} in {elapsed:.1f}s = {n / elapsed:,.0f} req/s; non-200: {len(errors)}")
-        print("latency ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}".format(
-            *(percentile(latencies, p) * 1000 for p in (0.5, 0.9, 0.99)), max(latencies) * 1000))
+            out = run_ab("127.0.0.1", port, paths[0], token, seconds=args.seconds, concurrency=args.concurrency)
+            print(out)
+            n = int(out.split("Complete requests:")[1].split()[0])
+        else:
+            latencies, errors, elapsed = asyncio.run(
+                load("127.0.0.1", port, paths, token, seconds=args.seconds, concurrency=args.concurrency))
+            n = len(latencies)
+            print(f"requests: {n:,} in {elapsed:.1f}s = {n / elapsed:,.0f} req/s; non-200: {len(errors)}")
+            print("latency ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}".format(
+                *(percentile(latencies, p) * 1000 for p in (0.5, 0.9, 0.99)), max(latencies) * 1000))
+        cpu = cpu_seconds(gunicorn.pid) - cpu_before
+        if n:
+            print(f"server CPU per request: {cpu / n * 1000:.2f} ms (gunicorn master + workers; PostgreSQL "
+                  f"not included); load average now {os.getloadavg()[0]:.1f}")
     finally:
         if gunicorn is not None:
             gunicorn.terminate()
