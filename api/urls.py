@@ -1,7 +1,7 @@
 """URLs of the API, mounted at /api/v1/."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView
 
 from . import views
 
@@ -9,7 +9,7 @@ app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", views.DocsPage.as_view(), name="docs"),
     path("me/", views.Me.as_view(), name="me"),
     path("check", views.Check.as_view(), name="check"),
     path("bounces/", views.BounceList.as_view(), name="bounce-list"),

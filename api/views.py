@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.renderers import TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -459,3 +460,44 @@ class Me(APIView):
         })
 
 
+
+
+# --------------------------------------------------------------------------- docs page
+class DocsPage(APIView):
+    """The OpenAPI schema as a readable page (served from here: no CDN script, CSP-clean)."""
+
+    perms = {"GET": []}
+    renderer_classes = [TemplateHTMLRenderer]
+    throttle_classes: list = []
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        from drf_spectacular.generators import SchemaGenerator
+
+        schema = SchemaGenerator().get_schema(request=None, public=True)
+        operations = []
+        for path, methods in schema.get("paths", {}).items():
+            for method, op in methods.items():
+                body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+                responses = [
+                    (code, (r.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+                            .rsplit("/", 1)[-1]))
+                    for code, r in op.get("responses", {}).items()
+                ]
+                operations.append({"path": path, "method": method, "description": op.get("description", ""),
+                                   "parameters": op.get("parameters", []),
+                                   "body": body.get("$ref", "").rsplit("/", 1)[-1], "responses": responses})
+        components = []
+        for name, component in sorted(schema.get("components", {}).get("schemas", {}).items()):
+            fields = []
+            for field, spec in component.get("properties", {}).items():
+                kind = spec.get("type") or spec.get("$ref", "").rsplit("/", 1)[-1] or (
+                    " | ".join(x.get("$ref", "").rsplit("/", 1)[-1] for x in spec.get("allOf", spec.get("oneOf", []))))
+                notes = "read-only" if spec.get("readOnly") else ""
+                if spec.get("enum"):
+                    notes = ", ".join(str(v) for v in spec["enum"])
+                fields.append((field, kind, spec.get("description", "") or notes))
+            if fields:
+                components.append((name, fields))
+        return Response({"schema": schema, "operations": operations, "components": components},
+                        template_name="api/docs.html")

@@ -26,7 +26,9 @@ def test_the_openapi_schema_validates_without_warnings(tmp_path):
 def test_the_schema_and_docs_pages_are_served(read_client, staff_client):
     response = read_client.get("/api/v1/schema/?format=json")
     assert response.status_code == 200 and response.json()["info"]["title"] == "bouncemgr API"
-    assert staff_client.get("/api/v1/docs/").status_code == 200
+    page = staff_client.get("/api/v1/docs/")
+    assert page.status_code == 200 and b"/api/v1/check" in page.content and b"<script" not in page.content
+    assert read_client.get("/api/v1/docs/").status_code == 200
 
 
 def test_a_key_made_in_the_admin_is_shown_once_and_works(admin_client, admin_user):
