@@ -10,7 +10,7 @@ from contacts.models import Suppression
 
 from .conftest import key_client, make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # raw SQL on both backends
 
 
 def test_anonymous_gets_401_with_the_error_body(anon_client):

@@ -12,7 +12,7 @@ from campaigns.services import send_campaign
 from contacts.models import Contact, Subscription, Suppression
 from tests.campaigns.conftest import make_campaign, make_list, smtp_server, subscribe  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # raw SQL on both backends
 
 
 def check(client, email: str, **params) -> dict:
