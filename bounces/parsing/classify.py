@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 try:
@@ -665,6 +666,48 @@ def category_for(reason: str, permanent: bool | None, action: str | None) -> Cat
 
 
 def classify(
+    *,
+    status: str | None,
+    replycode: str | None,
+    diagnostic: str,
+    action: str | None = None,
+    kind_hint: str | None = None,
+    mta: str | None = None,
+    subject: str | None = None,
+    command: str | None = None,
+    reason_hint: str | None = None,
+    remote_mta: str | None = None,
+    reporting_mta: str | None = None,
+    recipient: str | None = None,
+) -> Verdict:
+    """Decide reason, status, hard, permanent and category for one failed recipient.
+
+    Verdicts are cached by their inputs: the diagnostic as the rules read it (its first
+    MAX_SCAN characters) and the recipient's domain only (the one part of the address the
+    rules read). Providers send the same refusal text to many recipients, so a mailbox's
+    bounces repeat; a hit costs one dictionary look-up instead of ~100 pattern tests.
+    """
+    domain = recipient.rpartition("@")[2].lower() if recipient and "@" in recipient else None
+    return _classify_cached(
+        status, replycode, (diagnostic or "")[:MAX_SCAN], action, kind_hint, mta, command, reason_hint,
+        remote_mta, reporting_mta, domain,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _classify_cached(
+    status: str | None, replycode: str | None, diagnostic: str, action: str | None, kind_hint: str | None,
+    mta: str | None, command: str | None, reason_hint: str | None, remote_mta: str | None,
+    reporting_mta: str | None, domain: str | None,
+) -> Verdict:
+    return _classify(
+        status=status, replycode=replycode, diagnostic=diagnostic, action=action, kind_hint=kind_hint, mta=mta,
+        command=command, reason_hint=reason_hint, remote_mta=remote_mta, reporting_mta=reporting_mta,
+        recipient=f"postmaster@{domain}" if domain else None,
+    )
+
+
+def _classify(
     *,
     status: str | None,
     replycode: str | None,

@@ -41,3 +41,15 @@ def test_expired_only_when_no_cause_is_named() -> None:
     assert _reason("Retry timeout exceeded; TLS is required but the remote host refused STARTTLS")[0] == "failedstarttls"
     assert _reason("Message expired after 5 days: 552 5.2.2 mailbox full")[0] == "mailboxfull"
     assert _reason("retry timeout exceeded")[0] == "expired"
+
+
+def test_the_verdict_cache_keys_on_the_recipients_domain_only() -> None:
+    """Verdicts are cached by the inputs the rules read: the domain matters (host rules),
+    the local part does not."""
+    args = {"status": "5.0.0", "replycode": "550", "diagnostic": "550 : User unknown", "action": "failed",
+            "kind_hint": "failure", "mta": "generic"}
+    a = classify(**args, recipient="ann@example.org")
+    b = classify(**args, recipient="bob@example.org")
+    assert a == b
+    kddi = classify(**args, recipient="ann@ezweb.ne.jp", remote_mta="lsean.ezweb.ne.jp")
+    assert classify(**args, recipient="bob@ezweb.ne.jp", remote_mta="lsean.ezweb.ne.jp") == kddi
