@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from bounces.models import Bounce, Mailbox, ProcessingRun
-from bounces.rule_models import BounceRule
+from bounces.rules.models import BounceRule
 from campaigns.models import Campaign
 from contacts.models import Contact, Suppression
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bounces.models import Bounce, Mailbox, ProcessingRun
-from bounces.rule_models import BounceRule
+from bounces.rules.models import BounceRule
 from campaigns.models import Campaign
 from campaigns.selectors import suppressed_among
 from contacts import services as contact_services
@@ -395,7 +395,7 @@ class RuleList(generics.ListCreateAPIView):
     serializer_class = s.RuleSerializer
 
     def perform_create(self, serializer) -> None:
-        from bounces.rule_services import place_rule
+        from bounces.rules.services import place_rule
 
         position = serializer.validated_data.pop("position", None)
         rule = BounceRule(**serializer.validated_data)
@@ -415,7 +415,7 @@ class RuleTest(APIView):
 
     @extend_schema(request=s.RuleTestSerializer, responses=s.RuleTestResultSerializer)
     def post(self, request: Request) -> Response:
-        from bounces.rule_selectors import preview_draft_rule
+        from bounces.rules.selectors import preview_draft_rule
 
         serializer = s.RuleTestSerializer(data={"name": "draft", **request.data})
         serializer.is_valid(raise_exception=True)
@@ -426,7 +426,7 @@ class RuleTest(APIView):
         if position is not None:
             rule.position = position
         else:
-            from bounces.rule_services import default_position
+            from bounces.rules.services import default_position
 
             rule.position = default_position(bounce_type=rule.bounce_type)
         report = preview_draft_rule(rule=rule, limit=limit)

@@ -1,6 +1,6 @@
 """Admin of the bounces app. An interface: buttons and saves call services.
 
-BounceRuleAdmin lives in rule_admin.py (the rules feature); the mailbox connection views
+BounceRuleAdmin lives in rules/admin.py (the rules feature); the mailbox connection views
 (test connection, browse folders) in mailbox_views.py.
 """
 
@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from . import mailbox_views, services
 from .checks import mailbox_problems
 from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
-from .rule_admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
+from .rules.admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 
 # Above this many contacts with soft bounces, a policy change is recomputed by a task.
 RECOMPUTE_INLINE_MAX = 2000

@@ -10,7 +10,7 @@ from bouncemgr.fields import EncryptedTextField
 from campaigns.models import Campaign, SentMessage
 from contacts.models import Contact, MailingList, TimeStamped
 
-from .rule_models import BounceRule  # noqa: F401  (rules live in their own module)
+from .rules.models import BounceRule  # noqa: F401  (rules live in their own package)
 
 
 class Disposition(models.TextChoices):

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from bounces.models import Bounce, ProcessingRun
-from bounces.rule_models import BounceRule
+from bounces.rules.models import BounceRule
 from campaigns.models import Campaign
 from contacts.models import Contact, ContactEvent, Suppression
 from tests.factories import (

@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from bounces import selectors
 from bounces.models import Bounce, BounceSettings, Mailbox, RawMessage
-from bounces.rule_models import BounceRule
+from bounces.pipeline.decisions import decide
+from bounces.rules.models import BounceRule
 from bounces.services import (
     assign_bounce,
-    decide,
     mark_not_a_bounce,
     process_stored_messages,
     recompute_bounce_state,

@@ -177,7 +177,7 @@ def test_large_runs_parse_in_a_helper_process_with_the_same_results(
 def test_processed_messages_can_be_moved_and_a_rule_can_ask_for_deletion(
     pipeline_dovecot, mail_user, mailbox, campaign
 ):
-    from bounces.rule_models import BounceRule
+    from bounces.rules.models import BounceRule
 
     pipeline_dovecot.make_folder(mail_user, "Processed")
     Mailbox.objects.filter(pk=mailbox.pk).update(processed_action="move", processed_folder="Processed")

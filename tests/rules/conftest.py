@@ -12,7 +12,7 @@ from django.utils import timezone
 
 # The rules admin replaces the plain one registered by bounces/admin.py; import it before the
 # URLconf is built so the admin pages under test are the rules helper's.
-import bounces.rule_admin  # noqa: F401
+import bounces.rules.admin  # noqa: F401
 
 _seq = itertools.count(1)
 
@@ -102,7 +102,7 @@ def mailing_list(db: Any) -> Any:
 @pytest.fixture
 def make_rule(db: Any) -> Callable[..., Any]:
     """Create a validated rule (default: a contains rule on the diagnostic)."""
-    from bounces.rule_models import BounceRule
+    from bounces.rules.models import BounceRule
 
     def make(pattern: str, **kwargs: Any) -> Any:
         kwargs.setdefault("name", pattern[:50])

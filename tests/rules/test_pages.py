@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from bounces.rule_models import BounceRule, RuleReapply
+from bounces.rules.models import BounceRule, RuleReapply
 
 pytestmark = pytest.mark.django_db
 

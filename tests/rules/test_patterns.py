@@ -9,16 +9,14 @@ from types import SimpleNamespace
 import pytest
 
 from bounces.parsing import parse_bounce
-from bounces.rules import (
+from bounces.rules.patterns import (
     MAX_PATTERN_LENGTH,
-    MAX_SECTION_BYTES,
-    MessageView,
     PatternError,
-    RuleSet,
     compile_pattern,
     parse_octeth_line,
     parse_octeth_lines,
 )
+from bounces.rules.ruleset import MAX_SECTION_BYTES, MessageView, RuleSet
 from tests.rules.conftest import dsn
 
 
@@ -102,7 +100,7 @@ def test_pattern_matching_empty_text_is_rejected(pattern: str) -> None:
 def test_a_python_re_fallback_never_reaches_the_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     # Some re2 wrappers fall back to Python's backtracking `re` for patterns RE2 lacks; the
     # guard refuses whatever object is not RE2's.
-    import bounces.rules as rules_module
+    import bounces.rules.patterns as rules_module
 
     monkeypatch.setattr(rules_module.re2, "compile", lambda source, options=None: re.compile(source))
     with pytest.raises(PatternError, match="safe regular-expression engine"):
@@ -259,9 +257,9 @@ def test_match_carries_the_rules_action_and_message_disposition(action: str, del
 def test_a_rule_type_sets_the_kind_and_either_keeps_the_engine_verdict(
     bounce_type: str | None, engine_kind: str, expected: str
 ) -> None:
+    from bounces.pipeline.decisions import decide
     from bounces.policies import Policy
-    from bounces.rules import RuleMatch
-    from bounces.services import decide
+    from bounces.rules.ruleset import RuleMatch
 
     rule = None if bounce_type is None else RuleMatch(
         rule_id=1, rule_name="r", bounce_type=bounce_type, reason="", action="count_only",

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from bounces.rule_models import BounceRule
+from bounces.rules.models import BounceRule
 
 pytestmark = pytest.mark.django_db
 

@@ -6,15 +6,15 @@ import pytest
 from django.core.management import call_command
 
 from bounces.models import Bounce
-from bounces.rule_models import BounceRule, BounceRuleChange, RuleReapply
-from bounces.rule_selectors import (
+from bounces.rules.models import BounceRule, BounceRuleChange, RuleReapply
+from bounces.rules.selectors import (
     normalise_diagnostic,
     preview_draft_rule,
     rule_coverage,
     suggest_pattern,
     unexplained_groups,
 )
-from bounces.rule_services import apply_reapply, plan_reapply, undo_reapply
+from bounces.rules.services import apply_reapply, plan_reapply, undo_reapply
 
 pytestmark = pytest.mark.django_db
 
@@ -286,7 +286,7 @@ def _reapply_plan_queries(make_bounce, rule, n: int) -> int:
     from django.test.utils import CaptureQueriesContext
 
     from bounces.models import Bounce
-    from bounces.rule_services import plan_reapply
+    from bounces.rules.services import plan_reapply
 
     for i in range(n):
         make_bounce(diagnostic=f"550 quota {n}-{i} exceeded", kind="soft", matched_rule=rule)

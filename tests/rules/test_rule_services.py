@@ -9,8 +9,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from bounces.rule_models import BounceRule, StarterRuleRecord
-from bounces.rule_services import (
+from bounces.rules.models import BounceRule, StarterRuleRecord
+from bounces.rules.ruleset import MessageView
+from bounces.rules.selectors import load_ruleset
+from bounces.rules.services import (
     STARTER_RULES_PATH,
     create_rules_from_octeth,
     default_position,
@@ -22,7 +24,6 @@ from bounces.rule_services import (
     record_rule_hits,
     renumber_rules,
 )
-from bounces.rules import MessageView, load_ruleset
 
 pytestmark = pytest.mark.django_db
 
@@ -189,7 +190,7 @@ def test_an_invalid_rule_in_an_import_imports_nothing() -> None:
         {"name": "ok", "pattern": "fine", "bounce_type": "hard"},
         {"name": "bad", "pattern": "(a)\\1", "match_type": "regex", "bounce_type": "soft"},
     ]
-    from bounces.rule_services import RuleImportError
+    from bounces.rules.services import RuleImportError
 
     with pytest.raises(RuleImportError, match="Back-references"):
         import_rules(rules=rules)
@@ -198,7 +199,7 @@ def test_an_invalid_rule_in_an_import_imports_nothing() -> None:
 
 @pytest.mark.parametrize("position", ["tenth", -1, None])
 def test_an_import_with_an_unusable_position_is_refused_and_imports_nothing(position) -> None:
-    from bounces.rule_services import RuleImportError
+    from bounces.rules.services import RuleImportError
 
     rules = [{"pattern": "fine", "bounce_type": "hard"},
              {"pattern": "other", "bounce_type": "soft", "position": position}]
@@ -218,7 +219,7 @@ def test_import_with_replace_deletes_existing_rules(make_rule) -> None:
 @pytest.mark.parametrize("text", ["not json", '{"format": "other", "rules": []}', '{"rules": 3}',
                                   '{"version": "two", "rules": []}', '{"version": null, "rules": []}'])
 def test_unusable_import_files_are_refused(text: str) -> None:
-    from bounces.rule_services import RuleImportError
+    from bounces.rules.services import RuleImportError
 
     with pytest.raises(RuleImportError):
         parse_import(text)

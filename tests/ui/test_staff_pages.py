@@ -172,7 +172,7 @@ def test_the_bounced_recipients_table_scrolls_inside_the_page_instead_of_widenin
 # --- rules: re-apply ----------------------------------------------------------------------
 
 def test_reapply_preview_and_record_name_the_rules_instead_of_showing_their_ids(admin_client):
-    from bounces.rule_models import BounceRule
+    from bounces.rules.models import BounceRule
 
     rule = BounceRule(name="Quota <full>", pattern="quota exceeded", bounce_type="soft")
     rule.full_clean()

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bounces.rule_models import RuleReapply
-from bounces.rule_selectors import DEFAULT_SAMPLE
-from bounces.rule_services import apply_reapply, plan_reapply, undo_reapply
+from bounces.rules.models import RuleReapply
+from bounces.rules.selectors import DEFAULT_SAMPLE
+from bounces.rules.services import apply_reapply, plan_reapply, undo_reapply
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from bounces.rule_models import BounceRule
-from bounces.rule_services import export_rules_json
+from bounces.rules.models import BounceRule
+from bounces.rules.services import export_rules_json
 
 
 class Command(BaseCommand):

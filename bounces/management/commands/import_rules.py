@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bounces.rule_services import RuleImportError, import_rules, parse_import
+from bounces.rules.services import RuleImportError, import_rules, parse_import
 
 
 class Command(BaseCommand):

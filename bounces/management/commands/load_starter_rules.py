@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from bounces.rule_services import STARTER_RULES_PATH, load_starter_rules
+from bounces.rules.services import STARTER_RULES_PATH, load_starter_rules
 
 
 class Command(BaseCommand):

@@ -1,5 +1,6 @@
 """Reads for bounce rules: test a draft rule against stored bounces, rule coverage, and the
-bounces nothing explains, grouped by similar diagnostic text. Nothing here writes."""
+bounces nothing explains, grouped by similar diagnostic text. Nothing here writes:
+imports models, policies, the pure decisions/patterns/ruleset modules; never services."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from django.db.models import Count, Q
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from bounces.models import Bounce, Mailbox, RawMessage
+from bounces.pipeline.decisions import decide
+from bounces.policies import effective_policy
 from contacts.models import Contact, Subscription, Suppression
 
-from .models import Bounce, Mailbox, RawMessage
-from .policies import effective_policy
-from .rule_models import BounceRule
-from .rules import CompiledRule, MessageView, RuleMatch, RuleSet, compile_rule
-from .services import decide
+from .models import BounceRule
+from .patterns import PatternError
+from .ruleset import CompiledRule, MessageView, RuleMatch, RuleSet, compile_rule
 
 # Stored bounces examined by the rule pages: the most recent ones, so a page answers in
 # seconds even on a large instance. The pages say so.
@@ -46,7 +48,7 @@ class StoredBounce:
             self._engine = (self.bounce.kind, self.bounce.reason)
             raw = self.view.raw()
             if raw:
-                from .parsing import parse_bounce
+                from bounces.parsing import parse_bounce
 
                 result = parse_bounce(raw)
                 wanted = (self.bounce.recipient or "").lower()
@@ -293,6 +295,11 @@ class DraftReport:
         return lines
 
 
+def load_ruleset() -> RuleSet:
+    """The enabled rules, in order (position, then id), compiled. One query."""
+    return RuleSet.from_rules(BounceRule.objects.filter(enabled=True).order_by("position", "id"))
+
+
 def rules_before(*, rule: BounceRule) -> RuleSet:
     """The enabled rules tried before ``rule`` (lower position; same position, lower id)."""
     qs = BounceRule.objects.filter(enabled=True).order_by("position", "id")
@@ -383,7 +390,6 @@ class CoverageReport:
 def rule_coverage(*, limit: int = DEFAULT_SAMPLE) -> CoverageReport:
     """For every rule, how many of the most recent ``limit`` stored bounces it catches,
     how many it decides (first match, enabled rules only), and how many name it."""
-    from .rules import PatternError
 
     rules = list(BounceRule.objects.order_by("position", "id"))
     recorded = dict(

@@ -1,5 +1,6 @@
 """Writes for bounce rules: hit counts, placement in the order, Octeth paste, import/export,
-the starter set, and re-applying the rules to stored bounces (with undo)."""
+the starter set, and re-applying the rules to stored bounces (with undo). Imports models,
+selectors and the pure modules; never tasks, views or admin."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.utils import timezone
 
-from .rule_models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
-from .rules import TYPE_RANK, RuleSet, load_ruleset, parse_octeth_lines
+from .models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
+from .patterns import TYPE_RANK, parse_octeth_lines
+from .ruleset import RuleSet
 
 # Gap between positions, so a rule can be slotted between two others by hand.
 POSITION_STEP = 10
@@ -345,7 +347,7 @@ def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
     (an "ignore" rule marks it not-a-bounce). A bounce that no rule matches any more goes
     back to the engine's verdict, re-read from its stored message.
     """
-    from .rule_selectors import DEFAULT_SAMPLE, final_verdict, iter_stored_bounces
+    from .selectors import DEFAULT_SAMPLE, final_verdict, iter_stored_bounces, load_ruleset
 
     limit = limit or DEFAULT_SAMPLE
     ruleset = ruleset if ruleset is not None else load_ruleset()
@@ -415,7 +417,7 @@ def apply_reapply(*, plan: ReapplyPlan, actor: Any = None, actor_label: str = ""
     A bounce that changed since the plan was made (a field no longer holds the planned old
     value) is left alone. Contact actions are not replayed: they belong to processing.
     """
-    from .models import Bounce
+    from bounces.models import Bounce
 
     batch = RuleReapply.objects.create(
         actor=actor if getattr(actor, "pk", None) else None, actor_label=actor_label,
@@ -464,7 +466,7 @@ class UndoReport:
 def undo_reapply(*, reapply: RuleReapply, actor: Any = None) -> UndoReport:
     """Set every field the re-apply changed back to its old value, unless it changed again
     since (then it is left and counted as a conflict). Undoing twice does nothing."""
-    from .models import Bounce
+    from bounces.models import Bounce
 
     reapply = RuleReapply.objects.select_for_update().get(pk=reapply.pk)
     report = UndoReport()

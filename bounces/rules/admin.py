@@ -1,7 +1,7 @@
-"""Admin of bounce rules: the ordered list (positions editable), hit counts, links to the
-test/coverage/re-apply pages, export of selected rules, Octeth paste and import.
+"""Admin of bounce rules (ordered list, hit counts, export, Octeth paste, import); an interface:
+imports the rules' models, services and views. Imported by bounces/admin.py.
 
-Imported by bounces/admin.py. The add/change form can test the draft against stored
+Links lead to the test/coverage/re-apply pages. The add/change form can test the draft against stored
 bounces before saving (the button hands the form to the rule editor, /bounces/rules/).
 """
 
@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import rule_services
-from .rule_models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
+from . import services
+from .models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
 
 
 @admin.register(BounceRule)
@@ -72,7 +72,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
         return form
 
     def save_model(self, request: HttpRequest, obj: BounceRule, form: Any, change: bool) -> None:
-        rule_services.place_rule(rule=obj, position=obj.position)
+        services.place_rule(rule=obj, position=obj.position)
 
     def changeform_view(
         self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
@@ -81,7 +81,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
         # "Test against stored bounces" posts the admin form to the rule editor's test,
         # which shows the results and saves only when asked.
         if request.method == "POST" and "_test_rule" in request.POST:
-            from .rule_views import rule_edit
+            from .views import rule_edit
 
             return rule_edit(request, pk=int(object_id) if object_id else None)
         return super().changeform_view(request, object_id, form_url, extra_context)
@@ -102,7 +102,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected rules as JSON")
     def export_selected(self, request: HttpRequest, queryset: QuerySet[BounceRule]) -> HttpResponse:
-        from .rule_views import export_response
+        from .views import export_response
 
         return export_response(queryset.order_by("position", "id"))
 
@@ -118,7 +118,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Renumber all rules 10, 20, 30… (keeps the order)", permissions=["change"])
     def renumber_all(self, request: HttpRequest, queryset: QuerySet[BounceRule]) -> None:
-        count = rule_services.renumber_rules()
+        count = services.renumber_rules()
         self.message_user(request, f"{count} rules renumbered.", messages.SUCCESS)
 
 

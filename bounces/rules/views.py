@@ -1,9 +1,5 @@
-"""Staff pages for bounce rules: the editor with its test against stored bounces, coverage,
-re-apply (preview, apply, undo), Octeth paste, import and export.
-
-Views fetch, call one selector or service, and render; the work is in rule_selectors and
-rule_services.
-"""
+"""Staff pages for bounce rules: the editor with its test, coverage, re-apply (with undo), Octeth
+paste, import, export. An interface: fetch, call one selector or service, render."""
 
 from __future__ import annotations
 
@@ -18,10 +14,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import rule_selectors, rule_services
-from .rule_forms import BounceRuleForm, OctethPasteForm, ReapplyForm, RuleImportForm
-from .rule_models import BounceRule, RuleReapply
-from .rule_selectors import DEFAULT_SAMPLE, SAMPLE_CHOICES
+from . import selectors, services
+from .forms import BounceRuleForm, OctethPasteForm, ReapplyForm, RuleImportForm
+from .models import BounceRule, RuleReapply
+from .selectors import DEFAULT_SAMPLE, SAMPLE_CHOICES
 
 VIEW = "bounces.view_bouncerule"
 CHANGE = "bounces.change_bouncerule"
@@ -62,7 +58,7 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             position = form.cleaned_data.get("position")
             if "_save" in request.POST or "_save_continue" in request.POST:
                 try:
-                    rule_services.place_rule(rule=draft, position=position)
+                    services.place_rule(rule=draft, position=position)
                 except ValidationError as exc:
                     form.add_error(None, exc)
                 else:
@@ -72,10 +68,10 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                     return redirect(_changelist())
             else:
                 if position is None:
-                    draft.position = rule_services.default_position(
+                    draft.position = services.default_position(
                         bounce_type=draft.bounce_type, exclude_pk=draft.pk
                     )
-                report = rule_selectors.preview_draft_rule(rule=draft, limit=form.cleaned_data["sample"])
+                report = selectors.preview_draft_rule(rule=draft, limit=form.cleaned_data["sample"])
     else:
         initial = {name: request.GET[name] for name in PREFILL if request.GET.get(name)}
         form = BounceRuleForm(instance=rule, initial=initial)
@@ -91,8 +87,8 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def rule_coverage(request: HttpRequest) -> HttpResponse:
     """Per rule: stored bounces it catches; and the unexplained bounces, grouped."""
     limit = _sample(request)
-    coverage = rule_selectors.rule_coverage(limit=limit)
-    unexplained_count, groups = rule_selectors.unexplained_groups(limit=limit)
+    coverage = selectors.rule_coverage(limit=limit)
+    unexplained_count, groups = selectors.unexplained_groups(limit=limit)
     return render(
         request,
         "bounces/rules/coverage.html",
@@ -113,16 +109,16 @@ def rule_reapply(request: HttpRequest) -> HttpResponse:
         form = ReapplyForm(request.POST)
         if form.is_valid():
             # Planned again at apply time: what is written is what the rules say now.
-            plan = rule_services.plan_reapply(
+            plan = services.plan_reapply(
                 limit=form.cleaned_data["sample"], only_unexplained=form.cleaned_data["only_unexplained"]
             )
-            batch = rule_services.apply_reapply(plan=plan, actor=request.user)
+            batch = services.apply_reapply(plan=plan, actor=request.user)
             messages.success(request, f"{batch.changed} bounces changed. Each change can be undone here.")
             return redirect("bounces:rule_reapply_detail", pk=batch.pk)
     elif "preview" in request.GET:
         form = ReapplyForm(request.GET)
         if form.is_valid():
-            plan = rule_services.plan_reapply(
+            plan = services.plan_reapply(
                 limit=form.cleaned_data["sample"], only_unexplained=form.cleaned_data["only_unexplained"]
             )
     else:
@@ -187,7 +183,7 @@ def rule_reapply_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def rule_reapply_undo(request: HttpRequest, pk: int) -> HttpResponse:
     """Undo one re-apply (fields changed again since are left alone)."""
     batch = get_object_or_404(RuleReapply, pk=pk)
-    report = rule_services.undo_reapply(reapply=batch, actor=request.user)
+    report = services.undo_reapply(reapply=batch, actor=request.user)
     text = f"Undone: {report.restored} fields set back."
     if report.conflicts:
         text += f" {report.conflicts} had changed again since and were left as they are."
@@ -205,7 +201,7 @@ def rule_paste(request: HttpRequest) -> HttpResponse:
         form = OctethPasteForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            report = rule_services.create_rules_from_octeth(
+            report = services.create_rules_from_octeth(
                 text=data["lines"], section=data["section"], hard_action=data["hard_action"],
                 soft_action=data["soft_action"], enabled=data["enabled"],
             )
@@ -229,9 +225,9 @@ def rule_import(request: HttpRequest) -> HttpResponse:
             error = "Replacing the rules deletes every existing rule: that needs the permission to delete rules."
         elif form.is_valid():
             try:
-                rules = rule_services.parse_import(form.cleaned_data["file"].read())
-                report = rule_services.import_rules(rules=rules, replace=form.cleaned_data["replace"])
-            except rule_services.RuleImportError as exc:
+                rules = services.parse_import(form.cleaned_data["file"].read())
+                report = services.import_rules(rules=rules, replace=form.cleaned_data["replace"])
+            except services.RuleImportError as exc:
                 error = str(exc)
             else:
                 messages.success(
@@ -254,6 +250,6 @@ def rule_export(request: HttpRequest) -> HttpResponse:
 
 def export_response(rules: object) -> HttpResponse:
     """A JSON attachment of ``rules`` (an iterable of BounceRule)."""
-    response = HttpResponse(rule_services.export_rules_json(rules=rules), content_type="application/json")
+    response = HttpResponse(services.export_rules_json(rules=rules), content_type="application/json")
     response["Content-Disposition"] = 'attachment; filename="bounce-rules.json"'
     return response

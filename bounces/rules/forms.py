@@ -1,4 +1,5 @@
-"""Forms of the rule pages: the editor (with its test), Octeth paste, import, re-apply."""
+"""Forms of the rule pages: the editor (with its test), Octeth paste, import, re-apply.
+Imports the rules' models, patterns and selectors (for sample sizes); no services."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Any
 
 from django import forms
 
-from .rule_models import BounceRule
-from .rule_selectors import DEFAULT_SAMPLE, SAMPLE_CHOICES
-from .rules import MAX_PATTERN_LENGTH
+from .models import BounceRule
+from .patterns import MAX_PATTERN_LENGTH
+from .selectors import DEFAULT_SAMPLE, SAMPLE_CHOICES
 
 SAMPLE_FIELD_CHOICES = [(n, f"most recent {n:,} bounces") for n in SAMPLE_CHOICES]
 

@@ -1,5 +1,5 @@
 """Bounce rules: operator-written patterns with the verdict and action they impose, and the
-audit trail of re-applying them to stored bounces."""
+audit trail of re-applying them to stored bounces. Imports only the pure patterns module."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from contacts.models import TimeStamped
 
-from .rules import MAX_PATTERN_LENGTH, PatternError, validate_pattern
+from .patterns import MAX_PATTERN_LENGTH, PatternError, validate_pattern
 
 
 class BounceRule(TimeStamped):
