@@ -115,7 +115,7 @@ class BounceDetail(generics.RetrieveAPIView):
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         from bounces.parsing import parse_bounce
-        from bounces.services import parse_options
+        from bounces.pipeline.processing import parse_options
         from bounces.views_detail import describe_parts
 
         bounce = get_object_or_404(Bounce.objects.select_related("raw_message"), pk=kwargs["pk"])
@@ -368,7 +368,7 @@ class MailboxProcess(APIView):
 
     @extend_schema(request=None, responses={202: s.RunSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        from bounces.services import queue_mailbox_run
+        from bounces.pipeline.processing import queue_mailbox_run
 
         mailbox = get_object_or_404(Mailbox, pk=pk)
         if not mailbox.enabled:

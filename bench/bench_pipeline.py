@@ -106,9 +106,9 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from bounces import services
     from bounces.mailboxes import imap as imap_module
     from bounces.models import Bounce, Mailbox
+    from bounces.pipeline import processing as services
     from campaigns.models import Campaign, SentMessage
     from contacts.models import Contact, MailingList, Subscription
 

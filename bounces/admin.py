@@ -15,9 +15,10 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import mailbox_views, services
+from . import mailbox_views
 from .checks import mailbox_problems
 from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
+from .pipeline import processing as services
 from .rules.admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 
 # Above this many contacts with soft bounces, a policy change is recomputed by a task.

@@ -44,7 +44,7 @@ from .mailboxes import (
     open_mailbox,
 )
 from .models import Mailbox
-from .services import mailbox_connection_settings
+from .pipeline.processing import mailbox_connection_settings
 
 # An admin page should not hang for the connector's default 30 s per step.
 ADMIN_TIMEOUT = 15.0

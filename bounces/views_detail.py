@@ -85,7 +85,7 @@ def _engine_verdict(bounce: Bounce, raw: bytes | None):
         return None
     from bounces.parsing import parse_bounce
 
-    from .services import parse_options
+    from .pipeline.processing import parse_options
 
     result = parse_bounce(raw, parse_options())
     wanted = (bounce.recipient or "").lower()

@@ -17,8 +17,9 @@ from django.views.decorators.http import require_POST
 
 from contacts.models import Contact
 
-from . import selectors, services
+from . import selectors
 from .models import Bounce, Mailbox, ProcessingRun
+from .pipeline import processing as services
 
 UNEXPLAINED_PAGE = 100
 DELIVERABILITY_DAYS = 30

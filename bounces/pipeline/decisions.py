@@ -8,8 +8,9 @@ from typing import Any
 
 from bounces.models import Bounce
 from bounces.parsing import Category
-from bounces.policies import Policy
 from contacts.services import Action
+
+from .policies import Policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 def _pipeline_ready() -> bool:
     try:
-        from bounces.services import process_stored_messages, record_send_refusal  # noqa: F401
+        from bounces.pipeline.processing import process_stored_messages, record_send_refusal  # noqa: F401
     except ImportError:
         return False
     return True
@@ -46,9 +46,9 @@ def dsn_for(envelope, recipient: str, *, status: str, diagnostic: str) -> bytes:
     ).encode()
 
 
-@pytest.mark.skipif(not _pipeline_ready(), reason="waiting for the PIPELINE helper's bounces.services")
+@pytest.mark.skipif(not _pipeline_ready(), reason="waiting for the PIPELINE helper's bounces.pipeline.processing")
 def test_import_send_process_bounces_and_see_the_counts(smtp_server, admin_client):
-    from bounces.services import process_stored_messages
+    from bounces.pipeline.processing import process_stored_messages
 
     mailing_list = MailingList.objects.create(name="news")
     report = import_contacts(

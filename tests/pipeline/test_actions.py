@@ -11,14 +11,14 @@ from django.utils import timezone
 from bounces import selectors
 from bounces.models import Bounce, BounceSettings, Mailbox, RawMessage
 from bounces.pipeline.decisions import decide
-from bounces.rules.models import BounceRule
-from bounces.services import (
+from bounces.pipeline.processing import (
     assign_bounce,
     mark_not_a_bounce,
     process_stored_messages,
     recompute_bounce_state,
     record_send_refusal,
 )
+from bounces.rules.models import BounceRule
 from campaigns.models import SentMessage
 from contacts.models import Contact, ContactEvent, Subscription, Suppression
 from contacts.services import apply_contact_action, preview_action, reset_bounce_state
@@ -348,7 +348,7 @@ def test_an_address_match_prefers_the_latest_campaign_of_the_mailbox_lists(campa
 
 
 def test_an_address_match_reads_one_sent_message_per_contact(campaign, monkeypatch):
-    from bounces import matching
+    from bounces.pipeline import matching
 
     contact = send(campaign, "many@example.net").contact
     for _ in range(5):

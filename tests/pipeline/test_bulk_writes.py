@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bounces.models import Bounce, RawMessage
-from bounces.services import process_stored_messages
+from bounces.pipeline.processing import process_stored_messages
 from contacts.models import ContactEvent
 from contacts.services import bulk_insert
 

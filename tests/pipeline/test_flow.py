@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
-from bounces.services import process_mailbox
+from bounces.pipeline.processing import process_mailbox
 from contacts.models import Contact, ContactEvent, Subscription, Suppression
 
 from .conftest import arf, dsn, send, vacation
@@ -118,7 +118,7 @@ def test_dry_run_changes_nothing(pipeline_dovecot, mail_user, mailbox, campaign)
 def test_a_dry_run_leaves_messages_stored_by_a_crashed_run_untouched(
     pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
 ):
-    from bounces import services
+    from bounces.pipeline import processing as services
 
     sent = send(campaign, "stored@example.net")
     pipeline_dovecot.inject(mail_user, dsn("stored@example.net", token=sent.token))
@@ -148,7 +148,7 @@ def test_a_dry_run_leaves_messages_stored_by_a_crashed_run_untouched(
 def test_large_runs_parse_in_a_helper_process_with_the_same_results(
     pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
 ):
-    from bounces import services
+    from bounces.pipeline import processing as services
 
     monkeypatch.setattr(services, "PARALLEL_PARSE_MIN", 1)
     monkeypatch.setattr(services, "FORK_WITH_THREADS", True)  # earlier tests leave threads

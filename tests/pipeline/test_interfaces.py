@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from bouncemgr.celery import app as celery_app
 from bounces.models import Bounce, Mailbox, ProcessingRun
-from bounces.services import TransientRunError, process_mailbox, sync_all_schedules
+from bounces.pipeline.processing import TransientRunError, process_mailbox, sync_all_schedules
 from bounces.tasks import process_mailbox_task
 
 from .conftest import dsn, send
@@ -135,7 +135,7 @@ def test_the_task_is_safe_to_run_twice_and_retries_transient_errors():
 
 def test_the_unexplained_queue_links_to_the_rule_editor_with_a_pattern(admin_client):
     from bounces.models import RawMessage
-    from bounces.services import process_stored_messages
+    from bounces.pipeline.processing import process_stored_messages
 
     raw = b"From: robot@example.net\r\nSubject: Strange notice 42\r\n\r\nsomething odd\r\n"
     RawMessage.objects.create(dedupe_key="q:1", source="upload", sha256="0" * 64, raw=raw, size=len(raw))
@@ -154,7 +154,7 @@ def test_a_view_only_staff_user_cannot_mark_bounces_not_a_bounce_in_the_admin(cl
     from django.contrib.auth.models import Permission, User
 
     from bounces.models import RawMessage
-    from bounces.services import process_stored_messages
+    from bounces.pipeline.processing import process_stored_messages
 
     raw = b"From: robot@example.net\r\nSubject: Strange notice\r\n\r\nsomething odd\r\n"
     RawMessage.objects.create(dedupe_key="q:2", source="upload", sha256="0" * 64, raw=raw, size=len(raw))

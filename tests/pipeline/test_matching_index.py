@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bounces.matching import BatchMatcher
 from bounces.parsing import Category, Kind, ParseResult, RecipientResult
+from bounces.pipeline.matching import BatchMatcher
 from contacts.models import Contact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

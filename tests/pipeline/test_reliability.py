@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, connections
 
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
-from bounces.services import TransientRunError, process_mailbox, process_stored_messages
+from bounces.pipeline.processing import TransientRunError, process_mailbox, process_stored_messages
 from contacts.models import Contact
 
 from .conftest import dsn, send
@@ -67,7 +67,7 @@ def test_a_crash_before_processing_leaves_stored_messages_that_the_next_run_proc
     pipeline_dovecot, mail_user, mailbox, campaign
 ):
     _inject_bounces(pipeline_dovecot, mail_user, campaign, 3)
-    from bounces import services
+    from bounces.pipeline import processing as services
 
     original = services.Processor.process
 
@@ -189,7 +189,7 @@ def test_a_run_over_10000_messages_keeps_memory_bounded(pipeline_dovecot, mail_u
     for _ in range(10_000):
         pipeline_dovecot.inject(mail_user, raw)
     Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=500)
-    from bounces import services
+    from bounces.pipeline import processing as services
 
     services.FORK_WITH_THREADS = True  # as in production; proxy threads of earlier tests linger
     tracemalloc.start()

@@ -258,7 +258,7 @@ def test_a_rule_type_sets_the_kind_and_either_keeps_the_engine_verdict(
     bounce_type: str | None, engine_kind: str, expected: str
 ) -> None:
     from bounces.pipeline.decisions import decide
-    from bounces.policies import Policy
+    from bounces.pipeline.policies import Policy
     from bounces.rules.ruleset import RuleMatch
 
     rule = None if bounce_type is None else RuleMatch(

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bounces.mailboxes import MailboxError, check_connection
 from bounces.models import Mailbox
-from bounces.services import mailbox_connection_settings
+from bounces.pipeline.processing import mailbox_connection_settings
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bounces.models import Mailbox, ProcessingRun
-from bounces.services import TransientRunError, process_mailbox, sync_all_schedules
+from bounces.pipeline.processing import TransientRunError, process_mailbox, sync_all_schedules
 
 
 class Command(BaseCommand):

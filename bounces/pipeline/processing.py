@@ -44,13 +44,8 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from campaigns.models import SentMessage
-from contacts.models import Contact, ContactEvent, Suppression
-from contacts.services import Action, ContactActionBatch, bulk_insert, suppression_address
-
-from . import policies
-from .mailboxes import connect_mailbox
-from .mailboxes.base import (
+from bounces.mailboxes import connect_mailbox
+from bounces.mailboxes.base import (
     ConnectionSettings,
     Disposition,
     MailboxConnector,
@@ -58,15 +53,19 @@ from .mailboxes.base import (
     MessageRef,
     OAuth2Settings,
 )
-from .matching import NO_MATCH, BatchMatcher, Match
-from .models import Bounce, Mailbox, ProcessingRun, RawMessage
-from .models import Disposition as DispositionChoice
-from .parsing import Category, Kind, ParseOptions, ParseResult, RecipientResult, parse_bounce
-from .pipeline.decisions import Decision, decide
-from .policies import Policy
-from .rules.ruleset import MessageView, RuleMatch, RuleSet
-from .rules.selectors import load_ruleset
-from .rules.services import record_rule_hits
+from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
+from bounces.models import Disposition as DispositionChoice
+from bounces.parsing import Category, Kind, ParseOptions, ParseResult, RecipientResult, parse_bounce
+from bounces.pipeline import policies
+from bounces.pipeline.decisions import Decision, decide
+from bounces.pipeline.matching import NO_MATCH, BatchMatcher, Match
+from bounces.pipeline.policies import Policy
+from bounces.rules.ruleset import MessageView, RuleMatch, RuleSet
+from bounces.rules.selectors import load_ruleset
+from bounces.rules.services import record_rule_hits
+from campaigns.models import SentMessage
+from contacts.models import Contact, ContactEvent, Suppression
+from contacts.services import Action, ContactActionBatch, bulk_insert, suppression_address
 
 log = logging.getLogger(__name__)
 
@@ -1001,7 +1000,7 @@ def record_send_refusal(*, sent_message: SentMessage, reply_code: int, enhanced_
 
     Idempotent on "smtp:<token>:<reply_code>": calling it twice returns the first Bounce.
     """
-    from .parsing.classify import classify
+    from bounces.parsing.classify import classify
 
     key = f"smtp:{sent_message.token}:{reply_code}"
     existing = Bounce.objects.filter(raw_message__mailbox__isnull=True, raw_message__dedupe_key=key).first()
@@ -1219,7 +1218,7 @@ def sync_all_schedules() -> tuple[int, int]:
 def queue_mailbox_run(*, mailbox: Mailbox, actor: Any = None, trigger: str = ProcessingRun.Trigger.MANUAL
                       ) -> ProcessingRun:
     """Create a queued run and send its task once the transaction commits."""
-    from .tasks import process_mailbox_task
+    from bounces.tasks import process_mailbox_task
 
     run = create_run(mailbox=mailbox, trigger=trigger, actor=actor)
     transaction.on_commit(lambda: _send(process_mailbox_task, mailbox.pk, run.pk))

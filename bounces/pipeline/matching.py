@@ -23,11 +23,10 @@ from typing import Any
 from django.db.models import Case, F, IntegerField, Value, When, Window
 from django.db.models.functions import Lower, RowNumber
 
+from bounces.models import Bounce
+from bounces.parsing import ParseResult, RecipientResult
 from campaigns.models import SentMessage
 from contacts.models import Contact
-
-from .models import Bounce
-from .parsing import ParseResult, RecipientResult
 
 _SENT_FIELDS = ("id", "token", "message_id", "email", "contact_id", "campaign_id",
                 "campaign__mailing_list_id", "sent_at")

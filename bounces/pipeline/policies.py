@@ -24,9 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+from bounces.models import BounceSettings, ComplaintAction, HardAction, Mailbox, SoftPolicy
 from contacts.services import Action
-
-from .models import BounceSettings, ComplaintAction, HardAction, Mailbox, SoftPolicy
 
 HARD_ACTIONS: dict[str, tuple[str, ...]] = {
     HardAction.UNSUBSCRIBE_SUPPRESS: (Action.UNSUBSCRIBE, Action.SUPPRESS),
