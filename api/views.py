@@ -368,7 +368,7 @@ class MailboxProcess(APIView):
 
     @extend_schema(request=None, responses={202: s.RunSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        from bounces.pipeline.processing import queue_mailbox_run
+        from bounces.intake.schedules import queue_mailbox_run
 
         mailbox = get_object_or_404(Mailbox, pk=pk)
         if not mailbox.enabled:

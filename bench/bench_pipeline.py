@@ -106,9 +106,11 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from bounces.intake import mailbox as intake_mailbox
     from bounces.mailboxes import imap as imap_module
     from bounces.models import Bounce, Mailbox
-    from bounces.pipeline import processing as services
+    from bounces.pipeline import background, processing
+    from bounces.pipeline.background import BackgroundParser
     from campaigns.models import Campaign, SentMessage
     from contacts.models import Contact, MailingList, Subscription
 
@@ -143,7 +145,7 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
     print(f"{n} messages, {total_bytes / 1e6:.1f} MB; processing ...")
 
     timer = Timer()
-    real_parse = services.parse_bounce
+    real_parse = processing.parse_bounce
     real_fetch = imap_module.IMAPConnector.fetch
     real_apply = imap_module.IMAPConnector.apply
     real_list = imap_module.IMAPConnector.list_messages
@@ -200,7 +202,7 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
                 entry = statements.setdefault(sql_text[:90], [0, 0.0])
                 entry[0] += 1
                 entry[1] += time.perf_counter() - start
-    real_submit = services.BackgroundParser.submit
+    real_submit = BackgroundParser.submit
 
     def executemany(sql_text, rows):
         start = time.perf_counter()
@@ -226,8 +228,9 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
 
     contact_services.executemany = executemany
     contact_services.copy_rows = copy_rows
-    services.BackgroundParser.submit = submit
-    services.parse_bounce = parse
+    BackgroundParser.submit = submit
+    processing.parse_bounce = parse
+    background.parse_bounce = parse
     imap_module.IMAPConnector.fetch = fetch
     imap_module.IMAPConnector.apply = apply
     imap_module.IMAPConnector.list_messages = list_messages
@@ -240,16 +243,17 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
             self_before = resource.getrusage(resource.RUSAGE_SELF)
             children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            run = services.process_mailbox(mailbox_id=mailbox.pk, trigger="command")
+            run = intake_mailbox.process_mailbox(mailbox_id=mailbox.pk, trigger="command")
             elapsed = time.perf_counter() - start
             self_after = resource.getrusage(resource.RUSAGE_SELF)
             children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             backend_cpu = _proc_cpu(backend_pid) - backend_before
     finally:
-        services.parse_bounce = real_parse
+        processing.parse_bounce = real_parse
+        background.parse_bounce = real_parse
         contact_services.executemany = real_executemany
         contact_services.copy_rows = real_copy_rows
-        services.BackgroundParser.submit = real_submit
+        BackgroundParser.submit = real_submit
         imap_module.IMAPConnector.fetch = real_fetch
         imap_module.IMAPConnector.apply = real_apply
         imap_module.IMAPConnector.list_messages = real_list

@@ -17,8 +17,9 @@ from django.utils.html import format_html
 
 from . import mailbox_views
 from .checks import mailbox_problems
+from .intake import schedules
 from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
-from .pipeline import processing as services
+from .pipeline import actions
 from .rules.admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 
 # Above this many contacts with soft bounces, a policy change is recomputed by a task.
@@ -111,18 +112,18 @@ class MailboxAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         # keep the beat entry in step with interval / enabled (a service, not a signal)
-        transaction.on_commit(partial(services.sync_mailbox_schedule, mailbox=obj))
+        transaction.on_commit(partial(schedules.sync_mailbox_schedule, mailbox=obj))
 
     def delete_model(self, request, obj) -> None:
         mailbox_id = obj.pk
         super().delete_model(request, obj)
-        services.remove_mailbox_schedule(mailbox_id=mailbox_id)
+        schedules.remove_mailbox_schedule(mailbox_id=mailbox_id)
 
     def delete_queryset(self, request, queryset) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         super().delete_queryset(request, queryset)
         for mailbox_id in ids:
-            services.remove_mailbox_schedule(mailbox_id=mailbox_id)
+            schedules.remove_mailbox_schedule(mailbox_id=mailbox_id)
 
     def get_urls(self):
         def wrap(view):
@@ -169,7 +170,7 @@ class BounceSettingsAdmin(admin.ModelAdmin):
                 transaction.on_commit(partial(recompute_bounce_state_task.delay, label))
                 messages.info(request, "Soft-bounce state is being recomputed from history in the background.")
                 return
-            changed = services.recompute_bounce_state(actor_label=label)
+            changed = actions.recompute_bounce_state(actor_label=label)
             messages.info(request, f"Soft-bounce state recomputed from history for {changed} contact(s).")
 
 
@@ -250,6 +251,6 @@ class BounceAdmin(admin.ModelAdmin):
     def mark_not_a_bounce(self, request: HttpRequest, queryset) -> None:
         n = 0
         for bounce in queryset.filter(state=Bounce.State.UNMATCHED):
-            services.mark_not_a_bounce(bounce=bounce, actor=request.user)
+            actions.mark_not_a_bounce(bounce=bounce, actor=request.user)
             n += 1
         messages.success(request, f"{n} bounce(s) marked as not a bounce.")

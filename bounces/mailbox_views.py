@@ -35,6 +35,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from .intake.connections import mailbox_connection_settings
 from .mailboxes import (
     ConnectionReport,
     ConnectionSettings,
@@ -44,7 +45,6 @@ from .mailboxes import (
     open_mailbox,
 )
 from .models import Mailbox
-from .pipeline.processing import mailbox_connection_settings
 
 # An admin page should not hang for the connector's default 30 s per step.
 ADMIN_TIMEOUT = 15.0

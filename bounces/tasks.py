@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .intake.mailbox import TransientRunError, process_mailbox
 from .models import Mailbox, ProcessingRun
-from .pipeline.processing import TransientRunError, process_mailbox
 
 
 @shared_task(
@@ -46,6 +46,6 @@ def process_mailbox_task(self, mailbox_id: int, run_id: int | None = None) -> di
 @shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
 def recompute_bounce_state_task(actor_label: str = "policy change") -> dict:
     """Replay stored soft bounces under the current policy (after a settings change)."""
-    from .pipeline.processing import recompute_bounce_state
+    from .pipeline.actions import recompute_bounce_state
 
     return {"contacts_changed": recompute_bounce_state(actor_label=actor_label)}

@@ -18,8 +18,9 @@ from django.views.decorators.http import require_POST
 from contacts.models import Contact
 
 from . import selectors
+from .intake import schedules
 from .models import Bounce, Mailbox, ProcessingRun
-from .pipeline import processing as services
+from .pipeline import actions
 
 UNEXPLAINED_PAGE = 100
 DELIVERABILITY_DAYS = 30
@@ -59,7 +60,7 @@ def process_now(request: HttpRequest, mailbox_id: int) -> HttpResponse:
         messages.error(request, "You may not process mailboxes.")
         return redirect("admin:bounces_mailbox_changelist")
     mailbox = get_object_or_404(Mailbox, pk=mailbox_id)
-    run = services.queue_mailbox_run(mailbox=mailbox, actor=request.user)
+    run = schedules.queue_mailbox_run(mailbox=mailbox, actor=request.user)
     return redirect("bounces:pipeline_run", run_id=run.pk)
 
 
@@ -70,7 +71,7 @@ def process_all_now(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("bounces.change_mailbox"):
         messages.error(request, "You may not process mailboxes.")
         return redirect("admin:bounces_mailbox_changelist")
-    runs = [services.queue_mailbox_run(mailbox=m, actor=request.user)
+    runs = [schedules.queue_mailbox_run(mailbox=m, actor=request.user)
             for m in Mailbox.objects.filter(enabled=True)]
     if not runs:
         messages.warning(request, "No mailbox is enabled: nothing to process.")
@@ -129,7 +130,7 @@ def unexplained_action(request: HttpRequest, bounce_id: int) -> HttpResponse:
     bounce = get_object_or_404(Bounce, pk=bounce_id)
     action = request.POST.get("action")
     if action == "not_bounce":
-        services.mark_not_a_bounce(bounce=bounce, actor=request.user)
+        actions.mark_not_a_bounce(bounce=bounce, actor=request.user)
         messages.success(request, f"Bounce #{bounce.pk} marked as not a bounce.")
     elif action == "assign":
         email = request.POST.get("email", "").strip()
@@ -140,7 +141,7 @@ def unexplained_action(request: HttpRequest, bounce_id: int) -> HttpResponse:
             kind = request.POST.get("kind") or None
             if kind not in dict(Bounce.Kind.choices):
                 kind = None
-            services.assign_bounce(bounce=bounce, contact=contact, kind=kind, actor=request.user)
+            actions.assign_bounce(bounce=bounce, contact=contact, kind=kind, actor=request.user)
             messages.success(request, f"Bounce #{bounce.pk} assigned to {contact}.")
     else:
         messages.error(request, "Unknown action.")

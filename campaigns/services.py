@@ -510,7 +510,7 @@ def _record_refusal(*, campaign: Campaign, row: SentMessage, code: int, text: st
     contact actions as a bounce read from a mailbox)."""
     enhanced = text.partition(" ")[0]
     enhanced_status = enhanced if _looks_enhanced(enhanced) else None
-    from bounces.pipeline.processing import (
+    from bounces.intake.refusals import (
         record_send_refusal,  # bounces imports campaigns: import here
     )
 

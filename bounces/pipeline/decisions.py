@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bounces.models import Bounce
-from bounces.parsing import Category
+from bounces.parsing import Category, Kind, ParseResult
 from contacts.services import Action
 
 from .policies import Policy
@@ -80,3 +80,15 @@ def decide(*, category: str, rule: Any = None, mailbox_policy: Policy | None = N
         delete_message=bool(rule and rule.delete_message), rule_id=rule.rule_id if rule else None,
         reason=(rule.reason if rule and rule.reason else ""),
     )
+
+
+def category_without_recipient(result: ParseResult) -> str:
+    if result.kind == Kind.COMPLAINT:
+        return Category.COMPLAINT
+    if result.kind == Kind.AUTOREPLY:
+        return Category.AUTOREPLY
+    if result.kind == Kind.DELIVERED:
+        return Category.DELIVERED
+    if result.kind == Kind.NOT_BOUNCE:
+        return Category.NOT_BOUNCE
+    return Category.UNKNOWN

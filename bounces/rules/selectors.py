@@ -223,7 +223,7 @@ def decide_for_preview(
 ) -> tuple[str, tuple[str, ...]]:
     """(final kind, contact actions) if ``rule`` matched a bounce the engine calls ``engine_kind``.
 
-    Asks the pipeline's own decision function (`bounces.pipeline.processing.decide`, with the
+    Asks the pipeline's own decision function (`bounces.pipeline.decisions.decide`, with the
     mailbox's effective policy) so the preview says what processing would do: e.g. a hard
     rule also marks the contact hard-bounced, "either" keeps the engine's verdict and its
     policy actions.

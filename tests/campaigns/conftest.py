@@ -53,9 +53,9 @@ def make_campaign(mailing_list: MailingList | None, **kw) -> Campaign:
 
 
 def pipeline_ready() -> bool:
-    """True once the PIPELINE helper's bounces.pipeline.processing.record_send_refusal exists."""
+    """True once the PIPELINE helper's bounces.intake.refusals.record_send_refusal exists."""
     try:
-        from bounces.pipeline.processing import record_send_refusal  # noqa: F401
+        from bounces.intake.refusals import record_send_refusal  # noqa: F401
     except ImportError:
         return False
     return True

@@ -22,7 +22,7 @@ from .conftest import make_campaign, make_list, pipeline_ready, subscribe
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 needs_pipeline = pytest.mark.skipif(
-    not pipeline_ready(), reason="waiting for bounces.pipeline.processing.record_send_refusal (PIPELINE helper)"
+    not pipeline_ready(), reason="waiting for bounces.intake.refusals.record_send_refusal (PIPELINE helper)"
 )
 
 GREYLISTED = "451 4.7.1 <busy@example.com>: Recipient address rejected: Greylisted, try again later"

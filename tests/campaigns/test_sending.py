@@ -14,7 +14,7 @@ from .conftest import make_campaign, make_list, pipeline_ready, subscribe
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 needs_pipeline = pytest.mark.skipif(
-    not pipeline_ready(), reason="waiting for bounces.pipeline.processing.record_send_refusal (PIPELINE helper)"
+    not pipeline_ready(), reason="waiting for bounces.intake.refusals.record_send_refusal (PIPELINE helper)"
 )
 
 

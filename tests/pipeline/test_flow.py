@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bounces.intake.mailbox import process_mailbox
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
-from bounces.pipeline.processing import process_mailbox
 from contacts.models import Contact, ContactEvent, Subscription, Suppression
 
 from .conftest import arf, dsn, send, vacation
@@ -118,7 +118,7 @@ def test_dry_run_changes_nothing(pipeline_dovecot, mail_user, mailbox, campaign)
 def test_a_dry_run_leaves_messages_stored_by_a_crashed_run_untouched(
     pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
 ):
-    from bounces.pipeline import processing as services
+    from bounces.pipeline.processing import Processor
 
     sent = send(campaign, "stored@example.net")
     pipeline_dovecot.inject(mail_user, dsn("stored@example.net", token=sent.token))
@@ -130,7 +130,7 @@ def test_a_dry_run_leaves_messages_stored_by_a_crashed_run_untouched(
         raise Killed
 
     with monkeypatch.context() as patch:  # a run that dies after storing, before processing
-        patch.setattr(services.Processor, "process", boom)
+        patch.setattr(Processor, "process", boom)
         with pytest.raises(Killed):
             process_mailbox(mailbox_id=mailbox.pk)
     assert RawMessage.objects.get().state == RawMessage.State.NEW
@@ -148,19 +148,21 @@ def test_a_dry_run_leaves_messages_stored_by_a_crashed_run_untouched(
 def test_large_runs_parse_in_a_helper_process_with_the_same_results(
     pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
 ):
-    from bounces.pipeline import processing as services
+    from bounces.intake import mailbox as intake_mailbox
+    from bounces.pipeline import background
+    from bounces.pipeline.background import BackgroundParser
 
-    monkeypatch.setattr(services, "PARALLEL_PARSE_MIN", 1)
-    monkeypatch.setattr(services, "FORK_WITH_THREADS", True)  # earlier tests leave threads
+    monkeypatch.setattr(intake_mailbox, "PARALLEL_PARSE_MIN", 1)
+    monkeypatch.setattr(background, "FORK_WITH_THREADS", True)  # earlier tests leave threads
     started = []
-    real_start = services.BackgroundParser.start.__func__
+    real_start = BackgroundParser.start.__func__
 
     def start(cls, options):
         parser = real_start(cls, options)
         started.append(parser.executor is not None)
         return parser
 
-    monkeypatch.setattr(services.BackgroundParser, "start", classmethod(start))
+    monkeypatch.setattr(BackgroundParser, "start", classmethod(start))
     sent = [send(campaign, f"p{i}@example.net") for i in range(7)]
     pipeline_dovecot.inject_many(mail_user, [dsn(s.email, token=s.token) for s in sent])
     pipeline_dovecot.inject(mail_user, dsn("nobody@example.net"))

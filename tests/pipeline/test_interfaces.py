@@ -10,8 +10,9 @@ from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
 from bouncemgr.celery import app as celery_app
+from bounces.intake.mailbox import TransientRunError, process_mailbox
+from bounces.intake.schedules import sync_all_schedules
 from bounces.models import Bounce, Mailbox, ProcessingRun
-from bounces.pipeline.processing import TransientRunError, process_mailbox, sync_all_schedules
 from bounces.tasks import process_mailbox_task
 
 from .conftest import dsn, send

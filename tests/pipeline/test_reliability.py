@@ -8,8 +8,9 @@ import tracemalloc
 import pytest
 from django.db import connection, connections
 
+from bounces.intake.mailbox import TransientRunError, process_mailbox
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
-from bounces.pipeline.processing import TransientRunError, process_mailbox, process_stored_messages
+from bounces.pipeline.processing import process_stored_messages
 from contacts.models import Contact
 
 from .conftest import dsn, send
@@ -67,19 +68,19 @@ def test_a_crash_before_processing_leaves_stored_messages_that_the_next_run_proc
     pipeline_dovecot, mail_user, mailbox, campaign
 ):
     _inject_bounces(pipeline_dovecot, mail_user, campaign, 3)
-    from bounces.pipeline import processing as services
+    from bounces.pipeline.processing import Processor
 
-    original = services.Processor.process
+    original = Processor.process
 
     def boom(self, items):
         raise Killed
 
-    services.Processor.process = boom
+    Processor.process = boom
     try:
         with pytest.raises(Killed):
             process_mailbox(mailbox_id=mailbox.pk)
     finally:
-        services.Processor.process = original
+        Processor.process = original
     assert RawMessage.objects.filter(state="new").count() == 3
     assert not Bounce.objects.exists()
     assert len(pipeline_dovecot.message_files(mail_user)) == 3
@@ -189,16 +190,16 @@ def test_a_run_over_10000_messages_keeps_memory_bounded(pipeline_dovecot, mail_u
     for _ in range(10_000):
         pipeline_dovecot.inject(mail_user, raw)
     Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=500)
-    from bounces.pipeline import processing as services
+    from bounces.pipeline import background
 
-    services.FORK_WITH_THREADS = True  # as in production; proxy threads of earlier tests linger
+    background.FORK_WITH_THREADS = True  # as in production; proxy threads of earlier tests linger
     tracemalloc.start()
     try:
         run = process_mailbox(mailbox_id=mailbox.pk)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-        services.FORK_WITH_THREADS = False
+        background.FORK_WITH_THREADS = False
 
     assert run.fetched == 10_000 and run.hard == 10_000, run.summary() + run.error_log
     print(f"tracemalloc peak during the 10,000-message run: {peak / 1e6:.1f} MB")

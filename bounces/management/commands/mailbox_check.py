@@ -13,9 +13,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bounces.intake.connections import mailbox_connection_settings
 from bounces.mailboxes import MailboxError, check_connection
 from bounces.models import Mailbox
-from bounces.pipeline.processing import mailbox_connection_settings
 
 
 class Command(BaseCommand):

@@ -12,8 +12,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bounces.intake.mailbox import TransientRunError, process_mailbox
+from bounces.intake.schedules import sync_all_schedules
 from bounces.models import Mailbox, ProcessingRun
-from bounces.pipeline.processing import TransientRunError, process_mailbox, sync_all_schedules
 
 
 class Command(BaseCommand):

@@ -1,0 +1,378 @@
+"""The mailbox poller: fetch, store and commit, hand over to the pipeline, dispose.
+Imports the pipeline, rules, connectors and models; never tasks, views or admin.
+
+Flow of one run of one mailbox (`process_mailbox`):
+
+1. Take the mailbox's run lock (conditional UPDATE of `Mailbox.locked_until`; it expires
+   by itself if the worker dies, and is refreshed every batch).
+2. List the messages on the server. Keys already stored and disposed are skipped; keys
+   stored but not yet disposed (a run died between commit and disposition) are disposed
+   of now, according to their stored verdict, and counted as duplicates, never again as
+   bounces; keys stored but not processed are processed from the stored bytes.
+3. For each batch (mailbox batch size, default 200; 500 in the bench): fetch; store the
+   raw bytes (insert ignoring conflicts on the unique (mailbox, dedupe_key)) and COMMIT;
+   parse (outside any transaction; large runs in a helper process, one batch ahead);
+   match, run the rules and decide (reads only); then in ONE transaction: claim the rows
+   and mark them processed with their outcome (`UPDATE ... WHERE state IN (new, failed)
+   RETURNING id`; only rows this run got are recorded, so two runs never process one
+   message), insert the Bounce rows, apply contact actions set-based; COMMIT.
+4. Dispose of the batch on the server (only rows whose results are committed), then flag
+   them disposed. Disposition waits for the verdict because unmatched messages have their
+   own disposition (default: mark read and leave) and a rule may ask for deletion.
+
+A crash anywhere leaves every fetched message either not stored (still on the server, the
+next run fetches it) or stored (the next run finds its key and finishes the job without
+counting it twice). See docs/pipeline.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import sha256
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from bounces.mailboxes.base import MailboxConnector, MailboxError, MessageRef
+from bounces.models import Mailbox, ProcessingRun, RawMessage
+from bounces.pipeline import policies
+from bounces.pipeline.background import BackgroundParser
+from bounces.pipeline.dispositions import dispose, disposition_for, settle_vanished
+from bounces.pipeline.processing import Item, Processor, load_rules
+from bounces.pipeline.runs import (
+    ERROR_LOG_LIMIT,
+    ProgressCallback,
+    acquire_mailbox_lock,
+    add_counts,
+    chunked,
+    create_run,
+    refresh_mailbox_lock,
+    release_mailbox_lock,
+    save_run,
+)
+from contacts.services import bulk_insert
+
+from .connections import mailbox_connection_settings, open_connector
+
+log = logging.getLogger(__name__)
+
+
+# Bytes of fetched mail held at once before a batch is cut short (memory bound).
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+
+
+class MailboxBusyError(Exception):
+    """Another run holds this mailbox's lock."""
+
+
+class TransientRunError(Exception):
+    """The run stopped on a temporary mailbox problem; worth retrying with backoff."""
+
+
+# Runs with at least this many new messages parse in a helper process, overlapping the
+# engine (the biggest CPU cost) with the database work and the IMAP traffic.
+PARALLEL_PARSE_MIN = 2000
+
+
+@dataclass
+class _Fetched:
+    ref: MessageRef
+    raw: bytes
+
+
+def process_mailbox(
+    *,
+    mailbox_id: int,
+    run_id: int | None = None,
+    trigger: str = ProcessingRun.Trigger.SCHEDULE,
+    dry_run: bool = False,
+    actor: Any = None,
+    progress: ProgressCallback | None = None,
+    batch_size: int | None = None,
+    crash_after_commit: Callable[[list[int]], None] | None = None,
+) -> ProcessingRun:
+    """Run the pipeline once for one mailbox; returns the finished run.
+
+    Raises `TransientRunError` (after recording it on the run and the mailbox) when the
+    server could not be reached or dropped the connection, so the task can retry with
+    backoff. `crash_after_commit` is a test hook called after a batch's results are
+    committed and before its disposition.
+    """
+    mailbox = Mailbox.objects.get(pk=mailbox_id)
+    if run_id is not None:
+        run = ProcessingRun.objects.get(pk=run_id)
+    else:
+        run = create_run(mailbox=mailbox, trigger=trigger, actor=actor, dry_run=dry_run)
+    dry_run = dry_run or run.dry_run
+    token = secrets.token_hex(8)
+    now = timezone.now()
+    run.status = ProcessingRun.Status.RUNNING
+    run.started_at = now
+    run.save(update_fields=["status", "started_at"])
+    if not acquire_mailbox_lock(mailbox.pk, token):
+        run.status = ProcessingRun.Status.SKIPPED
+        run.finished_at = timezone.now()
+        run.error_log = "Another run of this mailbox is in progress; this one did nothing."
+        run.save(update_fields=["status", "finished_at", "error_log"])
+        return run
+    # We hold the lock, so no other run of this mailbox is alive: one still marked running
+    # was interrupted (worker killed, machine restarted). Say so instead of "running" forever.
+    # (Reprocessing runs take no lock and may legitimately run alongside.)
+    ProcessingRun.objects.filter(mailbox=mailbox, status=ProcessingRun.Status.RUNNING).exclude(
+        pk=run.pk).exclude(trigger=ProcessingRun.Trigger.REPROCESS).update(
+        status=ProcessingRun.Status.FAILED, finished_at=timezone.now(),
+        error_log="Interrupted: the worker stopped before the run finished. What it stored was "
+                  "picked up by a later run.",
+    )
+    transient = False
+    try:
+        _run_mailbox(run, mailbox, token, dry_run=dry_run, progress=progress,
+                     batch_size=batch_size or mailbox.batch_size, crash_after_commit=crash_after_commit)
+        run.status = ProcessingRun.Status.PARTIAL if run.errors else ProcessingRun.Status.SUCCEEDED
+        Mailbox.objects.filter(pk=mailbox.pk).update(
+            last_run_at=now, last_success_at=timezone.now(), last_error="",
+        )
+    except MailboxError as exc:
+        transient = bool(exc.transient)
+        _fail(run, mailbox, f"{exc.category}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), now)
+    except Exception as exc:
+        log.exception("run %s of mailbox %s failed", run.pk, mailbox.pk)
+        _fail(run, mailbox, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}", now)
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        save_run(run, "status", "finished_at")
+        release_mailbox_lock(mailbox.pk, token)
+    if transient:
+        raise TransientRunError(run.error_log.strip().splitlines()[-1] if run.error_log else "transient error")
+    return run
+
+
+def _fail(run: ProcessingRun, mailbox: Mailbox, message: str, started: datetime) -> None:
+    run.status = ProcessingRun.Status.FAILED
+    run.errors += 1
+    run.error_log = (run.error_log + message + "\n")[-ERROR_LOG_LIMIT:]
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        last_run_at=started, last_error=message[:2000], last_error_at=timezone.now()
+    )
+
+
+def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: bool,
+                 progress: ProgressCallback | None, batch_size: int,
+                 crash_after_commit: Callable[[list[int]], None] | None) -> None:
+    processor = Processor(run=run, mailbox=mailbox, policy=policies.effective_policy(mailbox),
+                          ruleset=load_rules())
+    conn = mailbox_connection_settings(mailbox)
+    box = open_connector(conn)
+    try:
+        state = box.open_folder(conn.folder, expected_uidvalidity=mailbox.uidvalidity)
+        if state.uidvalidity != mailbox.uidvalidity and not dry_run:
+            Mailbox.objects.filter(pk=mailbox.pk).update(uidvalidity=state.uidvalidity)
+        # The folder was reset (restored, recreated): every stored key is void, so messages
+        # we already processed come back under new keys. Recognise them by their bytes.
+        by_content = bool(state.uidvalidity_changed and mailbox.uidvalidity is not None)
+        if by_content:
+            run.error_log += (f"UIDVALIDITY changed ({mailbox.uidvalidity} -> {state.uidvalidity}); "
+                              "recognising known messages by their content this run.\n")
+        refs = box.list_messages(unseen_only=mailbox.fetch_mode == Mailbox.FetchMode.UNSEEN)
+        known = _known_rows(mailbox, [r.key for r in refs])
+        if not dry_run:
+            settle_vanished(mailbox, run, {r.key for r in refs})
+        # 1. stored earlier, results committed, disposition not done: finish the job.
+        pending_dispose = {r: known[r.key] for r in refs if r.key in known
+                           and known[r.key]["state"] == RawMessage.State.PROCESSED
+                           and not known[r.key]["disposed"]}
+        # 2. stored earlier, not processed (crash or failure): process from the stored bytes.
+        stored_unprocessed = [r for r in refs if r.key in known
+                              and known[r.key]["state"] != RawMessage.State.PROCESSED]
+        new_refs = [r for r in refs if r.key not in known]
+        limit = mailbox.max_messages_per_run
+        if limit:
+            new_refs = new_refs[: max(0, limit - len(stored_unprocessed))]
+        run.total = len(new_refs) + len(stored_unprocessed)
+        run.duplicates += len(pending_dispose)
+        save_run(run)
+        if pending_dispose and not dry_run:
+            dispose(box, mailbox, {ref: (row["id"], row["outcome"], row["delete_requested"])
+                                    for ref, row in pending_dispose.items()})
+        if stored_unprocessed:
+            by_key = {r.key: r for r in stored_unprocessed}
+            for chunk in chunked([known[r.key]["id"] for r in stored_unprocessed], batch_size):
+                rows = list(RawMessage.objects.filter(id__in=chunk).values_list("id", "dedupe_key", "raw"))
+                items = [processor.parse(i, bytes(raw)) for i, _, raw in rows]
+                if dry_run:  # counts only: nothing claimed, recorded or disposed
+                    _dry_process_items(run, processor, items)
+                    _after_batch(run, mailbox, token, len(items), progress)
+                    continue
+                refs_by_id = {i: by_key[k] for i, k, _ in rows}
+                _process_and_dispose(run, box, mailbox, processor, items, refs_by_id,
+                                     crash_after_commit=crash_after_commit)
+                _after_batch(run, mailbox, token, len(items), progress)
+        parser = BackgroundParser.start(processor.options) if (
+            not dry_run and len(new_refs) >= PARALLEL_PARSE_MIN) else None
+        pending: tuple[dict[int, MessageRef], Any] | None = None
+
+        def finish(entry: tuple[dict[int, MessageRef], Any]) -> None:
+            refs_by_id, parsed = entry
+            items = parsed.result() if parser is not None else parsed
+            _process_and_dispose(run, box, mailbox, processor, items, refs_by_id,
+                                 crash_after_commit=crash_after_commit)
+            _after_batch(run, mailbox, token, len(items), progress)
+
+        try:
+            for batch in _fetch_batches(box, new_refs, batch_size):
+                run.fetched += len(batch)
+                if dry_run:
+                    _dry_process(run, processor, mailbox, batch)
+                    _after_batch(run, mailbox, token, len(batch), progress)
+                    continue
+                if by_content:
+                    batch = _skip_known_content(box, mailbox, run, batch)
+                    if not batch:
+                        continue
+                ids_by_key = _store(mailbox, run, batch)
+                refs_by_id = {ids_by_key[f.ref.key]: f.ref for f in batch if f.ref.key in ids_by_key}
+                pairs = [(ids_by_key[f.ref.key], f.raw) for f in batch if f.ref.key in ids_by_key]
+                del batch
+                if parser is None:
+                    finish((refs_by_id, [processor.parse(i, raw) for i, raw in pairs]))
+                    continue
+                # Large runs: parse this batch in a worker process while the previous
+                # batch is processed and disposed here (one batch of lookahead).
+                entry = (refs_by_id, parser.submit(pairs))
+                if pending is not None:
+                    finish(pending)
+                pending = entry
+            if pending is not None:
+                finish(pending)
+                pending = None
+        finally:
+            if parser is not None:
+                parser.close()
+    finally:
+        box.close()
+
+
+def _after_batch(run: ProcessingRun, mailbox: Mailbox, token: str, n: int,
+                 progress: ProgressCallback | None) -> None:
+    run.processed += n
+    save_run(run)
+    if not refresh_mailbox_lock(mailbox.pk, token):
+        raise RuntimeError("the mailbox lock expired and was taken by another run")
+    if progress is not None:
+        progress(run, n)
+
+
+def _known_rows(mailbox: Mailbox, keys: list[str]) -> dict[str, dict]:
+    known: dict[str, dict] = {}
+    for chunk in chunked(keys, 900):
+        for row in RawMessage.objects.filter(mailbox=mailbox, dedupe_key__in=chunk).values(
+            "id", "dedupe_key", "state", "outcome", "delete_requested", "disposed"
+        ):
+            known[row["dedupe_key"]] = row
+    return known
+
+
+def _fetch_batches(box: MailboxConnector, refs: list[MessageRef], batch_size: int) -> Iterator[list[_Fetched]]:
+    batch: list[_Fetched] = []
+    size = 0
+    for message in box.fetch(refs, batch_size=batch_size):
+        batch.append(_Fetched(message.ref, message.raw))
+        size += len(message.raw)
+        if len(batch) >= batch_size or size >= MAX_BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def dedupe_key_for(ref: MessageRef | None, raw: bytes) -> str:
+    """The stored identity of a message: the connector's key, else a hash of the bytes."""
+    if ref is not None and ref.key:
+        return ref.key[:255]
+    return "sha256:" + sha256(raw).hexdigest()
+
+
+def _skip_known_content(box: MailboxConnector, mailbox: Mailbox, run: ProcessingRun,
+                        batch: list[_Fetched]) -> list[_Fetched]:
+    """Drop (and dispose of) messages whose exact bytes this mailbox already processed."""
+    hashes = {sha256(f.raw).hexdigest(): f for f in batch}
+    known: dict[str, tuple[int, str, bool]] = {}
+    for chunk in chunked(list(hashes), 500):
+        for pk, digest, outcome, delete in RawMessage.objects.filter(
+            mailbox=mailbox, sha256__in=chunk, state=RawMessage.State.PROCESSED
+        ).values_list("id", "sha256", "outcome", "delete_requested"):
+            known[digest] = (pk, outcome, delete)
+    if not known:
+        return batch
+    run.duplicates += len(known)
+    box.apply({hashes[d].ref: disposition_for(mailbox, outcome, delete) for d, (_, outcome, delete) in known.items()})
+    return [f for d, f in hashes.items() if d not in known]
+
+
+def _store(mailbox: Mailbox, run: ProcessingRun, batch: list[_Fetched]) -> dict[str, int]:
+    """Insert the raw rows (skipping keys already stored) and commit; return key -> id."""
+    rows = []
+    for f in batch:
+        rows.append(RawMessage(
+            mailbox=mailbox, source=RawMessage.Source.MAILBOX, dedupe_key=dedupe_key_for(f.ref, f.raw),
+            sha256=sha256(f.raw).hexdigest(), raw=f.raw, size=len(f.raw), run=run,
+        ))
+    keys = [r.dedupe_key for r in rows]
+    with transaction.atomic():
+        bulk_insert(RawMessage, rows, ignore_conflicts=True)
+    ids: dict[str, int] = {}
+    fresh = 0
+    for chunk in chunked(keys, 900):
+        for pk, key, row_run in RawMessage.objects.filter(mailbox=mailbox, dedupe_key__in=chunk).values_list(
+            "id", "dedupe_key", "run_id"
+        ):
+            ids[key] = pk
+            fresh += row_run == run.pk
+    run.duplicates += len(set(keys)) - fresh
+    return ids
+
+
+def _process_and_dispose(run: ProcessingRun, box: MailboxConnector, mailbox: Mailbox, processor: Processor,
+                         items: list[Item], refs_by_id: dict[int, MessageRef], *,
+                         crash_after_commit: Callable[[list[int]], None] | None) -> None:
+    try:
+        outcome = processor.process(items)
+    except Exception as exc:
+        log.exception("batch of %s messages failed", len(items))
+        error = f"{type(exc).__name__}: {exc}"
+        processor.mark_failed([i.raw_id for i in items], error)
+        run.errors += 1
+        run.error_log = (run.error_log + f"batch of {len(items)} failed: {error}\n")[-ERROR_LOG_LIMIT:]
+        return
+    add_counts(run, outcome.counts)
+    if crash_after_commit is not None:
+        crash_after_commit(outcome.processed_ids)
+    # Dispose of every row of this batch whose results are committed (ours, or a
+    # concurrent run's that claimed it first: the message is done either way).
+    rows = RawMessage.objects.filter(id__in=list(refs_by_id), state=RawMessage.State.PROCESSED,
+                                     disposed=False).values_list("id", "outcome", "delete_requested")
+    dispose(box, mailbox, {refs_by_id[i]: (i, o, d) for i, o, d in rows})
+
+
+def _dry_process(run: ProcessingRun, processor: Processor, mailbox: Mailbox, batch: list[_Fetched]) -> None:
+    """Store and process in a transaction that is rolled back: counts only, no changes."""
+    with transaction.atomic():
+        ids = _store(mailbox, run, batch)
+        items = [processor.parse(ids[f.ref.key], f.raw) for f in batch if f.ref.key in ids]
+        _dry_process_items(run, processor, items)
+        transaction.set_rollback(True)
+
+
+def _dry_process_items(run: ProcessingRun, processor: Processor, items: list[Item]) -> None:
+    """Process `items` in a transaction that is rolled back: counts only, no changes."""
+    with transaction.atomic():
+        outcome = processor.process(items)
+        transaction.set_rollback(True)
+    add_counts(run, outcome.counts)

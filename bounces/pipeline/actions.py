@@ -1,0 +1,229 @@
+"""What bounces do to contacts beyond one batch: soft counting under the policy, an operator's
+assignment from the unexplained queue, and replaying history after a policy change.
+Imports models, policies, decisions, matching and contacts' services; never tasks or views."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+
+from bounces.models import Bounce, Mailbox
+from campaigns.models import SentMessage
+from contacts.models import Contact, ContactEvent, Suppression
+from contacts.services import Action, ContactActionBatch, suppression_address
+
+from . import policies
+from .decisions import decide
+from .matching import Match
+from .policies import Policy
+from .runs import chunked
+
+
+def count_soft(batch: ContactActionBatch, soft: SoftCounter, contact: Contact, match: Match, *,
+                list_id: int | None, detail: dict) -> list[str]:
+    """Count one soft bounce of `contact` under the policy; at a threshold, act. Returns what was done."""
+    contact.soft_bounce_count += 1
+    contact.last_bounce_at = batch.now
+    batch.touch(contact)
+    res = soft.register(contact, match)
+    batch.event(contact, ContactEvent.Kind.SOFT_BOUNCE,
+                detail={**detail, "level": res.level, "policy": soft.policy.soft_policy})
+    taken = ["count_soft"]
+    extra: list[str] = []
+    # The hard action runs once: a contact already hard-bounced (a window or score crossed
+    # again, or an earlier hard bounce) is not marked again; an operator's reset re-arms it.
+    to_hard = res.reached_threshold and not contact.has_bounced
+    if to_hard:
+        extra += [Action.MARK_HARD, *soft.policy.hard_actions]
+    if res.reached_blacklist:
+        extra.append(Action.BLACKLIST_ADDRESS)
+    if extra:
+        taken += batch.apply(contact, extra, list_id=list_id, reason=Suppression.Reason.SOFT_BOUNCE,
+                             detail={**detail, "threshold": True})
+        if to_hard:
+            taken.append("soft_threshold")
+    return taken
+
+
+class SoftCounter:
+    """Soft-policy arithmetic for one batch: one query for window counts, one for chains.
+
+    `contacts` are the locked contacts with soft bounces in the batch; `bounced_sent_ids`
+    the SentMessages this batch records a bounce for (their status is updated only at the
+    end of the batch, but they did bounce, so they never break a chain).
+    """
+
+    def __init__(self, policy: Policy, contacts: list[Contact], matches: list[Match], now: datetime,
+                 bounced_sent_ids: set[int]) -> None:
+        self.policy = policy
+        self.now = now
+        ids = sorted({c.id for c in contacts})
+        self.window: Counter = Counter()
+        self.clean: dict[int, list[datetime]] = defaultdict(list)
+        if not ids:
+            return
+        if policy.soft_policy == "window":
+            since = now - timedelta(days=policy.soft_window_days)
+            rows = (Bounce.objects.filter(contact_id__in=ids, kind=Bounce.Kind.SOFT, counted=True,
+                                          bounced_at__gte=since)
+                    .values("contact_id").annotate(n=Count("id")).values_list("contact_id", "n"))
+            self.window.update(dict(rows))
+        # Messages sent to these contacts that did not bounce, from the earliest point a
+        # chain can start at in this batch (a contact's last counted send, or a send bounced here).
+        starts = [c.last_bounce_sent_at for c in contacts if c.last_bounce_sent_at]
+        starts += [m.sent_at for m in matches if m.sent_at]
+        if starts:
+            for contact_id, sent_id, sent_at in SentMessage.objects.filter(
+                contact_id__in=ids, status=SentMessage.Status.SENT, sent_at__gt=min(starts),
+            ).values_list("contact_id", "id", "sent_at"):
+                if sent_id not in bounced_sent_ids:
+                    self.clean[contact_id].append(sent_at)
+
+    def register(self, contact: Contact, match: Match) -> policies.SoftOutcome:
+        state = policies.SoftState(
+            consecutive_bounces=contact.consecutive_bounces, bounce_score=contact.bounce_score,
+            bounce_scored_on=contact.bounce_scored_on, last_bounce_sent_at=contact.last_bounce_sent_at,
+        )
+        result = policies.register_soft(
+            self.policy, state, at=self.now, sent_at=match.sent_at,
+            chain_broken=policies.chain_broken(contact.last_bounce_sent_at, match.sent_at,
+                                               self.clean[contact.id]),
+            window_before=self.window[contact.id],
+        )
+        self.window[contact.id] += 1
+        s = result.state
+        contact.consecutive_bounces = s.consecutive_bounces
+        contact.bounce_score = s.bounce_score
+        contact.bounce_scored_on = s.bounce_scored_on
+        contact.last_bounce_sent_at = s.last_bounce_sent_at
+        return result
+
+
+def assign_bounce(*, bounce: Bounce, contact: Contact, kind: str | None = None, actor: Any = None) -> Bounce:
+    """An operator assigns an unmatched bounce to a contact; the kind's actions then apply.
+
+    Only a bounce still in the queue (state unmatched) is assigned; any other is returned
+    unchanged, so a repeated request (double submit, two operators) counts nothing twice.
+    """
+    with transaction.atomic():
+        bounce = Bounce.objects.select_for_update().get(pk=bounce.pk)
+        if bounce.state != Bounce.State.UNMATCHED:
+            return bounce
+        if kind:
+            bounce.kind = kind
+        bounce.contact = contact
+        bounce.match_method = Bounce.MatchMethod.MANUAL
+        policy = policies.effective_policy(bounce.mailbox)
+        decision = decide(category=bounce.kind, mailbox_policy=policy)
+        label = f"user {getattr(actor, 'pk', '')}".strip()
+        batch = ContactActionBatch(actor=actor if getattr(actor, "pk", None) else None, actor_label=label)
+        locked = batch.lock([contact.pk]).get(contact.pk)
+        taken: list[str] = []
+        # the same audit detail as processing writes (reset_bounce_state reads bounce_kind)
+        detail = {"bounce_id": bounce.pk, "bounce_kind": decision.kind, "reason": bounce.reason}
+        if locked is not None:
+            if decision.count_soft:
+                sent_at = (SentMessage.objects.filter(pk=bounce.sent_message_id).values_list("sent_at", flat=True)
+                           .first() if bounce.sent_message_id else None)
+                match = Match(method=Bounce.MatchMethod.MANUAL, sent_message_id=bounce.sent_message_id,
+                              contact_id=locked.pk, sent_at=sent_at)
+                soft = SoftCounter(policy, [locked], [match], batch.now,
+                                    bounced_sent_ids={bounce.sent_message_id} - {None})
+                taken += count_soft(batch, soft, locked, match, list_id=None, detail=detail)
+                bounce.counted = True
+            if decision.kind == Bounce.Kind.HARD:
+                bounce.counted = True
+            reason = (Suppression.Reason.COMPLAINT if decision.kind == Bounce.Kind.COMPLAINT
+                      else Suppression.Reason.HARD_BOUNCE)
+            taken += batch.apply(locked, decision.actions, reason=reason, detail=detail)
+            batch.flush()
+        bounce.actions_taken = [*bounce.actions_taken, *taken]
+        bounce.state = Bounce.State.RESOLVED
+        bounce.save(update_fields=["kind", "contact", "match_method", "actions_taken", "state", "counted"])
+    return bounce
+
+
+def mark_not_a_bounce(*, bounce: Bounce, actor: Any = None) -> Bounce:
+    """An operator says an unexplained message is not a bounce: it leaves the queue.
+
+    Only a queued (unmatched) bounce changes: one whose actions were applied keeps its state.
+    """
+    Bounce.objects.filter(pk=bounce.pk, state=Bounce.State.UNMATCHED).update(state=Bounce.State.IGNORED)
+    bounce.refresh_from_db()
+    return bounce
+
+
+def recompute_bounce_state(*, contact_ids: Iterable[int] | None = None, apply_thresholds: bool = True,
+                           actor_label: str = "policy change") -> int:
+    """Replay stored soft bounces under the current policy; return contacts changed.
+
+    Counters (consecutive, score) are recomputed from history. A contact that now reaches
+    a threshold it had not reached gets the hard action (never undone automatically:
+    lifting actions is an operator's "un-bounce").
+    """
+    qs = Bounce.objects.filter(kind=Bounce.Kind.SOFT, counted=True, contact__isnull=False)
+    if contact_ids is not None:
+        qs = qs.filter(contact_id__in=list(contact_ids))
+    ids = sorted(set(qs.values_list("contact_id", flat=True)))
+    changed = 0
+    for chunk in chunked(ids, 200):
+        with transaction.atomic():
+            batch = ContactActionBatch(actor_label=actor_label)
+            contacts = batch.lock(chunk)
+            history: dict[int, list] = defaultdict(list)
+            for contact_id, at, sent_at, mailbox_id in (
+                Bounce.objects.filter(kind=Bounce.Kind.SOFT, counted=True, contact_id__in=chunk)
+                .order_by("bounced_at", "id")
+                .values_list("contact_id", "bounced_at", "sent_message__sent_at", "mailbox_id")
+            ):
+                history[contact_id].append((policies.SoftEvent(at=at, sent_at=sent_at), mailbox_id))
+            clean: dict[int, list[datetime]] = defaultdict(list)
+            for contact_id, sent_at in SentMessage.objects.filter(
+                contact_id__in=chunk, status=SentMessage.Status.SENT, sent_at__isnull=False
+            ).values_list("contact_id", "sent_at"):
+                clean[contact_id].append(sent_at)
+            mailboxes = {m.pk: m for m in Mailbox.objects.filter(
+                pk__in={mb for evs in history.values() for _, mb in evs if mb})}
+            blacklisted = set(Suppression.objects.filter(
+                kind=Suppression.Kind.ADDRESS, reason=Suppression.Reason.BLACKLIST,
+                value__in=[suppression_address(c) for c in contacts.values() if suppression_address(c)],
+            ).values_list("value", flat=True))
+            for contact_id, events in history.items():
+                contact = contacts.get(contact_id)
+                if contact is None:
+                    continue
+                last_mailbox = mailboxes.get(events[-1][1]) if events[-1][1] else None
+                policy = policies.effective_policy(last_mailbox)
+                state, outcomes = policies.recompute_soft_state(policy, [e for e, _ in events], clean[contact_id])
+                before = (contact.consecutive_bounces, contact.bounce_score, contact.bounce_scored_on)
+                contact.consecutive_bounces = state.consecutive_bounces
+                contact.bounce_score = state.bounce_score
+                contact.bounce_scored_on = state.bounce_scored_on
+                contact.last_bounce_sent_at = state.last_bounce_sent_at
+                after = (contact.consecutive_bounces, contact.bounce_score, contact.bounce_scored_on)
+                # Only what is new acts (and is logged): a contact already hard-bounced or an
+                # address already blacklisted is left alone, so an unchanged history changes nothing.
+                to_hard = apply_thresholds and not contact.has_bounced and any(
+                    o.reached_threshold for o in outcomes)
+                to_blacklist = apply_thresholds and suppression_address(contact) not in blacklisted and any(
+                    o.reached_blacklist for o in outcomes)
+                if before != after or to_hard:
+                    batch.touch(contact)
+                    batch.event(contact, ContactEvent.Kind.RECOMPUTE, detail={
+                        "policy": policy.soft_policy, "before": [str(v) for v in before],
+                        "after": [str(v) for v in after]})
+                    changed += 1
+                if to_hard:
+                    actions = [Action.MARK_HARD, *policy.hard_actions]
+                    batch.apply(contact, actions, reason=Suppression.Reason.SOFT_BOUNCE,
+                                detail={"threshold": True, "recomputed": True})
+                if to_blacklist:
+                    batch.apply(contact, [Action.BLACKLIST_ADDRESS], reason=Suppression.Reason.SOFT_BOUNCE,
+                                detail={"threshold": "blacklist", "recomputed": True})
+            batch.flush()
+    return changed
