@@ -116,7 +116,7 @@ class BounceDetail(generics.RetrieveAPIView):
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         from bounces.parsing import parse_bounce
         from bounces.pipeline.processing import parse_options
-        from bounces.views_detail import describe_parts
+        from bounces.views.detail import describe_parts
 
         bounce = get_object_or_404(Bounce.objects.select_related("raw_message"), pk=kwargs["pk"])
         raw = bytes(bounce.raw_message.raw) if bounce.raw_message_id else None

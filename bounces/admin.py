@@ -1,7 +1,7 @@
 """Admin of the bounces app. An interface: buttons and saves call services.
 
 BounceRuleAdmin lives in rules/admin.py (the rules feature); the mailbox connection views
-(test connection, browse folders) in mailbox_views.py.
+(test connection, browse folders) in views/mailboxes.py.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import mailbox_views
 from .checks import mailbox_problems
 from .intake import schedules
 from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
 from .pipeline import actions
 from .rules.admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
+from .views import mailboxes as mailbox_views
 
 # Above this many contacts with soft bounces, a policy change is recomputed by a task.
 RECOMPUTE_INLINE_MAX = 2000

@@ -1,7 +1,24 @@
-"""URLs of the bounces app: each feature keeps its own module."""
+"""URLs of the bounces app (namespace `bounces`): the rules pages from bounces/rules/urls.py,
+then the pipeline and detail pages. Imports views only."""
 
-from . import urls_detail, urls_pipeline
-from .rules import urls as urls_rules
+from django.urls import path
+
+from .rules import urls as rules_urls
+from .views import detail, pipeline
 
 app_name = "bounces"
-urlpatterns = [*urls_rules.urlpatterns, *urls_pipeline.urlpatterns, *urls_detail.urlpatterns]
+urlpatterns = [
+    *rules_urls.urlpatterns,
+    # pipeline pages (staff only)
+    path("runs/", pipeline.run_list, name="pipeline_runs"),
+    path("runs/<int:run_id>/", pipeline.run_detail, name="pipeline_run"),
+    path("runs/<int:run_id>/status.json", pipeline.run_status, name="pipeline_run_status"),
+    path("mailboxes/<int:mailbox_id>/process/", pipeline.process_now, name="pipeline_process"),
+    path("mailboxes/process-all/", pipeline.process_all_now, name="pipeline_process_all"),
+    path("unexplained/", pipeline.unexplained, name="pipeline_unexplained"),
+    path("unexplained/<int:bounce_id>/", pipeline.unexplained_action, name="pipeline_unexplained_action"),
+    path("deliverability/", pipeline.deliverability, name="pipeline_deliverability"),
+    # detail pages (staff only)
+    path("<int:pk>/", detail.bounce_detail, name="detail"),
+    path("<int:pk>/raw.eml", detail.bounce_raw, name="detail_raw"),
+]

@@ -8,8 +8,8 @@ from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.management import CommandError, call_command
 
-from bounces import mailbox_views
 from bounces.models import Mailbox
+from bounces.views import mailboxes as mailbox_views
 from tests.servers.common import free_loopback_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dovecot]

@@ -1,4 +1,5 @@
-"""Admin views for a mailbox: "Test connection" and "Browse folders".
+"""Admin views for a mailbox: "Test connection" and "Browse folders". An interface: imports
+models, the intake's connection settings and the connectors.
 
 Plain functions taking the ``ModelAdmin`` so ``MailboxAdmin.get_urls`` can wire them
 through ``admin_site.admin_view`` (login, staff check, CSRF, never cached)::
@@ -6,7 +7,7 @@ through ``admin_site.admin_view`` (login, staff check, CSRF, never cached)::
     def get_urls(self):
         from functools import partial
         from django.urls import path
-        from . import mailbox_views
+        from .views import mailboxes as mailbox_views
 
         def wrap(view):
             return self.admin_site.admin_view(partial(view, model_admin=self))
@@ -35,8 +36,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from .intake.connections import mailbox_connection_settings
-from .mailboxes import (
+from bounces.intake.connections import mailbox_connection_settings
+from bounces.mailboxes import (
     ConnectionReport,
     ConnectionSettings,
     FolderInfo,
@@ -44,7 +45,7 @@ from .mailboxes import (
     check_connection,
     open_mailbox,
 )
-from .models import Mailbox
+from bounces.models import Mailbox
 
 # An admin page should not hang for the connector's default 30 s per step.
 ADMIN_TIMEOUT = 15.0

@@ -1,4 +1,5 @@
 """Staff page of one bounce: parsed fields, verdict origin, and the raw message shown safely.
+An interface: imports models, the engine and the pipeline's parse options.
 
 The raw message is only ever shown as escaped text (the template autoescapes it) and
 offered as a download with a non-renderable type; HTML parts are never rendered and
@@ -17,7 +18,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from .models import Bounce
+from bounces.models import Bounce
 
 RAW_SHOWN = 256 * 1024  # bytes of raw source shown on the page (the download has all)
 TEXT_SHOWN = 64 * 1024  # characters shown per readable part
@@ -84,8 +85,7 @@ def _engine_verdict(bounce: Bounce, raw: bytes | None):
     if not raw:
         return None
     from bounces.parsing import parse_bounce
-
-    from .pipeline.processing import parse_options
+    from bounces.pipeline.processing import parse_options
 
     result = parse_bounce(raw, parse_options())
     wanted = (bounce.recipient or "").lower()

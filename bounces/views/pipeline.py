@@ -1,4 +1,5 @@
-"""Staff pages of the pipeline: a run's progress, the unexplained queue, deliverability."""
+"""Staff pages of the pipeline: a run's progress, the unexplained queue, deliverability.
+An interface: imports models, selectors, intake schedules and pipeline actions."""
 
 from __future__ import annotations
 
@@ -15,12 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from bounces import selectors
+from bounces.intake import schedules
+from bounces.models import Bounce, Mailbox, ProcessingRun
+from bounces.pipeline import actions
 from contacts.models import Contact
-
-from . import selectors
-from .intake import schedules
-from .models import Bounce, Mailbox, ProcessingRun
-from .pipeline import actions
 
 UNEXPLAINED_PAGE = 100
 DELIVERABILITY_DAYS = 30
