@@ -30,6 +30,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bouncemgr.queue import send_task_on_commit
+
 from . import selectors
 from .models import Campaign, CampaignStats, SentMessage, new_token, validate_header_value
 
@@ -120,8 +122,6 @@ def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
     (for a worker lost mid-send: claims keep two runs from mailing anyone twice). Raises
     CampaignError when the campaign has no list or was already sent or cancelled.
     """
-    from .tasks import send_campaign_task
-
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.mailing_list_id is None:
@@ -134,7 +134,7 @@ def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
             locked.status = Campaign.Status.QUEUED
         locked.last_error = ""
         locked.save(update_fields=["status", "last_error", "updated_at"])
-        send_campaign_task.delay_on_commit(locked.pk)
+        send_task_on_commit("campaigns.send_campaign", locked.pk)
     logger.info("campaign %s queued by %s", locked.pk, getattr(actor, "pk", None) or "system")
     return locked
 
@@ -615,13 +615,11 @@ def retry_deferred_now(*, campaign: Campaign) -> int:
     """An operator asks for the campaign's pending retries at once (admin action): their
     next attempt is moved to now and the retry task is queued after the commit. The
     number of attempts left is unchanged. Returns how many messages were made due."""
-    from .tasks import retry_deferred_task
-
     with transaction.atomic():
         made_due = SentMessage.objects.filter(
             campaign_id=campaign.pk, status=SentMessage.Status.DEFERRED, next_attempt_at__gt=timezone.now()
         ).update(next_attempt_at=timezone.now())
-        transaction.on_commit(lambda: retry_deferred_task.delay(campaign.pk))
+        send_task_on_commit("campaigns.retry_deferred", campaign.pk)
     return made_due
 
 
@@ -721,8 +719,6 @@ def campaign_stats(*, campaign: Campaign) -> tuple[CampaignStats, bool]:
     refresh_campaign_stats_task (at most one request a minute) and the previous figures are
     returned with stale=True. The very first computation is always done now.
     """
-    from .tasks import refresh_campaign_stats_task
-
     max_age = dt.timedelta(seconds=getattr(settings, "CAMPAIGN_STATS_MAX_AGE", DEFAULT_STATS_MAX_AGE))
     sync_limit = getattr(settings, "CAMPAIGN_STATS_SYNC_LIMIT", DEFAULT_STATS_SYNC_LIMIT)
     now = timezone.now()
@@ -737,7 +733,7 @@ def campaign_stats(*, campaign: Campaign) -> tuple[CampaignStats, bool]:
         _not_recently_requested(now)
     ).update(refresh_requested_at=now)
     if asked:
-        transaction.on_commit(lambda: refresh_campaign_stats_task.delay(campaign.pk))
+        send_task_on_commit("campaigns.refresh_campaign_stats", campaign.pk)
     return stats, True
 
 

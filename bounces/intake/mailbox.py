@@ -44,7 +44,7 @@ from bounces.models import Mailbox, ProcessingRun, RawMessage
 from bounces.pipeline import policies
 from bounces.pipeline.background import BackgroundParser
 from bounces.pipeline.dispositions import dispose, disposition_for, settle_vanished
-from bounces.pipeline.processing import Item, Processor, load_rules
+from bounces.pipeline.processing import Item, Processor
 from bounces.pipeline.runs import (
     ERROR_LOG_LIMIT,
     ProgressCallback,
@@ -59,6 +59,7 @@ from bounces.pipeline.runs import (
 from contacts.services import bulk_insert
 
 from .connections import mailbox_connection_settings, open_connector
+from .stored import new_processor
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,7 @@ def _fail(run: ProcessingRun, mailbox: Mailbox, message: str, started: datetime)
 def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: bool,
                  progress: ProgressCallback | None, batch_size: int,
                  crash_after_commit: Callable[[list[int]], None] | None) -> None:
-    processor = Processor(run=run, mailbox=mailbox, policy=policies.effective_policy(mailbox),
-                          ruleset=load_rules())
+    processor = new_processor(run=run, mailbox=mailbox, policy=policies.effective_policy(mailbox))
     conn = mailbox_connection_settings(mailbox)
     box = open_connector(conn)
     try:

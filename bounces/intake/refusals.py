@@ -13,8 +13,10 @@ from bounces.parsing import Kind, ParseResult, RecipientResult
 from bounces.parsing.classify import classify
 from bounces.pipeline import policies
 from bounces.pipeline.matching import Match
-from bounces.pipeline.processing import Item, Processor, load_rules
+from bounces.pipeline.processing import Item
 from campaigns.models import SentMessage
+
+from .stored import new_processor
 
 
 def record_send_refusal(*, sent_message: SentMessage, reply_code: int, enhanced_status: str | None,
@@ -53,8 +55,8 @@ def record_send_refusal(*, sent_message: SentMessage, reply_code: int, enhanced_
     match = Match(method=Bounce.MatchMethod.TOKEN, sent_message_id=sent_message.pk,
                   contact_id=sent_message.contact_id, campaign_id=sent_message.campaign_id,
                   list_id=campaign_list, sent_at=sent_message.sent_at)
-    processor = Processor(run=None, mailbox=None, policy=policies.global_policy(), ruleset=load_rules(),
-                          actor_label="send-time refusal")
+    processor = new_processor(run=None, mailbox=None, policy=policies.global_policy(),
+                              actor_label="send-time refusal")
     processor.process([Item(raw_id=raw.pk, raw=record, result=result, forced_match=match)])
     bounce = Bounce.objects.filter(raw_message=raw).order_by("id").first()
     if bounce is None:  # pragma: no cover - processed by a concurrent call

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from bouncemgr.queue import send_task
 from bounces.models import Mailbox, ProcessingRun
 from bounces.pipeline.runs import create_run
 
@@ -66,16 +67,14 @@ def sync_all_schedules() -> tuple[int, int]:
 def queue_mailbox_run(*, mailbox: Mailbox, actor: Any = None, trigger: str = ProcessingRun.Trigger.MANUAL
                       ) -> ProcessingRun:
     """Create a queued run and send its task once the transaction commits."""
-    from bounces.tasks import process_mailbox_task
-
     run = create_run(mailbox=mailbox, trigger=trigger, actor=actor)
-    transaction.on_commit(lambda: _send(process_mailbox_task, mailbox.pk, run.pk))
+    transaction.on_commit(lambda: _send(mailbox.pk, run.pk))
     return run
 
 
-def _send(task: Any, mailbox_id: int, run_id: int) -> None:
+def _send(mailbox_id: int, run_id: int) -> None:
     try:
-        result = task.delay(mailbox_id, run_id)
+        result = send_task(TASK_NAME, mailbox_id, run_id)
         ProcessingRun.objects.filter(pk=run_id).update(task_id=getattr(result, "id", "") or "")
     except Exception as exc:  # the broker is down: say so on the run instead of a 500
         log.exception("could not queue run %s", run_id)

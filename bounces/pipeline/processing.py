@@ -1,5 +1,6 @@
 """Processing stored messages in batches: match, run the rules, decide, then claim, record and
-act in one transaction per batch. Imports models, rules, the engine and the pipeline's modules."""
+act in one transaction per batch. Imports models, the engine and the pipeline's modules (the
+rule set and its hit counter are handed in by the intake, so the pipeline never imports rules)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings as django_settings
 from django.db import connection, transaction
@@ -16,24 +18,24 @@ from django.utils import timezone
 
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from bounces.parsing import Kind, ParseOptions, ParseResult, RecipientResult, parse_bounce
-from bounces.rules.ruleset import MessageView, RuleMatch, RuleSet
-from bounces.rules.selectors import load_ruleset
-from bounces.rules.services import record_rule_hits
 from campaigns.models import SentMessage
 from contacts.models import Suppression
 from contacts.services import ContactActionBatch, bulk_insert
 
-from . import policies
 from .actions import SoftCounter, count_soft
 from .decisions import Decision, category_without_recipient, decide
 from .matching import NO_MATCH, BatchMatcher, Match
 from .policies import Policy
-from .runs import ERROR_LOG_LIMIT, add_counts, chunked, create_run, save_run
+from .runs import ERROR_LOG_LIMIT, chunked
+
+if TYPE_CHECKING:  # the rule set is handed in; the pipeline imports nothing of bounces.rules
+    from bounces.rules.ruleset import RuleSet
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
 
+class HitRecorder(Protocol):
+    def __call__(self, *, hits: dict[int, int]) -> None: ...
 
 def parse_options() -> ParseOptions:
     """The engine options from settings (VERP local part, tracking header)."""
@@ -41,22 +43,6 @@ def parse_options() -> ParseOptions:
         verp_local_prefix=django_settings.BOUNCE_LOCAL_PART,
         tracking_header=django_settings.BOUNCE_TRACKING_HEADER,
     )
-
-
-def load_rules() -> RuleSet | None:
-    """The enabled rules, or None when there are none (the engine's verdict stands)."""
-    ruleset = load_ruleset()
-    return ruleset if len(ruleset) else None
-
-
-def _rule_match(ruleset: RuleSet | None, raw: bytes, result: ParseResult, recipient: RecipientResult | None,
-                view_cache: dict) -> RuleMatch | None:
-    if ruleset is None:
-        return None
-    view = view_cache.get("view")
-    if view is None:
-        view = view_cache["view"] = MessageView.from_raw(raw, result)
-    return ruleset.first_match(message=view, recipient=recipient)
 
 
 @dataclass
@@ -85,6 +71,7 @@ class Processor:
     policy: Policy
     options: ParseOptions = field(default_factory=parse_options)
     ruleset: RuleSet | None = None
+    record_hits: HitRecorder | None = None  # rules' hit counts, written in the batch transaction
     actor_label: str = ""
     claim: str = field(default_factory=lambda: secrets.token_hex(8))
 
@@ -178,7 +165,8 @@ class Processor:
             total_hits: Counter = Counter()
             for item, _ in mine:
                 total_hits.update(rule_hits[item.raw_id])
-            record_rule_hits(hits=dict(total_hits))
+            if self.record_hits is not None:
+                self.record_hits(hits=dict(total_hits))
         return outcome
 
     def _plan(self, item: Item, matcher: BatchMatcher, now: datetime, rule_hits: Counter
@@ -194,7 +182,8 @@ class Processor:
                 continue
             seen.add(address)
             category = recipient.category if recipient else category_without_recipient(result)
-            rule = _rule_match(self.ruleset, item.raw, result, recipient, view_cache)
+            rule = (self.ruleset.first_match_in(raw=item.raw, result=result, recipient=recipient, views=view_cache)
+                    if self.ruleset is not None else None)
             if rule is not None:
                 rule_hits[rule.rule_id] += 1
             decision = decide(category=category, rule=rule, mailbox_policy=self.policy)
@@ -333,37 +322,3 @@ _SENT_RANK = {
     SentMessage.Status.SOFT_BOUNCED: 1, SentMessage.Status.COMPLAINED: 2, SentMessage.Status.REFUSED: 2,
     SentMessage.Status.BOUNCED: 3,
 }
-
-
-def process_stored_messages(*, mailbox: Mailbox | None = None, run: ProcessingRun | None = None,
-                            batch_size: int = 500, limit: int | None = None) -> ProcessingRun:
-    """Process stored rows that are new or failed (no server involved; no disposition).
-
-    Safe to run concurrently with anything: rows are claimed per batch.
-    """
-    run = run or create_run(mailbox=mailbox, trigger=ProcessingRun.Trigger.REPROCESS)
-    run.status = ProcessingRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
-    processor = Processor(run=run, mailbox=mailbox, policy=policies.effective_policy(mailbox),
-                          ruleset=load_rules())
-    qs = RawMessage.objects.filter(state__in=[RawMessage.State.NEW, RawMessage.State.FAILED],
-                                   attempts__lt=MAX_ATTEMPTS)
-    if mailbox is not None:
-        qs = qs.filter(mailbox=mailbox)
-    ids = list(qs.order_by("id").values_list("id", flat=True)[:limit])
-    for chunk in chunked(ids, batch_size):
-        rows = RawMessage.objects.filter(id__in=chunk).values_list("id", "raw")
-        items = [processor.parse(i, bytes(raw)) for i, raw in rows]
-        try:
-            outcome = processor.process(items)
-        except Exception as exc:
-            processor.mark_failed(chunk, f"{type(exc).__name__}: {exc}")
-            run.errors += 1
-            continue
-        add_counts(run, outcome.counts)
-        run.processed += len(outcome.processed_ids)
-    run.status = ProcessingRun.Status.PARTIAL if run.errors else ProcessingRun.Status.SUCCEEDED
-    run.finished_at = timezone.now()
-    save_run(run, "status", "finished_at")
-    return run

@@ -292,6 +292,16 @@ class RuleSet:
                 return found
         return None
 
+    def first_match_in(
+        self, *, raw: bytes, result: ParseResult, recipient: RecipientResult | None, views: dict
+    ) -> RuleMatch | None:
+        """`first_match` on the message ``raw`` being processed; its view is built on first
+        use and kept in ``views`` for the message's other recipients."""
+        view = views.get("view")
+        if view is None:
+            view = views["view"] = MessageView.from_raw(raw, result)
+        return self.first_match(message=view, recipient=recipient)
+
     @classmethod
     def from_rules(cls, rules: Iterable[Any]) -> RuleSet:
         """Compile ``rules`` (already ordered); a rule that no longer compiles is skipped and logged."""

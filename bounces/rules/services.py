@@ -16,9 +16,12 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.utils import timezone
 
+from bounces.models import Bounce
+
 from .models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
 from .patterns import TYPE_RANK, parse_octeth_lines
 from .ruleset import RuleSet
+from .selectors import DEFAULT_SAMPLE, final_verdict, iter_stored_bounces, load_ruleset
 
 # Gap between positions, so a rule can be slotted between two others by hand.
 POSITION_STEP = 10
@@ -347,8 +350,6 @@ def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
     (an "ignore" rule marks it not-a-bounce). A bounce that no rule matches any more goes
     back to the engine's verdict, re-read from its stored message.
     """
-    from .selectors import DEFAULT_SAMPLE, final_verdict, iter_stored_bounces, load_ruleset
-
     limit = limit or DEFAULT_SAMPLE
     ruleset = ruleset if ruleset is not None else load_ruleset()
     needs_raw = any(rule.section != "diagnostic" for rule in ruleset.rules)
@@ -417,8 +418,6 @@ def apply_reapply(*, plan: ReapplyPlan, actor: Any = None, actor_label: str = ""
     A bounce that changed since the plan was made (a field no longer holds the planned old
     value) is left alone. Contact actions are not replayed: they belong to processing.
     """
-    from bounces.models import Bounce
-
     batch = RuleReapply.objects.create(
         actor=actor if getattr(actor, "pk", None) else None, actor_label=actor_label,
         scope=plan.scope, examined=plan.examined,
@@ -466,8 +465,6 @@ class UndoReport:
 def undo_reapply(*, reapply: RuleReapply, actor: Any = None) -> UndoReport:
     """Set every field the re-apply changed back to its old value, unless it changed again
     since (then it is left and counted as a conflict). Undoing twice does nothing."""
-    from bounces.models import Bounce
-
     reapply = RuleReapply.objects.select_for_update().get(pk=reapply.pk)
     report = UndoReport()
     if reapply.undone_at is not None:

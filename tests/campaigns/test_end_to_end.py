@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 def _pipeline_ready() -> bool:
     try:
         from bounces.intake.refusals import record_send_refusal  # noqa: F401
-        from bounces.pipeline.processing import process_stored_messages  # noqa: F401
+        from bounces.intake.stored import process_stored_messages  # noqa: F401
     except ImportError:
         return False
     return True
@@ -49,7 +49,7 @@ def dsn_for(envelope, recipient: str, *, status: str, diagnostic: str) -> bytes:
 
 @pytest.mark.skipif(not _pipeline_ready(), reason="waiting for the PIPELINE helper's bounces.pipeline")
 def test_import_send_process_bounces_and_see_the_counts(smtp_server, admin_client):
-    from bounces.pipeline.processing import process_stored_messages
+    from bounces.intake.stored import process_stored_messages
 
     mailing_list = MailingList.objects.create(name="news")
     report = import_contacts(

@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from bounces import selectors
 from bounces.intake.refusals import record_send_refusal
+from bounces.intake.stored import process_stored_messages
 from bounces.models import Bounce, BounceSettings, Mailbox, RawMessage
 from bounces.pipeline.actions import assign_bounce, mark_not_a_bounce, recompute_bounce_state
 from bounces.pipeline.decisions import decide
-from bounces.pipeline.processing import process_stored_messages
 from bounces.rules.models import BounceRule
 from campaigns.models import SentMessage
 from contacts.models import Contact, ContactEvent, Subscription, Suppression

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bounces.intake.stored import process_stored_messages
 from bounces.models import Bounce, RawMessage
-from bounces.pipeline.processing import process_stored_messages
 from contacts.models import ContactEvent
 from contacts.services import bulk_insert
 

@@ -135,8 +135,8 @@ def test_the_task_is_safe_to_run_twice_and_retries_transient_errors():
 
 
 def test_the_unexplained_queue_links_to_the_rule_editor_with_a_pattern(admin_client):
+    from bounces.intake.stored import process_stored_messages
     from bounces.models import RawMessage
-    from bounces.pipeline.processing import process_stored_messages
 
     raw = b"From: robot@example.net\r\nSubject: Strange notice 42\r\n\r\nsomething odd\r\n"
     RawMessage.objects.create(dedupe_key="q:1", source="upload", sha256="0" * 64, raw=raw, size=len(raw))
@@ -154,8 +154,8 @@ def test_the_unexplained_queue_links_to_the_rule_editor_with_a_pattern(admin_cli
 def test_a_view_only_staff_user_cannot_mark_bounces_not_a_bounce_in_the_admin(client):
     from django.contrib.auth.models import Permission, User
 
+    from bounces.intake.stored import process_stored_messages
     from bounces.models import RawMessage
-    from bounces.pipeline.processing import process_stored_messages
 
     raw = b"From: robot@example.net\r\nSubject: Strange notice\r\n\r\nsomething odd\r\n"
     RawMessage.objects.create(dedupe_key="q:2", source="upload", sha256="0" * 64, raw=raw, size=len(raw))

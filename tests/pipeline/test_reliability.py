@@ -9,8 +9,8 @@ import pytest
 from django.db import connection, connections
 
 from bounces.intake.mailbox import TransientRunError, process_mailbox
+from bounces.intake.stored import process_stored_messages
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
-from bounces.pipeline.processing import process_stored_messages
 from contacts.models import Contact
 
 from .conftest import dsn, send

@@ -223,8 +223,8 @@ def test_admin_change_form_rejects_an_invalid_pattern(admin_client, make_rule) -
 
 
 def test_a_rule_saved_in_the_editor_is_used_by_the_next_processing_run(staff_client) -> None:
+    from bounces.intake.stored import process_stored_messages
     from bounces.models import Bounce, RawMessage
-    from bounces.pipeline.processing import process_stored_messages
     from tests.rules.conftest import dsn
 
     response = staff_client.post(
