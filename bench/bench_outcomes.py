@@ -120,7 +120,7 @@ def _state(contact, subs: dict[int, set[str]], suppressed: set[str]) -> tuple:
 
 
 def run(args: argparse.Namespace, dovecot, smtp) -> None:
-    from bounces import services
+    from bounces.intake.mailbox import process_mailbox
     from bounces.models import Bounce, BounceSettings, Mailbox
     from bounces.parsing import parse_bounce
     from campaigns import services as sending
@@ -165,7 +165,9 @@ def run(args: argparse.Namespace, dovecot, smtp) -> None:
     tokens = dict(SentMessage.objects.filter(campaign=first).values_list("email", "token"))
 
     # What the engine says of each contact's bounce (before any rule).
-    options = services.parse_options() if hasattr(services, "parse_options") else None
+    from bounces.pipeline.processing import parse_options
+
+    options = parse_options()
     engine_kind: dict[str, str] = {}
     user = dovecot.add_user()
     for _name, raw, mapping in plan:
@@ -190,7 +192,7 @@ def run(args: argparse.Namespace, dovecot, smtp) -> None:
         username=user.name, password=user.password, batch_size=200,
     )
     start = time.perf_counter()
-    result_run = services.process_mailbox(mailbox_id=mailbox.pk, trigger="command")
+    result_run = process_mailbox(mailbox_id=mailbox.pk, trigger="command")
     print(f"pipeline: {result_run.status}; {result_run.summary()} ({time.perf_counter() - start:.1f} s)")
 
     _, mailed = campaign("campaign 2")

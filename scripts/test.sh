@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 py=.venv/bin/python
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== lint-imports (import contracts in pyproject.toml, see docs/architecture.md)"
+.venv/bin/lint-imports
 bash scripts/audit.sh  # dependency audit: fails on a known vulnerability, never for want of network
 echo "== pytest (SQLite, all tests)"
 $py -m pytest "$@"
