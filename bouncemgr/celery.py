@@ -3,7 +3,7 @@
 Broker and result backend come from settings (CELERY_*): kombu's filesystem transport
 and the django-db result backend by default, Redis when REDIS_URL is set. Periodic
 work is scheduled by django-celery-beat's DatabaseScheduler, one entry per mailbox,
-kept in step with the mailbox's own interval by bounces.services.
+kept in step with the mailbox's own interval by bounces.intake.schedules.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Fixed periodic work. Per-mailbox runs are not here: each Mailbox gets its own
-# django-celery-beat entry, kept in step with its interval by bounces.services.
+# django-celery-beat entry, kept in step with its interval by bounces.intake.schedules.
 app.conf.beat_schedule = {
     # Backstop for deferred (4xx at send time) messages whose retry task was lost.
     "campaigns: retry deferred messages": {"task": "campaigns.retry_deferred", "schedule": 300.0},

@@ -1,4 +1,5 @@
-"""Admin of the bounces app. An interface: buttons and saves call services.
+"""Admin of the bounces app. An interface: buttons and saves call services (intake, pipeline);
+imports models, checks, the mailbox views and the rules' admin.
 
 BounceRuleAdmin lives in rules/admin.py (the rules feature); the mailbox connection views
 (test connection, browse folders) in views/mailboxes.py.

@@ -1,3 +1,5 @@
+"""The bounces app config: registers the mailbox system checks on start. Imports checks only."""
+
 from django.apps import AppConfig
 
 

@@ -1,4 +1,5 @@
 """Validation of mailbox settings: used by the admin form and by Django's system checks.
+Imports models only.
 
 A setting that cannot work (a POP3 mailbox told to move messages to a folder, a move
 without a target folder, a remote mailbox without a host) is refused when the operator

@@ -1,4 +1,5 @@
-"""Bounce sources, rules, stored messages, bounces and processing runs."""
+"""Bounce sources, settings, stored messages, bounces and processing runs. Imports other apps'
+models and the rules' models (so Django registers them, app_label "bounces"); never services."""
 
 from __future__ import annotations
 

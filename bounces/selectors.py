@@ -1,4 +1,5 @@
-"""Reads for the pipeline pages: run progress, the unexplained queue, deliverability."""
+"""Reads for the pipeline pages: run progress, the unexplained queue, deliverability.
+Imports models only; never services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Celery tasks of the bounce pipeline: they take ids and call one service."""
+"""Celery tasks of the bounce pipeline: they take ids and call one service. An interface:
+imports models, the intake and the pipeline; services send these tasks by name."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The mailbox poller: fetch, store and commit, hand over to the pipeline, dispose.
-Imports the pipeline, rules, connectors and models; never tasks, views or admin.
+Imports the pipeline, intake.stored, the connectors and models; never tasks, views or admin.
 
 Flow of one run of one mailbox (`process_mailbox`):
 

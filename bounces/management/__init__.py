@@ -1,0 +1,2 @@
+"""Management commands of bounces (interfaces): process mailboxes, check one, classify files,
+import/export/apply rules."""

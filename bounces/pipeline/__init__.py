@@ -1,2 +1,2 @@
 """The bounce pipeline: runs and locks, matching, decisions, policies, actions and
-dispositions. Imports models, selectors and the engine; never interfaces (views, tasks, admin)."""
+dispositions. Imports models and the engine; never bounces.rules, the intake or interfaces (views, tasks, admin)."""

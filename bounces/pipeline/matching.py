@@ -1,4 +1,5 @@
 """Match bounces to what we sent, a batch at a time (a fixed number of queries per batch).
+Imports models only (bounces', campaigns', contacts') and the engine's result types.
 
 Order of evidence, strongest first:
 

@@ -1,4 +1,5 @@
 """Bounce policies: what each kind does to a contact, and how soft bounces add up.
+Imports models (the settings rows) and the contact action names only.
 
 The effective policy is the global `BounceSettings` with a mailbox's overrides on top.
 The soft-bounce arithmetic here is pure (no database): the pipeline feeds it a contact's

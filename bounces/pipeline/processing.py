@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 
 
 class HitRecorder(Protocol):
+    """Adds rule hits (rule id -> count) to the rules' counters (`bounces.rules.services`)."""
+
     def __call__(self, *, hits: dict[int, int]) -> None: ...
+
 
 def parse_options() -> ParseOptions:
     """The engine options from settings (VERP local part, tracking header)."""

@@ -1,4 +1,5 @@
-"""Re-apply the current rules to stored bounces (preview by default), or undo a re-apply."""
+"""Re-apply the current rules to stored bounces (preview by default), or undo a re-apply.
+An interface: calls the rules' services and selectors."""
 
 from __future__ import annotations
 

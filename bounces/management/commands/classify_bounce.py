@@ -1,4 +1,5 @@
 """``manage.py classify_bounce FILE [FILE ...]``: run the bounce parsing engine on files.
+An interface to the engine only (no database).
 
     manage.py classify_bounce a.eml b.eml          # one JSON line per recipient
     find mail -name '*.eml' | manage.py classify_bounce --files-from -

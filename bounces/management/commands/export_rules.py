@@ -1,4 +1,4 @@
-"""Write bounce rules as JSON (to a file or standard output)."""
+"""Write bounce rules as JSON (to a file or standard output). An interface: calls the rules' services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Read bounce rules from a JSON file written by export_rules (all or nothing)."""
+"""Read bounce rules from a JSON file written by export_rules (all or nothing).
+An interface: calls the rules' services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Load the starter bounce rules (idempotent: `make run` calls it on every start)."""
+"""Load the starter bounce rules (idempotent: `make run` calls it on every start).
+An interface: calls the rules' services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """``manage.py mailbox_check NAME``: log in to a configured mailbox and report.
+An interface: imports models, the intake's connection settings and the connectors.
 
 Same check as the admin's "Test connection": server greeting, capabilities, folders
 with message/unseen counts and the configured folder, or the precise error (DNS,

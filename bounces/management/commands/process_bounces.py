@@ -1,4 +1,5 @@
 """Process bounce mailboxes now, in this process (no Celery needed).
+An interface: calls the intake (mailbox poller, schedules).
 
     python manage.py process_bounces --all
     python manage.py process_bounces --mailbox "Main bounces" --dry-run
