@@ -159,10 +159,12 @@ def main() -> None:
             **os.environ,
             "DATABASE_URL": server.url, "DJANGO_SETTINGS_MODULE": "bouncemgr.settings",
             "FIELD_ENCRYPTION_KEY": "dGVzdC1rZXktZm9yLWJvdW5jZW1nci10ZXN0cy0wMDA=",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + "k" * 40,  # settings need one
             "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "false",
             "API_THROTTLE_RATE": "100000000/min", "LOG_LEVEL": "WARNING", "CONN_MAX_AGE": "600",
         }
-        os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FIELD_ENCRYPTION_KEY")})
+        os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FIELD_ENCRYPTION_KEY",
+                                               "SECRET_KEY")})
         import django
 
         django.setup()

@@ -81,6 +81,7 @@ def main() -> None:
     worker = receiver = None
     try:
         env = {**os.environ, "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "FIELD_ENCRYPTION_KEY": KEY,
+               "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + "k" * 40,  # settings need one
                "DJANGO_SETTINGS_MODULE": "bouncemgr.settings", "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
                "LOG_LEVEL": "WARNING"}
         os.environ.update(env)
