@@ -5,6 +5,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from . import views
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness/readiness probe for the container health check: answers when the DB does.
@@ -21,6 +23,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("account/two-factor/", views.two_factor, name="two_factor"),
     path("admin/", admin.site.urls),
     path("campaigns/", include("campaigns.urls")),
     path("contacts/", include("contacts.urls")),

@@ -3,6 +3,7 @@ the health probe, and an instance whose encryption key was lost (docs/security.m
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
@@ -267,3 +269,53 @@ def test_a_lost_encryption_key_is_reported_per_mailbox_and_migrate_still_runs(se
     out = io.StringIO()
     call_command("check", stdout=out, stderr=out)
     assert "FIELD_ENCRYPTION_KEY is not set" in out.getvalue()
+
+
+def test_staff_turn_on_two_factor_themselves_and_then_need_the_code(client, staff_user):
+    """Optional two-factor: nothing required, yet a user who set it up needs the code."""
+    assert login(client, "right-horse-battery").status_code == 302
+    page_url = reverse("two_factor")
+    assert "Set up two-factor login" in client.get(page_url).content.decode()
+    page = client.post(page_url, {"action": "start"}).content.decode()
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page).group(1)
+    device = TOTPDevice.objects.get(user=staff_user, confirmed=False)
+    assert secret in device.config_url
+    assert "not right" in client.post(page_url, {"action": "confirm", "token": "12"}).content.decode()
+    device.throttle_reset()
+    client.post(page_url, {"action": "confirm", "token": current_token(device)})
+    device.refresh_from_db()
+    assert device.confirmed
+    page = client.get(page_url).content.decode()
+    assert "On:" in page and secret not in page  # the secret is shown once
+    client.logout()
+
+    assert login(client, "right-horse-battery").status_code == 200  # the password alone: no
+    assert "_auth_user_id" not in client.session
+    assert "Authenticator code" in client.get(LOGIN).content.decode()
+    device.throttle_reset()
+    device.refresh_from_db()
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=device.step), tick=False):
+        assert login(client, "right-horse-battery", otp_token=current_token(device)).status_code == 302
+        assert client.get(INDEX).status_code == 200
+
+        # Off again, with a current code; then the password is enough.
+        device.refresh_from_db()
+        client.post(page_url, {"action": "remove", "token": "000000"})
+        assert TOTPDevice.objects.filter(user=staff_user).exists()
+    device.throttle_reset()
+    with time_machine.travel(dt.datetime.now(dt.UTC) + 2 * dt.timedelta(seconds=device.step), tick=False):
+        device.refresh_from_db()
+        client.post(page_url, {"action": "remove", "token": current_token(device)})
+    assert not TOTPDevice.objects.filter(user=staff_user).exists()
+    client.logout()
+    assert login(client, "right-horse-battery").status_code == 302
+
+
+def test_under_require_2fa_staff_cannot_remove_their_device(client, staff_user, settings):
+    settings.REQUIRE_2FA = True
+    call_command("totp_device", "ops", stdout=io.StringIO())
+    device = TOTPDevice.objects.get(user=staff_user)
+    assert login(client, "right-horse-battery", otp_token=current_token(device)).status_code == 302
+    device.refresh_from_db()
+    client.post(reverse("two_factor"), {"action": "remove", "token": current_token(device)})
+    assert TOTPDevice.objects.filter(user=staff_user).exists()
