@@ -142,10 +142,17 @@ _MULTILINE_PREFIX = re.compile(r"(?m)^\s*([245]\d\d)-(?:([245]\.\d{1,3}\.\d{1,3}
 
 
 def clean_smtp_reply(text: str) -> str:
-    """Join a multi-line SMTP reply: drop the "550-5.7.1 " prefixes of continuation lines."""
+    """Join a multi-line SMTP reply (RFC 5321 4.2.1): one "550 5.7.1" in front, the repeated
+    "550-5.7.1 " / "550 5.7.1 " prefixes of the following lines dropped."""
     if "-" not in text:
         return fold(text)
-    return fold(_MULTILINE_PREFIX.sub(" ", text))
+    first = _MULTILINE_PREFIX.search(text)
+    if first is None:
+        return fold(text)
+    code, status = first.group(1), first.group(2)
+    again = re.compile(rf"(?m)^\s*{code}[ -](?:{re.escape(status)}\s)?" if status else rf"(?m)^\s*{code}[ -]")
+    lead = f"{code} {status} " if status else f"{code} "
+    return fold(text[: first.start()] + " " + lead + again.sub(" ", text[first.end() :]))
 
 
 # (needles, pattern, fixed command): the pattern can only match when one of the lower-case

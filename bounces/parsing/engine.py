@@ -20,7 +20,7 @@ from .classify import category_for, classify  # reason tables: classify.py / rea
 from .common import Rec, find_replycode, fold, norm_address
 from .message import Mail, load
 from .mtas import DETECTORS, generic
-from .mtas._text import cut_returned
+from .mtas._text import cut_returned, merge_dsn
 from .reasons import PSEUDO_STATUS as _PSEUDO  # Sisimai-style pseudo codes per reason
 from .types import Category, Kind, ParseOptions, ParseResult, RecipientResult
 
@@ -85,6 +85,10 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
         if autoreply.is_autoreply(mail):
             return Kind.AUTOREPLY, "rfc3834", autoreply.parse(mail)
     recs = generic.parse(mail, dsn)
+    if recs and dsn:
+        # a DSN whose Final-Recipient is broken or empty still holds the status and the
+        # diagnostic of the recipient the text (or X-Failed-Recipients) names
+        recs = merge_dsn(recs, dsn)
     if recs:
         return _kind_of(recs), "generic", _fill_empty(mail, recs)
     if dsn:

@@ -74,7 +74,10 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         if strict and not _after_failure(lines, i):
             continue
         a = norm_address(m.group("addr"))
-        if not a or a.lower() in own or is_daemon(a):
+        if not a or a.lower() in own:
+            continue
+        if is_daemon(a) and (strict or not _after_failure(lines, i)):
+            # postmaster@ and friends are mailed too; in recipient position they bounced
             continue
         rest = (m.group("rest") or "").lstrip(":.;, ")
         if rest and "@" in rest and _ADDR_LIST.fullmatch(rest):

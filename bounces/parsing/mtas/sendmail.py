@@ -65,6 +65,13 @@ def transcript_diagnostics(text: str) -> tuple[dict[str, str], str]:
     return per, " ".join(loose)
 
 
+def _completes(transcript: str, diagnostic: str) -> bool:
+    """The transcript holds the same reply as the DSN's Diagnostic-Code, and more of it (a
+    Diagnostic-Code cut after the first line of a multi-line "550-" reply)."""
+    full = clean_smtp_reply(transcript)
+    return len(full) > len(diagnostic) + 8 and full[:40] == diagnostic[:40]
+
+
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     """DSN records, with transcript replies where the DSN's diagnostic is thin."""
     transcript = region(mail.body, _TRANSCRIPT, _TRANSCRIPT_END) if "transcript of session" in mail.lc_head else ""
@@ -76,7 +83,7 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
             if not t and len(dsn) == 1 and loose:
                 t = loose
             if t and (not r.diagnostic or len(r.diagnostic) < 12 or r.diagnostic.strip().isdigit()
-                      or (find_replycode(t) and not find_replycode(r.diagnostic))):
+                      or (find_replycode(t) and not find_replycode(r.diagnostic)) or _completes(t, r.diagnostic)):
                 t = clean_smtp_reply(t)
                 r.diagnostic = t
                 r.replycode = find_replycode(t) or r.replycode
