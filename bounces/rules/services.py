@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Max, Value, When
 from django.utils import timezone
 
+from bouncemgr import safejson
 from bounces.models import Bounce
 
 from .models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
@@ -224,10 +225,23 @@ def _rule_from_data(data: Any, index: int) -> BounceRule:
     return rule
 
 
+# An export is {"rules": [{...}]}: 3 levels; anything much deeper is not ours.
+IMPORT_MAX_DEPTH = 8
+
+
 def parse_import(text: str | bytes) -> list[dict[str, Any]]:
-    """Read an export document (or a bare list of rules); raises `RuleImportError`."""
+    """Read an export document (or a bare list of rules); raises `RuleImportError`.
+
+    The nesting is bounded before parsing: `[[[[…` 100,000 deep used to raise
+    RecursionError from json (issue 12).
+    """
     try:
-        doc = json.loads(text)
+        doc = safejson.loads(text, max_depth=IMPORT_MAX_DEPTH)
+    except safejson.JSONTooDeep:
+        raise RuleImportError(
+            f"The file nests lists or objects more than {IMPORT_MAX_DEPTH} levels deep; "
+            "a rules export has 3 (document, rules, rule)."
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RuleImportError(f"Not a JSON file: {exc}") from None
     if isinstance(doc, dict):

@@ -243,3 +243,16 @@ def test_a_rule_saved_in_the_editor_is_used_by_the_next_processing_run(staff_cli
     assert (bounce.matched_rule_id, bounce.kind, bounce.reason) == (rule.pk, "soft", "mailboxfull")
     rule.refresh_from_db()
     assert rule.hit_count == 1 and rule.last_hit_at is not None
+
+
+@pytest.mark.parametrize("payload", [
+    b"[" * 100_000 + b"]" * 100_000,  # RecursionError in json before issue 12
+    b'{"format": "bouncemgr-rules", "rules": [{"pattern": ' + b"[" * 5000 + b"]" * 5000 + b"}]}",
+])
+def test_import_of_deeply_nested_json_says_so_instead_of_crashing(staff_client, payload) -> None:
+    response = staff_client.post(
+        reverse("bounces:rule_import"), {"file": SimpleUploadedFile("rules.json", payload, "application/json")}
+    )
+    assert response.status_code == 200
+    assert "more than 8 levels deep" in response.content.decode()
+    assert not BounceRule.objects.exists()

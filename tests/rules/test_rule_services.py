@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from bounces.rules.models import BounceRule, StarterRuleRecord
 from bounces.rules.ruleset import MessageView
@@ -297,3 +297,10 @@ def test_starter_set_recognises_an_auto_reply_by_subject() -> None:
     view = MessageView.from_stored(raw=b"Subject: Automatic reply: Weekly news\n\nI am away.\n", diagnostic="")
     found = load_ruleset().first_match(message=view)
     assert found is not None and found.bounce_type == "autoreply"
+
+
+def test_import_rules_command_refuses_deeply_nested_json_with_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CommandError, match="more than 8 levels deep"):
+        call_command("import_rules", str(path))
