@@ -244,6 +244,9 @@ CONTENT_SECURITY_POLICY = {
 }
 for _directive, _sources in CONTENT_SECURITY_POLICY["DIRECTIVES"].items():
     _sources.extend(env.list(f"CSP_EXTRA_{_directive.upper().replace('-', '_')}", default=[]))
+# Uploaded files that Django stores are private like the rest of var/ (issue 12).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 # A raw bounce can be 20 MB; admin uploads (CSV imports, pasted messages) stay bounded.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=30 * 1024 * 1024)
 
