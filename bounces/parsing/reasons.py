@@ -123,7 +123,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"exceeding (?:their|its) (?:mailbox )?quota", r"disk quota", r"maildir .{0,40}?quota",
         r"storage quota", r"exceeded storage allocation", r"(?:not enough|insufficient|not sufficient) (?:disk |storage )?space",
         r"does not have enough space", r"no space left on device", r"user'?s? space has been used up",
-        r"too much mail data", r"user has too many messages", r"reached disk quota",
+        r"too much mail data", r"user has too many messages",
         r"account is (?:temporarily )?(?:over|exceeding) (?:its |their )?quota",
         r"boite du destinataire pleine", r"casella (?:di posta )?piena", r"postfach (?:ist )?voll",
         r"buz[oó]n (?:est[aá] )?lleno", r"ящик переполнен", r"exceeding receiving limits",
@@ -146,9 +146,9 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"message size exceeds my databytes limit",
         r"exceeded (?:the )?maximum (?:inbound|incoming) message size", r"line limit exceeded", r"max message size exceeded", r"message size exceeds (?:fixed limit|maximum value)", r"message too large for this", r"taille limite du message", r"size limit",
         r"message (?:is )?too (?:big|large)", r"message size exceeds? (?:the )?(?:maximum|limit)",
-        r"exceeds? (?:the )?maximum (?:allowed )?(?:message )?size", r"mail size limit exceeded",
+        r"exceeds? (?:the )?maximum (?:allowed )?(?:message )?size",
         r"message exceeds (?:the )?(?:maximum|local) (?:message )?size", r"mail data too large",
-        r"size limit exceeded", r"exceeded maximum message size", r"message file too big",
+        r"exceeded maximum message size", r"message file too big",
         r"message size .{0,40}?exceeds", r"taille (?:du message )?(?:trop|excessive)",
     ),
     "exceedlimit": (
@@ -288,7 +288,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r" multiple .{1,40}? header", r"message is not rfc", r"not compliant with rfc",
     ),
     "badreputation": (
-        r"reputation problems", r"none/bad reputation", r"sending mta's poor reputation",
+        r"reputation problems", r"sending mta's poor reputation",
         r"low reputation", r"poor (?:email )?reputation", r"bad reputation", r"reputation (?:of|score)",
         r"temporarily deferred due to unexpected volume or user complaints",
     ),
@@ -327,7 +327,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "hostunknown": (
         r"ドメイン[^。]{0,6}?(?:は|が)(?:存在しません|見つかりません)", r"domaine (?:inexistant|inconnu)",
         r"dominio (?:inesistente|inexistente|no existe|desconocido)", r"domain existiert nicht",
-        r"the account or domain may not exist", r"recipient address rejected: unknown domain name",
+        r"the account or domain may not exist",
         r"dns lookup failure: host .{1,80}? not found",
         r"all host address lookups failed permanently", r"all relevant mx records point to non-existent hosts",
         r"host (?:or domain name )?not found", r"host unknown", r"unknown host", r"host unreachable",
@@ -335,7 +335,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"no such domain", r"unroutable address", r"unrouteable address",
         r"name or service not known", r"illegal host/domain name", r"invalid domain",
         r"unknown domain", r"domain (?:name )?not found", r"couldn'?t find any host named",
-        r"recipient domain must exist", r"mail domain mentioned in email address is unknown",
+        r"mail domain mentioned in email address is unknown",
         r"\b553 .{1,80}? does not exist",
     ),
     # Wording that says the *content* was judged spam (not the sending IP).
@@ -352,7 +352,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"unsolicited (?:bulk|commercial)", r"reject, id=",
     ),
     "spamdetected": (
-        r"help_spam_16\.htm", r"blacklisted url in message", r"blocked for abuse\. see http://att\.net/blocks",
+        r"help_spam_16\.htm", r"blocked for abuse\. see http://att\.net/blocks",
         r"listed in work\.drbl\.imedia\.ru", r"message rejected for policy reasons",
         r"our system has detected that this message is ", r"reject bulk\.advertising", r"rejecting mail content",
         r"sender domain listed at ", r"spamming not allowed", r"breaches local uribl policy",
@@ -373,7 +373,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"banned attachment", r"dangerous attachment",
     ),
     "authfailure": (
-        r"please inspect your spf settings", r"bad spf records for",
+        r"please inspect your spf settings",
         r"dmarc (?:policy|verification|check|fail|reject)", r"'s dmarc", r"per dmarc", r"spf (?:check|fail|record|validation|softfail|hardfail|authentication)",
         r"(?:fails?|failed) (?:to pass )?(?:spf|dkim|dmarc)", r"dkim (?:signature )?(?:fail|invalid|verification|check|validation)",
         r"sender policy framework", r"\bspf\b.{0,20}?\bfail", r"spf record",
@@ -422,7 +422,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "policyviolation": (
         r"messages with multiple addresses",
-        r"recipient is not accepting mail with", r"members-only list", r"closed mailing list", r"email rejected due to security policies", r"header are not accepted", r"organizational settings", r"message given low priority", r"rejected due to local policy", r"not subscribed to this group", r"organization policy", r"containing images or other attachments", r"mass mailer", r"without solving a captcha",
+        r"recipient is not accepting mail with", r"members-only list", r"closed mailing list", r"email rejected due to security policies", r"organizational settings", r"message given low priority", r"not subscribed to this group", r"organization policy", r"containing images or other attachments", r"mass mailer", r"without solving a captcha",
         r"policy (?:reasons|violation)", r"denied by policy", r"for policy reasons", r"against (?:our|the) policy",
         r"protocol violation", r"header error", r"content presents a potential security issue",
         r"message content and attachment content guidelines", r"local policy", r"violates? (?:our )?polic",
@@ -434,7 +434,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"dns violates rfc ?1035",
         r"automatic homedir creat", r"illegal value in ldap attribute", r"ldap attribute is not given", r"performing search on ldap server", r"too many results returned but needs to be unique", r"error while executing qmail-forward", r"failure in ldap lookup", r"login into ldap server", r"bad interpreter: no such file or directory",
         r"delivery to (?:file|pipe) forbidden", r"local delivery failed", r"lmtp error after",
-        r"aliasing/forwarding loop broken", r"can'?t create user output file", r"internal error reading data", r"interrupted system call", r"encountered an error while being processed", r"would create a mail loop", r"local error in processing", r"loop was found in the mail exchanger", r"queue file write error", r"there is no mdb", r"remote server is misconfigured", r"system config error", r"timeout waiting for input", r"unable to connect .{1,40}? daemon",
+        r"aliasing/forwarding loop broken", r"can'?t create user output file", r"internal error reading data", r"interrupted system call", r"encountered an error while being processed", r"would create a mail loop", r"loop was found in the mail exchanger", r"queue file write error", r"there is no mdb", r"system config error", r"timeout waiting for input", r"unable to connect .{1,40}? daemon",
         r"internal (?:server |system )?error", r"system error", r"server error", r"local error",
         r"service (?:is )?(?:currently )?unavailable", r"insufficient permission",
         r"could not load", r"misconfigur", r"configuration error", r"mail system problem",
@@ -445,7 +445,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"exceeded maximum hop count", r"dns lookup failed",
         r"address family mismatch on destination mxs", r"all routes to destination blocked", r"bad dns lookup error code", r"could not retrieve source address", r"\bloop detected", r"no valid route to (?:remote mx|destination)", r"temporary failure in mx lookup",
         r"wasn'?t able to establish an smtp connection", r"listed as a best-preference mx or a for that host",
-        r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"message is looping", r"probably in a routing loop", r"unable to resolve route", r"unrouteable mail domain",
+        r"could not connect and send the mail", r"dns records for the destination computer could not be found", r"host is unreachable", r"host name lookup failure", r"forwarding loop", r"malformed name server reply", r"message looping", r"message is looping", r"unrouteable mail domain",
         r"network (?:is )?unreachable", r"network error", r"no route to host",
         r"lost connection", r"too many hops", r"routing loop", r"hop count exceeded",
         r"dns (?:error|failure)", r"temporary (?:dns|lookup) failure", r"unable to resolve",
@@ -459,7 +459,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "notaccept": (
         r"destination seem to reject all mails", r"no mx found for (?:domain|destination)",
         r"no host found for existing smtp connection",
-        r"host does not accept mail", r"mail receiving disabled", r"no route for current request", r"smtp protocol returned a permanent error", r"name server: \.: host not found",
+        r"mail receiving disabled", r"no route for current request", r"smtp protocol returned a permanent error", r"name server: \.: host not found",
         r"null mx", r"does not accept mail", r"doesn'?t (?:receive|accept) (?:e-?)?mail", r"accepts no mail",
         r"indicated no smtp service", r"no mx record", r"couldn'?t find a mail exchanger",
         r"not accepting (?:network )?messages", r"mail is not accepted",
@@ -499,7 +499,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
     "mailererror": (
         r"x-unix;", r"operating system error", r"command (?:died|failed|output)", r"procmail", r"mailer error", r"\bpipe to \|",
         r"exit (?:code|status) \d", r"exited with", r"maildrop:", r"couldn'?t create",
-        r"unknown mailer error",
+
     ),
     "syntaxerror": (
         r"angle-brackets nested too deep", r"expected word or \"<\"", r"domain missing in source-routed address", r"malformed address:",
