@@ -54,6 +54,8 @@ def test_no_message_of_the_set_yields_a_bounced_recipient() -> None:
         if result.kind in _BOUNCED_KINDS or bounced:
             wrong.append(f"{path.name}: {result.kind} {bounced}")
             continue
+        if label["kind"] == "not-bounce" and result.kind not in (Kind.AUTOREPLY, Kind.CHALLENGE):
+            assert result.recipients == (), path.name  # ordinary mail names nobody
         if label["kind"] == "vacation":
             # an auto-reply may name its sender, and only its sender
             assert result.kind == Kind.AUTOREPLY, path.name

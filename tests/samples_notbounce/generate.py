@@ -11,8 +11,9 @@ senders, languages, MIME layouts, and the words that trap a sentence-matching en
 No message may yield a bounced recipient (tests/parsing/test_negative_set.py). Auto-replies
 may name their sender (reason vacation): that proves the address works.
 
-labels.jsonl follows ../../../shared/bounce-corpus (kind "not-bounce" with no recipient, or
-"vacation" with the auto-replying address), so tools/score_engine.py can score the set too.
+labels.jsonl follows ../../../shared/bounce-corpus (kind "not-bounce" with no recipient,
+"vacation" with the auto-replying address, "delivered" with the address a success notice
+names), so tools/score_engine.py can score the set too.
 Deterministic: no randomness, no dates from the clock.
 """
 
@@ -373,7 +374,7 @@ def receipts() -> Iterator[tuple[str, str, dict]]:
         text = _hdr("Mail Delivery System <MAILER-DAEMON@mx.example.org>", BOUNCES,
                     "Successful Mail Delivery Report", DATES[i], f"ok{i}", "Auto-Submitted: auto-replied\n",
                     f'multipart/report; report-type=delivery-status; boundary="{boundary}"', "7bit")
-        yield f"success-dsn-{i:02d}", text + body, {}
+        yield f"success-dsn-{i:02d}", text + body, {"kind": "delivered", "recipient": addr}
 
 
 def misc() -> Iterator[tuple[str, str, dict]]:
@@ -399,7 +400,9 @@ def misc() -> Iterator[tuple[str, str, dict]]:
          "Ciao, ho ricevuto un avviso di mancata consegna ma poi il messaggio è arrivato.\n"),
     ]
     for i, (frm, subject, body) in enumerate(items):
-        yield f"misc-{i:02d}", _hdr(frm, BOUNCES, subject, DATES[i % 5], f"mi{i}") + body, {}
+        # misc-06 is an SES delivery notice: it names the delivered address, as a success DSN does
+        meta = {"kind": "delivered", "recipient": "alice@example.org"} if "notificationType" in body else {}
+        yield f"misc-{i:02d}", _hdr(frm, BOUNCES, subject, DATES[i % 5], f"mi{i}") + body, meta
 
 
 def multiply(base: Iterator[tuple[str, str, dict]], n: int) -> Iterator[tuple[str, str, dict]]:
@@ -437,7 +440,7 @@ def main() -> None:
         kind = meta.get("kind", "not-bounce")
         labels.append({
             "file": f"{name}.eml", "recipient": meta.get("recipient"), "status": None, "replycode": None,
-            "reason": "vacation" if kind == "vacation" else None, "hardbounce": None, "permanent": None,
+            "reason": kind if kind in ("vacation", "delivered") else None, "hardbounce": None, "permanent": None,
             "kind": kind, "mta": name.split("-")[0],
         })
     (HERE / "labels.jsonl").write_text("".join(json.dumps(lb) + "\n" for lb in labels))
