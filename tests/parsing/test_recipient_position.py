@@ -93,3 +93,22 @@ def test_a_gateway_with_an_ordinary_sender_is_recognised_by_what_it_says() -> No
     result = parse_bounce(_GATEWAY)
     assert result.kind == Kind.FAILURE
     assert [r.recipient for r in result.recipients] == ["Ursula@example.org"]
+
+
+_MSGID_IN_TEXT = b"""From: MAILER-DAEMON@mx.example.net
+To: bounces+a1b2c3d4e5f6a7b8@return.example.com
+Subject: Delivery failure
+
+Delivery failed for message <20261124.5f3a@mail.example.com> to wendy@example.org: 550 5.1.1 user unknown
+
+------ Original message follows ------
+From: news@mail.example.com
+To: wendy@example.org
+Message-ID: <20261124.5f3a@mail.example.com>
+Subject: News
+"""
+
+
+def test_a_message_id_is_never_a_recipient() -> None:
+    result = parse_bounce(_MSGID_IN_TEXT)
+    assert [r.recipient for r in result.recipients] == ["wendy@example.org"]

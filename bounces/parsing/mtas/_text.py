@@ -46,8 +46,16 @@ def cut_returned(text: str) -> str:
     return text[: m.start()] if m else text
 
 
+_MSGID_FIELD = re.compile(
+    r"^[ \t>]*(?:message-id|in-reply-to|references|original-message-id|x-original-message-id|content-id)"
+    r"[ \t]*:[ \t]*<([^<>\s]+@[^<>\s]+)>",
+    re.I | re.M,
+)
+
+
 def own_addresses(mail: Mail) -> set[str]:
-    """Addresses of the bounce itself (From/To/Return-Path): never a failed recipient."""
+    """Strings that are never a failed recipient: the bounce's own addresses (From, To,
+    Return-Path ...) and every Message-ID quoted in it ("<id@host>" looks like an address)."""
     out: set[str] = set()
     for name in ("from", "to", "return-path", "reply-to", "sender", "cc"):
         for v in mail.header_all(name):
@@ -55,6 +63,11 @@ def own_addresses(mail: Mail) -> set[str]:
                 n = norm_address(a)
                 if n:
                     out.add(n.lower())
+    for name in ("message-id", "in-reply-to", "references"):
+        for v in mail.header_all(name):
+            out.update(m.lower() for m in re.findall(r"<([^<>\s]+@[^<>\s]+)>", v))
+    for text in (mail.body, *mail.returned):
+        out.update(m.group(1).lower() for m in _MSGID_FIELD.finditer(text))
     return out
 
 
