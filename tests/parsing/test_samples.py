@@ -69,6 +69,17 @@ EXPECTED: dict[str, tuple] = {
     "delivered/relayed.eml": (
         Kind.DELIVERED, None, [("oscar@example.org", "2.0.0", "delivered", None, None)], None, None),
     "not_bounce/plain.eml": (Kind.NOT_BOUNCE, None, [], None, None),
+    # issue 13: known layouts under another intro (read by layout, not by sentence)
+    "reworded/postfix-layout-own-intro.eml": (
+        Kind.FAILURE, None,
+        [("xena@example.org", "5.1.1", "userunknown", True, True),
+         ("yuri@example.org", "4.2.2", "mailboxfull", False, False)], None, "a1b2c3d4e5f6a7b8"),
+    "reworded/exim-layout-own-intro.eml": (
+        Kind.FAILURE, None, [("zack@example.org", "5.1.1", "userunknown", True, True)], None, "a1b2c3d4e5f6a7b8"),
+    "reworded/qmail-layout-own-intro.eml": (
+        Kind.FAILURE, None, [("amy@example.org", "5.2.1", None, False, True)], None, "a1b2c3d4e5f6a7b8"),
+    "reworded/sendmail-no-dsn.eml": (
+        Kind.FAILURE, None, [("bea@example.org", "5.7.1", "norelaying", False, True)], None, "a1b2c3d4e5f6a7b8"),
     # issue 13's format bugs (tests/parsing/test_format_bugs.py)
     "exim/intro-without-colon.eml": (
         Kind.FAILURE, "exim",
