@@ -49,6 +49,7 @@ def _with_cached_permissions(user) -> None:
 
 _KEY_FIELDS = ("id", "name", "scope", "prefix", "hashed_key", "revoked", "last_used_at", "owner_id")
 _USER_FIELDS = ("id", "username", "is_active", "is_staff", "is_superuser")
+_KEY_SQL: dict[str, str] = {}
 
 
 def _key_with_owner(prefix: str) -> ApiKey | None:
@@ -57,12 +58,15 @@ def _key_with_owner(prefix: str) -> ApiKey | None:
     from django.db import connection
 
     user_model = get_user_model()
-    q = connection.ops.quote_name
-    key_cols = ", ".join(f"k.{q(ApiKey._meta.get_field(f).column)}" for f in _KEY_FIELDS)
-    user_cols = ", ".join(f"u.{q(user_model._meta.get_field(f).column)}" for f in _USER_FIELDS)
-    sql = (f"SELECT {key_cols}, {user_cols} FROM {q(ApiKey._meta.db_table)} k "
-           f"JOIN {q(user_model._meta.db_table)} u ON u.{q(user_model._meta.pk.column)} = k.{q('owner_id')} "
-           f"WHERE k.{q('prefix')} = %s")
+    sql = _KEY_SQL.get(connection.vendor)
+    if sql is None:
+        q = connection.ops.quote_name
+        key_cols = ", ".join(f"k.{q(ApiKey._meta.get_field(f).column)}" for f in _KEY_FIELDS)
+        user_cols = ", ".join(f"u.{q(user_model._meta.get_field(f).column)}" for f in _USER_FIELDS)
+        sql = _KEY_SQL[connection.vendor] = (
+            f"SELECT {key_cols}, {user_cols} FROM {q(ApiKey._meta.db_table)} k "
+            f"JOIN {q(user_model._meta.db_table)} u ON u.{q(user_model._meta.pk.column)} = k.{q('owner_id')} "
+            f"WHERE k.{q('prefix')} = %s")
     with connection.cursor() as cursor:
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()

@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.renderers import TemplateHTMLRenderer
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -289,6 +289,7 @@ class Check(APIView):
     """May this address be mailed, and if not, why not (the campaign sender's own rules)."""
 
     perms = {"GET": ["contacts.view_contact", "contacts.view_suppression"]}
+    renderer_classes = [JSONRenderer]  # the hot path: no browsable page to negotiate
 
     @extend_schema(
         parameters=[
