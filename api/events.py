@@ -23,6 +23,7 @@ from .models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
 # Other processes see a new, changed or disabled endpoint within this many seconds.
 SUBSCRIPTIONS_TTL = 5.0
 QUEUE_CHUNK = 100
+DELIVER_TASK = "api.deliver_webhooks"
 
 _lock = threading.Lock()
 _subscriptions: tuple[float, frozenset[str]] | None = None
@@ -102,15 +103,19 @@ def queue_deliveries(delivery_ids: list[int], *, countdown: float | None = None)
     logged: the deliveries are in the database and the sweep queues them again."""
     import logging
 
-    from .tasks import deliver_webhooks_task
+    from celery import current_app
 
+    app = current_app
+    if DELIVER_TASK not in app.tasks:
+        app.loader.import_default_modules()  # sent by name: services import no tasks
+    task = app.tasks[DELIVER_TASK]
     for start in range(0, len(delivery_ids), QUEUE_CHUNK):
         chunk = delivery_ids[start : start + QUEUE_CHUNK]
         try:
             if countdown:
-                deliver_webhooks_task.apply_async((chunk,), countdown=countdown)
+                task.apply_async((chunk,), countdown=countdown)
             else:
-                deliver_webhooks_task.delay(chunk)
+                task.delay(chunk)
         except Exception:  # noqa: BLE001 - the sweep is the backstop
             logging.getLogger(__name__).warning("could not queue %d webhook deliveries", len(chunk),
                                                 exc_info=True)

@@ -162,6 +162,10 @@ def _fail(run: ProcessingRun, mailbox: Mailbox, message: str, started: datetime)
     Mailbox.objects.filter(pk=mailbox.pk).update(
         last_run_at=started, last_error=message[:2000], last_error_at=timezone.now()
     )
+    from api.events import emit_event  # the run.failed webhook event
+
+    emit_event("run.failed", {"run_id": run.pk, "mailbox_id": mailbox.pk, "mailbox": mailbox.name,
+                              "trigger": run.trigger, "error": message.strip().splitlines()[0][:300] if message else ""})
 
 
 def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: bool,

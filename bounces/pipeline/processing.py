@@ -283,6 +283,7 @@ class Processor:
             outcome.processed_ids.append(item.raw_id)
             outcome.bounces.extend(b for b, _, _ in rows)
         bulk_insert(Bounce, outcome.bounces)
+        emit_recorded(outcome.bounces)
         batch.flush()
         by_status: dict[str, list[int]] = defaultdict(list)
         for sent_id, status in sent_status.items():
@@ -325,3 +326,29 @@ _SENT_RANK = {
     SentMessage.Status.SOFT_BOUNCED: 1, SentMessage.Status.COMPLAINED: 2, SentMessage.Status.REFUSED: 2,
     SentMessage.Status.BOUNCED: 3,
 }
+
+
+def emit_recorded(bounces: list[Bounce]) -> None:
+    """`bounce.recorded` webhook events (api.events) for a batch's new bounces, in its transaction.
+
+    Only when an endpoint subscribes (else no query at all): one query for the new rows'
+    ids (bulk_insert sets none), then two bulk INSERTs. Messages that are no bounce are left out.
+    """
+    from api.events import emit_events, subscribed
+
+    recorded = [b for b in bounces if b.state != Bounce.State.IGNORED]
+    if not recorded or not subscribed("bounce.recorded"):
+        return
+    ids = {
+        (raw_id, recipient): pk for pk, raw_id, recipient in Bounce.objects.filter(
+            raw_message_id__in={b.raw_message_id for b in recorded}).values_list("id", "raw_message_id", "recipient")
+    }
+    emit_events("bounce.recorded", [
+        {"bounce_id": ids.get((b.raw_message_id, b.recipient)), "recipient": b.recipient, "kind": b.kind,
+         "reason": b.reason, "state": b.state, "status_code": b.status_code, "reply_code": b.reply_code,
+         "diagnostic": (b.diagnostic or "")[:500], "remote_mta": b.remote_mta, "permanent": b.permanent,
+         "counted": b.counted, "actions": list(b.actions_taken or []), "contact_id": b.contact_id,
+         "campaign_id": b.campaign_id, "sent_message_id": b.sent_message_id, "mailbox_id": b.mailbox_id,
+         "run_id": b.run_id, "bounced_at": b.bounced_at.isoformat() if b.bounced_at else None}
+        for b in recorded
+    ])
