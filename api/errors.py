@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -10,6 +11,9 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+log = logging.getLogger("api")
 
 
 class ApiError(exceptions.APIException):
@@ -40,7 +44,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # a server fault: Django's 500 handling and logging
+        # A fault of ours: logged with its traceback, answered in the same shape (no details).
+        request = context.get("request")
+        log.error("API error on %s %s", getattr(request, "method", "?"), getattr(request, "path", "?"),
+                  exc_info=exc)
+        set_rollback()
+        return Response(error_body("server_error", "Internal error; it has been logged."),
+                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if isinstance(exc, exceptions.ValidationError):
         code, message, details = "invalid", "The request is not valid.", exc.detail
     elif isinstance(exc, ApiError):
@@ -55,3 +65,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             details = {"retry_after_seconds": int(exc.wait) + 1}
     response.data = error_body(code, message, details)
     return response
+
+
+def not_found(request, *args, **kwargs):
+    """Unknown URLs under /api/v1/ answer in the API's shape, not with an HTML page."""
+    from django.http import JsonResponse
+
+    return JsonResponse(error_body("not_found", "No such endpoint."), status=404)

@@ -1,9 +1,10 @@
 """URLs of the API, mounted at /api/v1/."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from . import views
+from .errors import not_found
 
 app_name = "api"
 
@@ -30,4 +31,5 @@ urlpatterns = [
     path("rules/", views.RuleList.as_view(), name="rule-list"),
     path("rules/test/", views.RuleTest.as_view(), name="rule-test"),
     path("rules/<int:pk>/", views.RuleDetail.as_view(), name="rule-detail"),
+    re_path(r"^.*$", not_found),
 ]

@@ -237,3 +237,18 @@ def test_pages_are_limited_and_paginated(read_client):
 def test_contact_states_over_the_api(read_client):
     ContactFactory(email="u@example.org", status=Contact.Status.UNSUBSCRIBED)
     assert read_client.get("/api/v1/contacts/?status=unsubscribed").json()["count"] == 1
+
+
+def test_unknown_urls_and_faults_answer_in_the_error_shape(read_client, monkeypatch):
+    response = read_client.get("/api/v1/nothing-here/")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    from api import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "check_address", broken)
+    read_client.raise_request_exception = False
+    response = read_client.get("/api/v1/check?email=a@example.org")
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "server_error", "message": "Internal error; it has been logged."}}

@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from api.models import WebhookDelivery, WebhookEvent
+from bouncemgr.celery import app
 from bounces.intake.mailbox import process_mailbox
 from bounces.models import Bounce, Mailbox, ProcessingRun
-from bouncemgr.celery import app
 from tests.pipeline.conftest import campaign, dsn, send  # noqa: F401
 from tests.pipeline.test_actions import deliver
 
