@@ -167,6 +167,7 @@ AXES_COOLOFF_TIME = dt.timedelta(hours=env.float("AXES_COOLOFF_HOURS", default=1
 # (the latter lets anyone lock an account out).
 AXES_LOCKOUT_PARAMETERS = [env.list("AXES_LOCKOUT_PARAMETERS", default=["username", "ip_address"])]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "bouncemgr/lockout.html"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 # Behind a reverse proxy the client address is in X-Forwarded-For: count the proxies.
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None

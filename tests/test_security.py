@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -99,6 +99,7 @@ def test_the_admin_login_locks_out_after_the_configured_number_of_failures(clien
     # Locked: even the right password does not get in.
     response = login(client, "right-horse-battery")
     assert response.status_code == 429
+    assert "Login locked after 3 wrong passwords" in response.content.decode()
     assert "_auth_user_id" not in client.session
     assert client.get(INDEX).status_code == 302
 
@@ -319,3 +320,29 @@ def test_under_require_2fa_staff_cannot_remove_their_device(client, staff_user, 
     device.refresh_from_db()
     client.post(reverse("two_factor"), {"action": "remove", "token": current_token(device)})
     assert TOTPDevice.objects.filter(user=staff_user).exists()
+
+
+@pytest.mark.django_db
+def test_after_a_lost_key_the_instance_starts_the_admin_works_and_the_old_key_recovers_the_secret(
+    settings, tmp_path, admin_client
+):
+    from bouncemgr import crypto
+    from bouncemgr.fields import UnreadableSecret
+    from bounces.models import Mailbox
+
+    old = settings.FIELD_ENCRYPTION_KEYS[0]
+    mailbox = Mailbox.objects.create(name="Returns", host="imap.example.com", username="u", password="pw-1")
+    settings.FIELD_ENCRYPTION_KEYS = [crypto.generate_key()]  # the old key is gone
+    settings.VAR_DIR = tmp_path
+
+    call_command("setup_instance", stdout=io.StringIO())  # make run's start step: no traceback
+    loaded = Mailbox.objects.get(pk=mailbox.pk)
+    assert isinstance(loaded.password, UnreadableSecret) and loaded.password == ""  # never the ciphertext
+    assert admin_client.get(reverse("admin:bounces_mailbox_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:bounces_mailbox_change", args=[mailbox.pk])).status_code == 200
+    loaded.save()  # a save keeps what is stored
+    with pytest.raises(CommandError, match="no configured key decrypts them"):
+        call_command("rotate_encryption_key", stdout=io.StringIO())
+
+    settings.FIELD_ENCRYPTION_KEYS = [crypto.generate_key(), old]  # the old key found again
+    assert Mailbox.objects.get(pk=mailbox.pk).password == "pw-1"
