@@ -261,6 +261,16 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
                 parser.close()
     finally:
         box.close()
+        _report_rule_budget(run, processor)
+
+
+def _report_rule_budget(run: ProcessingRun, processor: Processor) -> None:
+    """Rules stopped for their cost (rules.ruleset.RULE_BUDGET) go into the run's log."""
+    report = getattr(processor.ruleset, "budget_report", None)
+    text = report() if report is not None else ""
+    if text:
+        log.warning("run %s: %s", run.pk, text)
+        run.error_log = (run.error_log + text + "\n")[-ERROR_LOG_LIMIT:]
 
 
 def _after_batch(run: ProcessingRun, mailbox: Mailbox, token: str, n: int,

@@ -17,6 +17,12 @@ import re2
 MAX_PATTERN_LENGTH = 1000
 # RE2 refuses to build a program bigger than this (e.g. `a{1000}{1000}`): compile fails cleanly.
 MAX_PATTERN_MEMORY = 2 * 1024 * 1024
+# RE2 is linear in the text, but its slow path (the NFA, used when the DFA runs out of memory
+# on patterns such as `(?s)(.*a){999}`) costs program size x text length: a program of 10,000
+# instructions took 11-14 s on 256 KB. Programs are capped here (the longest "contains"
+# pattern, 1000 characters case-insensitive, is ~1,600), and `ruleset.CompiledRule.search`
+# searches in windows sized by the program with a time budget per rule and per message.
+MAX_PROGRAM_SIZE = 2000
 
 SECTIONS = ("diagnostic", "body", "subject", "from", "to_cc", "headers", "whole")
 BOUNCE_TYPES = ("hard", "soft", "complaint", "autoreply", "ignore", "either")
@@ -83,6 +89,12 @@ def compile_pattern(pattern: str, *, match_type: str, case_sensitive: bool) -> A
     # backtracking) must never reach the pipeline.
     if isinstance(compiled, re.Pattern) or not type(compiled).__module__.startswith("re2"):
         raise PatternError("The pattern could not be compiled by the safe regular-expression engine.")
+    if compiled.programsize > MAX_PROGRAM_SIZE:
+        raise PatternError(
+            f"The pattern is too complex for the safe regular-expression engine (program size "
+            f"{compiled.programsize}; the limit is {MAX_PROGRAM_SIZE}). Nested or large repetitions "
+            "such as `(.*a){100}` make every message slow to search: simplify it."
+        )
     if _matches_empty(compiled):
         raise PatternError(
             "The pattern can match empty text, so it would match almost every message. "

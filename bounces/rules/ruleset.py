@@ -4,6 +4,7 @@ rules and the ordered rule set the pipeline asks for the first match. Imports no
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -14,7 +15,7 @@ from bounces.parsing.message import Mail, decode_header_value
 from bounces.parsing.message import load as load_mail
 from bounces.parsing.types import ParseResult, RecipientResult
 
-from .patterns import PatternError, compile_pattern
+from .patterns import MAX_PROGRAM_SIZE, PatternError, compile_pattern
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,35 @@ MAX_SECTION_BYTES = 256 * 1024
 # Only the first 1 MB of a stored message is parsed for sections: a 20 MB returned
 # attachment would cost time and holds nothing a rule should look for.
 MAX_RAW_BYTES = 1024 * 1024
+
+# The cost of a rule (issue 12, item 5). RE2 is linear in the text, but when its DFA runs out of
+# memory the fallback costs program size x text length, so a section is searched in windows of
+# at most SEARCH_COST / program size bytes (at least MIN_WINDOW; consecutive windows overlap by
+# WINDOW_OVERLAP bytes, so a match shorter than that is found wherever it lies), and the clock is
+# checked between windows. A rule gets RULE_BUDGET seconds per message and a message
+# MESSAGE_BUDGET seconds of rule evaluation in all: a rule over its budget is stopped, flagged
+# (`RuleSet.slow`) and skipped for the rest of the rule set's life (one run, one page); a message
+# over its budget keeps the engine's verdict. No rule can hold a worker longer than that.
+SEARCH_COST = 8 * 1024 * 1024
+MIN_WINDOW = 4096
+WINDOW_OVERLAP = 512
+RULE_BUDGET = 0.25
+MESSAGE_BUDGET = 1.0
+
+
+class Budget:
+    """Seconds of rule evaluation left for one message, and the rules stopped on it."""
+
+    __slots__ = ("clock", "rule_seconds", "deadline", "stopped", "exhausted", "counted")
+
+    def __init__(self, *, message_seconds: float = MESSAGE_BUDGET, rule_seconds: float = RULE_BUDGET,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.rule_seconds = rule_seconds
+        self.deadline = clock() + message_seconds
+        self.stopped: list[int] = []  # rules stopped for running over their budget
+        self.exhausted = False  # the message's budget ran out before every rule had run
+        self.counted = False
 
 
 # --- What a message offers to rules ----------------------------------------------------------
@@ -50,7 +80,7 @@ class MessageView:
     """
 
     __slots__ = (
-        "_raw", "_raw_loader", "_result", "_diagnostic", "_mail", "_cache", "_mail_failed", "_headers",
+        "_raw", "_raw_loader", "_result", "_diagnostic", "_mail", "_cache", "_mail_failed", "_headers", "_shared",
     )
 
     def __init__(
@@ -69,6 +99,15 @@ class MessageView:
         self._mail_failed = False
         self._headers: list[tuple[str, str]] | None = None
         self._cache: dict[tuple[str, str | None], bytes] = {}
+        self._shared: MessageView | None = None
+
+    def with_diagnostic(self, diagnostic: str) -> MessageView:
+        """A view of the same message for another stored bounce (its own diagnostic): every
+        other section, and the parsed message, are this view's, so a message shared by 4,000
+        stored bounces is loaded and parsed once (issue 12, item 3)."""
+        view = MessageView(diagnostic=diagnostic)
+        view._shared = self
+        return view
 
     @classmethod
     def from_raw(cls, raw: bytes, result: ParseResult | None) -> MessageView:
@@ -89,6 +128,8 @@ class MessageView:
 
     def raw(self) -> bytes | None:
         """The (first 1 MB of the) raw message, loading it if needed."""
+        if self._shared is not None:
+            return self._shared.raw()
         if self._raw is None and self._raw_loader is not None:
             loaded = self._raw_loader()
             self._raw_loader = None
@@ -97,10 +138,15 @@ class MessageView:
 
     def needs_raw(self) -> bool:
         """Whether the raw message would still have to be loaded (see `provide_raw`)."""
+        if self._shared is not None:
+            return self._shared.needs_raw()
         return self._raw is None and self._raw_loader is not None
 
     def provide_raw(self, raw: bytes | memoryview | None) -> None:
         """Hand over the raw message read elsewhere (callers read many in one query)."""
+        if self._shared is not None:
+            self._shared.provide_raw(raw)
+            return
         self._raw = bytes(raw[:MAX_RAW_BYTES]) if raw else None
         self._raw_loader = None
 
@@ -166,6 +212,8 @@ class MessageView:
 
     def encoded(self, section: str, recipient: RecipientResult | None = None) -> bytes:
         """UTF-8 bytes of ``section`` (cut to 256 KB) as the rules search them."""
+        if self._shared is not None and section != "diagnostic":
+            return self._shared.encoded(section, recipient)
         key = (section, recipient.diagnostic if (section == "diagnostic" and recipient) else None)
         cached = self._cache.get(key)
         if cached is not None:
@@ -227,23 +275,42 @@ class CompiledRule:
     action: str
     delete_message: bool
     regex: Any
+    window: int = MAX_SECTION_BYTES  # bytes searched at once (see SEARCH_COST)
 
     def search(
-        self, message: MessageView, recipient: RecipientResult | None = None
+        self, message: MessageView, recipient: RecipientResult | None = None, budget: Budget | None = None
     ) -> tuple[bytes, int, int] | None:
-        """(section bytes, start, end) of the first match, or None."""
+        """(section bytes, start, end) of the first match, or None. Searched window by window
+        within ``budget`` (a fresh one when None): when time runs out the rule's id is added
+        to ``budget.stopped`` and None is returned."""
         data = message.encoded(self.section, recipient)
         if not data:
             return None
-        m = self.regex.search(data)
-        if m is None:
-            return None
-        start, end = m.span()
-        return data, start, end
+        if budget is None:
+            budget = Budget()
+        started = budget.clock()
+        size, pos = len(data), 0
+        while True:
+            end = min(size, pos + self.window)
+            m = self.regex.search(data, pos, end)
+            if m is not None:
+                start, stop = m.span()
+                return data, start, stop
+            if end >= size:
+                return None
+            now = budget.clock()
+            if now - started > budget.rule_seconds:
+                budget.stopped.append(self.rule_id)
+                return None
+            if now > budget.deadline:
+                budget.exhausted = True
+                return None
+            pos = end - WINDOW_OVERLAP
 
-    def match(self, message: MessageView, recipient: RecipientResult | None = None) -> RuleMatch | None:
+    def match(self, message: MessageView, recipient: RecipientResult | None = None,
+              budget: Budget | None = None) -> RuleMatch | None:
         """The `RuleMatch` of this rule on ``message``, or None."""
-        found = self.search(message, recipient)
+        found = self.search(message, recipient, budget)
         if found is None:
             return None
         data, start, end = found
@@ -270,7 +337,13 @@ def compile_rule(rule: Any) -> CompiledRule:
         action=rule.action,
         delete_message=bool(rule.delete_message),
         regex=regex,
+        window=window_for(regex.programsize),
     )
+
+
+def window_for(program_size: int) -> int:
+    """Bytes of text searched at once by a program of ``program_size`` instructions."""
+    return min(MAX_SECTION_BYTES, max(MIN_WINDOW, SEARCH_COST // max(1, min(program_size, MAX_PROGRAM_SIZE))))
 
 
 class RuleSet:
@@ -278,19 +351,48 @@ class RuleSet:
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules = tuple(rules)
+        # Rules stopped for running over their time budget (id -> name): skipped from then on,
+        # and reported to the operator by whoever runs the set (the run's log, the rule pages).
+        self.slow: dict[int, str] = {}
+        self.messages_over_budget = 0
 
     def __len__(self) -> int:
         return len(self.rules)
 
     def first_match(
-        self, *, message: MessageView, recipient: RecipientResult | None = None
+        self, *, message: MessageView, recipient: RecipientResult | None = None, budget: Budget | None = None
     ) -> RuleMatch | None:
-        """The first rule (in order) whose pattern occurs in its section, or None."""
+        """The first rule (in order) whose pattern occurs in its section, or None. Evaluation
+        stays within ``budget`` (one message's; a fresh one when None): see RULE_BUDGET."""
+        if budget is None:
+            budget = Budget()
         for rule in self.rules:
-            found = rule.match(message, recipient)
+            if rule.rule_id in self.slow:
+                continue
+            if budget.exhausted or budget.clock() > budget.deadline:
+                budget.exhausted = True
+                break
+            found = rule.match(message, recipient, budget)
+            if budget.stopped and budget.stopped[-1] == rule.rule_id:
+                self.slow[rule.rule_id] = rule.name
+                logger.warning("rules: rule %s (%s) stopped: over its time budget; skipped from now on",
+                               rule.rule_id, rule.name)
             if found is not None:
                 return found
+        if budget.exhausted and not budget.counted:
+            budget.counted = True
+            self.messages_over_budget += 1
+            logger.warning("rules: a message ran out of its rule-evaluation budget; the engine's verdict stands")
         return None
+
+    def budget_report(self) -> str:
+        """What the operator should know about rules stopped for their cost ("" when nothing)."""
+        lines = [f"Rule #{rid} \"{name}\" was stopped after {RULE_BUDGET:g} s on one message and skipped "
+                 "for the rest of this run: simplify its pattern." for rid, name in sorted(self.slow.items())]
+        if self.messages_over_budget:
+            lines.append(f"{self.messages_over_budget} message(s) ran out of their {MESSAGE_BUDGET:g} s of "
+                         "rule evaluation; the engine's verdict stands for the rules not run.")
+        return "\n".join(lines)
 
     def first_match_in(
         self, *, raw: bytes, result: ParseResult, recipient: RecipientResult | None, views: dict
@@ -300,7 +402,8 @@ class RuleSet:
         view = views.get("view")
         if view is None:
             view = views["view"] = MessageView.from_raw(raw, result)
-        return self.first_match(message=view, recipient=recipient)
+            views["budget"] = Budget()  # one budget for all the recipients of a message
+        return self.first_match(message=view, recipient=recipient, budget=views["budget"])
 
     @classmethod
     def from_rules(cls, rules: Iterable[Any]) -> RuleSet:

@@ -5,12 +5,14 @@ imports models, policies, the pure decisions/patterns/ruleset modules; never ser
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+import time
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import BinaryField, Count, Q
+from django.db.models.functions import Substr
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -21,7 +23,16 @@ from contacts.models import Contact, Subscription, Suppression
 
 from .models import BounceRule
 from .patterns import PatternError
-from .ruleset import CompiledRule, MessageView, RuleMatch, RuleSet, compile_rule
+from .ruleset import (
+    MAX_RAW_BYTES,
+    RULE_BUDGET,
+    Budget,
+    CompiledRule,
+    MessageView,
+    RuleMatch,
+    RuleSet,
+    compile_rule,
+)
 
 # Stored bounces examined by the rule pages: the most recent ones, so a page answers in
 # seconds even on a large instance. The pages say so.
@@ -31,6 +42,12 @@ SAMPLE_CHOICES = (500, 1000, 5000, 20000)
 RAW_BATCH = 200
 SAMPLE_ROWS = 50  # matched bounces shown with their highlighted text
 HIGHLIGHT_CONTEXT = 160  # bytes of text shown either side of a match
+# Many stored bounces can share one raw message (a 13 MB report naming 4,000 recipients, issue
+# 12 item 3): each message is read (its first MAX_RAW_BYTES) and parsed once per page, and the
+# parsed views of the last VIEW_CACHE messages are kept while the sample is walked.
+VIEW_CACHE = 64
+# Seconds a rule page may spend searching before it stops and says how far it got.
+PAGE_BUDGET = 30.0
 
 
 @dataclass
@@ -40,6 +57,7 @@ class StoredBounce:
     bounce: Bounce
     view: MessageView
     _engine: tuple[str, str] | None = None
+    parsed: dict | None = None  # shared by the bounces of one raw message: its engine result
 
     def engine_verdict(self) -> tuple[str, str]:
         """(kind, reason) the engine gives this bounce's recipient, re-read from the raw
@@ -50,7 +68,10 @@ class StoredBounce:
             if raw:
                 from bounces.parsing import parse_bounce
 
-                result = parse_bounce(raw)
+                memo = self.parsed if self.parsed is not None else {}
+                result = memo.get("result")
+                if result is None:
+                    result = memo["result"] = parse_bounce(raw)
                 wanted = (self.bounce.recipient or "").lower()
                 for rec in result.recipients:
                     if not wanted or (rec.recipient or "").lower() == wanted:
@@ -66,10 +87,19 @@ def _raw_loader(raw_id: int | None) -> Any:
         return None
 
     def load() -> bytes | None:
-        raw = RawMessage.objects.filter(pk=raw_id).values_list("raw", flat=True).first()
+        raw = _raw_heads([raw_id]).get(raw_id)
         return bytes(raw) if raw is not None else None
 
     return load
+
+
+def _raw_heads(ids: Any) -> dict[int, bytes]:
+    """The first MAX_RAW_BYTES of each raw message in ``ids`` (all a rule ever searches)."""
+    if not ids:
+        return {}
+    head = Substr("raw", 1, MAX_RAW_BYTES, output_field=BinaryField())
+    return {pk: bytes(raw) for pk, raw in
+            RawMessage.objects.filter(pk__in=list(ids)).annotate(head=head).values_list("pk", "head")}
 
 
 def sample_queryset(*, limit: int, only_unexplained: bool = False) -> Any:
@@ -85,11 +115,11 @@ def preload_raw(stored: list[StoredBounce]) -> None:
     query per batch instead of one per view)."""
     wanted = [s for s in stored if s.view.needs_raw() and s.bounce.raw_message_id]
     for start in range(0, len(wanted), RAW_BATCH):
-        chunk = wanted[start : start + RAW_BATCH]
-        raws = dict(RawMessage.objects.filter(pk__in=[s.bounce.raw_message_id for s in chunk])
-                    .values_list("pk", "raw"))
+        chunk = [s for s in wanted[start : start + RAW_BATCH] if s.view.needs_raw()]
+        raws = _raw_heads({s.bounce.raw_message_id for s in chunk})
         for s in chunk:
-            s.view.provide_raw(raws.get(s.bounce.raw_message_id))
+            if s.view.needs_raw():
+                s.view.provide_raw(raws.get(s.bounce.raw_message_id))
 
 
 def iter_stored_bounces(
@@ -102,21 +132,28 @@ def iter_stored_bounces(
     bounces = list(
         sample_queryset(limit=limit, only_unexplained=only_unexplained).select_related("contact", "campaign")
     )
+    shared: OrderedDict[int, tuple[MessageView, dict]] = OrderedDict()  # raw id -> view, engine memo
     for start in range(0, len(bounces), RAW_BATCH):
         chunk = bounces[start : start + RAW_BATCH]
-        raws: dict[int, bytes] = {}
-        ids = [b.raw_message_id for b in chunk if b.raw_message_id
-               and (with_raw or (with_raw_if_ruled and b.matched_rule_id))]
-        if ids:
-            raws = {pk: bytes(raw) for pk, raw in RawMessage.objects.filter(pk__in=ids).values_list("pk", "raw")}
+        ids = {b.raw_message_id for b in chunk if b.raw_message_id and b.raw_message_id not in shared
+               and (with_raw or (with_raw_if_ruled and b.matched_rule_id))}
+        raws = _raw_heads(ids)
         for bounce in chunk:
-            raw = raws.get(bounce.raw_message_id) if bounce.raw_message_id else None
-            view = MessageView.from_stored(
-                raw=raw,
-                diagnostic=bounce.diagnostic,
-                raw_loader=None if raw is not None else _raw_loader(bounce.raw_message_id),
-            )
-            yield StoredBounce(bounce=bounce, view=view)
+            rid = bounce.raw_message_id
+            if rid is None:
+                yield StoredBounce(bounce=bounce, view=MessageView.from_stored(diagnostic=bounce.diagnostic))
+                continue
+            entry = shared.get(rid)
+            if entry is None:
+                raw = raws.get(rid)
+                base = MessageView.from_stored(raw=raw, diagnostic="",
+                                               raw_loader=None if raw is not None else _raw_loader(rid))
+                entry = shared[rid] = (base, {})
+                if len(shared) > VIEW_CACHE:
+                    shared.popitem(last=False)
+            else:
+                shared.move_to_end(rid)
+            yield StoredBounce(bounce=bounce, view=entry[0].with_diagnostic(bounce.diagnostic), parsed=entry[1])
 
 
 def highlight(data: bytes, start: int, end: int, *, context: int = HIGHLIGHT_CONTEXT) -> SafeString:
@@ -274,6 +311,7 @@ class DraftReport:
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
     contact_changes: Counter[str] = field(default_factory=Counter)  # effect -> contacts
     rows: list[SampleRow] = field(default_factory=list)
+    stopped: str = ""  # why the test stopped before the whole sample (a rule too slow, the page's time)
 
     @property
     def contacts_changing(self) -> int:
@@ -319,12 +357,22 @@ def preview_draft_rule(*, rule: BounceRule, limit: int = DEFAULT_SAMPLE) -> Draf
     earlier = rules_before(rule=rule)
     matched: list[tuple[StoredBounce, bytes, int, int]] = []
     examined = 0
+    stopped = ""
+    deadline = time.monotonic() + PAGE_BUDGET
     for stored in iter_stored_bounces(limit=limit, with_raw=compiled.section != "diagnostic"):
         examined += 1
-        found = compiled.search(stored.view)
+        budget = Budget()
+        found = compiled.search(stored.view, budget=budget)
+        if budget.stopped:
+            stopped = (f"The pattern took over {RULE_BUDGET:g} s on one message, so the test stopped "
+                       f"after {examined} bounces: in the pipeline this rule would be skipped. Simplify it.")
+            break
         if found is not None:
             matched.append((stored, *found))
-    report = DraftReport(examined=examined, limit=limit, matched=len(matched))
+        if time.monotonic() > deadline:
+            stopped = f"The test stopped after {examined} bounces ({PAGE_BUDGET:g} s): try a smaller sample."
+            break
+    report = DraftReport(examined=examined, limit=limit, matched=len(matched), stopped=stopped)
     if any(r.section != "diagnostic" for r in earlier.rules) or any(s.bounce.matched_rule_id for s, *_ in matched):
         preload_raw([stored for stored, *_ in matched])  # earlier rules or the engine verdict read them
     policies: dict[int | None, Any] = {}
@@ -385,6 +433,7 @@ class CoverageReport:
     limit: int
     rows: list[CoverageRow]
     uncaught: int = 0  # bounces in the sample no enabled rule catches
+    stopped: str = ""  # why the page stopped before the whole sample
 
 
 def rule_coverage(*, limit: int = DEFAULT_SAMPLE) -> CoverageReport:
@@ -407,18 +456,36 @@ def rule_coverage(*, limit: int = DEFAULT_SAMPLE) -> CoverageReport:
             row.error = str(exc)
     needs_raw = any(c.section != "diagnostic" for _, c in compiled)
     examined = uncaught = 0
+    stopped = ""
+    deadline = time.monotonic() + PAGE_BUDGET
     for stored in iter_stored_bounces(limit=limit, with_raw=needs_raw):
         examined += 1
         won = False
         for row, rule in compiled:
-            if rule.search(stored.view) is not None:
+            if row.error:
+                continue
+            budget = Budget(message_seconds=RULE_BUDGET * 2)
+            # a section other than the diagnostic belongs to the raw message: searched once for
+            # all the bounces that share it
+            memo = stored.parsed if rule.section != "diagnostic" and stored.parsed is not None else {}
+            hit = memo.get(("hit", rule.rule_id, id(rule)))
+            if hit is None:
+                hit = rule.search(stored.view, budget=budget) is not None
+                memo[("hit", rule.rule_id, id(rule))] = hit
+            if hit:
                 row.catches += 1
                 if row.rule.enabled and not won:
                     row.wins += 1
                     won = True
+            if budget.stopped:  # skipped from now on, as the pipeline does
+                row.error = (f"Stopped after {examined} bounces: the pattern took over {RULE_BUDGET:g} s "
+                             "on one message (the pipeline skips it). Simplify it.")
         if not won:
             uncaught += 1
-    return CoverageReport(examined=examined, limit=limit, rows=rows, uncaught=uncaught)
+        if time.monotonic() > deadline:
+            stopped = f"Stopped after {examined} bounces ({PAGE_BUDGET:g} s): try a smaller sample."
+            break
+    return CoverageReport(examined=examined, limit=limit, rows=rows, uncaught=uncaught, stopped=stopped)
 
 
 # --- Unexplained bounces -----------------------------------------------------------------------

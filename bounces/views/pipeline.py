@@ -94,7 +94,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def unexplained(request: HttpRequest) -> HttpResponse:
     """The unmatched / unexplained queue with its three ways out."""
     queue = selectors.unexplained_bounces()
-    bounces = list(queue[:UNEXPLAINED_PAGE])
+    bounces = selectors.attach_raw_heads(list(queue[:UNEXPLAINED_PAGE]))
     # the count only when the page is full: the usual short queue costs no extra query
     total = queue.count() if len(bounces) == UNEXPLAINED_PAGE else len(bounces)
     for bounce in bounces:
@@ -113,7 +113,7 @@ def _subject(bounce: Bounce) -> str:
     from email.header import decode_header, make_header
     from email.parser import BytesHeaderParser
 
-    raw = bytes(bounce.raw_message.raw[:16384]) if bounce.raw_message_id else b""
+    raw = bytes(bounce.raw_head or b"") if bounce.raw_message_id else b""  # selectors.unexplained_bounces
     try:
         value = BytesHeaderParser().parsebytes(raw).get("Subject", "")
         return str(make_header(decode_header(value))).strip()
