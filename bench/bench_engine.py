@@ -9,8 +9,9 @@ exactly as shared/tools/score_engine.py drives engines. Wall time is from proces
 exit, the best of ``--repeat`` runs (interleaved: one run of each engine per round); "net"
 subtracts the engine's time on empty input. The ratio column compares with Sisimai
 measured in the same run. A last line reports our in-process throughput (parse_bounce over
-bytes already in memory: no start-up, no I/O). The load average is printed before and
-after: other work on the machine slows every engine, so compare ratios, not msgs/s.
+bytes already in memory: no start-up, no I/O), per CPU second and per wall second. The load
+average is printed before and after: other work on the machine slows every engine, so
+compare ratios, not msgs/s.
 
 Bytecode: an installed Python program starts from compiled bytecode (pip writes it at
 install time, Python itself on the first run). Where PYTHONDONTWRITEBYTECODE is set (as in
@@ -37,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 TARGET_RATIO = 2.5  # issue 6: at least 2.5x Sisimai 4.25's single-process throughput
+TARGET_IN_PROCESS = 4000  # issue 13: parse_bounce over bytes in memory, messages per second
 
 
 def engines() -> dict[str, list[str]]:
@@ -82,19 +84,26 @@ def timed_run(cmd: list[str], stdin: str, env: dict[str, str] | None = None) -> 
     return wall, proc.stdout.count("\n")
 
 
-def in_process(paths: list[Path], passes: int) -> float:
-    """Our msgs/s inside this process: bytes already read, imports done."""
+def in_process(paths: list[Path], passes: int, repeat: int = 3) -> tuple[float, float]:
+    """Our msgs/s inside this process (bytes already read, imports done): the best of
+    ``repeat`` timings, by wall clock and by this process's CPU time (less sensitive to
+    other work on the machine)."""
     sys.path.insert(0, str(REPO))
     from bounces.parsing import parse_bounce
 
     raws = [p.read_bytes() for p in paths]
     for raw in raws:  # warm-up: lazy imports, regex caches
         parse_bounce(raw)
-    t0 = time.perf_counter()
-    for _ in range(passes):
-        for raw in raws:
-            parse_bounce(raw)
-    return len(raws) * passes / (time.perf_counter() - t0)
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(passes):
+            for raw in raws:
+                parse_bounce(raw)
+        best_wall = min(best_wall, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    n = len(raws) * passes
+    return n / best_wall, n / max(best_cpu, 1e-9)
 
 
 def measure(cmds: dict[str, list[str]], one_pass: str, passes: int, repeat: int,
@@ -152,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{rate / base[1]:.2f}x" if base else "-"
         print(f"{name:<14} {wall:8.3f} {rate:9.0f} {net:11.0f} {ratio:>11}")
     print(f"load average after: {_load()}")
-    warm = in_process(paths, max(1, args.passes))
-    print(f"bouncemgr in-process (no start-up, no I/O): {warm:.0f} msgs/s")
+    warm, warm_cpu = in_process(paths, max(1, args.passes), max(1, args.repeat))
+    # parse_bounce is single-threaded and CPU-bound: msgs per CPU second is what it does when
+    # it has a core; wall clock equals it only on an idle machine (both are printed)
+    verdict = "meets" if warm_cpu >= TARGET_IN_PROCESS else "BELOW"
+    print(f"bouncemgr in-process (no start-up, no I/O): {warm_cpu:.0f} msgs/s of CPU time, {warm:.0f} msgs/s "
+          f"wall ({verdict} the {TARGET_IN_PROCESS} msgs/s target)")
     if base:
         ratio = results["bouncemgr"][1] / base[1]
         verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
