@@ -679,6 +679,7 @@ def classify(
     remote_mta: str | None = None,
     reporting_mta: str | None = None,
     recipient: str | None = None,
+    diagnostic_type: str | None = None,
 ) -> Verdict:
     """Decide reason, status, hard, permanent and category for one failed recipient.
 
@@ -690,7 +691,7 @@ def classify(
     domain = recipient.rpartition("@")[2].lower() if recipient and "@" in recipient else None
     return _classify_cached(
         status, replycode, (diagnostic or "")[:MAX_SCAN], action, kind_hint, mta, command, reason_hint,
-        remote_mta, reporting_mta, domain,
+        remote_mta, reporting_mta, domain, (diagnostic_type or "").lower() or None,
     )
 
 
@@ -698,12 +699,12 @@ def classify(
 def _classify_cached(
     status: str | None, replycode: str | None, diagnostic: str, action: str | None, kind_hint: str | None,
     mta: str | None, command: str | None, reason_hint: str | None, remote_mta: str | None,
-    reporting_mta: str | None, domain: str | None,
+    reporting_mta: str | None, domain: str | None, diagnostic_type: str | None,
 ) -> Verdict:
     return _classify(
         status=status, replycode=replycode, diagnostic=diagnostic, action=action, kind_hint=kind_hint, mta=mta,
         command=command, reason_hint=reason_hint, remote_mta=remote_mta, reporting_mta=reporting_mta,
-        recipient=f"postmaster@{domain}" if domain else None,
+        recipient=f"postmaster@{domain}" if domain else None, diagnostic_type=diagnostic_type,
     )
 
 
@@ -721,6 +722,7 @@ def _classify(
     remote_mta: str | None = None,
     reporting_mta: str | None = None,
     recipient: str | None = None,
+    diagnostic_type: str | None = None,
 ) -> Verdict:
     """Decide reason, status, hard, permanent and category for one failed recipient.
 
@@ -781,6 +783,9 @@ def _classify(
             or _gmail_state(facts)
             or _decide(facts, action_l, smtp_type)
         )
+        if reason in ("onhold", "undefined") and diagnostic_type == "x-unix":
+            # RFC 3464's X-Unix type: a local program failed, and its text named no cause
+            reason = "mailererror"
 
     if code is None:
         temporary = (reply is not None and reply[0] == "4") or (

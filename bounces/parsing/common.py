@@ -20,6 +20,7 @@ class Rec:
     feedback_type: str | None = None
     command: str | None = None  # SMTP command that failed (RCPT, DATA, ...), when known
     original: str | None = None  # DSN Original-Recipient when it differs from the recipient
+    diag_type: str | None = None  # Diagnostic-Code type, lower-case ("smtp", "x-unix" ...)
 
 
 # Enhanced status code (RFC 3463). Guarded so version numbers and IP addresses don't match.

@@ -263,6 +263,7 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: 
         status=rec.status, replycode=rec.replycode, diagnostic=diagnostic, action=rec.action,
         kind_hint=str(kind), mta=mta, subject=subject, command=rec.command, reason_hint=rec.reason,
         remote_mta=rec.remote_mta, reporting_mta=reporting_mta, recipient=rec.recipient,
+        diagnostic_type=rec.diag_type,
     )
     reason, hard, category = verdict.reason, verdict.hard, verdict.category or Category.UNKNOWN
     status = verdict.status

@@ -93,6 +93,12 @@ _OTHER_TYPE = re.compile(r"^[\w-]{1,10};")
 _DNS_TYPE = re.compile(r"^\s*dns\s*;\s*", re.I)
 
 
+def _diag_type(value: str) -> str | None:
+    """The type of a Diagnostic-Code ("smtp; 550 ..." -> "smtp"), lower-case, or None."""
+    m = _DIAG_TYPE.match(value.strip())
+    return m.group(1).lower() if m else None
+
+
 def _diag(value: str) -> str:
     """Diagnostic-Code value without its type ("smtp; 550 ..." -> "550 ...")."""
     v = value.strip()
@@ -132,6 +138,7 @@ def records_from_text(text: str) -> tuple[dict[str, str], list[Rec]]:
         rec.status = norm_status(fields.get("status"))
         diag = _diag(fields.get("diagnostic-code", ""))
         rec.diagnostic = diag
+        rec.diag_type = _diag_type(fields.get("diagnostic-code", ""))
         rec.replycode = find_replycode(diag)
         dstat = find_status(diag)
         if dstat and (not rec.status or _better(dstat, rec.status)):

@@ -63,3 +63,14 @@ def test_notice_time_prefers_last_attempt_then_arrival_then_date_then_received()
 def test_notice_time_is_none_when_no_date_parses() -> None:
     raw = b"From: MAILER-DAEMON@mx.example.net\nDate: yesterday-ish\nSubject: x\n\nhello\n"
     assert parse_bounce(raw).notice_time is None
+
+
+def test_the_x_unix_diagnostic_type_is_kept_for_classification() -> None:
+    """RFC 3464's X-Unix type says a local program failed: mailer error when its text names
+    no cause; a cause it names (quota) still decides."""
+    base = _DSN.replace(b"Original-Recipient: rfc822; Nora@Example.Net\n", b"")
+    unnamed = base.replace(b"Diagnostic-Code: x-unix; mailbox quota exceeded", b"Diagnostic-Code: X-Unix; exit 75")
+    [r] = parse_bounce(unnamed.replace(b"Status: 5.2.2", b"Status: 5.0.0")).recipients
+    assert r.reason == "mailererror"
+    [r] = parse_bounce(base.replace(b"Status: 5.2.2", b"Status: 5.0.0")).recipients
+    assert r.reason == "mailboxfull"

@@ -99,6 +99,7 @@ def merge_dsn(recs: list[Rec], dsn: list[Rec]) -> list[Rec]:
         r.action = r.action or d.action
         r.remote_mta = r.remote_mta or d.remote_mta
         r.original = r.original or d.original
+        r.diag_type = r.diag_type or d.diag_type
         if not r.status or (r.status.endswith(".0.0") and d.status and not d.status.endswith(".0.0")):
             r.status = d.status or r.status
         r.replycode = r.replycode or d.replycode
