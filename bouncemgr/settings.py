@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "api",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -21,7 +21,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # The console's dashboard is the landing page; the admin's index (and so the admin's
+    # "Home" links and the page after login) leads there too. Every model stays reachable
+    # for superusers under Advanced.
+    path("admin/", RedirectView.as_view(pattern_name="console:dashboard", permanent=False)),
+    path("", include("console.urls")),
     path("healthz", healthz, name="healthz"),
     path("account/two-factor/", views.two_factor, name="two_factor"),
     path("admin/", admin.site.urls),

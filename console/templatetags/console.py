@@ -1,0 +1,18 @@
+"""Template tags of the console frame."""
+
+from __future__ import annotations
+
+from django import template
+
+from console import navigation
+
+register = template.Library()
+
+
+@register.inclusion_tag("console/_nav.html", takes_context=True)
+def console_nav(context) -> dict:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated or not user.is_staff:
+        return {"nav": None}
+    return {"nav": navigation.build(user, request.path)}
