@@ -19,10 +19,6 @@ import pytest
 
 from tests.servers.common import unavailable
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make to
-# set up data are still plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 PASSWORD = "correct horse battery staple"
@@ -41,13 +37,31 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator:
+    """One browser for all browser tests, closed after the last of them.
+
+    Playwright's sync API keeps an event loop in this thread while it runs; the ORM calls
+    the tests make to set up data are still plain synchronous calls, so Django's async guard
+    is lifted for exactly that span (never for later tests: a subprocess such as
+    `check --deploy` must not inherit it)."""
     path = chromium_path()
     if not path:
         unavailable("chromium is not installed (apt-get install chromium fonts-liberation)")
     from playwright.sync_api import sync_playwright
 
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _launch(sync_playwright, path)
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _launch(sync_playwright, path: str) -> Iterator:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=path, headless=True,
