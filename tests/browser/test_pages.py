@@ -1,0 +1,98 @@
+"""Every main page of the console in a real browser: same frame and navigation, no
+sideways scrolling at 1366 px on the main lists, usable at 390 px, no script error."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from bounces.models import Bounce, ProcessingRun
+from tests.browser.conftest import PHONE, assert_no_horizontal_scroll, login
+from tests.factories import (
+    BounceFactory,
+    CampaignFactory,
+    ContactFactory,
+    MailboxFactory,
+    SentMessageFactory,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NAV = ["Dashboard", "Campaigns", "Contacts & lists", "Bounces", "Mailboxes", "Rules", "Runs", "Settings"]
+
+
+def _data() -> dict:
+    now = timezone.now()
+    box = MailboxFactory(name="bounces@example.org")
+    contact = ContactFactory(email="jane.doe.with.a.rather.long.address@subdomain.example-company.com")
+    campaign = CampaignFactory(name="Autumn newsletter with a long descriptive name")
+    sent = SentMessageFactory(campaign=campaign, contact=contact, email=contact.email)
+    bounce = BounceFactory(
+        raw_message__mailbox=box, mailbox=box, contact=contact, campaign=campaign, sent_message=sent,
+        recipient=contact.email, kind="hard", reason="userunknown", status_code="5.1.1",
+        diagnostic="smtp; 550 5.1.1 <" + contact.email + ">: Recipient address rejected: User unknown in "
+                   "virtual mailbox table (this line is long on purpose)" * 2,
+        remote_mta="mx1.subdomain.example-company.com", state=Bounce.State.APPLIED, bounced_at=now,
+    )
+    BounceFactory(raw_message__mailbox=box, mailbox=box, kind="unknown", state=Bounce.State.UNMATCHED)
+    run = ProcessingRun.objects.create(mailbox=box, status=ProcessingRun.Status.SUCCEEDED, started_at=now,
+                                       finished_at=now - dt.timedelta(seconds=1), fetched=2, hard=1, unknown=1)
+    return {"box": box, "contact": contact, "campaign": campaign, "bounce": bounce, "run": run}
+
+
+def _pages(d: dict) -> list[tuple[str, str, bool]]:
+    """(name, url, is a main list that must fit 1366 px)."""
+    return [
+        ("dashboard", reverse("console:dashboard"), True),
+        ("campaigns", reverse("admin:campaigns_campaign_changelist"), True),
+        ("campaign", reverse("admin:campaigns_campaign_change", args=[d["campaign"].pk]), False),
+        ("campaign-results", reverse("campaigns:results", args=[d["campaign"].pk]), False),
+        ("contact", reverse("contacts:detail", args=[d["contact"].pk]), False),
+        ("contacts", reverse("admin:contacts_contact_changelist"), True),
+        ("lists", reverse("admin:contacts_mailinglist_changelist"), True),
+        ("suppressions", reverse("admin:contacts_suppression_changelist"), True),
+        ("bounces", reverse("admin:bounces_bounce_changelist"), True),
+        ("bounce-detail", reverse("bounces:detail", args=[d["bounce"].pk]), False),
+        ("unexplained", reverse("bounces:pipeline_unexplained"), True),
+        ("deliverability", reverse("bounces:pipeline_deliverability"), False),
+        ("mailboxes", reverse("admin:bounces_mailbox_changelist"), True),
+        ("mailbox", reverse("admin:bounces_mailbox_change", args=[d["box"].pk]), False),
+        ("rules", reverse("admin:bounces_bouncerule_changelist"), True),
+        ("rule-coverage", reverse("bounces:rule_coverage"), False),
+        ("runs", reverse("bounces:pipeline_runs"), True),
+        ("run", reverse("bounces:pipeline_run", args=[d["run"].pk]), False),
+        ("settings", reverse("admin:bounces_bouncesettings_changelist"), False),
+        ("advanced", reverse("console:advanced"), False),
+    ]
+
+
+def test_every_main_page_has_the_console_frame_and_fits_the_screen(page, make_user):
+    make_user("operator", superuser=True)
+    data = _data()
+    login(page, "operator")
+    too_wide = []
+    for name, url, main_list in _pages(data):
+        response = page.goto(url)
+        assert response.status == 200, f"{name}: HTTP {response.status}"
+        assert page.locator(".bm-sections a").all_inner_texts() == NAV, name
+        assert page.locator("#logout-form button").is_visible(), name
+        assert page.locator(".breadcrumbs").count() == 1, name
+        page.shots(f"{name}-1366")
+        if main_list:
+            try:
+                assert_no_horizontal_scroll(page)
+            except AssertionError as exc:
+                too_wide.append(str(exc))
+    page.set_viewport_size(PHONE)
+    for name, url, _ in _pages(data):
+        page.goto(url)
+        page.shots(f"{name}-390")
+        # The frame itself (header, navigation) always fits; wide tables scroll in their box.
+        width = page.evaluate("() => document.getElementById('header').getBoundingClientRect().width")
+        assert width <= PHONE["width"], f"{name}: header {width}px wide at 390px"
+        assert page.locator(".bm-sections a").first.is_visible(), name
+    assert not page.js_errors
+    assert not too_wide, "\n".join(too_wide)
