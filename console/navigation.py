@@ -34,6 +34,8 @@ SECTIONS: tuple[Section, ...] = (
         Item("Mailing lists", "admin:contacts_mailinglist_changelist", "contacts.view_mailinglist"),
         Item("Subscriptions", "admin:contacts_subscription_changelist", "contacts.view_subscription"),
         Item("Suppressions", "admin:contacts_suppression_changelist", "contacts.view_suppression"),
+        Item("Releases", "admin:contacts_suppressionrelease_changelist", "contacts.view_suppressionrelease"),
+        Item("Import contacts", "contacts:import", "contacts.add_contact"),
     ), ("/admin/contacts/", "/contacts/")),
     Section("Bounces", (
         Item("Bounces", "admin:bounces_bounce_changelist", "bounces.view_bounce"),
@@ -46,7 +48,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Rules", (
         Item("Rules", "admin:bounces_bouncerule_changelist", "bounces.view_bouncerule"),
         Item("Coverage", "bounces:rule_coverage", "bounces.view_bouncerule"),
-        Item("Re-apply", "bounces:rule_reapply", "bounces.view_bouncerule"),
+        Item("Re-apply", "bounces:rule_reapply", "bounces.change_bouncerule"),
     ), ("/admin/bounces/bouncerule", "/bounces/rules/", "/admin/bounces/rulereapply/")),
     Section("Runs", (
         Item("Runs", "bounces:pipeline_runs", "bounces.view_processingrun"),

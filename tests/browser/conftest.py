@@ -102,7 +102,7 @@ class Shots:
 def page(browser, live_server, request: pytest.FixtureRequest, screenshot_dir) -> Iterator:
     """A fresh browser page at 1366 px whose relative URLs go to the live server."""
     context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)  # a loaded 2-core CI machine is slow
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -128,8 +128,8 @@ def login(page, username: str, password: str = PASSWORD, *, next_url: str = "/")
     page.goto(next_url)
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("input[type=submit], button[type=submit]")
 
 
 def assert_no_horizontal_scroll(page) -> None:

@@ -96,3 +96,28 @@ def test_every_main_page_has_the_console_frame_and_fits_the_screen(page, make_us
         assert page.locator(".bm-sections a").first.is_visible(), name
     assert not page.js_errors
     assert not too_wide, "\n".join(too_wide)
+
+
+def test_a_view_only_user_reads_every_page_and_is_offered_no_change(page, make_user):
+    from django.contrib.auth.models import Permission
+
+    viewer = make_user("viewer")
+    viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    data = _data()
+    login(page, "viewer")
+    assert page.locator("h1").inner_text() == "Dashboard"
+    assert page.locator("text=Process bounces now").count() == 0
+    assert page.locator(".bm-sections a").all_inner_texts() == NAV
+    assert "Advanced" not in page.locator(".bm-nav").inner_text()
+    page.shots("dashboard")
+    for name, url, _ in _pages(data):
+        if name in ("advanced", "mailbox"):
+            continue
+        response = page.goto(url)
+        assert response.status == 200, f"{name}: HTTP {response.status}"
+        assert page.locator("input[name=_save]").count() == 0, name
+        assert page.locator("text=Process all mailboxes now").count() == 0, name
+    page.set_viewport_size(PHONE)
+    page.goto(reverse("admin:campaigns_campaign_change", args=[data["campaign"].pk]))
+    assert_no_horizontal_scroll(page)
+    page.shots("campaign-390")
