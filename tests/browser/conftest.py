@@ -62,6 +62,9 @@ def browser() -> Iterator:
 
 
 def _launch(sync_playwright, path: str) -> Iterator:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)  # a loaded 2-core CI machine is slow
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=path, headless=True,

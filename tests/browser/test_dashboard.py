@@ -58,8 +58,10 @@ def test_a_new_instance_dashboard_says_to_add_a_mailbox(page, make_user):
     expect(page).to_have_url(re.compile(r"/admin/bounces/mailbox/add/$"))
 
 
-def test_process_bounces_now_from_the_dashboard_opens_the_run(page, make_user, settings, tmp_path):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def test_process_bounces_now_from_the_dashboard_opens_the_run(page, make_user, monkeypatch, tmp_path):
+    from bounces.tasks import process_mailbox_task
+
+    monkeypatch.setattr(process_mailbox_task.app.conf, "task_always_eager", True)  # no worker here
     make_user("operator", superuser=True)
     maildir = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):

@@ -15,7 +15,7 @@ from console import selectors
 from contacts.models import Suppression
 from tests.factories import BounceFactory, CampaignFactory, MailboxFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def _staff(django_user_model, *codenames: str):

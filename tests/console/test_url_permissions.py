@@ -216,8 +216,7 @@ def _snapshot() -> dict:
     }
 
 
-def test_whatever_a_view_only_user_posts_changes_nothing(client, django_user_model, world, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def test_whatever_a_view_only_user_posts_changes_nothing(client, django_user_model, world):
     client.force_login(_user(django_user_model, "viewer", perms=_view_perms()))
     before = _snapshot()
     problems = []
