@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIN = reverse("admin:login")
-INDEX = reverse("admin:index")
+INDEX = reverse("console:dashboard")  # the landing page (the admin index leads there)
 
 
 def manage(*args: str, env: dict[str, str], var: Path) -> subprocess.CompletedProcess:
