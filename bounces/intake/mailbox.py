@@ -164,8 +164,12 @@ def _fail(run: ProcessingRun, mailbox: Mailbox, message: str, started: datetime)
     )
     from api.events import emit_event  # the run.failed webhook event
 
-    emit_event("run.failed", {"run_id": run.pk, "mailbox_id": mailbox.pk, "mailbox": mailbox.name,
-                              "trigger": run.trigger, "error": message.strip().splitlines()[0][:300] if message else ""})
+    try:
+        emit_event("run.failed", {"run_id": run.pk, "mailbox_id": mailbox.pk, "mailbox": mailbox.name,
+                                  "trigger": run.trigger,
+                                  "error": message.strip().splitlines()[0][:300] if message.strip() else ""})
+    except Exception:  # noqa: BLE001 - the run's own record of its failure must not be lost to this
+        log.exception("could not record the run.failed event of run %s", run.pk)
 
 
 def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: bool,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.utils import timezone
 
 from api.models import ApiKey
@@ -109,12 +112,16 @@ def test_throttling_answers_429_with_retry_after(monkeypatch, operator):
     monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"api": "3/min"})
     try:
         client = key_client(operator, ApiKey.Scope.READ)
+        # mid-window, so the four requests share one (the counter is a fixed one-minute window)
+        traveller = time_machine.travel(dt.datetime(2026, 12, 6, 12, 0, 20, tzinfo=dt.UTC), tick=False)
+        traveller.start()
         codes = [client.get("/api/v1/me/").status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
         response = client.get("/api/v1/me/")
         body = response.json()["error"]
         assert body["code"] == "throttled" and body["details"]["retry_after_seconds"] > 0
-        assert int(response["Retry-After"]) > 0
+        assert int(response["Retry-After"]) == 40
+        traveller.stop()
     finally:
         cache.clear()
 
