@@ -142,7 +142,11 @@ def deliver_webhooks(*, delivery_ids: list[int]) -> DeliveryReport:
         try:
             for delivery in group:
                 body = event_body(delivery.event)
-                headers = signed_headers(secret=endpoint.secret, msg_id=delivery.event.event_id, body=body)
+                try:
+                    headers = signed_headers(secret=endpoint.secret, msg_id=delivery.event.event_id, body=body)
+                except Exception:  # noqa: BLE001 - e.g. a secret no FIELD_ENCRYPTION_KEY decrypts
+                    outcomes.append((delivery, Attempt(False, None, 0, "signing secret unreadable")))
+                    continue
                 outcomes.append((delivery, sender.post(body, headers)))
         finally:
             sender.close()

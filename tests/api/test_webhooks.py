@@ -208,3 +208,14 @@ def test_pausing_a_campaign_announces_it(receiver):
     [request] = receiver.requests
     assert json.loads(request.body)["data"] == {"campaign_id": campaign.pk, "name": campaign.name,
                                                 "cause": "operator", "error": ""}
+
+
+def test_an_unreadable_secret_fails_the_attempt_without_sending(receiver):
+    endpoint = make_endpoint(receiver.url, ["run.failed"])
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # as if stored under a key since lost
+        cursor.execute("UPDATE api_webhookendpoint SET secret = %s WHERE id = %s", ["gAAAA-lost-key", endpoint.pk])
+    events.emit_event("run.failed", {"run_id": 1})
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.last_error, receiver.count) == ("pending", "signing secret unreadable", 0)
