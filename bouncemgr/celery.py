@@ -29,4 +29,8 @@ app.conf.beat_schedule = {
         "task": "api.sweep_webhook_deliveries",
         "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS") or 30.0),
     },
+
+    # Backstop for notices stored by the SMTP receiver, the accounting endpoint or a webhook
+    # whose processing task was lost (a dead worker, a broker outage).
+    "intake: process waiting notices": {"task": "bounces.intake.sweep_notices", "schedule": 60.0},
 }

@@ -364,3 +364,35 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Intake: SMTP receiver, MTA accounting, ESP webhooks (docs/intake.md) -------------
+# The bounce SMTP receiver (manage.py run_bounce_smtpd): the return-path domains it takes
+# mail for (others: 550), where it listens, size and connection limits, STARTTLS files.
+BOUNCE_SMTPD_DOMAINS = env.list("BOUNCE_SMTPD_DOMAINS", default=[BOUNCE_RETURN_DOMAIN])
+BOUNCE_SMTPD_HOST = env.str("BOUNCE_SMTPD_HOST", default="127.0.0.1")
+BOUNCE_SMTPD_PORT = env.int("BOUNCE_SMTPD_PORT", default=2525)
+BOUNCE_SMTPD_MAX_SIZE = env.int("BOUNCE_SMTPD_MAX_SIZE", default=10 * 1024 * 1024)
+BOUNCE_SMTPD_MAX_CONNECTIONS = env.int("BOUNCE_SMTPD_MAX_CONNECTIONS", default=100)
+BOUNCE_SMTPD_TLS_CERT = env.str("BOUNCE_SMTPD_TLS_CERT", default="")
+BOUNCE_SMTPD_TLS_KEY = env.str("BOUNCE_SMTPD_TLS_KEY", default="")
+# celery (a task per committed batch), inline (a thread of the receiver), none (beat sweep only)
+BOUNCE_SMTPD_PROCESS = env.str("BOUNCE_SMTPD_PROCESS", default="celery")
+# Records pushed over HTTP (/intake/accounting/): largest body; the public base URL shown
+# in the generated Logstash configuration (empty: taken from the admin request).
+BOUNCE_INTAKE_MAX_BODY = env.int("BOUNCE_INTAKE_MAX_BODY", default=10 * 1024 * 1024)
+BOUNCE_INTAKE_PUBLIC_URL = env.str("BOUNCE_INTAKE_PUBLIC_URL", default="")
+# Amazon SNS subscription confirmation visits only SubscribeURLs matching this pattern.
+BOUNCE_SNS_SUBSCRIBE_URL_PATTERN = env.str(
+    "BOUNCE_SNS_SUBSCRIBE_URL_PATTERN", default=r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
+)
+# ESP webhooks through django-anymail (/intake/esp/<provider>/tracking/). A provider's
+# route answers 404 until ANYMAIL_WEBHOOK_SECRET ("user:password", basic auth in the
+# webhook URL) is set; Mailgun also needs its signing key, SendGrid checks signatures
+# when its verification key is set.
+ANYMAIL = {
+    "WEBHOOK_SECRET": env_secret("ANYMAIL_WEBHOOK_SECRET", default="") or "",
+    "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": env.bool("ANYMAIL_SES_AUTO_CONFIRM", default=True),
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env_secret("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", default="") or "",
+    "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env_secret(
+        "ANYMAIL_SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", default="") or None,
+}

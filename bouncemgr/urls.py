@@ -33,4 +33,5 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("bounces/", include("bounces.urls")),
     path("api/v1/", include("api.urls")),
+    path("intake/", include("bounces.views.intake")),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
@@ -17,8 +18,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .checks import mailbox_problems
-from .intake import schedules
-from .models import Bounce, BounceSettings, Mailbox, ProcessingRun, RawMessage
+from .intake import integration_config, schedules
+from .models import (
+    AccountingFile,
+    Bounce,
+    BounceSettings,
+    Integration,
+    Mailbox,
+    ProcessingRun,
+    RawMessage,
+)
 from .pipeline import actions
 from .rules.admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 from .views import mailboxes as mailbox_views
@@ -255,3 +264,66 @@ class BounceAdmin(admin.ModelAdmin):
             actions.mark_not_a_bounce(bounce=bounce, actor=request.user)
             n += 1
         messages.success(request, f"{n} bounce(s) marked as not a bounce.")
+
+
+# --------------------------------------------------------------------------- intake
+MASK = "<token: visible to staff who may change integrations>"
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "enabled", "records_received", "last_used_at", "created_at")
+    list_filter = ("kind", "enabled")
+    search_fields = ("name",)
+    fields = ("name", "kind", "enabled", "records_received", "last_used_at")
+    readonly_fields = ("records_received", "last_used_at")
+    actions = ["issue_new_token"]
+
+    def save_model(self, request: HttpRequest, obj: Integration, form, change: bool) -> None:
+        if not obj.token_digest:
+            obj.set_new_token()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Issue a new token (the old one stops working)", permissions=["change"])
+    def issue_new_token(self, request: HttpRequest, queryset) -> None:
+        for item in queryset:
+            item.set_new_token()
+            item.save(update_fields=["token", "token_digest", "updated_at"])
+        self.message_user(request, f"New tokens issued for {queryset.count()} integration(s); update their "
+                                   "Logstash / Vector configuration.", messages.WARNING)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context["integration_config"] = self._config(request, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _config(self, request: HttpRequest, obj: Integration) -> list[tuple[str, str]]:
+        path = reverse("intake:push_records")
+        base = settings.BOUNCE_INTAKE_PUBLIC_URL.rstrip("/")
+        url = base + path if base else request.build_absolute_uri(path)
+        token = obj.token if self.has_change_permission(request, obj) else MASK
+        header = settings.BOUNCE_TRACKING_HEADER
+        return [
+            ("PowerMTA: /etc/pmta/config (then `pmta reload`)",
+             integration_config.powermta_directives(tracking_header=header)),
+            ("Logstash: follows the accounting file and posts each line", integration_config.logstash_pipeline(
+                url=url, token=token)),
+            ("Vector (instead of Logstash)", integration_config.vector_config(url=url, token=token)),
+            ("Or without a shipper: import the files on this server", "python manage.py import_accounting "
+             "/var/log/pmta/bouncemgr-acct*.csv   # from cron; resumes where it stopped\n"),
+            ("Test the endpoint", integration_config.curl_example(url=url, token=token)),
+        ]
+
+
+@admin.register(AccountingFile)
+class AccountingFileAdmin(admin.ModelAdmin):
+    list_display = ("path", "offset", "records", "updated_at")
+    readonly_fields = ("path", "device", "inode", "offset", "header", "records", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -8,4 +8,9 @@ class BouncesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from anymail.signals import tracking
+
         from . import checks  # noqa: F401  (registers the mailbox system checks)
+        from .intake.signals import on_anymail_tracking
+
+        tracking.connect(on_anymail_tracking, dispatch_uid="bouncemgr-intake-tracking")

@@ -3,6 +3,9 @@ models and the rules' models (so Django registers them, app_label "bounces"); ne
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -209,6 +212,7 @@ class ProcessingRun(models.Model):
         COMMAND = "command", "Management command"
         SEND = "send", "Send-time refusal"
         REPROCESS = "reprocess", "Reprocessing"
+        INTAKE = "intake", "Intake (received, pushed)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -290,7 +294,9 @@ class RawMessage(models.Model):
         MAILBOX = "mailbox", "Mailbox"
         SMTP = "smtp", "SMTP refusal at send time"
         UPLOAD = "upload", "Uploaded"
-        WEBHOOK = "webhook", "Webhook"
+        WEBHOOK = "webhook", "ESP webhook"
+        RECEIVER = "smtpd", "SMTP receiver"
+        MTA_LOG = "mta_log", "MTA accounting / log"
 
     # indexed by rawmessage_dedupe_unique (mailbox, dedupe_key)
     mailbox = models.ForeignKey(
@@ -430,3 +436,69 @@ class Bounce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.recipient or '(no recipient)'}"
+
+
+# --------------------------------------------------------------------------- intake state
+def token_digest(token: str) -> str:
+    """What a presented token is looked up by (SHA-256 hex; the token itself is encrypted)."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+class Integration(models.Model):
+    """One system that pushes bounce records over HTTP (Logstash, Vector, a script).
+
+    The token is shown on the integration's page (for the generated configuration) and
+    stored encrypted; requests are authenticated by its digest, compared in constant time
+    by the unique index look-up. Disabling the integration refuses its requests.
+    """
+
+    class Kind(models.TextChoices):
+        POWERMTA = "powermta", "PowerMTA accounting (Logstash / Vector)"
+        POSTFIX = "postfix", "Postfix / Exim log lines"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.POWERMTA)
+    token = EncryptedTextField(editable=False)
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    # The CSV header line last pushed (Logstash sends lines one at a time; the header
+    # names the columns of the lines after it).
+    csv_header = models.JSONField(default=list, blank=True, editable=False)
+    records_received = models.PositiveBigIntegerField(default=0, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_new_token(self) -> str:
+        """Give the integration a fresh random token (the old one stops working)."""
+        token = "bmi_" + secrets.token_urlsafe(32)
+        self.token = token
+        self.token_digest = token_digest(token)
+        return token
+
+
+class AccountingFile(models.Model):
+    """How far `import_accounting` has read one file (identified by device and inode, so a
+    rotated file that reuses the path starts from the beginning)."""
+
+    path = models.CharField(max_length=1000)
+    device = models.BigIntegerField()
+    inode = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    header = models.JSONField(default=list, blank=True)
+    records = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "inode", "path"], name="accountingfile_identity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path} @ {self.offset}"

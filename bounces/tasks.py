@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from .intake.mailbox import TransientRunError, process_mailbox
+from .intake.notices import process_notices, sweep_notices
 from .models import Mailbox, ProcessingRun
 
 
@@ -50,3 +51,17 @@ def recompute_bounce_state_task(actor_label: str = "policy change") -> dict:
     from .pipeline.actions import recompute_bounce_state
 
     return {"contacts_changed": recompute_bounce_state(actor_label=actor_label)}
+
+
+@shared_task(name="bounces.intake.process_notices", acks_late=True, soft_time_limit=10 * 60, time_limit=11 * 60)
+def process_notices_task(ids: list[int]) -> dict:
+    """Process stored notices (queued when they were committed); safe to run twice: rows
+    are claimed, so a row is processed once."""
+    return process_notices(ids=[int(i) for i in ids][:5000], actor_label="intake")
+
+
+@shared_task(name="bounces.intake.sweep_notices", acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
+def sweep_notices_task() -> dict:
+    """Beat backstop: process pushed notices still waiting (a lost task, a dead worker)."""
+    run = sweep_notices()
+    return {"run": run.pk if run else None}

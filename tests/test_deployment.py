@@ -93,6 +93,8 @@ def test_compose_passes_secrets_as_docker_secrets_never_in_the_environment():
 def test_compose_publishes_gunicorn_on_the_hosts_loopback_only():
     services = load_compose()["services"]
     for name, service in services.items():
+        if name == "bounce-smtpd":
+            continue  # an MX must be reachable from the Internet (docs/intake.md)
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), (name, port)
     assert services["web"]["ports"]

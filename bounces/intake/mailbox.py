@@ -56,9 +56,9 @@ from bounces.pipeline.runs import (
     release_mailbox_lock,
     save_run,
 )
-from contacts.services import bulk_insert
 
 from .connections import mailbox_connection_settings, open_connector
+from .notices import Notice, store_notices
 from .stored import new_processor
 
 log = logging.getLogger(__name__)
@@ -335,26 +335,15 @@ def _skip_known_content(box: MailboxConnector, mailbox: Mailbox, run: Processing
 
 
 def _store(mailbox: Mailbox, run: ProcessingRun, batch: list[_Fetched]) -> dict[str, int]:
-    """Insert the raw rows (skipping keys already stored) and commit; return key -> id."""
-    rows = []
-    for f in batch:
-        rows.append(RawMessage(
-            mailbox=mailbox, source=RawMessage.Source.MAILBOX, dedupe_key=dedupe_key_for(f.ref, f.raw),
-            sha256=sha256(f.raw).hexdigest(), raw=f.raw, size=len(f.raw), run=run,
-        ))
-    keys = [r.dedupe_key for r in rows]
-    with transaction.atomic():
-        bulk_insert(RawMessage, rows, ignore_conflicts=True)
-    ids: dict[str, int] = {}
-    fresh = 0
-    for chunk in chunked(keys, 900):
-        for pk, key, row_run in RawMessage.objects.filter(mailbox=mailbox, dedupe_key__in=chunk).values_list(
-            "id", "dedupe_key", "run_id"
-        ):
-            ids[key] = pk
-            fresh += row_run == run.pk
-    run.duplicates += len(set(keys)) - fresh
-    return ids
+    """Store the fetched messages through the one intake (insert-ignore on (mailbox, key),
+    committed); return key -> id. A key stored before is counted as a duplicate."""
+    stored = store_notices(notices=[
+        Notice.mail(source=RawMessage.Source.MAILBOX, raw=f.raw, key=dedupe_key_for(f.ref, f.raw),
+                    mailbox_id=mailbox.pk)
+        for f in batch
+    ], run=run)
+    run.duplicates += stored.duplicates
+    return stored.ids
 
 
 def _process_and_dispose(run: ProcessingRun, box: MailboxConnector, mailbox: Mailbox, processor: Processor,

@@ -13,6 +13,8 @@ from bounces.pipeline.runs import add_counts, chunked, create_run, save_run
 from bounces.rules.selectors import load_ruleset
 from bounces.rules.services import record_rule_hits
 
+from .items import notice_items
+
 MAX_ATTEMPTS = 5
 
 
@@ -42,7 +44,7 @@ def process_stored_messages(*, mailbox: Mailbox | None = None, run: ProcessingRu
     ids = list(qs.order_by("id").values_list("id", flat=True)[:limit])
     for chunk in chunked(ids, batch_size):
         rows = RawMessage.objects.filter(id__in=chunk).values_list("id", "raw")
-        items = [processor.parse(i, bytes(raw)) for i, raw in rows]
+        items = notice_items(processor, rows)  # mail and structured notices alike
         try:
             outcome = processor.process(items)
         except Exception as exc:
