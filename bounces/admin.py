@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from contacts.services import ACTION_CHOICES
+
 from .checks import mailbox_problems
 from .intake import integration_config, schedules
 from .models import (
@@ -34,7 +36,7 @@ from .views import mailboxes as mailbox_views
 
 # Above this many contacts with soft bounces, a policy change is recomputed by a task.
 RECOMPUTE_INLINE_MAX = 2000
-POLICY_FIELDS = ("hard_action", "soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
+POLICY_FIELDS = ("hard_actions", "soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
                  "soft_blacklist_threshold")
 
 SECRET_FIELDS = ("password", "oauth2_client_secret", "oauth2_refresh_token")
@@ -148,15 +150,49 @@ class MailboxAdmin(admin.ModelAdmin):
 
 
 
+class BounceSettingsForm(forms.ModelForm):
+    """Each kind's policy as checkboxes of contact actions (stored as a JSON list)."""
+
+    hard_actions = forms.MultipleChoiceField(
+        choices=ACTION_CHOICES, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=BounceSettings._meta.get_field("hard_actions").help_text,
+    )
+    complaint_actions = forms.MultipleChoiceField(
+        choices=ACTION_CHOICES, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=BounceSettings._meta.get_field("complaint_actions").help_text,
+    )
+
+    class Meta:
+        model = BounceSettings
+        fields = ["hard_actions", "hard_suppression_days", "soft_policy", "soft_threshold", "soft_window_days",
+                  "score_stale_days", "soft_blacklist_threshold", "soft_suppression_days", "complaint_actions",
+                  "blocked_suppression_days"]
+
+
+# What each kind does, in words, on the settings page (issue 11: say exactly what happens).
+KIND_HELP = (
+    "<b>Hard</b> (the address does not exist, the domain does not exist, the account is closed): the "
+    "hard actions below, at once. <b>Soft</b> (mailbox full, message too big, temporary failure): counted "
+    "under the soft policy; only on reaching the threshold does the contact get the hard actions. "
+    "<b>Complaint</b> (a feedback-loop report): the complaint actions below. <b>Blocked</b> (our IP, domain "
+    "or content was refused), <b>delay</b>, <b>auto-reply</b> and <b>unknown</b>: recorded, never counted "
+    "against the contact, no action. A rule only changes this when it says so (its page shows it); a rule "
+    "that only says what a bounce is gets its kind's policy."
+)
+
+
 @admin.register(BounceSettings)
 class BounceSettingsAdmin(admin.ModelAdmin):
     """The singleton settings row; changing the soft policy recomputes contacts' state."""
 
+    form = BounceSettingsForm
     fieldsets = (
-        ("Hard bounces", {"fields": ("hard_action",)}),
+        ("What each kind does", {"fields": (), "description": KIND_HELP}),
+        ("Hard bounces", {"fields": ("hard_actions", "hard_suppression_days")}),
         ("Soft bounces", {"fields": ("soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
-                                     "soft_blacklist_threshold")}),
-        ("Complaints", {"fields": ("complaint_action",)}),
+                                     "soft_blacklist_threshold", "soft_suppression_days")}),
+        ("Complaints", {"fields": ("complaint_actions",)}),
+        ("Blocked", {"fields": ("blocked_suppression_days",)}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -52,22 +52,40 @@ class ComplaintAction(models.TextChoices):
     NOTHING = "nothing", "Only record"
 
 
+def default_hard_actions() -> list[str]:
+    """Octeth's three steps: mark, unsubscribe from every list, suppress (issue 11)."""
+    return ["mark_hard", "unsubscribe_all", "suppress"]
+
+
+def default_complaint_actions() -> list[str]:
+    """A complaint means "stop mailing me": unsubscribe from every list and suppress."""
+    return ["unsubscribe_all", "suppress"]
+
+
 class BounceSettings(TimeStamped):
     """The global bounce-handling settings: one row (pk=1), edited in the admin.
 
-    Mailboxes may override the hard action and the soft policy. Read it with
-    `BounceSettings.load()`.
+    Each kind's policy: hard bounces (and soft ones reaching the threshold) and complaints
+    carry a set of contact actions (contacts.services.Action); soft bounces only count
+    towards the threshold; blocked, delays, auto-replies and unknown messages never act on
+    a contact. A rule that only says what a bounce is gets its kind's policy. Mailboxes may
+    override the hard policy and the soft policy. Read it with `BounceSettings.load()`.
     """
 
-    hard_action = models.CharField(
-        max_length=20, choices=HardAction.choices, default=HardAction.UNSUBSCRIBE_SUPPRESS
+    hard_actions = models.JSONField(
+        default=default_hard_actions, blank=True,
+        help_text="What a hard bounce (or a soft one reaching the threshold) does to the contact. "
+                  "Default: mark it hard-bounced, unsubscribe it from all lists and suppress the address, "
+                  "so no campaign mails it again. Leaving out 'suppress' and the unsubscriptions means "
+                  "dead addresses keep being mailed.",
     )
     soft_policy = models.CharField(max_length=12, choices=SoftPolicy.choices, default=SoftPolicy.CONSECUTIVE)
     soft_threshold = models.PositiveIntegerField(
-        default=5, help_text="Soft bounces (or score) after which the contact is treated as hard-bounced."
+        default=5, help_text="Soft bounces (or score) after which the contact is treated as hard-bounced "
+                             "(the hard actions run once). Below it a soft bounce only counts."
     )
     soft_window_days = models.PositiveIntegerField(
-        default=30, help_text="Window policy: count soft bounces within this many days."
+        default=30, help_text="Window policy: count soft bounces within this many days (of bounce time)."
     )
     score_stale_days = models.PositiveIntegerField(
         default=7, help_text="Score policy: a score older than this starts again from 1 (Mailman 3)."
@@ -76,8 +94,24 @@ class BounceSettings(TimeStamped):
         null=True, blank=True,
         help_text="A second, higher threshold that blacklists the address (empty: never).",
     )
-    complaint_action = models.CharField(
-        max_length=20, choices=ComplaintAction.choices, default=ComplaintAction.UNSUBSCRIBE_SUPPRESS
+    complaint_actions = models.JSONField(
+        default=default_complaint_actions, blank=True,
+        help_text="What a complaint (ARF feedback report) does. Default: unsubscribe from all lists and "
+                  "suppress the address; the contact is not marked hard-bounced.",
+    )
+    hard_suppression_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A hard bounce's suppression lapses after this many days "
+                                         "(empty: never, the default).",
+    )
+    soft_suppression_days = models.PositiveIntegerField(
+        null=True, blank=True, default=90,
+        help_text="A suppression made by soft bounces (threshold reached) lapses after this many days "
+                  "(empty: never). A later delivery to the address lifts it at once.",
+    )
+    blocked_suppression_days = models.PositiveIntegerField(
+        null=True, blank=True, default=30,
+        help_text="A suppression a rule makes for a blocked bounce lapses after this many days (empty: never). "
+                  "Blocked bounces never act on a contact unless a rule says so.",
     )
 
     class Meta:

@@ -292,6 +292,11 @@ class ContactActionBatch:
                 expires_at is None or expires_at > pending.expires_at)):
             self._suppress[address] = new
 
+    def has_causes(self) -> bool:
+        """Whether a queued change names a bounce whose id is not known yet."""
+        return any(c is not None and c.bounce_id is None and c.raw_message_id is not None
+                   for c in [c for _, c in self._events] + [p.cause for p in self._suppress.values()])
+
     def resolve_bounce_ids(self, ids: dict[tuple[int, str], int]) -> None:
         """Fill in the bounce ids of the causes once the Bounce rows exist.
 

@@ -4,49 +4,78 @@ Imports models, policies, decisions, matching and contacts' services; never task
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
 
 from bounces.models import Bounce, Mailbox
+from bounces.parsing import ParseResult
 from campaigns.models import SentMessage
 from contacts.models import Contact, ContactEvent, Suppression
-from contacts.services import Action, ContactActionBatch, suppression_address
+from contacts.services import Action, Cause, ContactActionBatch, suppression_address
 
 from . import policies
-from .decisions import decide
+from .decisions import decide, rule_view
 from .matching import Match
 from .policies import Policy
 from .runs import chunked
 
+# How far ahead of us a notice's clock may be before its time is not believed.
+CLOCK_SKEW = timedelta(days=1)
+
+
+def notice_at(result: ParseResult, now: datetime) -> datetime:
+    """When the bounce happened: the notice's own time (DSN Last-Attempt-Date / Arrival-Date,
+    its Date, its newest Received: `ParseResult.notice_time`), else the processing time.
+
+    A time in the future (beyond a day of clock skew) is not believed."""
+    when = getattr(result, "notice_time", None)
+    if when is None or when.tzinfo is None or when > now + CLOCK_SKEW:
+        return now
+    return min(when, now)
+
+
+def suppression_reason(kind: str) -> str:
+    """The suppression reason recorded for actions taken on a bounce of `kind`."""
+    return {Bounce.Kind.COMPLAINT: Suppression.Reason.COMPLAINT, Bounce.Kind.SOFT: Suppression.Reason.SOFT_BOUNCE,
+            }.get(kind, Suppression.Reason.HARD_BOUNCE)
+
+
+def suppression_expiry(policy: Policy, kind: str, at: datetime) -> datetime | None:
+    """When a suppression made for a bounce of `kind` at `at` lapses (None: never)."""
+    days = policy.suppression_days(kind)
+    return at + timedelta(days=days) if days else None
+
 
 def count_soft(batch: ContactActionBatch, soft: SoftCounter, contact: Contact, match: Match, *,
-                list_id: int | None, detail: dict) -> list[str]:
-    """Count one soft bounce of `contact` under the policy; at a threshold, act. Returns what was done."""
+               list_id: int | None, detail: dict, at: datetime | None = None, cause: Cause | None = None
+               ) -> list[str]:
+    """Count one soft bounce of `contact` (at its own time `at`) under the policy; at a
+    threshold, act. Returns what was done."""
+    at = at or batch.now
     contact.soft_bounce_count += 1
-    contact.last_bounce_at = batch.now
+    if contact.last_bounce_at is None or contact.last_bounce_at < at:
+        contact.last_bounce_at = at
     batch.touch(contact)
-    res = soft.register(contact, match)
+    res = soft.register(contact, match, at=at)
     batch.event(contact, ContactEvent.Kind.SOFT_BOUNCE,
-                detail={**detail, "level": res.level, "policy": soft.policy.soft_policy})
+                detail={**detail, "level": res.level, "policy": soft.policy.soft_policy}, cause=cause)
     taken = ["count_soft"]
-    extra: list[str] = []
-    # The hard action runs once: a contact already hard-bounced (a window or score crossed
+    # The hard actions run once: a contact already hard-bounced (a window or score crossed
     # again, or an earlier hard bounce) is not marked again; an operator's reset re-arms it.
     to_hard = res.reached_threshold and not contact.has_bounced
     if to_hard:
-        extra += [Action.MARK_HARD, *soft.policy.hard_actions]
+        taken += batch.apply(contact, soft.policy.soft_threshold_actions, list_id=list_id,
+                             reason=Suppression.Reason.SOFT_BOUNCE, detail={**detail, "threshold": True},
+                             cause=cause, expires_at=suppression_expiry(soft.policy, Bounce.Kind.SOFT, at), at=at)
+        taken.append("soft_threshold")
     if res.reached_blacklist:
-        extra.append(Action.BLACKLIST_ADDRESS)
-    if extra:
-        taken += batch.apply(contact, extra, list_id=list_id, reason=Suppression.Reason.SOFT_BOUNCE,
-                             detail={**detail, "threshold": True})
-        if to_hard:
-            taken.append("soft_threshold")
+        taken += batch.apply(contact, [Action.BLACKLIST_ADDRESS], list_id=list_id,
+                             reason=Suppression.Reason.SOFT_BOUNCE, detail={**detail, "threshold": "blacklist"},
+                             cause=cause, at=at)
     return taken
 
 
@@ -58,21 +87,22 @@ class SoftCounter:
     end of the batch, but they did bounce, so they never break a chain).
     """
 
-    def __init__(self, policy: Policy, contacts: list[Contact], matches: list[Match], now: datetime,
+    def __init__(self, policy: Policy, contacts: list[Contact], matches: list[Match], since: datetime,
                  bounced_sent_ids: set[int]) -> None:
         self.policy = policy
-        self.now = now
         ids = sorted({c.id for c in contacts})
-        self.window: Counter = Counter()
+        # window policy: the counted soft bounces' own times, from the window before the
+        # batch's oldest bounce on (each bounce counts those in the window ending at its time)
+        self.window_times: dict[int, list[datetime]] = defaultdict(list)
+        self.window = timedelta(days=policy.soft_window_days)
         self.clean: dict[int, list[datetime]] = defaultdict(list)
         if not ids:
             return
         if policy.soft_policy == "window":
-            since = now - timedelta(days=policy.soft_window_days)
-            rows = (Bounce.objects.filter(contact_id__in=ids, kind=Bounce.Kind.SOFT, counted=True,
-                                          bounced_at__gte=since)
-                    .values("contact_id").annotate(n=Count("id")).values_list("contact_id", "n"))
-            self.window.update(dict(rows))
+            for contact_id, at in Bounce.objects.filter(
+                contact_id__in=ids, kind=Bounce.Kind.SOFT, counted=True, bounced_at__gte=since - self.window,
+            ).values_list("contact_id", "bounced_at"):
+                self.window_times[contact_id].append(at)
         # Messages sent to these contacts that did not bounce, from the earliest point a
         # chain can start at in this batch (a contact's last counted send, or a send bounced here).
         starts = [c.last_bounce_sent_at for c in contacts if c.last_bounce_sent_at]
@@ -84,18 +114,19 @@ class SoftCounter:
                 if sent_id not in bounced_sent_ids:
                     self.clean[contact_id].append(sent_at)
 
-    def register(self, contact: Contact, match: Match) -> policies.SoftOutcome:
+    def register(self, contact: Contact, match: Match, *, at: datetime) -> policies.SoftOutcome:
         state = policies.SoftState(
             consecutive_bounces=contact.consecutive_bounces, bounce_score=contact.bounce_score,
             bounce_scored_on=contact.bounce_scored_on, last_bounce_sent_at=contact.last_bounce_sent_at,
         )
+        times = self.window_times[contact.id]
         result = policies.register_soft(
-            self.policy, state, at=self.now, sent_at=match.sent_at,
+            self.policy, state, at=at, sent_at=match.sent_at,
             chain_broken=policies.chain_broken(contact.last_bounce_sent_at, match.sent_at,
                                                self.clean[contact.id]),
-            window_before=self.window[contact.id],
+            window_before=sum(1 for t in times if at - self.window <= t <= at),
         )
-        self.window[contact.id] += 1
+        times.append(at)
         s = result.state
         contact.consecutive_bounces = s.consecutive_bounces
         contact.bounce_score = s.bounce_score
@@ -119,28 +150,35 @@ def assign_bounce(*, bounce: Bounce, contact: Contact, kind: str | None = None, 
         bounce.contact = contact
         bounce.match_method = Bounce.MatchMethod.MANUAL
         policy = policies.effective_policy(bounce.mailbox)
-        decision = decide(category=bounce.kind, mailbox_policy=policy)
+        # the same decision path as processing (issue 11): the stored rule, if any, as it says
+        rule = rule_view(bounce.matched_rule) if bounce.matched_rule_id and bounce.matched_rule else None
+        decision = decide(category=bounce.kind, rule=rule if rule and rule.bounce_type != "ignore" else None,
+                          policy=policy)
         label = f"user {getattr(actor, 'pk', '')}".strip()
         batch = ContactActionBatch(actor=actor if getattr(actor, "pk", None) else None, actor_label=label)
         locked = batch.lock([contact.pk]).get(contact.pk)
         taken: list[str] = []
         # the same audit detail as processing writes (reset_bounce_state reads bounce_kind)
         detail = {"bounce_id": bounce.pk, "bounce_kind": decision.kind, "reason": bounce.reason}
+        cause = Cause(bounce_kind=decision.kind, bounce_reason=bounce.reason, rule_id=bounce.matched_rule_id,
+                      bounce_id=bounce.pk)
         if locked is not None:
             if decision.count_soft:
                 sent_at = (SentMessage.objects.filter(pk=bounce.sent_message_id).values_list("sent_at", flat=True)
                            .first() if bounce.sent_message_id else None)
                 match = Match(method=Bounce.MatchMethod.MANUAL, sent_message_id=bounce.sent_message_id,
                               contact_id=locked.pk, sent_at=sent_at)
-                soft = SoftCounter(policy, [locked], [match], batch.now,
-                                    bounced_sent_ids={bounce.sent_message_id} - {None})
-                taken += count_soft(batch, soft, locked, match, list_id=None, detail=detail)
+                soft = SoftCounter(policy, [locked], [match], bounce.bounced_at,
+                                   bounced_sent_ids={bounce.sent_message_id} - {None})
+                taken += count_soft(batch, soft, locked, match, list_id=None, detail=detail, at=bounce.bounced_at,
+                                    cause=cause)
                 bounce.counted = True
             if decision.kind == Bounce.Kind.HARD:
                 bounce.counted = True
-            reason = (Suppression.Reason.COMPLAINT if decision.kind == Bounce.Kind.COMPLAINT
-                      else Suppression.Reason.HARD_BOUNCE)
-            taken += batch.apply(locked, decision.actions, reason=reason, detail=detail)
+            list_id = bounce.campaign.mailing_list_id if bounce.campaign_id and bounce.campaign else None
+            taken += batch.apply(locked, decision.actions, list_id=list_id, reason=suppression_reason(decision.kind),
+                                 detail=detail, cause=cause, at=bounce.bounced_at,
+                                 expires_at=suppression_expiry(policy, decision.kind, bounce.bounced_at))
             batch.flush()
         bounce.actions_taken = [*bounce.actions_taken, *taken]
         bounce.state = Bounce.State.RESOLVED
@@ -189,7 +227,7 @@ def recompute_bounce_state(*, contact_ids: Iterable[int] | None = None, apply_th
                 clean[contact_id].append(sent_at)
             mailboxes = {m.pk: m for m in Mailbox.objects.filter(
                 pk__in={mb for evs in history.values() for _, mb in evs if mb})}
-            blacklisted = set(Suppression.objects.filter(
+            blacklisted = set(Suppression.objects.active().filter(
                 kind=Suppression.Kind.ADDRESS, reason=Suppression.Reason.BLACKLIST,
                 value__in=[suppression_address(c) for c in contacts.values() if suppression_address(c)],
             ).values_list("value", flat=True))
@@ -219,9 +257,11 @@ def recompute_bounce_state(*, contact_ids: Iterable[int] | None = None, apply_th
                         "after": [str(v) for v in after]})
                     changed += 1
                 if to_hard:
-                    actions = [Action.MARK_HARD, *policy.hard_actions]
-                    batch.apply(contact, actions, reason=Suppression.Reason.SOFT_BOUNCE,
-                                detail={"threshold": True, "recomputed": True})
+                    last = events[-1][0].at
+                    batch.apply(contact, policy.soft_threshold_actions, reason=Suppression.Reason.SOFT_BOUNCE,
+                                detail={"threshold": True, "recomputed": True}, at=last,
+                                cause=Cause(bounce_kind=Bounce.Kind.SOFT),
+                                expires_at=suppression_expiry(policy, Bounce.Kind.SOFT, last))
                 if to_blacklist:
                     batch.apply(contact, [Action.BLACKLIST_ADDRESS], reason=Suppression.Reason.SOFT_BOUNCE,
                                 detail={"threshold": "blacklist", "recomputed": True})

@@ -32,6 +32,8 @@ from contacts.models import Contact
 _SENT_FIELDS = ("id", "token", "message_id", "email", "contact_id", "campaign_id",
                 "campaign__mailing_list_id", "sent_at")
 _CHUNK = 500
+# Sends kept per address for matching by address and time (older bounces query further back).
+SENDS_KEPT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class Match:
     list_id: int | None = None
     sent_at: datetime | None = None
     email: str = ""  # the address the matched message was sent to
+    before_sends: bool = False  # by address, older than every message sent there: no campaign
 
     @property
     def matched(self) -> bool:
@@ -97,7 +100,7 @@ class BatchMatcher:
         self.by_token: dict[str, _Sent] = {}
         self.by_message_id: dict[str, _Sent] = {}
         self.contacts: dict[str, int] = {}
-        self.latest_sent: dict[str, _Sent] = {}
+        self.latest_sent: dict[str, list[_Sent]] = {}
 
     def prepare(self, results: Iterable[ParseResult]) -> None:
         """Bulk-load the SentMessages and contacts the batch refers to."""
@@ -126,10 +129,11 @@ class BatchMatcher:
         self._prepare_latest_sent([a for a in addresses if a in self.contacts])
 
     def _prepare_latest_sent(self, addresses: list[str]) -> None:
-        """Latest SentMessage per address (lists of the mailbox first), for campaign links.
+        """The latest SENDS_KEPT messages per address (lists of the mailbox first), for campaign
+        links by address: a bounce goes to the latest message sent before it (issue 11).
 
-        One row per contact (a window function picks it in the database), however many
-        campaigns the contact received.
+        One query per chunk (a window function picks the rows in the database), however
+        many campaigns the contact received; an older bounce looks further back by itself.
         """
         order: list[Any] = [F("sent_at").desc(), F("id").desc()]
         if self.list_ids:
@@ -143,18 +147,46 @@ class BatchMatcher:
             rows = (
                 SentMessage.objects.filter(contact_id__in=contact_ids, sent_at__isnull=False)
                 .annotate(pick=Window(RowNumber(), partition_by=[F("contact_id")], order_by=order))
-                .filter(pick=1)
+                .filter(pick__lte=SENDS_KEPT)
                 .order_by()
-                .values(*_SENT_FIELDS)
+                .values(*_SENT_FIELDS, "pick")
             )
-            best = {sent.contact_id: sent for sent in map(_sent, rows)}
+            best: dict[int, list[tuple[int, _Sent]]] = {}
+            for row in rows:
+                best.setdefault(row["contact_id"], []).append((row["pick"], _sent(row)))
             for address in chunk:
-                sent = best.get(self.contacts[address])
-                if sent is not None:
-                    self.latest_sent[address] = sent
+                sends = best.get(self.contacts[address])
+                if sends:
+                    self.latest_sent[address] = [sent for _, sent in sorted(sends, key=lambda p: p[0])]
 
-    def match(self, result: ParseResult, recipient: RecipientResult | None, raw: bytes) -> Match:
-        """The best match for one recipient of one parsed message."""
+    def _sent_before(self, address: str, at: datetime | None) -> _Sent | None:
+        """The message to `address` a bounce at `at` is about: the preferred latest one sent
+        before it (None: the bounce is older than every send)."""
+        sends = self.latest_sent.get(address, [])
+        if at is None:
+            return sends[0] if sends else None
+        for sent in sends:
+            if sent.sent_at is not None and sent.sent_at <= at:
+                return sent
+        if len(sends) < SENDS_KEPT:
+            return None
+        # older than the messages loaded: look further back (rare: a late, old bounce)
+        qs = SentMessage.objects.filter(contact_id=self.contacts[address], sent_at__lte=at)
+        if self.list_ids:
+            qs = qs.order_by(Case(When(campaign__mailing_list_id__in=self.list_ids, then=Value(0)), default=Value(1),
+                                  output_field=IntegerField()), "-sent_at", "-id")
+        else:
+            qs = qs.order_by("-sent_at", "-id")
+        row = qs.values(*_SENT_FIELDS).first()
+        return _sent(row) if row else None
+
+    def match(self, result: ParseResult, recipient: RecipientResult | None, raw: bytes,
+              at: datetime | None = None) -> Match:
+        """The best match for one recipient of one parsed message that bounced at `at`.
+
+        By address, the campaign is that of the latest message sent before `at`; a bounce
+        older than every message sent to the address is recorded against no campaign
+        (`Match.before_sends`)."""
         address = (recipient.recipient or "").lower() if recipient else ""
         several = len(result.recipients) > 1
         if result.token:
@@ -169,12 +201,13 @@ class BatchMatcher:
         if address:
             contact_id = self.contacts.get(address)
             if contact_id is not None:
-                sent = self.latest_sent.get(address)
+                sent = self._sent_before(address, at)
                 if sent is not None:
                     return Match(method=Bounce.MatchMethod.ADDRESS, sent_message_id=None,
                                  contact_id=contact_id, campaign_id=sent.campaign_id,
                                  list_id=sent.list_id, sent_at=None)
-                return Match(method=Bounce.MatchMethod.ADDRESS, contact_id=contact_id)
+                return Match(method=Bounce.MatchMethod.ADDRESS, contact_id=contact_id,
+                             before_sends=address in self.latest_sent)
         return NO_MATCH
 
     def _token_method(self, token: str, raw: bytes) -> str:

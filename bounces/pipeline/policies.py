@@ -15,8 +15,9 @@ Soft policies:
 * score (Mailman 3): +1 at most once per day; a score whose last increase is older than
   `score_stale_days` starts again at 1.
 
-Reaching the threshold treats the contact as hard-bounced (the hard action runs once, on
-the crossing); an optional second, higher threshold blacklists the address.
+Reaching the threshold treats the contact as hard-bounced (the hard actions run once, on
+the crossing); an optional second, higher threshold blacklists the address. Soft counting
+uses each bounce's own time (from the notice), not the processing time.
 """
 
 from __future__ import annotations
@@ -25,53 +26,83 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from bounces.models import BounceSettings, ComplaintAction, HardAction, Mailbox, SoftPolicy
-from contacts.services import Action
+from bounces.models import BounceSettings, HardAction, Mailbox, SoftPolicy
+from contacts.services import ALL_ACTIONS, NO_OP_ACTIONS, Action, sort_actions
 
+# The shipped policies (issue 11). Hard: Octeth's three steps. Complaint: stop mailing.
+DEFAULT_HARD_ACTIONS: tuple[str, ...] = (Action.MARK_HARD, Action.UNSUBSCRIBE_ALL, Action.SUPPRESS)
+DEFAULT_COMPLAINT_ACTIONS: tuple[str, ...] = (Action.UNSUBSCRIBE_ALL, Action.SUPPRESS)
+
+# A mailbox's hard-policy override (Mailbox.hard_action) picks one of these presets.
 HARD_ACTIONS: dict[str, tuple[str, ...]] = {
-    HardAction.UNSUBSCRIBE_SUPPRESS: (Action.UNSUBSCRIBE, Action.SUPPRESS),
-    HardAction.UNCONFIRM: (Action.UNCONFIRM,),
-    HardAction.BLACKLIST_CONTACT: (Action.BLACKLIST_CONTACT,),
-    HardAction.BLACKLIST_ADDRESS: (Action.BLACKLIST_ADDRESS,),
-    HardAction.DELETE_CONTACT: (Action.DELETE_CONTACT,),
-    HardAction.REMOVE_ADDRESS: (Action.SUPPRESS, Action.REMOVE_ADDRESS),
-    HardAction.NOTHING: (),
+    HardAction.UNSUBSCRIBE_SUPPRESS: DEFAULT_HARD_ACTIONS,
+    HardAction.UNCONFIRM: (Action.MARK_HARD, Action.UNCONFIRM),
+    HardAction.BLACKLIST_CONTACT: (Action.MARK_HARD, Action.BLACKLIST_CONTACT),
+    HardAction.BLACKLIST_ADDRESS: (Action.MARK_HARD, Action.BLACKLIST_ADDRESS),
+    HardAction.DELETE_CONTACT: (Action.MARK_HARD, Action.DELETE_CONTACT),
+    HardAction.REMOVE_ADDRESS: (Action.MARK_HARD, Action.SUPPRESS, Action.REMOVE_ADDRESS),
+    HardAction.NOTHING: (Action.MARK_HARD,),
 }
-COMPLAINT_ACTIONS: dict[str, tuple[str, ...]] = {
-    ComplaintAction.UNSUBSCRIBE_SUPPRESS: (Action.SUPPRESS, Action.UNSUBSCRIBE),
-    ComplaintAction.BLACKLIST_CONTACT: (Action.SUPPRESS, Action.UNSUBSCRIBE, Action.BLACKLIST_CONTACT),
-    ComplaintAction.NOTHING: (),
-}
+# Kinds that never act on a contact unless a rule says so explicitly.
+NEVER_ACTING = ("soft", "blocked", "autoreply", "delay", "unknown")
+
+
+def clean_actions(values: object) -> tuple[str, ...]:
+    """A stored action list (JSON) as a sorted tuple of known actions (unknown ones dropped)."""
+    if not isinstance(values, list | tuple):
+        return ()
+    known = [v for v in values if isinstance(v, str) and v in ALL_ACTIONS and v not in NO_OP_ACTIONS]
+    return tuple(sort_actions(known))
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """The settings that decide actions, after mailbox overrides."""
+    """What each kind does, after mailbox overrides (pure data; `decide` reads it).
 
-    hard_action: str = HardAction.UNSUBSCRIBE_SUPPRESS
+    Hard bounces and complaints carry a set of contact actions; a soft bounce counts and,
+    on reaching the threshold, gets the hard actions; the other kinds never act. The
+    `*_suppression_days` say when a suppression made for that kind lapses (None: never).
+    """
+
+    hard_actions: tuple[str, ...] = DEFAULT_HARD_ACTIONS
     soft_policy: str = SoftPolicy.CONSECUTIVE
     soft_threshold: int = 5
     soft_window_days: int = 30
     score_stale_days: int = 7
     soft_blacklist_threshold: int | None = None
-    complaint_action: str = ComplaintAction.UNSUBSCRIBE_SUPPRESS
+    complaint_actions: tuple[str, ...] = DEFAULT_COMPLAINT_ACTIONS
+    hard_suppression_days: int | None = None
+    soft_suppression_days: int | None = 90
+    blocked_suppression_days: int | None = 30
+
+    def actions_for(self, kind: str) -> tuple[str, ...]:
+        """The kind's policy: its contact actions (a soft bounce's are on the threshold)."""
+        if kind == "hard":
+            return self.hard_actions
+        if kind == "complaint":
+            return self.complaint_actions
+        return ()
 
     @property
-    def hard_actions(self) -> tuple[str, ...]:
-        return HARD_ACTIONS[self.hard_action]
+    def soft_threshold_actions(self) -> tuple[str, ...]:
+        """What a contact reaching the soft threshold gets: the hard policy."""
+        return self.hard_actions
 
-    @property
-    def complaint_actions(self) -> tuple[str, ...]:
-        return COMPLAINT_ACTIONS[self.complaint_action]
+    def suppression_days(self, kind: str) -> int | None:
+        """When a suppression made for a bounce of `kind` lapses (None: never)."""
+        return {"hard": self.hard_suppression_days, "soft": self.soft_suppression_days,
+                "blocked": self.blocked_suppression_days}.get(kind)
 
 
 def global_policy(settings_row: BounceSettings | None = None) -> Policy:
     """The policy from the global settings row."""
     s = settings_row or BounceSettings.load()
     return Policy(
-        hard_action=s.hard_action, soft_policy=s.soft_policy, soft_threshold=s.soft_threshold,
+        hard_actions=clean_actions(s.hard_actions), soft_policy=s.soft_policy, soft_threshold=s.soft_threshold,
         soft_window_days=s.soft_window_days, score_stale_days=s.score_stale_days,
-        soft_blacklist_threshold=s.soft_blacklist_threshold, complaint_action=s.complaint_action,
+        soft_blacklist_threshold=s.soft_blacklist_threshold, complaint_actions=clean_actions(s.complaint_actions),
+        hard_suppression_days=s.hard_suppression_days, soft_suppression_days=s.soft_suppression_days,
+        blocked_suppression_days=s.blocked_suppression_days,
     )
 
 
@@ -81,8 +112,8 @@ def effective_policy(mailbox: Mailbox | None, settings_row: BounceSettings | Non
     if mailbox is None:
         return policy
     overrides: dict[str, object] = {}
-    if mailbox.hard_action:
-        overrides["hard_action"] = mailbox.hard_action
+    if mailbox.hard_action and mailbox.hard_action in HARD_ACTIONS:
+        overrides["hard_actions"] = HARD_ACTIONS[mailbox.hard_action]
     if mailbox.soft_policy:
         overrides["soft_policy"] = mailbox.soft_policy
     for name in ("soft_threshold", "soft_window_days", "soft_blacklist_threshold"):

@@ -19,10 +19,9 @@ from django.utils import timezone
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from bounces.parsing import Kind, ParseOptions, ParseResult, RecipientResult, parse_bounce
 from campaigns.models import SentMessage
-from contacts.models import Suppression
-from contacts.services import ContactActionBatch, bulk_insert
+from contacts.services import Cause, ContactActionBatch, bulk_insert, lift_on_delivery
 
-from .actions import SoftCounter, count_soft
+from .actions import SoftCounter, count_soft, notice_at, suppression_expiry, suppression_reason
 from .decisions import Decision, category_without_recipient, decide
 from .matching import NO_MATCH, BatchMatcher, Match
 from .policies import Policy
@@ -185,21 +184,29 @@ class Processor:
                 continue
             seen.add(address)
             category = recipient.category if recipient else category_without_recipient(result)
-            rule = (self.ruleset.first_match_in(raw=item.raw, result=result, recipient=recipient, views=view_cache)
+            rule = (self.ruleset.first_match_in(raw=item.raw, result=result, recipient=recipient, views=view_cache,
+                                                category=str(category))
                     if self.ruleset is not None else None)
             if rule is not None:
                 rule_hits[rule.rule_id] += 1
-            decision = decide(category=category, rule=rule, mailbox_policy=self.policy)
+            decision = decide(category=category, rule=rule, policy=self.policy)
+            noticed = notice_at(result, now)
             match = item.forced_match or (NO_MATCH if decision.not_bounce else
-                                          matcher.match(result, recipient, item.raw))
+                                          matcher.match(result, recipient, item.raw, at=noticed))
             if not address and match.email and len(recipients) == 1:
                 address = match.email  # e.g. an ARF report that hides the recipient
+            # The message a token or Message-ID names went out before its bounce, whatever
+            # the notice's clock says.
+            at = max(noticed, match.sent_at) if match.sent_at and match.sent_at <= now else noticed
+            # A bounce older than every message sent to its address, or one a rule leaves out
+            # of the statistics, counts against no campaign.
+            campaign_id = match.campaign_id if decision.in_statistics and not match.before_sends else None
             bounce = Bounce(
                 raw_message_id=item.raw_id,
                 mailbox=self.mailbox,
                 sent_message_id=match.sent_message_id,
                 contact_id=match.contact_id,
-                campaign_id=match.campaign_id,
+                campaign_id=campaign_id,
                 run=self.run,
                 recipient=address[:254],
                 kind=decision.kind,
@@ -213,7 +220,7 @@ class Processor:
                 address_bad=recipient.hard if recipient else None,
                 matched_rule_id=decision.rule_id,
                 match_method=match.method,
-                bounced_at=now,
+                bounced_at=at,
             )
             rows.append((bounce, decision, match))
         return rows
@@ -227,16 +234,21 @@ class Processor:
         return (bounce, Decision(kind=Bounce.Kind.UNKNOWN, queue=True), NO_MATCH)
 
     def _apply(self, planned: list, now: datetime, outcome: BatchOutcome) -> None:
+        """Record the batch's bounces and act on their contacts: the decision's actions (the
+        kind's policy, or what the rule says explicitly), soft counting at the bounce's own
+        time, and every suppression / unsubscription / move with its cause."""
         batch = ContactActionBatch(actor_label=self.actor_label, now=now)
         contact_ids = {m.contact_id for _, rows in planned for _, _, m in rows if m.contact_id}
         contacts = batch.lock(contact_ids)
-        soft_matches = [m for _, rows in planned for _, d, m in rows if d.count_soft and m.contact_id in contacts]
+        soft_rows = [(b, m) for _, rows in planned for b, d, m in rows if d.count_soft and m.contact_id in contacts]
         soft = SoftCounter(
-            self.policy, [contacts[m.contact_id] for m in soft_matches], soft_matches, now,
+            self.policy, [contacts[m.contact_id] for _, m in soft_rows], [m for _, m in soft_rows],
+            min((b.bounced_at for b, _ in soft_rows), default=now),
             bounced_sent_ids={m.sent_message_id for _, rows in planned for _, d, m in rows
                               if m.sent_message_id and d.kind in _SENT_STATUS and not d.not_bounce},
         )
         sent_status: dict[int, str] = {}
+        delivered: list[str] = []
         counts = outcome.counts
         for item, rows in planned:
             for bounce, decision, match in rows:
@@ -247,6 +259,8 @@ class Processor:
                 if decision.not_bounce:
                     bounce.state = Bounce.State.IGNORED
                     counts["ignored"] += 1
+                    if bounce.reason == "delivered" and bounce.recipient:
+                        delivered.append(bounce.recipient)  # a delivery lifts soft suppressions
                     continue
                 counts[decision.kind] += 1
                 needs_contact = decision.kind in (Bounce.Kind.HARD, Bounce.Kind.SOFT, Bounce.Kind.COMPLAINT)
@@ -263,17 +277,20 @@ class Processor:
                     continue
                 taken: list[str] = []
                 detail = {"bounce_kind": decision.kind, "reason": bounce.reason, "run": self.actor_label}
+                cause = Cause(bounce_kind=decision.kind, bounce_reason=bounce.reason, rule_id=decision.rule_id,
+                              raw_message_id=item.raw_id, recipient=bounce.recipient)
                 list_id = match.list_id
                 if decision.kind == Bounce.Kind.SOFT:
-                    taken += count_soft(batch, soft, contact, match, list_id=list_id, detail=detail)
+                    taken += count_soft(batch, soft, contact, match, list_id=list_id, detail=detail,
+                                        at=bounce.bounced_at, cause=cause)
                     bounce.counted = True
                 if decision.kind == Bounce.Kind.HARD:
                     bounce.counted = True
-                reason = (Suppression.Reason.COMPLAINT if decision.kind == Bounce.Kind.COMPLAINT
-                          else Suppression.Reason.HARD_BOUNCE)
                 if decision.actions:
-                    taken += batch.apply(contact, decision.actions, list_id=list_id, reason=reason,
-                                         detail=detail)
+                    taken += batch.apply(contact, decision.actions, list_id=list_id,
+                                         reason=suppression_reason(decision.kind), detail=detail, cause=cause,
+                                         expires_at=suppression_expiry(self.policy, decision.kind, bounce.bounced_at),
+                                         at=bounce.bounced_at)
                 bounce.actions_taken = taken
                 bounce.state = Bounce.State.APPLIED if (taken or bounce.counted) else Bounce.State.RECORDED
                 if match.sent_message_id:
@@ -284,7 +301,14 @@ class Processor:
             outcome.bounces.extend(b for b, _, _ in rows)
         bulk_insert(Bounce, outcome.bounces)
         emit_recorded(outcome.bounces)
+        if batch.has_causes():
+            # the causes name their bounce: (stored message, recipient) is the bounces' unique key
+            batch.resolve_bounce_ids({
+                (raw_id, recipient): pk for pk, raw_id, recipient in Bounce.objects.filter(
+                    raw_message_id__in=outcome.processed_ids).values_list("id", "raw_message_id", "recipient")})
         batch.flush()
+        if delivered:
+            lift_on_delivery(addresses=delivered, actor_label=self.actor_label)
         by_status: dict[str, list[int]] = defaultdict(list)
         for sent_id, status in sent_status.items():
             by_status[status].append(sent_id)

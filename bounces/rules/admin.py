@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
+
+from bounces.pipeline.decisions import describe_rule
+from bounces.pipeline.policies import global_policy
 
 from . import services
 from .models import BounceRule, BounceRuleChange, RuleReapply, StarterRuleRecord
@@ -27,21 +31,30 @@ class BounceRuleAdmin(admin.ModelAdmin):
     change_form_template = "bounces/rules/admin_change_form.html"
     list_display = (
         "position", "name", "match_type", "section", "short_pattern", "case_sensitive", "bounce_type",
-        "action", "delete_message", "enabled", "hit_count", "last_hit_at", "test_link",
+        "effective_actions", "delete_message", "enabled", "hit_count", "last_hit_at", "test_link",
     )
     list_display_links = ("name",)
     list_editable = ("position", "enabled")
-    list_filter = ("enabled", "bounce_type", "action", "section", "match_type", "case_sensitive", "delete_message")
+    list_filter = ("enabled", "bounce_type", "actions_mode", "fallback_only", "section", "match_type",
+                   "case_sensitive", "delete_message")
     search_fields = ("name", "pattern", "reason", "notes")
     ordering = ("position", "id")
-    readonly_fields = ("hit_count", "last_hit_at", "created_at", "updated_at", "editor_link")
+    readonly_fields = ("hit_count", "last_hit_at", "created_at", "updated_at", "editor_link", "effective_actions")
     fieldsets = (
         (None, {"fields": ("editor_link", "name", "enabled", "position")}),
         ("Pattern", {"fields": ("pattern", "match_type", "section", "case_sensitive")}),
-        ("Meaning", {"fields": ("bounce_type", "reason", "action", "delete_message", "notes")}),
+        ("Meaning", {"fields": ("bounce_type", "reason", "fallback_only", "notes")}),
+        ("What happens", {"fields": ("effective_actions", "actions_mode", "actions", "delete_message",
+                                     "in_statistics")}),
         ("Statistics", {"fields": ("hit_count", "last_hit_at", "created_at", "updated_at")}),
     )
     actions = ("export_selected", "enable_selected", "disable_selected", "renumber_all")
+
+    @admin.display(description="what it does to a contact")
+    def effective_actions(self, obj: BounceRule) -> str:
+        """The rule's effective actions in words (the kind's policy unless it says otherwise)."""
+        policy = getattr(self, "_policy", None) or global_policy()
+        return describe_rule(obj, policy)
 
     @admin.display(description="pattern")
     def short_pattern(self, obj: BounceRule) -> str:
@@ -67,6 +80,10 @@ class BounceRuleAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, **kwargs)
         # Empty position: the rule's default place (hard before soft before either).
         form.base_fields["position"].required = False
+        form.base_fields["actions"] = forms.MultipleChoiceField(
+            choices=BounceRule.Action.choices, required=False, widget=forms.CheckboxSelectMultiple,
+            help_text=BounceRule._meta.get_field("actions").help_text,
+        )
         if obj is None:
             form.base_fields["position"].initial = None
         return form
@@ -87,6 +104,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        self._policy = global_policy()  # read once for the whole list (effective_actions)
         extra_context = {
             **(extra_context or {}),
             "rule_links": [

@@ -23,11 +23,17 @@ class BounceRuleForm(forms.ModelForm):
         label="Test against", help_text="Testing reads stored bounces, newest first.",
     )
 
+    actions = forms.MultipleChoiceField(
+        choices=BounceRule.Action.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Only with 'plus' or 'only' above: the actions added to, or replacing, the kind's policy.",
+    )
+
     class Meta:
         model = BounceRule
         fields = [
             "name", "pattern", "match_type", "section", "case_sensitive", "bounce_type", "reason",
-            "action", "delete_message", "position", "enabled", "notes",
+            "actions_mode", "actions", "delete_message", "in_statistics", "fallback_only", "position", "enabled",
+            "notes",
         ]
         widgets = {
             "pattern": forms.Textarea(attrs={"rows": 2, "maxlength": MAX_PATTERN_LENGTH, "spellcheck": "false"}),
@@ -43,6 +49,9 @@ class BounceRuleForm(forms.ModelForm):
         )
         self.fields["name"].required = False
         self.fields["name"].help_text = "Empty: made from the pattern."
+
+    def clean_actions(self) -> list[str]:
+        return list(self.cleaned_data.get("actions") or [])
 
     def clean_sample(self) -> int:
         return self.cleaned_data.get("sample") or DEFAULT_SAMPLE
@@ -61,19 +70,13 @@ class OctethPasteForm(forms.Form):
 
     lines = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
-        help_text="One rule per line: text==>Hard, text==>Soft or text==>Ignore. Lines starting with # are skipped.",
+        help_text="One rule per line: text==>Hard, text==>Soft or text==>Ignore. Lines starting with # are "
+                  "skipped. Each rule gets its kind's policy (Bounce settings): ==>Hard marks, unsubscribes "
+                  "and suppresses as the hard policy says.",
     )
     section = forms.ChoiceField(
         choices=BounceRule.Section.choices, initial=BounceRule.Section.BODY,
         help_text="Where the text is looked for (Octeth searches the message body).",
-    )
-    hard_action = forms.ChoiceField(
-        choices=BounceRule.Action.choices, initial=BounceRule.Action.MARK_HARD,
-        label="Action of ==>Hard rules",
-    )
-    soft_action = forms.ChoiceField(
-        choices=BounceRule.Action.choices, initial=BounceRule.Action.COUNT_ONLY,
-        label="Action of ==>Soft rules",
     )
     enabled = forms.BooleanField(required=False, initial=True, label="Enable the new rules")
 

@@ -43,14 +43,22 @@ class BounceRule(TimeStamped):
         EITHER = "either", "Either (keep the engine's verdict)"
 
     class Action(models.TextChoices):
-        DELETE_CONTACT = "delete_contact", "Delete contact"
-        UNCONFIRM = "unconfirm", "Unconfirm contact"
-        BLACKLIST_CONTACT = "blacklist_contact", "Blacklist contact"
-        BLACKLIST_ADDRESS = "blacklist_address", "Blacklist address"
-        UNSUBSCRIBE = "unsubscribe", "Unsubscribe from list"
-        SUPPRESS = "suppress", "Add to suppression list"
-        MARK_HARD = "mark_hard", "Mark hard-bounced"
-        COUNT_ONLY = "count_only", "Count only"
+        """Contact actions (the values of contacts.services.Action), in the order they run."""
+
+        MARK_HARD = "mark_hard", "Mark the contact hard-bounced"
+        UNCONFIRM = "unconfirm", "Unconfirm the contact"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribe from the bounced message's list"
+        UNSUBSCRIBE_ALL = "unsubscribe_all", "Unsubscribe from all lists"
+        SUPPRESS = "suppress", "Suppress the address"
+        BLACKLIST_CONTACT = "blacklist_contact", "Blacklist the contact"
+        BLACKLIST_ADDRESS = "blacklist_address", "Blacklist the address"
+        REMOVE_ADDRESS = "remove_address", "Move the address aside (kept as 'bounced address')"
+        DELETE_CONTACT = "delete_contact", "Delete the contact"
+
+    class ActionsMode(models.TextChoices):
+        KIND = "kind", "The kind's policy (recommended)"
+        ADD = "add", "The kind's policy plus the actions below (stronger)"
+        REPLACE = "replace", "Only the actions below, instead of the kind's policy (may be weaker)"
 
     name = models.CharField(max_length=200)
     pattern = models.TextField(
@@ -65,9 +73,29 @@ class BounceRule(TimeStamped):
     case_sensitive = models.BooleanField(default=False)
     bounce_type = models.CharField(max_length=10, choices=BounceType.choices, default=BounceType.EITHER)
     reason = models.CharField(max_length=32, blank=True)
-    action = models.CharField(max_length=20, choices=Action.choices, default=Action.COUNT_ONLY)
+    # Issue 11: a rule says what a bounce is; its kind's policy (Bounce settings) decides what
+    # happens to the contact, unless the rule says explicitly that it adds or replaces actions.
+    actions_mode = models.CharField(
+        max_length=8, choices=ActionsMode.choices, default=ActionsMode.KIND, verbose_name="contact actions",
+        help_text="What happens to the contact. Anything but the kind's policy is shown on the rule page "
+                  "as stronger or weaker than the policy.",
+    )
+    actions = models.JSONField(
+        default=list, blank=True, help_text="The actions added to, or replacing, the kind's policy.",
+    )
     delete_message = models.BooleanField(
-        default=False, help_text="Delete the bounce message from the mailbox once processed."
+        default=False, help_text="Delete the bounce message from the mailbox once processed "
+                                 "(otherwise the mailbox's disposition applies)."
+    )
+    in_statistics = models.BooleanField(
+        default=True, verbose_name="count in campaign statistics",
+        help_text="Off: the bounce is recorded but left out of its campaign's figures "
+                  "(phpList's '... and delete bounce').",
+    )
+    fallback_only = models.BooleanField(
+        default=False, verbose_name="only when the engine cannot tell",
+        help_text="Apply only to messages the engine could not classify; where it could, its verdict "
+                  "stands. The starter rules work this way.",
     )
     position = models.PositiveIntegerField(
         default=0, db_index=True, help_text="Rules are tried from the lowest position; the first match wins."
@@ -84,7 +112,7 @@ class BounceRule(TimeStamped):
         return self.name
 
     def clean(self) -> None:
-        """Reject patterns that cannot run safely, and actions an "ignore" rule cannot take."""
+        """Reject patterns that cannot run safely, unknown actions, and actions an "ignore" rule cannot take."""
         super().clean()
         errors: dict[str, str] = {}
         try:
@@ -93,11 +121,18 @@ class BounceRule(TimeStamped):
             )
         except PatternError as exc:
             errors["pattern"] = str(exc)
-        if self.bounce_type == self.BounceType.IGNORE and self.action != self.Action.COUNT_ONLY:
-            errors["action"] = (
+        actions = self.actions if isinstance(self.actions, list) else None
+        if actions is None or any(a not in self.Action.values for a in actions):
+            errors["actions"] = "Choose actions from the list."
+        elif self.bounce_type == self.BounceType.IGNORE and (actions or self.actions_mode != self.ActionsMode.KIND):
+            errors["actions_mode"] = (
                 "A rule that marks a message as not a bounce takes no contact action; "
-                "choose 'Count only' (you may still delete the message)."
+                "keep the kind's policy (you may still delete the message)."
             )
+        elif self.actions_mode == self.ActionsMode.ADD and not actions:
+            errors["actions"] = "Choose the actions to add to the kind's policy."
+        elif self.actions_mode == self.ActionsMode.KIND and actions:
+            errors["actions"] = "The kind's policy takes no actions of its own: choose 'plus' or 'only'."
         if errors:
             raise ValidationError(errors)
 

@@ -258,8 +258,11 @@ class RuleMatch:
     rule_name: str
     bounce_type: str  # hard / soft / complaint / autoreply / ignore / either
     reason: str
-    action: str  # BounceRule.Action value
+    actions_mode: str  # kind (the kind's policy) / add / replace
+    actions: tuple[str, ...]  # contact actions the rule adds or replaces the policy with
     delete_message: bool
+    in_statistics: bool
+    fallback_only: bool  # applies only where the engine could not classify the message
     matched_text: str
 
 
@@ -272,8 +275,11 @@ class CompiledRule:
     section: str
     bounce_type: str
     reason: str
-    action: str
+    actions_mode: str
+    actions: tuple[str, ...]
     delete_message: bool
+    in_statistics: bool
+    fallback_only: bool
     regex: Any
     window: int = MAX_SECTION_BYTES  # bytes searched at once (see SEARCH_COST)
 
@@ -319,8 +325,11 @@ class CompiledRule:
             rule_name=self.name,
             bounce_type=self.bounce_type,
             reason=self.reason,
-            action=self.action,
+            actions_mode=self.actions_mode,
+            actions=self.actions,
             delete_message=self.delete_message,
+            in_statistics=self.in_statistics,
+            fallback_only=self.fallback_only,
             matched_text=data[start:end].decode("utf-8", "replace")[:1000],
         )
 
@@ -334,8 +343,11 @@ def compile_rule(rule: Any) -> CompiledRule:
         section=rule.section,
         bounce_type=rule.bounce_type,
         reason=rule.reason or "",
-        action=rule.action,
+        actions_mode=getattr(rule, "actions_mode", "kind") or "kind",
+        actions=tuple(getattr(rule, "actions", None) or ()),
         delete_message=bool(rule.delete_message),
+        in_statistics=bool(getattr(rule, "in_statistics", True)),
+        fallback_only=bool(getattr(rule, "fallback_only", False)),
         regex=regex,
         window=window_for(regex.programsize),
     )
@@ -360,14 +372,20 @@ class RuleSet:
         return len(self.rules)
 
     def first_match(
-        self, *, message: MessageView, recipient: RecipientResult | None = None, budget: Budget | None = None
+        self, *, message: MessageView, recipient: RecipientResult | None = None, budget: Budget | None = None,
+        category: str | None = None,
     ) -> RuleMatch | None:
         """The first rule (in order) whose pattern occurs in its section, or None. Evaluation
-        stays within ``budget`` (one message's; a fresh one when None): see RULE_BUDGET."""
+        stays within ``budget`` (one message's; a fresh one when None): see RULE_BUDGET.
+
+        `category` is the engine's verdict: a rule marked `fallback_only` (the starter rules)
+        is tried only when the engine could not classify the message ("unknown", or None).
+        """
         if budget is None:
             budget = Budget()
+        engine_knows = category is not None and str(category) != "unknown"
         for rule in self.rules:
-            if rule.rule_id in self.slow:
+            if rule.rule_id in self.slow or (rule.fallback_only and engine_knows):
                 continue
             if budget.exhausted or budget.clock() > budget.deadline:
                 budget.exhausted = True
@@ -395,7 +413,8 @@ class RuleSet:
         return "\n".join(lines)
 
     def first_match_in(
-        self, *, raw: bytes, result: ParseResult, recipient: RecipientResult | None, views: dict
+        self, *, raw: bytes, result: ParseResult, recipient: RecipientResult | None, views: dict,
+        category: str | None = None,
     ) -> RuleMatch | None:
         """`first_match` on the message ``raw`` being processed; its view is built on first
         use and kept in ``views`` for the message's other recipients."""
@@ -403,7 +422,7 @@ class RuleSet:
         if view is None:
             view = views["view"] = MessageView.from_raw(raw, result)
             views["budget"] = Budget()  # one budget for all the recipients of a message
-        return self.first_match(message=view, recipient=recipient, budget=views["budget"])
+        return self.first_match(message=view, recipient=recipient, budget=views["budget"], category=category)
 
     @classmethod
     def from_rules(cls, rules: Iterable[Any]) -> RuleSet:

@@ -195,7 +195,7 @@ def contact_context(bounces: list[Bounce]) -> ContactContext:
         subscribed[contact_id].add(list_id)
     addresses = {(b.recipient or "").lower() for b in bounces if b.recipient}
     suppressed = set(
-        Suppression.objects.filter(kind=Suppression.Kind.ADDRESS, value__in=addresses).values_list(
+        Suppression.objects.active().filter(kind=Suppression.Kind.ADDRESS, value__in=addresses).values_list(
             "value", flat=True
         )
     )
@@ -209,8 +209,10 @@ ACTION_EFFECTS = {
     BounceRule.Action.BLACKLIST_CONTACT: "blacklisted",
     BounceRule.Action.BLACKLIST_ADDRESS: "blacklisted (address)",
     BounceRule.Action.UNSUBSCRIBE: "unsubscribed",
+    BounceRule.Action.UNSUBSCRIBE_ALL: "unsubscribed from all lists",
     BounceRule.Action.SUPPRESS: "added to the suppression list",
     BounceRule.Action.MARK_HARD: "marked hard-bounced",
+    BounceRule.Action.REMOVE_ADDRESS: "address moved aside",
 }
 
 
@@ -237,6 +239,10 @@ def contact_effect(*, action: str, bounce: Bounce, context: ContactContext) -> s
         return ACTION_EFFECTS[action] if status == Contact.Status.ACTIVE else None
     if action == BounceRule.Action.BLACKLIST_CONTACT:
         return ACTION_EFFECTS[action] if status != Contact.Status.BLACKLISTED else None
+    if action == BounceRule.Action.UNSUBSCRIBE_ALL:
+        return ACTION_EFFECTS[action] if context.subscribed.get(contact.pk) else None
+    if action == BounceRule.Action.REMOVE_ADDRESS:
+        return ACTION_EFFECTS[action] if contact.email else None
     if action == BounceRule.Action.UNSUBSCRIBE:
         lists = context.subscribed.get(contact.pk, set())
         campaign_list = bounce.campaign.mailing_list_id if bounce.campaign_id and bounce.campaign else None
@@ -267,8 +273,11 @@ def decide_for_preview(
     """
     match = RuleMatch(
         rule_id=rule.pk or 0, rule_name=rule.name, bounce_type=rule.bounce_type, reason=rule.reason or "",
-        action=rule.action, delete_message=rule.delete_message, matched_text="",
+        actions_mode=rule.actions_mode, actions=tuple(rule.actions or ()), delete_message=rule.delete_message,
+        in_statistics=rule.in_statistics, fallback_only=rule.fallback_only, matched_text="",
     )
+    if rule.fallback_only and engine_kind != "unknown":
+        match = None  # a fallback rule leaves what the engine classified alone
     decision = decide(category=engine_kind, rule=match, mailbox_policy=_policy(mailbox_id, policies))
     kind = "ignored" if decision.not_bounce else str(decision.kind)
     return kind, tuple(decision.actions)

@@ -27,12 +27,22 @@ from .selectors import DEFAULT_SAMPLE, final_verdict, iter_stored_bounces, load_
 # Gap between positions, so a rule can be slotted between two others by hand.
 POSITION_STEP = 10
 EXPORT_FORMAT = "bouncemgr-rules"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 # Fields a rule has in an export file (what defines its behaviour, not its statistics).
 EXPORT_FIELDS = (
     "name", "pattern", "match_type", "section", "case_sensitive", "bounce_type", "reason",
-    "action", "delete_message", "position", "enabled", "notes",
+    "actions_mode", "actions", "delete_message", "in_statistics", "fallback_only", "position", "enabled", "notes",
 )
+# Version 1 files (and old exports) carry one "action": "mark_hard" and "count_only" only said
+# what the bounce was, so they become the kind's policy; any other action is added to it.
+LEGACY_KIND_ONLY_ACTIONS = ("", "mark_hard", "count_only", "nothing")
+
+
+def legacy_action_fields(action: str | None) -> dict[str, Any]:
+    """The actions_mode / actions of a rule written with the single "action" of version 1."""
+    if not action or action in LEGACY_KIND_ONLY_ACTIONS:
+        return {"actions_mode": BounceRule.ActionsMode.KIND, "actions": []}
+    return {"actions_mode": BounceRule.ActionsMode.ADD, "actions": [action]}
 STARTER_RULES_PATH = Path(settings.BASE_DIR) / "bounces" / "fixtures" / "starter_rules.json"
 
 
@@ -115,40 +125,30 @@ class PasteReport:
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # (line no, line, message)
 
 
-HARD_DEFAULT_ACTION = BounceRule.Action.MARK_HARD
-
-
 def create_rules_from_octeth(
     *,
     text: str,
     section: str = BounceRule.Section.BODY,
-    hard_action: str = HARD_DEFAULT_ACTION,
-    soft_action: str = BounceRule.Action.COUNT_ONLY,
     enabled: bool = True,
 ) -> PasteReport:
     """Create one "contains" rule per ``text==>Hard`` line (Octeth's one-line form).
 
-    Lines that do not parse are reported and skipped; the others are created (each at the
-    default place of its type) in one transaction. Octeth searches the message, so the
-    default section is the body.
+    A line says what a bounce *is*: its rule gets the kind's policy (issue 11: ``==>Hard``
+    marks, unsubscribes and suppresses exactly as the hard policy says). Lines that do not
+    parse are reported and skipped; the others are created (each at the default place of
+    its type) in one transaction. Octeth searches the message, so the default section is
+    the body.
     """
     parsed, errors = parse_octeth_lines(text)
     report = PasteReport(errors=errors)
     with transaction.atomic():
         for line in parsed:
-            if line.bounce_type == "hard":
-                action = hard_action
-            elif line.bounce_type == "ignore":
-                action = BounceRule.Action.COUNT_ONLY
-            else:
-                action = soft_action
             rule = BounceRule(
                 name=_name_from_pattern(line.pattern, prefix="Octeth"),
                 pattern=line.pattern,
                 match_type=BounceRule.MatchType.CONTAINS,
                 section=section,
                 bounce_type=line.bounce_type,
-                action=action,
                 enabled=enabled,
             )
             try:
@@ -200,13 +200,19 @@ def _identity(data: dict[str, Any]) -> tuple[Any, ...]:
     """What makes two rules the same rule (name and statistics aside)."""
     return (
         data["pattern"], data["match_type"], data["section"], bool(data["case_sensitive"]),
-        data["bounce_type"], data["action"], bool(data["delete_message"]),
+        data["bounce_type"], data.get("actions_mode", "kind"), tuple(data.get("actions") or ()),
+        bool(data["delete_message"]),
     )
 
 
 def _rule_from_data(data: Any, index: int) -> BounceRule:
     if not isinstance(data, dict):
         raise RuleImportError(f"Rule {index}: expected an object.")
+    data = dict(data)
+    if "action" in data:  # a version 1 rule
+        legacy = legacy_action_fields(data.pop("action"))
+        for name, value in legacy.items():
+            data.setdefault(name, value)
     unknown = set(data) - set(EXPORT_FIELDS) - {"id", "hit_count", "last_hit_at", "key"}
     if unknown:
         raise RuleImportError(f"Rule {index}: unknown field(s) {', '.join(sorted(unknown))}.")

@@ -14,6 +14,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bounces.pipeline.decisions import describe_rule
+from bounces.pipeline.policies import global_policy
+
 from . import selectors, services
 from .forms import BounceRuleForm, OctethPasteForm, ReapplyForm, RuleImportForm
 from .models import BounceRule, RuleReapply
@@ -27,7 +30,7 @@ CHANGE_BOUNCE = "bounces.change_bounce"  # re-applying rules rewrites stored bou
 REAPPLY_PREVIEW_ROWS = 200
 
 # Fields of the editor that a link may pre-fill (coverage page: "make a rule from this").
-PREFILL = ("name", "pattern", "section", "match_type", "bounce_type", "action", "reason")
+PREFILL = ("name", "pattern", "section", "match_type", "bounce_type", "reason")
 
 
 def _sample(request: HttpRequest) -> int:
@@ -75,10 +78,12 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     else:
         initial = {name: request.GET[name] for name in PREFILL if request.GET.get(name)}
         form = BounceRuleForm(instance=rule, initial=initial)
+    shown = form.instance if form.is_bound and not form.errors else rule
     return render(
         request,
         "bounces/rules/edit.html",
-        {"form": form, "rule": rule, "report": report, "title": f"Rule: {rule.name}" if pk else "New rule"},
+        {"form": form, "rule": rule, "report": report, "title": f"Rule: {rule.name}" if pk else "New rule",
+         "effect": describe_rule(shown, global_policy())},
     )
 
 
@@ -202,8 +207,7 @@ def rule_paste(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             report = services.create_rules_from_octeth(
-                text=data["lines"], section=data["section"], hard_action=data["hard_action"],
-                soft_action=data["soft_action"], enabled=data["enabled"],
+                text=data["lines"], section=data["section"], enabled=data["enabled"],
             )
             if report.created and not report.errors:
                 messages.success(request, f"{len(report.created)} rules created.")

@@ -82,9 +82,10 @@ def test_the_blacklist_threshold_cannot_be_below_the_soft_threshold(admin_client
 
     settings_row = BounceSettings.load()
     url = reverse("admin:bounces_bouncesettings_change", args=[settings_row.pk])
-    data = {"hard_action": settings_row.hard_action, "soft_policy": "consecutive", "soft_threshold": "5",
+    data = {"hard_actions": settings_row.hard_actions, "soft_policy": "consecutive", "soft_threshold": "5",
             "soft_window_days": "30", "score_stale_days": "7", "soft_blacklist_threshold": "3",
-            "complaint_action": settings_row.complaint_action}
+            "complaint_actions": settings_row.complaint_actions, "soft_suppression_days": "90",
+            "blocked_suppression_days": "30", "hard_suppression_days": ""}
     response = admin_client.post(url, data)
     assert response.status_code == 200
     assert "cannot be lower than the soft-bounce threshold" in response.content.decode()
@@ -92,3 +93,22 @@ def test_the_blacklist_threshold_cannot_be_below_the_soft_threshold(admin_client
     assert admin_client.post(url, data).status_code == 302
     settings_row.refresh_from_db()
     assert settings_row.soft_blacklist_threshold == 8
+
+
+def test_the_settings_page_says_what_each_kind_does_and_saves_action_sets(admin_client):
+    from bounces.models import BounceSettings
+
+    row = BounceSettings.load()
+    assert row.hard_actions == ["mark_hard", "unsubscribe_all", "suppress"]
+    url = reverse("admin:bounces_bouncesettings_change", args=[row.pk])
+    page = admin_client.get(url).content.decode()
+    assert "only on reaching the threshold does the contact get the hard actions" in page
+    assert "never counted against the contact, no action" in page
+    data = {"hard_actions": ["mark_hard", "suppress", "remove_address"], "soft_policy": "consecutive",
+            "soft_threshold": "5", "soft_window_days": "30", "score_stale_days": "7",
+            "complaint_actions": ["suppress"], "soft_suppression_days": "", "blocked_suppression_days": "30",
+            "hard_suppression_days": ""}
+    assert admin_client.post(url, data).status_code == 302
+    row.refresh_from_db()
+    assert (row.hard_actions, row.complaint_actions, row.soft_suppression_days) == (
+        ["mark_hard", "suppress", "remove_address"], ["suppress"], None)

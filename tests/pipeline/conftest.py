@@ -87,8 +87,12 @@ def send(campaign, email: str, *, when=None, contact=None):
 
 def dsn(recipient: str, *, token: str | None = None, message_id: str | None = None,
         status: str = "5.1.1", diagnostic: str = "550 5.1.1 <{rcpt}>: Recipient address rejected: "
-        "User unknown in virtual mailbox table", action: str = "failed") -> bytes:
-    """An RFC 3464 delivery status notification for `recipient`, as Postfix writes it."""
+        "User unknown in virtual mailbox table", action: str = "failed", date: str | None = None) -> bytes:
+    """An RFC 3464 delivery status notification for `recipient`, as Postfix writes it, dated
+    `date` (an RFC 5322 date; default: now, the bounce's time comes from the notice)."""
+    from email.utils import format_datetime
+
+    date = date or format_datetime(timezone.now())
     to = f"bounces+{token}@bounces.example.org" if token else "news@example.org"
     n = next(_seq)
     headers = f"Message-ID: <{message_id}>\n" if message_id else ""
@@ -97,7 +101,7 @@ Delivered-To: {to}
 From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
 To: {to}
 Subject: Undelivered Mail Returned to Sender
-Date: Mon, 2 Mar 2026 10:00:00 +0000
+Date: {date}
 Message-ID: <bounce{n}@mx.example.net>
 MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="BOUNDARY{n}"
@@ -116,7 +120,7 @@ be delivered to one or more recipients.
 Content-Type: message/delivery-status
 
 Reporting-MTA: dns; mx.example.net
-Arrival-Date: Mon, 2 Mar 2026 09:59:59 +0000
+Arrival-Date: {date}
 
 Final-Recipient: rfc822; {recipient}
 Original-Recipient: rfc822;{recipient}

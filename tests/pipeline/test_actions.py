@@ -36,7 +36,22 @@ def deliver(*messages: bytes, mailbox: Mailbox | None = None):
     return process_stored_messages(mailbox=mailbox)
 
 
+COMPLAINT_PRESETS = {
+    "unsubscribe_suppress": ["unsubscribe_all", "suppress"],
+    "blacklist_contact": ["unsubscribe_all", "suppress", "blacklist_contact"],
+    "nothing": [],
+}
+
+
 def settings(**values) -> BounceSettings:
+    """Change the global settings; `hard_action` / `complaint_action` name the presets the
+    settings offered before action sets (issue 11) and set the same sets."""
+    from bounces.pipeline.policies import HARD_ACTIONS
+
+    if "hard_action" in values:
+        values["hard_actions"] = list(HARD_ACTIONS[values.pop("hard_action")])
+    if "complaint_action" in values:
+        values["complaint_actions"] = COMPLAINT_PRESETS[values.pop("complaint_action")]
     row = BounceSettings.load()
     for name, value in values.items():
         setattr(row, name, value)
@@ -235,9 +250,10 @@ def test_changing_the_policy_recomputes_state_from_history(campaign, admin_clien
     row = BounceSettings.load()
 
     response = admin_client.post(f"/admin/bounces/bouncesettings/{row.pk}/change/", {
-        "hard_action": row.hard_action, "soft_policy": "consecutive", "soft_threshold": "3",
+        "hard_actions": row.hard_actions, "soft_policy": "consecutive", "soft_threshold": "3",
         "soft_window_days": "30", "score_stale_days": "7", "soft_blacklist_threshold": "",
-        "complaint_action": row.complaint_action,
+        "complaint_actions": row.complaint_actions, "soft_suppression_days": "90", "blocked_suppression_days": "30",
+        "hard_suppression_days": "",
     })
 
     assert response.status_code == 302
@@ -286,9 +302,9 @@ def test_auto_replies_blocks_and_delays_are_recorded_and_never_counted(campaign)
     assert selectors.blocked_by_domain() == [{"domain": "example.net", "n": 1}]
 
 
-def test_a_rule_overrides_the_engine_kind_and_action(campaign):
+def test_a_rule_overrides_the_engine_kind_and_adds_an_action_explicitly(campaign):
     BounceRule.objects.create(name="full means gone", pattern="mailbox full", bounce_type="hard",
-                              action="blacklist_contact")
+                              actions_mode="add", actions=["blacklist_contact"])
     sent = send(campaign, "ru@example.net")
 
     deliver(dsn("ru@example.net", token=sent.token, **SOFT))
@@ -296,6 +312,7 @@ def test_a_rule_overrides_the_engine_kind_and_action(campaign):
     bounce = Bounce.objects.get()
     assert bounce.kind == "hard" and bounce.matched_rule is not None
     assert Contact.objects.get(pk=sent.contact_id).status == "blacklisted"
+    assert Suppression.objects.filter(value="ru@example.net").exists()  # and the hard policy still applies
     assert BounceRule.objects.get().hit_count == 1
 
 
@@ -355,20 +372,22 @@ def test_an_address_match_reads_one_sent_message_per_contact(campaign, monkeypat
 
     deliver(dsn("many@example.net"))
 
-    assert len(read) == 1  # the latest only, not every message ever sent to the contact
+    # the latest few (matching.SENDS_KEPT, to find the one sent before the bounce), not every message
+    assert len(read) == matching.SENDS_KEPT
     assert Bounce.objects.get().campaign_id == SentMessage.objects.filter(contact=contact).latest("sent_at").campaign_id
 
 
 def test_decide_is_pure_and_says_what_a_rule_changes():
     assert decide(category="soft").count_soft
-    assert decide(category="hard").actions == ("mark_hard", "unsubscribe", "suppress")
+    assert decide(category="hard").actions == ("mark_hard", "suppress", "unsubscribe_all")
     assert decide(category="blocked").actions == ()
 
     class Rule:
-        rule_id, bounce_type, action, delete_message, reason = 1, "hard", "count_only", True, ""
+        rule_id, bounce_type, actions_mode, actions, delete_message, reason = 1, "hard", "kind", (), True, ""
 
     decision = decide(category="soft", rule=Rule())
-    assert (decision.kind, decision.actions, decision.delete_message) == ("hard", ("mark_hard",), True)
+    assert (decision.kind, decision.actions, decision.delete_message) == (
+        "hard", ("mark_hard", "suppress", "unsubscribe_all"), True)
 
 
 def test_unexplained_bounces_can_be_assigned_or_marked_not_a_bounce(campaign, admin_user):
@@ -398,7 +417,7 @@ def test_assigning_a_bounce_twice_counts_it_once(campaign, admin_user):
     contact.refresh_from_db()
     assert contact.hard_bounce_count == 1
     assert ContactEvent.objects.filter(contact=contact, kind="hard_bounce").count() == 1
-    assert again.actions_taken == ["mark_hard", "suppress", "unsubscribe"]
+    assert again.actions_taken == ["mark_hard", "suppress", "unsubscribe_all"]
 
 
 def test_an_assigned_soft_bounce_counts_under_the_soft_policy(campaign, admin_user):

@@ -24,10 +24,10 @@ def test_large_batches_write_bounces_and_events_with_json_intact(campaign):
 
     assert run.hard == 120
     bounce = Bounce.objects.get(recipient="bulk7@example.net")
-    assert bounce.actions_taken == ["mark_hard", "suppress", "unsubscribe"]
+    assert bounce.actions_taken == ["mark_hard", "suppress", "unsubscribe_all"]
     assert bounce.bounced_at is not None and bounce.created_at is not None
     event = ContactEvent.objects.get(contact_id=sent[7].contact_id)
-    assert event.detail["actions"] == ["mark_hard", "suppress", "unsubscribe"]
+    assert event.detail["actions"] == ["mark_hard", "suppress", "unsubscribe_all"]
 
 
 def test_a_conflicting_row_in_a_large_insert_is_skipped_and_the_rest_written():

@@ -27,7 +27,7 @@ def test_a_hard_bounce_is_matched_by_token_recorded_acted_on_and_deleted(
     assert bounce.kind == Bounce.Kind.HARD
     assert bounce.match_method == Bounce.MatchMethod.TOKEN
     assert bounce.contact_id == sent.contact_id and bounce.campaign_id == campaign.pk
-    assert bounce.actions_taken == ["mark_hard", "suppress", "unsubscribe"]
+    assert bounce.actions_taken == ["mark_hard", "suppress", "unsubscribe_all"]
     contact = Contact.objects.get(pk=sent.contact_id)
     assert contact.has_bounced and contact.hard_bounce_count == 1
     assert Suppression.objects.filter(value="gone@example.net").exists()
@@ -81,7 +81,7 @@ def test_complaints_auto_replies_and_ordinary_mail(pipeline_dovecot, mail_user, 
     assert Suppression.objects.get(value="angry@example.net").reason == "complaint"
     assert Subscription.objects.get(contact=angry).status == "unsubscribed"
     event = ContactEvent.objects.get(contact=angry)
-    assert (event.kind, event.detail["actions"]) == ("complaint", ["suppress", "unsubscribe"])
+    assert (event.kind, event.detail["actions"]) == ("complaint", ["suppress", "unsubscribe_all"])
     away_contact = Contact.objects.get(email="away@example.net")
     assert (away_contact.hard_bounce_count, away_contact.soft_bounce_count) == (0, 0)
     assert Bounce.objects.get(kind="autoreply").state == Bounce.State.RECORDED

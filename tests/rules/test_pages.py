@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 
 DRAFT = {
     "name": "", "pattern": "mailbox disabled", "match_type": "contains", "section": "diagnostic",
-    "bounce_type": "hard", "reason": "", "action": "unsubscribe", "position": "", "enabled": "on",
-    "notes": "", "sample": "5000",
+    "bounce_type": "hard", "reason": "", "actions_mode": "kind", "in_statistics": "on", "position": "",
+    "enabled": "on", "notes": "", "sample": "5000",
 }
 
 
@@ -56,8 +56,11 @@ def test_testing_a_draft_shows_matches_highlighted_and_contact_changes_without_s
     report = response.context["report"]
     assert (report.matched, report.verdict_changes) == (2, 2)
     html = response.content.decode()
-    assert "2 contacts would be unsubscribed" in html
+    # a hard rule gets the hard policy, and the page says so in words
+    assert "2 contacts would be unsubscribed from all lists" in html
     assert "2 contacts would be marked hard-bounced" in html
+    assert "2 contacts would be added to the suppression list" in html
+    assert "mark the contact hard-bounced, suppress the address" in html
     assert "<mark>mailbox disabled</mark>" in html
     assert "<script>alert(1)</script>" not in html  # message text is escaped, never rendered
     assert "&lt;script&gt;" in html
@@ -179,7 +182,8 @@ def test_admin_list_shows_rules_with_links(admin_client, make_rule) -> None:
 
 ADMIN_FORM = {
     "name": "", "enabled": "on", "position": "", "pattern": "mailbox disabled", "match_type": "contains",
-    "section": "diagnostic", "bounce_type": "hard", "reason": "", "action": "count_only", "notes": "",
+    "section": "diagnostic", "bounce_type": "hard", "reason": "", "actions_mode": "kind", "in_statistics": "on",
+    "notes": "",
 }
 
 
@@ -215,7 +219,8 @@ def test_admin_change_form_rejects_an_invalid_pattern(admin_client, make_rule) -
     rule = make_rule("fine")
     data = {
         "name": "x", "enabled": "on", "position": "1", "pattern": "(?<=x)y", "match_type": "regex",
-        "section": "diagnostic", "bounce_type": "hard", "reason": "", "action": "count_only", "notes": "",
+        "section": "diagnostic", "bounce_type": "hard", "reason": "", "actions_mode": "kind", "in_statistics": "on",
+    "notes": "",
     }
     response = admin_client.post(reverse("admin:bounces_bouncerule_change", args=[rule.pk]), data)
     assert response.status_code == 200
@@ -230,7 +235,7 @@ def test_a_rule_saved_in_the_editor_is_used_by_the_next_processing_run(staff_cli
     response = staff_client.post(
         reverse("bounces:rule_new"),
         {**DRAFT, "pattern": "frobnicated by the gateway", "bounce_type": "soft", "reason": "mailboxfull",
-         "action": "count_only", "_save": "1"},
+         "_save": "1"},
     )
     assert response.status_code == 302
     rule = BounceRule.objects.get(pattern="frobnicated by the gateway")

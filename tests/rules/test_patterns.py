@@ -25,7 +25,8 @@ def rule(pattern: str, rule_id: int = 1, **kwargs: object) -> SimpleNamespace:
     values = {
         "pk": rule_id, "name": f"rule {rule_id}", "pattern": pattern, "match_type": "contains",
         "section": "diagnostic", "case_sensitive": False, "bounce_type": "hard", "reason": "",
-        "action": "count_only", "delete_message": False,
+        "actions_mode": "kind", "actions": [], "delete_message": False, "in_statistics": True,
+        "fallback_only": False,
     }
     values.update(kwargs)
     return SimpleNamespace(**values)
@@ -233,17 +234,25 @@ def test_a_rule_that_no_longer_compiles_is_skipped_not_fatal() -> None:
 
 
 @pytest.mark.parametrize(
-    ("action", "delete_message"),
-    [(a, d) for a in ("delete_contact", "unconfirm", "blacklist_contact", "blacklist_address",
-                      "unsubscribe", "suppress", "mark_hard", "count_only") for d in (False, True)],
+    ("mode", "actions", "delete_message"),
+    [(m, a, d) for m, a in (("kind", []), ("add", ["suppress"]), ("replace", ["unconfirm", "unsubscribe"]))
+     for d in (False, True)],
 )
-def test_match_carries_the_rules_action_and_message_disposition(action: str, delete_message: bool) -> None:
+def test_match_carries_the_rules_actions_and_message_disposition(mode: str, actions: list, delete_message: bool
+                                                                  ) -> None:
     view, recipient = view_of(dsn())
-    found = RuleSet.from_rules([rule("user unknown", 7, action=action, delete_message=delete_message)]).first_match(
-        message=view, recipient=recipient
-    )
+    found = RuleSet.from_rules([rule("user unknown", 7, actions_mode=mode, actions=actions,
+                                     delete_message=delete_message)]).first_match(message=view, recipient=recipient)
     assert found is not None
-    assert (found.action, found.delete_message, found.rule_id) == (action, delete_message, 7)
+    assert (found.actions_mode, list(found.actions), found.delete_message, found.rule_id) == (
+        mode, actions, delete_message, 7)
+
+
+def test_a_fallback_rule_only_applies_where_the_engine_could_not_classify() -> None:
+    view, recipient = view_of(dsn())
+    ruleset = RuleSet.from_rules([rule("user unknown", 7, fallback_only=True)])
+    assert ruleset.first_match(message=view, recipient=recipient, category="soft") is None
+    assert ruleset.first_match(message=view, recipient=recipient, category="unknown").rule_id == 7
 
 
 @pytest.mark.parametrize(
@@ -262,8 +271,8 @@ def test_a_rule_type_sets_the_kind_and_either_keeps_the_engine_verdict(
     from bounces.rules.ruleset import RuleMatch
 
     rule = None if bounce_type is None else RuleMatch(
-        rule_id=1, rule_name="r", bounce_type=bounce_type, reason="", action="count_only",
-        delete_message=False, matched_text="",
+        rule_id=1, rule_name="r", bounce_type=bounce_type, reason="", actions_mode="kind", actions=(),
+        delete_message=False, in_statistics=True, fallback_only=False, matched_text="",
     )
     decision = decide(category=engine_kind, rule=rule, mailbox_policy=Policy())
     assert ("ignored" if decision.not_bounce else decision.kind) == expected

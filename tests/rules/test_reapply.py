@@ -131,13 +131,14 @@ def test_draft_preview_counts_matches_verdict_changes_and_contact_changes(
     make_bounce(diagnostic="unrelated", kind="soft")
 
     draft = BounceRule(name="draft", pattern=r"mailbox \S+ disabled", match_type="regex",
-                       bounce_type="hard", action="unsubscribe", position=10)
+                       bounce_type="hard", position=10)
     report = preview_draft_rule(rule=draft, limit=100)
     assert (report.examined, report.matched, report.shadowed) == (5, 4, 0)
     assert report.verdict_changes == 3
-    # the rule's action, plus what processing does to every hard bounce (mark hard-bounced)
+    # a hard rule gets the hard policy: mark, unsubscribe from all lists, suppress
     assert report.contact_change_lines == [
-        "4 contacts would be marked hard-bounced", "3 contacts would be unsubscribed",
+        "4 contacts would be marked hard-bounced", "4 contacts would be added to the suppression list",
+        "3 contacts would be unsubscribed from all lists",
     ]
     assert "<mark>mailbox c0 disabled</mark>" in "".join(str(r.snippet) for r in report.rows)
     assert not BounceRule.objects.exists()  # nothing saved
@@ -165,7 +166,8 @@ def test_draft_preview_counts_bounces_an_earlier_rule_catches_first(make_bounce,
         ("unsubscribe", "active", "unsubscribed"),
         ("suppress", "active", "added to the suppression list"),
         ("mark_hard", "active", "marked hard-bounced"),
-        ("count_only", "active", None),
+        ("unsubscribe_all", "active", "unsubscribed from all lists"),
+        ("remove_address", "active", "address moved aside"),
     ],
 )
 def test_each_action_says_how_the_contact_would_change(
@@ -173,22 +175,35 @@ def test_each_action_says_how_the_contact_would_change(
 ) -> None:
     contact = make_contact("who@example.org", status=status, mailing_list=mailing_list)
     make_bounce(diagnostic="550 special refusal", contact=contact)
-    # soft: the pipeline adds no policy action of its own, so the rule's action shows alone
+    # soft: the policy takes no action below the threshold, so the action the rule adds shows alone
     report = preview_draft_rule(
-        rule=BounceRule(name="d", pattern="special refusal", bounce_type="soft", action=action, position=1),
+        rule=BounceRule(name="d", pattern="special refusal", bounce_type="soft", actions_mode="add",
+                        actions=[action], position=1),
         limit=10,
     )
     assert report.rows[0].contact_effects == ([effect] if effect else [])
     assert report.contact_change_lines == ([f"1 contact would be {effect}"] if effect else [])
 
 
-def test_hard_rule_with_count_only_still_marks_the_contact_hard_bounced(make_bounce, make_contact) -> None:
+def test_a_hard_rule_that_only_names_the_kind_gets_the_hard_policy(make_bounce, make_contact) -> None:
     make_bounce(diagnostic="550 special refusal", contact=make_contact("who@example.org"), kind="soft")
     report = preview_draft_rule(
-        rule=BounceRule(name="d", pattern="special refusal", bounce_type="hard", action="count_only", position=1),
-        limit=10,
+        rule=BounceRule(name="d", pattern="special refusal", bounce_type="hard", position=1), limit=10,
     )
+    assert report.contact_change_lines == ["1 contact would be marked hard-bounced",
+                                           "1 contact would be added to the suppression list"]
+
+
+def test_a_rule_that_replaces_the_hard_policy_with_less_says_so(make_bounce, make_contact) -> None:
+    make_bounce(diagnostic="550 special refusal", contact=make_contact("who@example.org"), kind="soft")
+    rule = BounceRule(name="d", pattern="special refusal", bounce_type="hard", actions_mode="replace",
+                      actions=["mark_hard"], position=1)
+    report = preview_draft_rule(rule=rule, limit=10)
     assert report.contact_change_lines == ["1 contact would be marked hard-bounced"]
+    from bounces.pipeline.decisions import describe_rule
+    from bounces.pipeline.policies import Policy
+
+    assert "WEAKER than the kind's policy" in describe_rule(rule, Policy())
 
 
 def test_ignore_rule_changes_no_contact_and_marks_bounces_ignored(make_bounce, make_contact) -> None:
@@ -206,7 +221,8 @@ def test_suppress_preview_skips_addresses_already_suppressed(make_bounce, make_c
     Suppression.objects.create(value="who@example.org")
     make_bounce(diagnostic="550 special refusal", contact=contact)
     report = preview_draft_rule(
-        rule=BounceRule(name="d", pattern="special refusal", bounce_type="soft", action="suppress", position=1),
+        rule=BounceRule(name="d", pattern="special refusal", bounce_type="soft", actions_mode="add",
+                        actions=["suppress"], position=1),
         limit=10,
     )
     assert report.contact_change_lines == []

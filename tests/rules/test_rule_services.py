@@ -46,16 +46,29 @@ def test_overlong_pattern_is_rejected_by_model_validation() -> None:
 
 
 def test_ignore_rule_cannot_take_a_contact_action() -> None:
-    rule = BounceRule(name="ooo", pattern="out of office", bounce_type="ignore", action="unsubscribe")
+    rule = BounceRule(name="ooo", pattern="out of office", bounce_type="ignore", actions_mode="add",
+                      actions=["unsubscribe"])
     with pytest.raises(ValidationError) as info:
         rule.full_clean()
-    assert "action" in info.value.message_dict
+    assert "actions_mode" in info.value.message_dict
 
 
-def test_defaults_are_contains_diagnostic_case_insensitive_either_count_only() -> None:
+def test_a_rule_adds_actions_only_explicitly_and_only_known_ones() -> None:
+    for values, field in (({"actions_mode": "add", "actions": []}, "actions"),
+                          ({"actions_mode": "kind", "actions": ["suppress"]}, "actions"),
+                          ({"actions_mode": "replace", "actions": ["launch_missiles"]}, "actions")):
+        rule = BounceRule(name="r", pattern="x", bounce_type="hard", **values)
+        with pytest.raises(ValidationError) as info:
+            rule.full_clean()
+        assert field in info.value.message_dict
+    BounceRule(name="r", pattern="x", bounce_type="hard", actions_mode="replace", actions=[]).full_clean()
+
+
+def test_defaults_are_contains_diagnostic_case_insensitive_either_and_the_kinds_policy() -> None:
     rule = BounceRule(name="x", pattern="x")
-    assert (rule.match_type, rule.section, rule.case_sensitive, rule.bounce_type, rule.action) == (
-        "contains", "diagnostic", False, "either", "count_only",
+    assert (rule.match_type, rule.section, rule.case_sensitive, rule.bounce_type, rule.actions_mode,
+            rule.actions, rule.in_statistics, rule.fallback_only) == (
+        "contains", "diagnostic", False, "either", "kind", [], True, False,
     )
 
 
@@ -149,10 +162,11 @@ def test_octeth_paste_creates_contains_rules_of_the_given_types() -> None:
     report = create_rules_from_octeth(
         text="550 5.7.1 Unfortunately, messages from==>Hard\nmailbox is full==>Soft\nvacation==>Ignore\nbad line\n"
     )
-    assert [(r.pattern, r.bounce_type, r.match_type, r.section, r.action) for r in report.created] == [
-        ("550 5.7.1 Unfortunately, messages from", "hard", "contains", "body", "mark_hard"),
-        ("mailbox is full", "soft", "contains", "body", "count_only"),
-        ("vacation", "ignore", "contains", "body", "count_only"),
+    # each line says what a bounce is: the kind's policy decides (==>Hard marks, unsubscribes, suppresses)
+    assert [(r.pattern, r.bounce_type, r.match_type, r.section, r.actions_mode) for r in report.created] == [
+        ("550 5.7.1 Unfortunately, messages from", "hard", "contains", "body", "kind"),
+        ("mailbox is full", "soft", "contains", "body", "kind"),
+        ("vacation", "ignore", "contains", "body", "kind"),
     ]
     assert [e[0] for e in report.errors] == [4]
     view = MessageView.from_stored(
@@ -166,7 +180,8 @@ def test_octeth_paste_creates_contains_rules_of_the_given_types() -> None:
 
 
 def test_export_then_import_round_trip_recreates_the_same_rules(make_rule) -> None:
-    make_rule("user unknown", bounce_type="hard", action="unsubscribe", delete_message=True, position=10)
+    make_rule("user unknown", bounce_type="hard", actions_mode="add", actions=["unconfirm"], delete_message=True,
+              in_statistics=False, position=10)
     make_rule(r"quota\s+exceeded", match_type="regex", section="body", case_sensitive=True,
               bounce_type="soft", reason="mailboxfull", position=20, enabled=False, notes="n")
     exported = json.loads(json.dumps(export_rules()))
@@ -175,6 +190,16 @@ def test_export_then_import_round_trip_recreates_the_same_rules(make_rule) -> No
     report = import_rules(rules=parse_import(json.dumps(exported)))
     assert report.created == 2
     assert export_rules()["rules"] == before
+
+
+def test_a_version_1_file_converts_mark_hard_to_the_kinds_policy_and_adds_other_actions() -> None:
+    doc = {"format": "bouncemgr-rules", "version": 1, "rules": [
+        {"pattern": "user unknown", "bounce_type": "hard", "action": "mark_hard"},
+        {"pattern": "gone away", "bounce_type": "hard", "action": "blacklist_contact"},
+    ]}
+    import_rules(rules=parse_import(json.dumps(doc)))
+    assert list(BounceRule.objects.order_by("pattern").values_list("pattern", "actions_mode", "actions")) == [
+        ("gone away", "add", ["blacklist_contact"]), ("user unknown", "kind", [])]
 
 
 def test_importing_the_same_file_twice_adds_nothing(make_rule) -> None:
