@@ -206,8 +206,8 @@ class RuleSerializer(serializers.ModelSerializer):
         model = BounceRule
         fields = [
             "id", "name", "pattern", "match_type", "section", "case_sensitive", "bounce_type", "reason",
-            "action", "delete_message", "position", "enabled", "notes", "hit_count", "last_hit_at",
-            "created_at",
+            "actions_mode", "actions", "delete_message", "in_statistics", "fallback_only", "position", "enabled",
+            "notes", "hit_count", "last_hit_at", "created_at",
         ]
         read_only_fields = ["id", "hit_count", "last_hit_at", "created_at"]
         extra_kwargs = {"position": {"required": False}}

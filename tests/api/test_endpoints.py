@@ -199,7 +199,7 @@ def test_mailbox_runs_and_process_now(write_client, read_client, django_capture_
 # --------------------------------------------------------------------------- rules
 def test_rules_list_create_and_validation(write_client, read_client):
     created = write_client.post("/api/v1/rules/", {
-        "name": "full mailbox", "pattern": "mailbox is full", "bounce_type": "soft", "action": "count_only",
+        "name": "full mailbox", "pattern": "mailbox is full", "bounce_type": "soft",
     }, format="json")
     assert created.status_code == 201, created.content
     assert BounceRule.objects.get(pk=created.json()["id"]).name == "full mailbox"
@@ -215,7 +215,7 @@ def test_a_draft_rule_is_tested_against_stored_bounces_without_saving(read_clien
                   recipient="full@example.org")
     BounceFactory(kind="soft", diagnostic="421 try later")
     response = read_client.post("/api/v1/rules/test/", {
-        "pattern": "quota exceeded", "bounce_type": "hard", "action": "suppress",
+        "pattern": "quota exceeded", "bounce_type": "hard", "actions_mode": "add", "actions": ["blacklist_contact"],
     }, format="json")
     assert response.status_code == 200, response.content
     report = response.json()
