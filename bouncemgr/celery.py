@@ -23,6 +23,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Backstop for deferred (4xx at send time) messages whose retry task was lost.
     "campaigns: retry deferred messages": {"task": "campaigns.retry_deferred", "schedule": 300.0},
+    # Soft / blocked suppressions whose time ran out move to the history (issue 11).
+    "contacts: expire suppressions": {"task": "contacts.expire_suppressions", "schedule": 3600.0},
     # Webhook deliveries that are due and not in flight (lost task, broker or worker restart).
     # Read from the process environment: this module loads before the settings.
     "api: sweep due webhook deliveries": {
