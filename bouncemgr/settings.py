@@ -330,6 +330,7 @@ SPECTACULAR_SETTINGS = {
     "See docs/api.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # enum names in the schema (choices named in api/schema.py, next to the models' imports)
     "ENUM_NAME_OVERRIDES": {
