@@ -99,18 +99,28 @@ def store_notices(*, notices: Sequence[Notice], run: ProcessingRun | None = None
     unique: dict[str, Notice] = {}
     for n in notices:
         unique.setdefault(n.key, n)
+    rows = list(unique.values())
+    if len(rows) <= _CHUNK and not connection.in_atomic_block:
+        # One statement is its own transaction: the insert and its commit in one round trip
+        # (the SMTP receiver answers 250 after this returns).
+        _store_chunk(rows, run, stored)
+        return stored
     with transaction.atomic():
-        for chunk in chunked(list(unique.values()), 200):
-            got = _insert_returning(chunk, run)
-            stored.new_ids += list(got.values())
-            stored.ids.update(got)
-            missing: dict[int | None, list[str]] = {}
-            for n in chunk:
-                if n.key not in got:
-                    missing.setdefault(n.mailbox_id, []).append(n.key)
-            for mailbox_id, keys in missing.items():
-                stored.ids.update(_ids_of(mailbox_id, keys))
+        for chunk in chunked(rows, _CHUNK):
+            _store_chunk(chunk, run, stored)
     return stored
+
+
+_CHUNK = 200
+
+
+def _store_chunk(chunk: list[Notice], run: ProcessingRun | None, stored: Stored) -> None:
+    got = _insert_returning(chunk, run)
+    stored.new_ids += list(got.values())
+    stored.ids.update(got)
+    keys = [n.key for n in chunk if n.key not in got]
+    if keys:
+        stored.ids.update(_ids_of(chunk[0].mailbox_id, keys))
 
 
 _INSERT_FIELDS = ("mailbox_id", "source", "dedupe_key", "sha256", "raw", "size", "state", "disposed", "outcome",
