@@ -28,7 +28,7 @@ counting it twice). See docs/pipeline.md.
 from __future__ import annotations
 
 import logging
-import secrets
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ from datetime import datetime
 from hashlib import sha256
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from bounces.mailboxes.base import MailboxConnector, MailboxError, MessageRef
@@ -52,9 +52,13 @@ from bounces.pipeline.runs import (
     add_counts,
     chunked,
     create_run,
+    describe_lock,
+    new_lock_token,
     refresh_mailbox_lock,
     release_mailbox_lock,
+    reset_database_limits,
     save_run,
+    set_database_limits,
 )
 
 from .connections import mailbox_connection_settings, open_connector
@@ -74,6 +78,15 @@ class MailboxBusyError(Exception):
 
 class TransientRunError(Exception):
     """The run stopped on a temporary mailbox problem; worth retrying with backoff."""
+
+
+class DatabaseUnavailableError(TransientRunError):
+    """The database failed mid-run (stopped, restarted, read-only, full, a lock timeout)."""
+
+
+# After a database failure, the run's end is recorded with these pauses between tries (the
+# server may be restarting); then the failure is reported and the lock left to expire.
+RECORD_RETRY_PAUSES = (1.0, 3.0, 6.0)
 
 
 # Runs with at least this many new messages parse in a helper process, overlapping the
@@ -105,22 +118,32 @@ def process_mailbox(
     backoff. `crash_after_commit` is a test hook called after a batch's results are
     committed and before its disposition.
     """
+    set_database_limits()  # first: every later statement waits at most LOCK_TIMEOUT for a lock
     mailbox = Mailbox.objects.get(pk=mailbox_id)
     if run_id is not None:
         run = ProcessingRun.objects.get(pk=run_id)
     else:
         run = create_run(mailbox=mailbox, trigger=trigger, actor=actor, dry_run=dry_run)
     dry_run = dry_run or run.dry_run
-    token = secrets.token_hex(8)
+    token = new_lock_token()
     now = timezone.now()
     run.status = ProcessingRun.Status.RUNNING
     run.started_at = now
-    run.save(update_fields=["status", "started_at"])
-    if not acquire_mailbox_lock(mailbox.pk, token):
+    try:
+        run.save(update_fields=["status", "started_at"])
+        acquired = acquire_mailbox_lock(mailbox.pk, token)
+    except DatabaseError as exc:
+        message = database_failure_text(exc)
+        _record_database_failure(run, mailbox, token, message, now)
+        raise DatabaseUnavailableError(message) from None
+    if not acquired:
+        holder = describe_lock(mailbox.pk)
         run.status = ProcessingRun.Status.SKIPPED
         run.finished_at = timezone.now()
-        run.error_log = "Another run of this mailbox is in progress; this one did nothing."
+        run.error_log = ("Another run of this mailbox is in progress"
+                         + (f" ({holder})" if holder else "") + "; this one did nothing.")
         run.save(update_fields=["status", "finished_at", "error_log"])
+        reset_database_limits()
         return run
     # We hold the lock, so no other run of this mailbox is alive: one still marked running
     # was interrupted (worker killed, machine restarted). Say so instead of "running" forever.
@@ -132,6 +155,7 @@ def process_mailbox(
                   "picked up by a later run.",
     )
     transient = False
+    database_error = ""
     try:
         _run_mailbox(run, mailbox, token, dry_run=dry_run, progress=progress,
                      batch_size=batch_size or mailbox.batch_size, crash_after_commit=crash_after_commit)
@@ -142,17 +166,77 @@ def process_mailbox(
     except MailboxError as exc:
         transient = bool(exc.transient)
         _fail(run, mailbox, f"{exc.category}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), now)
+    except DatabaseError as exc:
+        database_error = database_failure_text(exc)
+        log.error("run %s of mailbox %s stopped: %s", run.pk, mailbox.pk, database_error)
     except Exception as exc:
         log.exception("run %s of mailbox %s failed", run.pk, mailbox.pk)
         _fail(run, mailbox, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}", now)
         raise
     finally:
-        run.finished_at = timezone.now()
-        save_run(run, "status", "finished_at")
-        release_mailbox_lock(mailbox.pk, token)
+        if not database_error:
+            run.finished_at = timezone.now()
+            save_run(run, "status", "finished_at")
+            release_mailbox_lock(mailbox.pk, token)
+            reset_database_limits()
+    if database_error:
+        _record_database_failure(run, mailbox, token, database_error, now)
+        raise DatabaseUnavailableError(database_error)
     if transient:
         raise TransientRunError(run.error_log.strip().splitlines()[-1] if run.error_log else "transient error")
     return run
+
+
+def database_failure_text(exc: DatabaseError) -> str:
+    """One line for the operator: what the database said, without a traceback."""
+    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+    if "lock timeout" in detail:
+        hint = "another session held rows this run needed; it gave up instead of waiting"
+    elif "read-only" in detail:
+        hint = "the database is read-only; nothing more was stored"
+    elif "No space left" in detail or "disk full" in detail.lower() or "could not extend" in detail:
+        hint = "the database server is out of disk space"
+    else:
+        hint = "the database server stopped or the connection broke"
+    return (f"Database error, run stopped ({hint}): {detail}. Everything committed before it is kept "
+            "and the next run continues from there.")
+
+
+def _record_database_failure(run: ProcessingRun, mailbox: Mailbox, token: str, message: str,
+                             started: datetime) -> None:
+    """Mark the run failed, set the mailbox's last error and release the lock, retrying while
+    the database comes back; if it does not, the lock expires by itself (LOCK_TTL)."""
+    run.status = ProcessingRun.Status.FAILED
+    run.errors += 1
+    run.error_log = (run.error_log + message + "\n")[-ERROR_LOG_LIMIT:]
+    run.finished_at = timezone.now()
+    writes = {
+        "run": lambda: save_run(run, "status", "finished_at"),
+        "mailbox": lambda: Mailbox.objects.filter(pk=mailbox.pk).update(
+            last_run_at=started, last_error=message[:2000], last_error_at=timezone.now()),
+        "lock": lambda: release_mailbox_lock(mailbox.pk, token),
+    }
+    for pause in (0.0, *RECORD_RETRY_PAUSES):
+        if pause:
+            time.sleep(pause)
+        try:
+            connection.close()  # a broken connection is replaced by a fresh one
+        except DatabaseError:
+            pass
+        for name, write in list(writes.items()):
+            try:
+                set_database_limits()
+                write()
+                del writes[name]
+            except DatabaseError as exc:
+                log.warning("run %s: recording the failure (%s) failed: %s", run.pk, name, exc)
+        if not writes:
+            try:
+                reset_database_limits()
+            except DatabaseError:
+                pass
+            return
+    log.error("run %s: the database stayed unavailable; the run is left for the next one to close", run.pk)
 
 
 def _fail(run: ProcessingRun, mailbox: Mailbox, message: str, started: datetime) -> None:
@@ -351,6 +435,8 @@ def _process_and_dispose(run: ProcessingRun, box: MailboxConnector, mailbox: Mai
                          crash_after_commit: Callable[[list[int]], None] | None) -> None:
     try:
         outcome = processor.process(items)
+    except DatabaseError:
+        raise  # the database, not the batch: the run stops (process_mailbox says why)
     except Exception as exc:
         log.exception("batch of %s messages failed", len(items))
         error = f"{type(exc).__name__}: {exc}"

@@ -25,7 +25,7 @@ from .actions import SoftCounter, count_soft, notice_at, suppression_expiry, sup
 from .decisions import Decision, category_without_recipient, decide
 from .matching import NO_MATCH, BatchMatcher, Match
 from .policies import Policy
-from .runs import ERROR_LOG_LIMIT, chunked
+from .runs import ERROR_LOG_LIMIT, chunked, count_in_batch_transaction
 
 if TYPE_CHECKING:  # the rule set is handed in; the pipeline imports nothing of bounces.rules
     from bounces.rules.ruleset import RuleSet
@@ -169,6 +169,7 @@ class Processor:
                 total_hits.update(rule_hits[item.raw_id])
             if self.record_hits is not None:
                 self.record_hits(hits=dict(total_hits))
+            count_in_batch_transaction(self.run, outcome.counts)  # counted with the commit
         return outcome
 
     def _plan(self, item: Item, matcher: BatchMatcher, now: datetime, rule_hits: Counter

@@ -12,8 +12,14 @@ import argparse
 import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
-from bounces.intake.mailbox import TransientRunError, process_mailbox
+from bounces.intake.mailbox import (
+    DatabaseUnavailableError,
+    TransientRunError,
+    database_failure_text,
+    process_mailbox,
+)
 from bounces.intake.schedules import sync_all_schedules
 from bounces.models import Mailbox, ProcessingRun
 
@@ -47,6 +53,8 @@ class Command(BaseCommand):
             prefix = "[dry run] " if run.dry_run else ""
             self.stdout.write(style(f"{prefix}{mailbox.name}: {run.get_status_display()} — "
                                     f"{run.fetched} fetched, {run.summary()}"))
+            if run.status == ProcessingRun.Status.SKIPPED and run.error_log:
+                self.stderr.write(run.error_log.strip())  # who holds the lock
             if run.status == ProcessingRun.Status.FAILED:
                 failed += 1
                 self.stderr.write(run.error_log.strip().splitlines()[-1] if run.error_log else "failed")
@@ -85,8 +93,12 @@ class Command(BaseCommand):
                 mailbox_id=mailbox.pk, trigger=ProcessingRun.Trigger.COMMAND, dry_run=options["dry_run"],
                 progress=progress, batch_size=options["batch_size"],
             )
+        except DatabaseUnavailableError as exc:  # the run could not go on: say why, no traceback
+            raise CommandError(str(exc)) from None
         except TransientRunError:
             return ProcessingRun.objects.filter(mailbox=mailbox).order_by("-created_at").first()
+        except DatabaseError as exc:
+            raise CommandError(database_failure_text(exc)) from None
         finally:
             if bar is not None:
                 bar.close()

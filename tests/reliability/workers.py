@@ -1,0 +1,66 @@
+"""Real worker processes for the fault tests and bench/faults.py: `process_mailbox` in a child
+Python on the same PostgreSQL, and the process table read from /proc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The child: one mailbox run; `parallel_min` lowers PARALLEL_PARSE_MIN so the run forks its
+# parse helper at test scale.
+_CHILD = """
+import sys, django
+django.setup()
+import bounces.intake.mailbox as mailbox
+mailbox.PARALLEL_PARSE_MIN = int(sys.argv[3])
+run = mailbox.process_mailbox(mailbox_id=int(sys.argv[1]), batch_size=int(sys.argv[2]))
+print(run.status, run.error_log)
+"""
+
+
+def database_env(db: dict) -> dict:
+    from tests.conftest import TEST_ENCRYPTION_KEY
+
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "FIELD_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        "DJANGO_SETTINGS_MODULE": "bouncemgr.settings",
+    }
+
+
+def start_run(db: dict, mailbox_id: int, *, batch_size: int = 5, parallel_min: int = 2000,
+              capture: bool = False) -> subprocess.Popen:
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(mailbox_id), str(batch_size), str(parallel_min)],
+        env=database_env(db), cwd=ROOT, stdout=out, stderr=out,
+    )
+
+
+def children_of(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
