@@ -25,6 +25,9 @@ app.conf.beat_schedule = {
     "campaigns: retry deferred messages": {"task": "campaigns.retry_deferred", "schedule": 300.0},
     # Soft / blocked suppressions whose time ran out move to the history (issue 11).
     "contacts: expire suppressions": {"task": "contacts.expire_suppressions", "schedule": 3600.0},
+    # ... and those an accepted send with no bounce since has disproved (issue 11 item 6).
+    "bounces: lift suppressions after accepted sends": {
+        "task": "bounces.lift_after_accepted_sends", "schedule": 3600.0},
     # Webhook deliveries that are due and not in flight (lost task, broker or worker restart).
     # Read from the process environment: this module loads before the settings.
     "api: sweep due webhook deliveries": {

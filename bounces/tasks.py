@@ -8,6 +8,7 @@ from celery import shared_task
 from .intake.mailbox import TransientRunError, process_mailbox
 from .intake.notices import process_notices, sweep_notices
 from .models import Mailbox, ProcessingRun
+from .pipeline.actions import lift_after_accepted_sends
 
 
 @shared_task(
@@ -65,3 +66,9 @@ def sweep_notices_task() -> dict:
     """Beat backstop: process pushed notices still waiting (a lost task, a dead worker)."""
     run = sweep_notices()
     return {"run": run.pk if run else None}
+
+
+@shared_task(name="bounces.lift_after_accepted_sends", acks_late=True, soft_time_limit=300, time_limit=330)
+def lift_after_accepted_sends_task() -> int:
+    """Lift soft / blocked suppressions an accepted send with no bounce since has disproved."""
+    return lift_after_accepted_sends()

@@ -740,6 +740,25 @@ def lift_on_delivery(*, addresses: Iterable[str], actor_label: str = "delivery")
     return n
 
 
+def delivery_liftable() -> Any:
+    """The address suppressions a later delivery may lift (made by soft or blocked bounces)."""
+    return Suppression.objects.filter(_LIFTED_BY_DELIVERY, kind=Suppression.Kind.ADDRESS)
+
+
+def lift_after_accepted_send(*, evidence: dict[int, dict], actor_label: str = "accepted send") -> int:
+    """Lift these suppressions (ids -> the send that proves the address takes mail again).
+
+    Re-checked under the row lock: only soft / blocked suppressions are lifted."""
+    if not evidence:
+        return 0
+    with transaction.atomic():
+        rows = list(delivery_liftable().select_for_update().filter(id__in=sorted(evidence)))
+        n = _move_to_lifted(rows, reason=LiftedSuppression.LiftReason.DELIVERED, actor=None, now=timezone.now())
+        _lift_events(rows, kind_detail={"lift_reason": "accepted_send"}, actor=None, actor_label=actor_label,
+                     extra=evidence)
+    return n
+
+
 def _lift_events(rows: list[Suppression], *, kind_detail: dict, actor: Any, actor_label: str,
                  extra: dict[int, dict] | None = None) -> None:
     events = []

@@ -10,12 +10,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from bounces.models import Bounce, Mailbox
 from bounces.parsing import ParseResult
 from campaigns.models import SentMessage
 from contacts.models import Contact, ContactEvent, Suppression
-from contacts.services import Action, Cause, ContactActionBatch, suppression_address
+from contacts.services import (
+    Action,
+    Cause,
+    ContactActionBatch,
+    delivery_liftable,
+    lift_after_accepted_send,
+    suppression_address,
+)
 
 from . import policies
 from .decisions import decide, rule_view
@@ -25,6 +33,58 @@ from .runs import chunked
 
 # How far ahead of us a notice's clock may be before its time is not believed.
 CLOCK_SKEW = timedelta(days=1)
+
+# A send the receiving server accepted, with no bounce for the address within this window,
+# lifts the address's soft / blocked suppressions (issue 11 item 6).
+ACCEPTED_SEND_QUIET = timedelta(days=3)
+# Bounces that say the address did not take the send (a delay, an auto-reply do not).
+_FAILED_KINDS = (Bounce.Kind.HARD, Bounce.Kind.SOFT, Bounce.Kind.BLOCKED, Bounce.Kind.COMPLAINT)
+
+
+def lift_after_accepted_sends(*, now: datetime | None = None, quiet: timedelta = ACCEPTED_SEND_QUIET) -> int:
+    """Lift soft / blocked address suppressions that an accepted send has since disproved.
+
+    A suppression is lifted when a message to its address was accepted by the receiving
+    server (`SentMessage` status *sent*, `sent_at` set) **after the bounce that caused it**
+    (its `bounced_at`; the suppression's creation time when the bounce is gone), that send is
+    at least `quiet` old, and no hard / soft / blocked / complaint bounce for the address is
+    dated from that send to `quiet` after it. Sending skips suppressed addresses, so such a
+    send is one made before the suppression was recorded (a bounce dated earlier but
+    processed late, e.g. a slow DSN or a mailbox read late), while a suppression had lapsed,
+    or outside campaigns. Hard bounces, complaints, blacklistings and operators'
+    suppressions are never lifted this way. Run hourly (`bounces.lift_after_accepted_sends`).
+    """
+    now = now or timezone.now()
+    cutoff = now - quiet
+    rows = list(delivery_liftable().values_list("id", "value", "created_at", "bounce_id"))
+    if not rows:
+        return 0
+    bounce_times = {}
+    for chunk in chunked(sorted({r[3] for r in rows if r[3]}), 900):
+        bounce_times.update(Bounce.objects.filter(id__in=chunk).values_list("id", "bounced_at"))
+    evidence: dict[int, dict] = {}
+    for chunk in chunked(rows, 900):
+        by_address = {value: (pk, bounce_times.get(bounce_id) or created) for pk, value, created, bounce_id in chunk}
+        sends = defaultdict(list)
+        for sid, email, sent_at in SentMessage.objects.filter(
+            email__in=list(by_address), status=SentMessage.Status.SENT, sent_at__isnull=False, sent_at__lte=cutoff,
+        ).values_list("id", "email", "sent_at"):
+            key = email.strip().lower()
+            if key in by_address and sent_at > by_address[key][1]:
+                sends[key].append((sent_at, sid))
+        if not sends:
+            continue
+        failures = defaultdict(list)
+        for recipient, when in Bounce.objects.filter(
+            recipient__in=list(sends), kind__in=_FAILED_KINDS, bounced_at__gte=min(min(s) for s in sends.values())[0],
+        ).values_list("recipient", "bounced_at"):
+            failures[recipient.strip().lower()].append(when)
+        for address, accepted in sends.items():
+            for sent_at, sid in sorted(accepted, reverse=True):
+                if not any(sent_at <= when <= sent_at + quiet for when in failures.get(address, ())):
+                    evidence[by_address[address][0]] = {"sent_message_id": sid, "sent_at": sent_at.isoformat()}
+                    break
+    return lift_after_accepted_send(evidence=evidence)
 
 
 def notice_at(result: ParseResult, now: datetime) -> datetime:
