@@ -397,3 +397,12 @@ ANYMAIL = {
     "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env_secret(
         "ANYMAIL_SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", default="") or None,
 }
+
+# --- Mailbox connectors (issue 12; kept as its own block by the connectors' owner) -----
+# Local mbox/maildir mailboxes must live inside these folders (comma-separated); a
+# relative mailbox path is taken inside the first one.
+LOCAL_MAILBOX_ROOTS = env.list("LOCAL_MAILBOX_ROOTS", default=[str(VAR_DIR / "mail")])
+# Refuse mail servers and OAuth2 token URLs on loopback, private, link-local and other
+# non-public addresses, except the networks / host names in MAILBOX_ALLOWED_NETWORKS.
+MAILBOX_BLOCK_PRIVATE_NETWORKS = env.bool("MAILBOX_BLOCK_PRIVATE_NETWORKS", default=False)
+MAILBOX_ALLOWED_NETWORKS = env.list("MAILBOX_ALLOWED_NETWORKS", default=[])

@@ -15,7 +15,9 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
 
 from contacts.services import ACTION_CHOICES
 
@@ -39,11 +41,19 @@ RECOMPUTE_INLINE_MAX = 2000
 POLICY_FIELDS = ("hard_actions", "soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
                  "soft_blacklist_threshold")
 
-SECRET_FIELDS = ("password", "oauth2_client_secret", "oauth2_refresh_token")
+SECRET_FIELDS = Mailbox.SECRET_FIELDS
+SECRET_LABELS = {"password": "the password", "oauth2_client_secret": "the OAuth2 client secret",
+                 "oauth2_refresh_token": "the OAuth2 refresh token"}
 
 
 class MailboxForm(forms.ModelForm):
-    """Secrets are write-only: the form never renders them back; blank keeps the stored one."""
+    """Secrets are write-only: the form never renders them back; blank keeps the stored one.
+
+    A stored secret belongs to the endpoint it was entered for (host, port, TLS, user,
+    OAuth2 token URL; `Mailbox.endpoint_fingerprint`): when the submitted endpoint differs,
+    the secrets the login needs must be entered again, and the others are dropped on save
+    (issue 12, item 4).
+    """
 
     oauth2_token_url = forms.URLField(required=False, assume_scheme="https", label="OAuth2 token URL")
 
@@ -59,7 +69,9 @@ class MailboxForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
-            field = self.fields[name]
+            field = self.fields.get(name)
+            if field is None:  # a view-only user's form has no editable fields
+                continue
             field.required = False
             field.initial = ""
             if self.instance.pk and getattr(self.instance, name):
@@ -67,14 +79,27 @@ class MailboxForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        self.entered_secrets = {name: cleaned[name] for name in SECRET_FIELDS if cleaned.get(name)}
         if self.instance.pk:
             for name in SECRET_FIELDS:
-                if not cleaned.get(name):
+                if name in self.fields and not cleaned.get(name):
                     cleaned[name] = getattr(self.instance, name)
         return cleaned
 
     def _post_clean(self):
         super()._post_clean()  # the instance now holds the submitted values
+        mailbox = self.instance
+        entered = getattr(self, "entered_secrets", {})
+        if entered:
+            mailbox.enter_secrets(**entered)
+        if mailbox.pk and mailbox.secrets_fingerprint != mailbox.endpoint_fingerprint():
+            needed = ["password"] if mailbox.auth == Mailbox.Auth.PASSWORD else [
+                "oauth2_client_secret", "oauth2_refresh_token"]
+            for name in needed:
+                if name in self.fields and name not in entered and getattr(mailbox, name):
+                    self.add_error(name, f"The server, port, security, user name or token URL changed: "
+                                         f"enter {SECRET_LABELS[name]} again. A stored secret is only "
+                                         "ever sent where it was entered for.")
         for problem in mailbox_problems(self.instance):
             if problem.warning:
                 continue
@@ -82,6 +107,7 @@ class MailboxForm(forms.ModelForm):
             self.add_error(field, f"{problem.message} {problem.hint}")
 
 
+@method_decorator(sensitive_post_parameters(*SECRET_FIELDS), name="changeform_view")
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
     form = MailboxForm
@@ -116,6 +142,32 @@ class MailboxAdmin(admin.ModelAdmin):
 
     change_form_template = "admin/bounces/mailbox/change_form.html"
     change_list_template = "admin/bounces/mailbox/change_list.html"
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # View-only: every field is shown read-only, which would print the decrypted
+        # secrets; show whether one is stored instead.
+        swap = {name: f"{name}_stored" for name in SECRET_FIELDS}
+        return [(title, {**options, "fields": [swap.get(f, f) for f in options["fields"]]})
+                for title, options in fieldsets]
+
+    @staticmethod
+    def _stored(obj: Mailbox, name: str) -> str:
+        return "stored (never shown)" if getattr(obj, name) else "not set"
+
+    @admin.display(description="password")
+    def password_stored(self, obj: Mailbox) -> str:
+        return self._stored(obj, "password")
+
+    @admin.display(description="OAuth2 client secret")
+    def oauth2_client_secret_stored(self, obj: Mailbox) -> str:
+        return self._stored(obj, "oauth2_client_secret")
+
+    @admin.display(description="OAuth2 refresh token")
+    def oauth2_refresh_token_stored(self, obj: Mailbox) -> str:
+        return self._stored(obj, "oauth2_refresh_token")
 
     @admin.display(description="last error")
     def short_error(self, obj: Mailbox) -> str:

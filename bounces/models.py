@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from bouncemgr.fields import EncryptedTextField
+from bounces.mailboxes.base import endpoint_fingerprint
 from campaigns.models import Campaign, SentMessage
 from contacts.models import Contact, MailingList, TimeStamped
 
@@ -180,7 +181,11 @@ class Mailbox(TimeStamped):
     oauth2_client_secret = EncryptedTextField(blank=True)
     oauth2_refresh_token = EncryptedTextField(blank=True)
     oauth2_scope = models.CharField(max_length=500, blank=True)
-    path = models.CharField(max_length=500, blank=True, help_text="mbox file or maildir folder.")
+    path = models.CharField(
+        max_length=500, blank=True,
+        help_text="mbox file or maildir folder, inside the allowed folders (LOCAL_MAILBOX_ROOTS); "
+        "a relative path is taken inside the first of them.",
+    )
     folder = models.CharField(max_length=500, default="INBOX")
     fetch_mode = models.CharField(max_length=8, choices=FetchMode.choices, default=FetchMode.UNSEEN)
     processed_action = models.CharField(
@@ -211,6 +216,9 @@ class Mailbox(TimeStamped):
     soft_window_days = models.PositiveIntegerField(null=True, blank=True)
     soft_blacklist_threshold = models.PositiveIntegerField(null=True, blank=True)
     uidvalidity = models.BigIntegerField(null=True, blank=True, editable=False)
+    # The endpoint (see `endpoint_fingerprint`) the stored secrets were entered for: they
+    # are only ever sent there (issue 12, item 4).
+    secrets_fingerprint = models.CharField(max_length=80, blank=True, editable=False)
     # The per-mailbox run lock (a conditional UPDATE; works on SQLite and PostgreSQL). A
     # run holds it while `locked_until` is in the future and refreshes it every batch, so
     # a killed worker's lock expires by itself.
@@ -235,6 +243,90 @@ class Mailbox(TimeStamped):
 
     def __str__(self) -> str:
         return self.name
+
+    # ------------------------------------------------------------------ bound secrets
+    SECRET_FIELDS = ("password", "oauth2_client_secret", "oauth2_refresh_token")
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # The secrets as loaded: a value different at save() time was entered anew.
+        instance._loaded_secrets = {
+            name: instance.__dict__[name] for name in cls.SECRET_FIELDS if name in instance.__dict__
+        }
+        return instance
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        loaded = getattr(self, "_loaded_secrets", {})
+        for name in self.SECRET_FIELDS:
+            if (fields is None or name in fields) and name in self.__dict__:
+                loaded[name] = self.__dict__[name]
+        self._loaded_secrets = loaded
+
+    def endpoint_fingerprint(self) -> str:
+        """Where this mailbox's secrets would be sent (host, port, TLS, user, token URL...)."""
+        return endpoint_fingerprint(
+            protocol=self.protocol, host=self.host, port=self.port, security=self.security,
+            verify_certificate=self.verify_certificate, ca_pem=self.ca_pem or "",
+            username=self.username, token_url=self.oauth2_token_url or "",
+            client_id=self.oauth2_client_id or "",
+        )
+
+    def secrets_bound(self) -> bool:
+        """True when the stored secrets were entered for the current endpoint."""
+        return bool(self.secrets_fingerprint) and self.secrets_fingerprint == self.endpoint_fingerprint()
+
+    def enter_secrets(self, **values: str) -> None:
+        """Set secrets as the operator entered them, for the current endpoint.
+
+        Entering the same value again counts (the form calls this for every secret field
+        that was filled in); assigning the attribute directly counts only when it changes.
+        """
+        for name, value in values.items():
+            if name not in self.SECRET_FIELDS:
+                raise ValueError(f"{name} is not a secret field")
+            setattr(self, name, value)
+        self._entered_secrets = {*getattr(self, "_entered_secrets", set()), *values}
+
+    def _entered(self) -> set[str]:
+        loaded = getattr(self, "_loaded_secrets", None)
+        entered = set(getattr(self, "_entered_secrets", set()))
+        for name in self.SECRET_FIELDS:
+            if name not in self.__dict__:
+                continue  # deferred: not touched
+            value = self.__dict__[name] or ""
+            if loaded is None:
+                if value:
+                    entered.add(name)  # a new row (or one built by hand)
+            elif value != (loaded.get(name) or ""):
+                entered.add(name)
+        return entered
+
+    def save(self, *args, **kwargs) -> None:
+        # Binding secrets to their endpoint is an invariant of the row, kept here so that
+        # every writer (admin, API, shell, fixtures) keeps it: secrets entered with this
+        # save are bound to the current endpoint, and when that endpoint differs from the
+        # one the old secrets were bound to, the secrets not entered again are dropped
+        # (else an unused OAuth2 secret would silently follow the password to a new host).
+        entered = self._entered()
+        if entered:
+            current = self.endpoint_fingerprint()
+            changed = {"secrets_fingerprint"} | entered
+            if self.secrets_fingerprint and self.secrets_fingerprint != current:
+                for name in self.SECRET_FIELDS:
+                    if name not in entered and name in self.__dict__ and self.__dict__[name]:
+                        setattr(self, name, "")
+                        changed.add(name)
+            self.secrets_fingerprint = current
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, *changed}
+        super().save(*args, **kwargs)
+        self._loaded_secrets = {
+            name: self.__dict__[name] for name in self.SECRET_FIELDS if name in self.__dict__
+        }
+        self._entered_secrets = set()
 
 
 class ProcessingRun(models.Model):

@@ -10,6 +10,7 @@ except with CI=true, where it fails them.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -19,6 +20,9 @@ TEST_ENCRYPTION_KEY = "dGVzdC1rZXktZm9yLWJvdW5jZW1nci10ZXN0cy0wMDA="  # 32 bytes
 # Settings refuse to start without SECRET_KEY unless DEBUG: the servers and commands the
 # tests start (celery workers, manage.py) get a throwaway one.
 os.environ.setdefault("SECRET_KEY", "tests-only-" + "k" * 40)
+# Local mbox/maildir mailboxes must lie inside LOCAL_MAILBOX_ROOTS: tests build theirs in
+# pytest's temporary folders (tests of the confinement itself narrow it).
+os.environ.setdefault("LOCAL_MAILBOX_ROOTS", tempfile.gettempdir())
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,6 +37,7 @@ def _test_settings() -> None:
     from django.conf import settings
 
     settings.FIELD_ENCRYPTION_KEYS = [TEST_ENCRYPTION_KEY]
+    settings.LOCAL_MAILBOX_ROOTS = [tempfile.gettempdir()]
     # The test client speaks plain HTTP; production keeps the redirect (check --deploy test).
     settings.SECURE_SSL_REDIRECT = False
     # No collectstatic before tests: the manifest storage would refuse every page.

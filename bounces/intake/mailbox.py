@@ -157,9 +157,12 @@ def process_mailbox(
     transient = False
     database_error = ""
     try:
-        _run_mailbox(run, mailbox, token, dry_run=dry_run, progress=progress,
-                     batch_size=batch_size or mailbox.batch_size, crash_after_commit=crash_after_commit)
-        run.status = ProcessingRun.Status.PARTIAL if run.errors else ProcessingRun.Status.SUCCEEDED
+        skipped = _run_mailbox(run, mailbox, token, dry_run=dry_run, progress=progress,
+                               batch_size=batch_size or mailbox.batch_size,
+                               crash_after_commit=crash_after_commit)
+        # Messages left unprocessed are never a plain "Succeeded" (issue 12, item 11).
+        run.status = (ProcessingRun.Status.PARTIAL if run.errors or skipped
+                      else ProcessingRun.Status.SUCCEEDED)
         Mailbox.objects.filter(pk=mailbox.pk).update(
             last_run_at=now, last_success_at=timezone.now(), last_error="",
         )
@@ -258,7 +261,9 @@ def _fail(run: ProcessingRun, mailbox: Mailbox, message: str, started: datetime)
 
 def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: bool,
                  progress: ProgressCallback | None, batch_size: int,
-                 crash_after_commit: Callable[[list[int]], None] | None) -> None:
+                 crash_after_commit: Callable[[list[int]], None] | None) -> int:
+    """Fetch, store, process and dispose; returns how many messages were left unprocessed
+    because someone else had marked them read (fetch mode "unseen")."""
     processor = new_processor(run=run, mailbox=mailbox, policy=policies.effective_policy(mailbox))
     conn = mailbox_connection_settings(mailbox)
     box = open_connector(conn)
@@ -272,7 +277,16 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
         if by_content:
             run.error_log += (f"UIDVALIDITY changed ({mailbox.uidvalidity} -> {state.uidvalidity}); "
                               "recognising known messages by their content this run.\n")
-        refs = box.list_messages(unseen_only=mailbox.fetch_mode == Mailbox.FetchMode.UNSEEN)
+        unseen_only = mailbox.fetch_mode == Mailbox.FetchMode.UNSEEN
+        refs = box.list_messages(unseen_only=unseen_only)
+        skipped = 0
+        if unseen_only and not by_content:
+            skipped = _count_read_elsewhere(box, mailbox)
+            if skipped:
+                run.error_log += (
+                    f"{skipped} messages in {state.name!r} were already marked read by someone else "
+                    "and were not processed (fetch mode: unseen messages). Set the mailbox's fetch "
+                    "mode to 'All messages' to process them (nothing is processed twice).\n")
         known = _known_rows(mailbox, [r.key for r in refs])
         if not dry_run:
             settle_vanished(mailbox, run, {r.key for r in refs})
@@ -350,6 +364,7 @@ def _run_mailbox(run: ProcessingRun, mailbox: Mailbox, token: str, *, dry_run: b
     finally:
         box.close()
         _report_rule_budget(run, processor)
+    return skipped
 
 
 def _report_rule_budget(run: ProcessingRun, processor: Processor) -> None:
@@ -359,6 +374,15 @@ def _report_rule_budget(run: ProcessingRun, processor: Processor) -> None:
     if text:
         log.warning("run %s: %s", run.pk, text)
         run.error_log = (run.error_log + text + "\n")[-ERROR_LOG_LIMIT:]
+
+
+def _count_read_elsewhere(box: MailboxConnector, mailbox: Mailbox) -> int:
+    """Messages the "unseen" listing leaves out that this installation never stored."""
+    keys = box.seen_keys()
+    stored = 0
+    for chunk in chunked(keys, 900):
+        stored += RawMessage.objects.filter(mailbox=mailbox, dedupe_key__in=chunk).count()
+    return len(keys) - stored
 
 
 def _after_batch(run: ProcessingRun, mailbox: Mailbox, token: str, n: int,

@@ -6,6 +6,7 @@ Pure Python: no Django here. Start with :func:`open_mailbox` and see
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from .base import (
     INBOX,
     AuthenticationError,
+    BlockedAddressError,
     CertificateError,
     ConnectionLostError,
     ConnectionRefusedMailboxError,
@@ -36,6 +38,7 @@ from .base import (
     OAuth2Error,
     OAuth2Settings,
     OAuth2Token,
+    SecretsWithheldError,
     TLSFailureError,
     UidValidityChangedError,
     UnsupportedOperationError,
@@ -44,6 +47,7 @@ from .base import (
 __all__ = [
     "INBOX",
     "AuthenticationError",
+    "BlockedAddressError",
     "CertificateError",
     "ConnectionLostError",
     "ConnectionRefusedMailboxError",
@@ -67,6 +71,7 @@ __all__ = [
     "OAuth2Error",
     "OAuth2Settings",
     "OAuth2Token",
+    "SecretsWithheldError",
     "TLSFailureError",
     "UidValidityChangedError",
     "UnsupportedOperationError",
@@ -76,6 +81,11 @@ __all__ = [
     "open_mailbox",
     "test_connection",
 ]
+
+
+# What a capability name looks like (RFC 3501 atoms; POP3 CAPA tags): anything else a
+# server sends there is not shown.
+_CAPABILITY = re.compile(r"[A-Z0-9][A-Z0-9=+._\-]{0,63}")
 
 
 def connector_for(settings: ConnectionSettings) -> MailboxConnector:
@@ -127,8 +137,11 @@ def check_connection(settings: ConnectionSettings, *, list_folders: bool = True)
     folders: tuple[FolderInfo, ...] = ()
     try:
         with open_mailbox(settings) as box:
-            greeting = box.greeting
-            capabilities = box.capabilities()
+            # The greeting is the server's free text (a banner, for a port that is not a
+            # mail server): never part of the report (issue 12, item 8).
+            capabilities = tuple(
+                c for c in box.capabilities() if _CAPABILITY.fullmatch(c)
+            )[:64]
             if list_folders:
                 try:
                     folders = tuple(box.list_folders())

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
+import json
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -107,7 +109,14 @@ class ConnectionSettings:
     phpList's ``novalidate-cert``); ``ca_file`` (a path) or ``ca_pem`` (PEM text, e.g.
     stored with the mailbox) trusts a private CA or a self-signed certificate instead,
     which is the better option for a self-hosted server.
-    ``path`` is the mbox file or maildir directory for the local protocols.
+    ``path`` is the mbox file or maildir directory for the local protocols. It must lie
+    inside one of ``local_roots`` (relative paths are taken inside the first one): with
+    no roots, no local path is allowed (see :mod:`bounces.mailboxes.local`).
+    ``marker_secret`` keys the mark our mbox connector writes on messages it marked read
+    (``X-Bouncemgr-Seen``); the mbox ``Status`` header is never trusted, a sender can
+    write it. ``block_private_networks`` refuses hosts (and OAuth2 token URLs) that
+    resolve to loopback, private, link-local or other non-public addresses, except those
+    in ``allowed_networks`` (CIDR networks, addresses or exact host names).
     """
 
     protocol: Protocol_ = "imap"
@@ -123,6 +132,13 @@ class ConnectionSettings:
     path: str = ""
     timeout: float = 30.0
     oauth2: OAuth2Settings | None = None
+    local_roots: tuple[str, ...] = ()
+    marker_secret: str = field(default="", repr=False)
+    block_private_networks: bool = False
+    allowed_networks: tuple[str, ...] = ()
+    # The caller's stored secrets belong to another endpoint (see endpoint_fingerprint):
+    # the connector connects (so network errors still show) but refuses to log in.
+    secrets_withheld: bool = False
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -155,6 +171,17 @@ class ConnectionSettings:
             return self.port
         return DEFAULT_PORTS.get((self.protocol, self.security))
 
+    def endpoint_fingerprint(self) -> str:
+        """See :func:`endpoint_fingerprint`: where this configuration sends its secrets."""
+        oauth2 = self.oauth2
+        return endpoint_fingerprint(
+            protocol=self.protocol, host=self.host, port=self.port, security=self.security,
+            verify_certificate=self.verify_certificate, ca_pem=self.ca_pem or "",
+            ca_file=self.ca_file or "", username=self.username,
+            token_url=oauth2.token_url if oauth2 else "",
+            client_id=oauth2.client_id if oauth2 else "",
+        )
+
     def describe(self) -> str:
         """Where this connects, for logs and reports (never includes secrets)."""
         if self.protocol in ("mbox", "maildir"):
@@ -163,6 +190,43 @@ class ConnectionSettings:
             self.security, self.protocol
         )
         return f"{scheme}://{self.username}@{self.host}:{self.effective_port}"
+
+
+def endpoint_fingerprint(
+    *,
+    protocol: str,
+    host: str,
+    port: int | None,
+    security: str,
+    verify_certificate: bool,
+    ca_pem: str,
+    username: str,
+    token_url: str,
+    client_id: str,
+    ca_file: str = "",
+) -> str:
+    """A digest of everything that decides where stored secrets are sent.
+
+    Protocol, host, port (the default port spelled out or not), TLS mode, certificate
+    trust, user name, and the OAuth2 token URL and client id. A secret is bound to the
+    fingerprint it was entered with: repointing any of these makes the caller withhold
+    the secret and ask for it again instead of sending it to the new place (issue 12,
+    item 4). Secrets, the folder and the timeout are not part of it.
+    """
+    parts = {
+        "protocol": protocol,
+        "host": host.strip().lower().rstrip("."),
+        "port": port if port is not None else DEFAULT_PORTS.get((protocol, security)),
+        "security": security,
+        "verify_certificate": bool(verify_certificate),
+        "ca_file": ca_file,
+        "ca_pem": ca_pem.strip(),
+        "username": username,
+        "token_url": token_url.strip(),
+        "client_id": client_id,
+    }
+    encoded = json.dumps(parts, sort_keys=True).encode()
+    return "v1:" + hashlib.sha256(encoded).hexdigest()
 
 
 # --------------------------------------------------------------------------- values
@@ -327,6 +391,7 @@ class ErrorCategory(enum.StrEnum):
     UNSUPPORTED = "unsupported"
     PROTOCOL = "protocol"
     LOCAL = "local"
+    BLOCKED = "blocked"
 
 
 class MailboxError(Exception):
@@ -393,6 +458,18 @@ class AuthenticationError(MailboxError):
     category = ErrorCategory.AUTH
 
 
+class SecretsWithheldError(AuthenticationError):
+    """The stored secrets were entered for another endpoint and are not sent to this one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The stored password or OAuth2 secrets were entered for another server, port, "
+            "user name or token URL, so they are not sent to this one.",
+            hint="Open the mailbox settings and enter the password again (for OAuth2: the "
+            "client secret and refresh token).",
+        )
+
+
 class OAuth2Error(AuthenticationError):
     """The OAuth2 token endpoint refused to give us an access token."""
 
@@ -427,6 +504,12 @@ class LocalMailboxError(MailboxError):
     """A local mbox/maildir could not be read or written (path, permissions, lock)."""
 
     category = ErrorCategory.LOCAL
+
+
+class BlockedAddressError(MailboxError):
+    """The host resolves to an address this installation does not connect to."""
+
+    category = ErrorCategory.BLOCKED
 
 
 # --------------------------------------------------------------------------- interface
@@ -476,6 +559,16 @@ class MailboxConnector(abc.ABC):
         mbox ``Status: R``); POP3 always lists everything. ``exclude_keys`` drops
         messages the caller already processed (its "not yet processed" memory).
         """
+
+    def seen_keys(self) -> list[str]:
+        """Keys of the open folder's messages that ``unseen_only`` leaves out.
+
+        The caller compares them with what it processed itself, so a run can say that
+        messages someone else marked read were skipped instead of skipping them
+        silently (issue 12, item 11). Protocols without a seen flag return nothing.
+        """
+        every = {r.key for r in self.list_messages(unseen_only=False)}
+        return sorted(every - {r.key for r in self.list_messages(unseen_only=True)})
 
     @abc.abstractmethod
     def fetch(

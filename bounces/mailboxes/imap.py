@@ -40,6 +40,7 @@ from .base import (
     MailboxError,
     MailboxProtocolError,
     MessageRef,
+    SecretsWithheldError,
     TLSFailureError,
     UidValidityChangedError,
     group_dispositions,
@@ -100,14 +101,26 @@ class IMAPConnector(MailboxConnector):
     def _open_socket(self) -> IMAPClient:
         s = self.settings
         context = _net.make_ssl_context(s) if s.security != "none" else None
-        client = IMAPClient(
-            s.host,
-            port=s.effective_port,
-            use_uid=True,
-            ssl=s.security == "ssl",
-            ssl_context=context,
-            timeout=s.timeout,
-        )
+        _net.check_address(s.host, s.effective_port, s)
+        try:
+            client = IMAPClient(
+                s.host,
+                port=s.effective_port,
+                use_uid=True,
+                ssl=s.security == "ssl",
+                ssl_context=context,
+                timeout=s.timeout,
+            )
+        except imaplib.IMAP4.error as exc:
+            # No IMAP greeting: another service (SSH, SMTP, HTTP, ...) or a closed stream.
+            if "EOF" in str(exc):
+                raise _net.translate(exc, s) from exc
+            raise _net.not_a_mail_server(s, exc) from exc
+        try:
+            _net.check_peer(client.socket(), s)
+        except MailboxError:
+            _quietly(client.shutdown)
+            raise
         self._greeting = _text(client.welcome or b"")
         if s.security == "starttls":
             if not client.has_capability("STARTTLS"):
@@ -126,8 +139,11 @@ class IMAPConnector(MailboxConnector):
 
     def _login(self, client: IMAPClient) -> None:
         s = self.settings
+        if s.secrets_withheld:
+            raise SecretsWithheldError()
         if s.oauth2 is not None:
-            source = TokenSource(s.oauth2, timeout=s.timeout)
+            source = TokenSource(s.oauth2, timeout=s.timeout,
+                                 check_address=lambda host, port: _net.check_address(host, port, s))
             try:
                 self._xoauth2(client, source.token())
             except AuthenticationError:
@@ -139,8 +155,9 @@ class IMAPConnector(MailboxConnector):
         try:
             client.login(s.username, s.password)
         except LoginError as exc:
+            log.info("IMAP login for %r refused: %r", s.username, _server_text(exc))
             raise AuthenticationError(
-                f"The server rejected the login for {s.username!r}: {_server_text(exc)}",
+                f"The server rejected the login for {s.username!r}.",
                 hint="Check the user name and password. Gmail and Office 365 need an app "
                 "password or OAuth2 (XOAUTH2).",
             ) from exc
@@ -160,9 +177,9 @@ class IMAPConnector(MailboxConnector):
         try:
             client.sasl_login("XOAUTH2", respond)
         except LoginError as exc:
+            log.info("IMAP XOAUTH2 login for %r refused: %r", username, _server_text(exc))
             raise AuthenticationError(
-                f"The server rejected the XOAUTH2 login for {username!r}: "
-                f"{_server_text(exc)}",
+                f"The server rejected the XOAUTH2 login for {username!r}.",
                 hint="Check that the mailbox user matches the account the OAuth2 token "
                 "was issued for and that IMAP access is allowed for it.",
             ) from exc
@@ -244,7 +261,8 @@ class IMAPConnector(MailboxConnector):
         if isinstance(exc, IMAPClientError) and not isinstance(
             exc, ssl.SSLError | imaplib.IMAP4.abort
         ):
-            return MailboxProtocolError(f"The IMAP server answered: {_server_text(exc)}")
+            log.info("IMAP server %s refused a command: %r", self.settings.host, _server_text(exc))
+            return MailboxProtocolError("The IMAP server refused a command.")
         return _net.translate(exc, self.settings)
 
     # ------------------------------------------------------------------ folders
@@ -294,7 +312,7 @@ class IMAPConnector(MailboxConnector):
             response = self._call(lambda: self.client.select_folder(name))
         except MailboxProtocolError as exc:
             raise FolderNotFoundError(
-                f"The folder {name!r} does not exist on the server ({exc.message}).",
+                f"The folder {name!r} does not exist on the server.",
                 hint="Use “Browse folders” to pick an existing folder.",
             ) from exc
         uidvalidity = int(response.get(b"UIDVALIDITY", 0)) or None
@@ -353,6 +371,12 @@ class IMAPConnector(MailboxConnector):
             for uid in uids
             if uid in sizes  # vanished between SEARCH and FETCH
         ]
+
+    def seen_keys(self) -> list[str]:
+        """``UID SEARCH SEEN``: cheap, no sizes fetched."""
+        folder = self._selected()
+        uids = sorted(int(u) for u in self._call(lambda: self.client.search(["SEEN"])))
+        return [f"{folder.uidvalidity}:{uid}" for uid in uids]
 
     def fetch(
         self, refs: Collection[MessageRef], *, batch_size: int = 200
@@ -440,7 +464,7 @@ class IMAPConnector(MailboxConnector):
             self._call(lambda: self.client.copy(uids, target))
         except (MailboxProtocolError, CapabilityError) as exc:
             raise FolderNotFoundError(
-                f"Cannot move messages to folder {target!r}: {exc}",
+                f"Cannot move messages to folder {target!r}.",
                 hint="Create the folder on the server or pick another one.",
             ) from exc
         self._delete(uids)

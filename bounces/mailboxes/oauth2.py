@@ -14,13 +14,34 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 
-from .base import MailboxError, OAuth2Error, OAuth2Settings, OAuth2Token
+from .base import MailboxConfigError, MailboxError, OAuth2Error, OAuth2Settings, OAuth2Token
 
 # Refresh this many seconds before the provider's expiry, so a token never dies
 # between our check and the server's.
 EXPIRY_MARGIN = 60.0
+# A token reply is a few hundred bytes; never read more than this of what comes back.
+MAX_BODY = 64 * 1024
+
+# RFC 6749 section 5.2 error codes: the only words of the provider's reply we show. The
+# error_description (and any non-JSON body) is the remote side's free text: a token URL
+# pointed at some other web service must not turn "Test connection" into a way to read it.
+OAUTH2_ERROR_CODES = frozenset({
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+    "unsupported_grant_type", "invalid_scope",
+})
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A token endpoint answers; it does not send our secrets on to somewhere else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
 
 _cache: dict[tuple[str, str, str, str], OAuth2Token] = {}
 _cache_lock = threading.Lock()
@@ -47,9 +68,17 @@ def clear_token_cache() -> None:
 class TokenSource:
     """Hands out a valid access token for one :class:`OAuth2Settings`."""
 
-    def __init__(self, settings: OAuth2Settings, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: OAuth2Settings,
+        *,
+        timeout: float = 30.0,
+        check_address: Callable[[str, int | None], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.timeout = timeout
+        # The connection's address policy (private networks), applied to the token URL.
+        self.check_address = check_address
 
     def token(self, *, force_refresh: bool = False) -> str:
         """A usable access token; ``force_refresh`` after the server rejected one."""
@@ -86,6 +115,14 @@ class TokenSource:
 
     def _request_token(self) -> OAuth2Token:
         s = self.settings
+        url = urllib.parse.urlsplit(s.token_url)
+        if url.scheme not in ("https", "http") or not url.hostname:
+            raise MailboxConfigError(
+                "The OAuth2 token URL must be an https:// address.",
+                hint="E.g. https://oauth2.googleapis.com/token.",
+            )
+        if self.check_address is not None:
+            self.check_address(url.hostname, url.port or (443 if url.scheme == "https" else 80))
         form: dict[str, str] = {"client_id": s.client_id}
         if s.client_secret:
             form["client_secret"] = s.client_secret
@@ -105,14 +142,16 @@ class TokenSource:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                payload = json.loads(response.read() or b"{}")
+            with _opener.open(request, timeout=self.timeout) as response:
+                payload = json.loads(response.read(MAX_BODY) or b"{}")
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc) from exc
         except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            detail = reason.strerror if isinstance(reason, OSError) and reason.strerror else ""
             raise OAuth2Error(
-                f"Cannot reach the OAuth2 token endpoint {s.token_url}: "
-                f"{getattr(exc, 'reason', exc)}.",
+                f"Cannot reach the OAuth2 token endpoint {s.token_url}"
+                + (f": {detail}." if detail else "."),
                 transient=True,
             ) from exc
         except ValueError as exc:
@@ -123,8 +162,10 @@ class TokenSource:
         access = payload.get("access_token") if isinstance(payload, dict) else None
         if not access:
             raise OAuth2Error(f"The OAuth2 token endpoint {s.token_url} returned no access_token.")
-        expires_in = payload.get("expires_in")
-        expires_at = time.time() + float(expires_in) if expires_in else None
+        try:
+            expires_at = time.time() + float(payload["expires_in"])
+        except (KeyError, TypeError, ValueError):
+            expires_at = None
         return OAuth2Token(
             access_token=str(access),
             expires_at=expires_at,
@@ -133,12 +174,11 @@ class TokenSource:
 
     def _http_error(self, exc: urllib.error.HTTPError) -> MailboxError:
         try:
-            body = json.loads(exc.read() or b"{}")
+            body = json.loads(exc.read(MAX_BODY) or b"{}")
         except ValueError:
             body = {}
         error = body.get("error", "") if isinstance(body, dict) else ""
-        description = body.get("error_description", "") if isinstance(body, dict) else ""
-        detail = ": ".join(x for x in (error, description) if x) or exc.reason
+        error = error if isinstance(error, str) and error in OAUTH2_ERROR_CODES else ""
         hint = {
             "invalid_client": "Check the OAuth2 client id and client secret.",
             "invalid_grant": "The refresh token was revoked or expired: sign in again "
@@ -147,8 +187,11 @@ class TokenSource:
             "invalid_scope": "Check the scope (Office 365: "
             "https://outlook.office365.com/.default; Gmail: https://mail.google.com/).",
         }.get(str(error), "")
+        if 300 <= exc.code < 400:
+            error, hint = "", "The token URL redirects elsewhere: enter the final token URL."
         return OAuth2Error(
-            f"The OAuth2 token endpoint refused to issue a token (HTTP {exc.code}): {detail}.",
+            f"The OAuth2 token endpoint refused to issue a token (HTTP {exc.code})"
+            + (f": {error}." if error else "."),
             hint=hint,
             transient=exc.code >= 500 or exc.code == 429,
         )

@@ -112,3 +112,66 @@ def test_the_settings_page_says_what_each_kind_does_and_saves_action_sets(admin_
     row.refresh_from_db()
     assert (row.hard_actions, row.complaint_actions, row.soft_suppression_days) == (
         ["mark_hard", "suppress", "remove_address"], ["suppress"], None)
+
+
+# ---------------------------------------------------------------- issue 12, item 2: local paths
+@pytest.fixture
+def root(tmp_path, settings):
+    path = tmp_path / "mail"
+    path.mkdir()
+    (path / "bounces.mbox").write_bytes(b"")
+    settings.LOCAL_MAILBOX_ROOTS = [str(path)]
+    return path
+
+
+@pytest.mark.parametrize("path", ["/etc/shadow", "../outside.mbox", "/usr/lib/python3/dist-packages/x.pth"])
+def test_the_admin_form_refuses_an_mbox_path_outside_the_allowed_folders(admin_client, root, path):
+    response = admin_client.post(reverse("admin:bounces_mailbox_add"),
+                                 form_data(protocol="mbox", host="", path=path))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "outside the folders allowed" in page or "contains &#x27;..&#x27;" in page
+    assert not Mailbox.objects.exists()
+
+
+@pytest.mark.parametrize("folder", ["/usr/lib/python3/dist-packages", "../../x", "a/b", ".."])
+def test_the_admin_form_refuses_a_local_move_target_that_is_a_path(admin_client, root, folder):
+    response = admin_client.post(reverse("admin:bounces_mailbox_add"),
+                                 form_data(protocol="mbox", host="", path="bounces.mbox",
+                                           processed_action="move", processed_folder=folder))
+    assert response.status_code == 200
+    assert "must be a plain file name" in response.content.decode()
+    assert not Mailbox.objects.exists()
+
+
+def test_the_admin_form_accepts_an_mbox_inside_the_root(admin_client, root):
+    response = admin_client.post(reverse("admin:bounces_mailbox_add"),
+                                 form_data(protocol="mbox", host="", path=str(root / "bounces.mbox"),
+                                           processed_action="move", processed_folder="done.mbox"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+
+
+def test_the_system_check_reports_stored_local_paths_outside_the_roots(root):
+    Mailbox.objects.create(name="shadow", protocol="mbox", path="/etc/shadow")
+    Mailbox.objects.create(name="mover", protocol="maildir", path=str(root), processed_action="move",
+                           processed_folder="../../tmp")
+    Mailbox.objects.create(name="fine", protocol="mbox", path="bounces.mbox")
+    found = {(m.obj.name, m.id) for m in check_mailboxes()}
+    assert ("shadow", "bounces.E006") in found
+    assert ("mover", "bounces.E007") in found
+    assert not [name for name, _ in found if name == "fine"]
+
+
+def test_the_system_check_reads_no_secret_so_a_lost_key_does_not_crash_it(settings):
+    # A lost FIELD_ENCRYPTION_KEY must not crash `manage.py check` here: the check reads
+    # no secret (it only needs to know whether one is stored).
+    Mailbox.objects.create(name="ok", host="imap.example.com", password="pw")
+    settings.FIELD_ENCRYPTION_KEYS = ["bm90LXRoZS1rZXktdGhhdC1lbmNyeXB0ZWQtaXQtMDA="]
+    assert [m.id for m in check_mailboxes()] == []
+
+
+def test_a_relative_local_mailbox_root_is_a_configuration_error(settings):
+    from bounces.checks import check_mailbox_settings
+
+    settings.LOCAL_MAILBOX_ROOTS = ["mail", "/var/mail"]
+    assert [m.id for m in check_mailbox_settings()] == ["bounces.E008"]

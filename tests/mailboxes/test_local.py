@@ -40,6 +40,8 @@ def maildir(tmp_path):
 
 
 def _maildir_settings(path, **kw):
+    # Local mailboxes are confined to configured roots: here the test's temporary folder.
+    kw.setdefault("local_roots", (str(path.parent),))
     return ConnectionSettings(protocol="maildir", path=str(path), **kw)
 
 
@@ -125,6 +127,7 @@ def mbox_path(tmp_path):
 
 
 def _mbox_settings(path, **kw):
+    kw.setdefault("local_roots", (str(path.parent),))
     return ConnectionSettings(protocol="mbox", path=str(path), **kw)
 
 
@@ -147,7 +150,7 @@ def test_mbox_lists_all_messages_with_distinct_keys_for_identical_copies(mbox_pa
 
 
 def test_mbox_mark_read_keeps_keys_and_the_rest_of_the_bytes(mbox_path):
-    with open_mailbox(_mbox_settings(mbox_path)) as box:
+    with open_mailbox(_mbox_settings(mbox_path, marker_secret="k")) as box:
         refs = box.list_messages()
         box.apply({refs[1]: Disposition.mark_read()})
         unseen = [r.key for r in box.list_messages()]
@@ -211,3 +214,72 @@ def test_a_missing_mbox_file_is_reported(tmp_path):
     report = check_connection(_mbox_settings(tmp_path / "missing.mbox"))
     assert report.error_category == "local"
     assert "does not exist" in (report.error_message or "")
+
+
+# ---------------------------------------------------------- mbox "unseen" (issue 12, item 11)
+def _status_ro(raw: bytes) -> bytes:
+    """A message as a mail client (or the sender) left it: already carrying Status: RO."""
+    first, rest = raw.split(b"\n", 1)
+    return first + b"\nStatus: RO\n" + rest
+
+
+def test_mbox_unseen_lists_messages_a_mail_client_or_the_sender_marked_read(tmp_path):
+    path = tmp_path / "bounces.mbox"
+    box = mailbox.mbox(path, create=True)
+    for i in range(4):
+        box.add(_status_ro(_msg(i)) if i % 2 else _msg(i))
+    box.flush()
+    box.close()
+    with open_mailbox(_mbox_settings(path, marker_secret="k")) as conn:
+        state = conn.open_folder()
+        fetched = [marker(m.raw) for m in conn.fetch(conn.list_messages())]
+    assert fetched == [0, 1, 2, 3]
+    assert state.unseen == 4
+
+
+def test_mbox_unseen_skips_only_what_this_installation_marked_read(tmp_path):
+    path = tmp_path / "bounces.mbox"
+    box = mailbox.mbox(path, create=True)
+    for i in range(3):
+        box.add(_msg(i))
+    box.flush()
+    box.close()
+    settings = _mbox_settings(path, marker_secret="secret-a")
+    with open_mailbox(settings) as conn:
+        refs = conn.list_messages()
+        conn.apply({refs[0]: Disposition.mark_read()})
+        left = [r.key for r in conn.list_messages()]
+    assert left == [refs[1].key, refs[2].key]
+    stored = _contents(path)[0]
+    assert b"Status: RO" in stored and b"X-Bouncemgr-Seen:" in stored
+    assert mbox_digest(stored) == refs[0].key
+    # Another installation (another key) and a forged header do not count as "ours".
+    with open_mailbox(_mbox_settings(path, marker_secret="secret-b")) as conn:
+        assert len(conn.list_messages()) == 3
+    forged = _msg(7).replace(b"\n", b"\nX-Bouncemgr-Seen: 0000\nStatus: RO\n", 1)
+    box = mailbox.mbox(path)
+    box.add(forged)
+    box.flush()
+    box.close()
+    with open_mailbox(settings) as conn:
+        assert len(conn.list_messages()) == 3
+
+
+def test_mbox_mark_read_on_mixed_line_endings_keeps_every_other_header(tmp_path):
+    # Hostile mail mixes CRLF and LF; marking it read must not swallow a header with the
+    # Status line, or the key changes and the message comes back next run.
+    path = tmp_path / "bounces.mbox"
+    raw = b"X-Bouncemgr-Test: 1\r\nTo: a@example.org\r\nStatus: RO\nSubject: mixed\r\n\r\nbody\r\n"
+    box = mailbox.mbox(path, create=True)
+    box.add(raw)
+    box.flush()
+    box.close()
+    settings = _mbox_settings(path, marker_secret="k")
+    with open_mailbox(settings) as conn:
+        [ref] = conn.list_messages()
+        conn.apply({ref: Disposition.mark_read()})
+        assert conn.list_messages() == []
+        assert [r.key for r in conn.list_messages(unseen_only=False)] == [ref.key]
+    stored = _contents(path)[0]
+    assert b"Subject: mixed" in stored and b"To: a@example.org" in stored
+    assert stored.rstrip(b"\r").endswith(b"body")

@@ -165,3 +165,19 @@ def test_a_20_mb_message_is_retrieved_intact(dovecot, mail_user, pop3_settings):
         [message] = list(box.fetch(refs))
     assert refs[0].size == len(big)
     assert hashlib.sha256(message.raw).digest() == hashlib.sha256(big).digest()
+
+
+def test_a_line_over_one_mib_is_stored_like_imap_does(dovecot, mail_user, pop3_settings, imap_settings):
+    # Issue 12, item 10: poplib's line limit stopped the mailbox for good on such a message.
+    head = b"From: MAILER-DAEMON@example.net\r\nSubject: long line\r\n\r\n"
+    raw = head + b"<p>" + b"x" * (1024 * 1024 + 4096) + b"</p>\r\nafter\r\n"
+    dovecot.inject(mail_user, raw)
+    dovecot.inject(mail_user, b"Subject: next\r\n\r\nnext\r\n")
+    with open_mailbox(pop3_settings()) as box:
+        pop3 = [m.raw for m in box.fetch(box.list_messages())]
+    with open_mailbox(imap_settings()) as box:
+        box.open_folder()
+        imap = [m.raw for m in box.fetch(box.list_messages(unseen_only=False))]
+    assert len(pop3) == 2
+    assert pop3 == imap
+    assert pop3[0] == raw

@@ -199,6 +199,9 @@ def test_pop3_mailboxes_dedupe_by_uidl_and_delete_what_was_processed(
     pipeline_dovecot, mail_user, mailbox, campaign
 ):
     Mailbox.objects.filter(pk=mailbox.pk).update(protocol="pop3", port=pipeline_dovecot.pop3_port, batch_size=2)
+    row = Mailbox.objects.get(pk=mailbox.pk)
+    row.enter_secrets(password=row.password)  # a new endpoint: the password is entered again
+    row.save()
     sent = [send(campaign, f"pop{i}@example.net") for i in range(3)]
     pipeline_dovecot.inject_many(mail_user, [dsn(s.email, token=s.token) for s in sent])
     pipeline_dovecot.inject(mail_user, dsn("stranger@example.net"))

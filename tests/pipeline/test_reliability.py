@@ -100,6 +100,7 @@ def test_the_server_disappearing_mid_run_ends_the_run_with_an_error_and_loses_no
     _inject_bounces(pipeline_dovecot, mail_user, campaign, 9)
     proxy = CuttableProxy(target=("127.0.0.1", pipeline_dovecot.imap_port)).start()
     Mailbox.objects.filter(pk=mailbox.pk).update(port=proxy.port, batch_size=3)
+    _reenter_password(mailbox)  # a new endpoint: the stored password is bound to the old one
 
     def vanish(run, n):
         proxy.close()  # the server is gone: live connections cut, new ones refused
@@ -118,6 +119,7 @@ def test_the_server_disappearing_mid_run_ends_the_run_with_an_error_and_loses_no
     assert len(pipeline_dovecot.message_files(mail_user)) == 9 - disposed
 
     Mailbox.objects.filter(pk=mailbox.pk).update(port=pipeline_dovecot.imap_port)
+    _reenter_password(mailbox)
     again = process_mailbox(mailbox_id=mailbox.pk)
 
     assert again.status == ProcessingRun.Status.SUCCEEDED
@@ -280,3 +282,10 @@ def test_a_worker_killed_with_sigkill_mid_run_loses_and_double_counts_nothing(
     assert pipeline_dovecot.message_files(mail_user) == []
     assert not RawMessage.objects.exclude(state="processed").exists()
     assert not RawMessage.objects.filter(disposed=False).exists()
+
+
+def _reenter_password(mailbox) -> None:
+    """What the operator does after repointing a mailbox: enter its password again."""
+    row = Mailbox.objects.get(pk=mailbox.pk)
+    row.enter_secrets(password=row.password)
+    row.save()
