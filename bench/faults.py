@@ -1,0 +1,151 @@
+"""Fault injection against the real services: kill -9 of the worker at random points of a run.
+
+Each trial: N bounces into a fresh Dovecot account, `process_mailbox` in a child process on a
+real PostgreSQL (half the trials with the forked parse helper), SIGKILL once a random number
+of messages is committed, then a normal run. After each trial it checks that every message is
+stored once and counted once (sum of the runs' counters), each contact bounced once, the
+server folder is empty (nothing deleted before its result was committed: the second run found
+everything it needed), no PostgreSQL session of the killed worker is left, and the next run
+was not blocked by the dead run's lock.
+
+    .venv/bin/python bench/faults.py [--trials 50] [--messages 40] [--seed 1]
+
+The suite runs a short version (tests/reliability/test_worker_faults.py and
+tests/pipeline/test_reliability.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    from tests.servers.dovecot import DovecotServer
+    from tests.servers.postgres import PostgresServer
+
+    work = Path(tempfile.mkdtemp(prefix="bm-bench-faults-"))
+    pg = PostgresServer.start()
+    dovecot = DovecotServer.start(work / "dovecot", tls=False)
+    try:
+        os.environ["DATABASE_URL"] = pg.url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
+        os.environ.setdefault("BOUNCEMGR_VAR_DIR", str(work / "var"))
+        from tests.conftest import TEST_ENCRYPTION_KEY
+
+        os.environ["FIELD_ENCRYPTION_KEY"] = TEST_ENCRYPTION_KEY  # the worker children use it too
+        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        failures = run_trials(args, dovecot)
+    finally:
+        dovecot.stop()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    sys.exit(1 if failures else 0)
+
+
+def run_trials(args: argparse.Namespace, dovecot) -> int:
+    from django.conf import settings
+    from django.db import connection
+
+    from bounces.intake.mailbox import process_mailbox
+    from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
+    from campaigns.models import Campaign
+    from contacts.models import Contact, MailingList
+    from tests.pipeline.conftest import dsn, send
+    from tests.reliability.workers import alive, children_of, start_run
+
+    rng = random.Random(args.seed)
+    db = {**settings.DATABASES["default"]}
+    failures = 0
+    killed_points: list[int] = []
+    started = time.monotonic()
+    for trial in range(args.trials):
+        n = args.messages
+        mlist = MailingList.objects.create(name=f"faults {trial}")
+        campaign = Campaign.objects.create(name=f"faults {trial}", subject="s", from_email="news@example.org",
+                                           mailing_list=mlist)
+        user = dovecot.add_user()
+        sent = [send(campaign, f"t{trial}-{i}@example.net") for i in range(n)]
+        dovecot.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
+        mailbox = Mailbox.objects.create(
+            name=f"faults-{trial}", protocol=Mailbox.Protocol.IMAP, host="127.0.0.1", port=dovecot.imap_port,
+            security=Mailbox.Security.NONE, username=user.name, password=user.password, batch_size=5,
+        )
+        helper = trial % 2 == 0
+        kill_at = rng.randrange(0, n)
+        worker = start_run(db, mailbox.pk, batch_size=5, parallel_min=1 if helper else 10**6)
+        deadline = time.monotonic() + 120
+        while (RawMessage.objects.filter(mailbox=mailbox, state="processed").count() < kill_at
+               and worker.poll() is None and time.monotonic() < deadline):
+            time.sleep(rng.uniform(0, 0.02))
+        helpers = children_of(worker.pid)
+        if worker.poll() is not None:
+            print(f"trial {trial + 1}: the worker ended before the kill (exit {worker.returncode})")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+        at = RawMessage.objects.filter(mailbox=mailbox, state="processed").count()
+        killed_points.append(at)
+        wait_until = time.monotonic() + 10
+        while any(alive(p) for p in helpers) and time.monotonic() < wait_until:
+            time.sleep(0.05)
+        problems = []
+        if any(alive(p) for p in helpers):
+            problems.append("parse helper outlived its parent")
+        took = time.monotonic()
+        run = process_mailbox(mailbox_id=mailbox.pk)
+        took = time.monotonic() - took
+        if run.status != ProcessingRun.Status.SUCCEEDED:
+            problems.append(f"next run {run.status}: {run.error_log[-300:]}")
+        if took > 60:
+            problems.append(f"next run took {took:.0f} s (blocked?)")
+        bounces = Bounce.objects.filter(mailbox=mailbox).count()
+        counted = sum(ProcessingRun.objects.filter(mailbox=mailbox).values_list("hard", flat=True))
+        hard = sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
+                      .values_list("hard_bounce_count", flat=True))
+        if bounces != n:
+            problems.append(f"{bounces} bounces stored for {n} messages")
+        if counted != n:
+            problems.append(f"runs counted {counted} hard bounces for {n}")
+        if hard != [1] * n:
+            problems.append("a contact was not counted exactly once")
+        if dovecot.message_files(user):
+            problems.append(f"{len(dovecot.message_files(user))} messages left on the server")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+            if cursor.fetchone()[0]:
+                problems.append("a PostgreSQL session of the killed worker is left")
+        status = "ok" if not problems else "FAILED: " + "; ".join(problems)
+        failures += bool(problems)
+        print(f"trial {trial + 1:2d}: killed after {at:2d}/{n} committed "
+              f"({'with' if helper else 'without'} parse helper), next run {took:.1f} s: {status}", flush=True)
+    print(f"\n{args.trials - failures}/{args.trials} kill -9 trials survived "
+          f"(kill points {min(killed_points)}..{max(killed_points)} of {args.messages} committed) "
+          f"in {time.monotonic() - started:.0f} s")
+    return failures
+
+
+if __name__ == "__main__":
+    main()
