@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -285,8 +286,21 @@ class SuppressionBulk(APIView):
 
 
 # --------------------------------------------------------------------------- check
+class _JSONOnly(BaseContentNegotiation):
+    """No Accept parsing on the hot path: the view has one renderer and reads no body."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class Check(APIView):
     """May this address be mailed, and if not, why not (the campaign sender's own rules)."""
+
+    content_negotiation_class = _JSONOnly
+    parser_classes: list = []
 
     perms = {"GET": ["contacts.view_contact", "contacts.view_suppression"]}
     renderer_classes = [JSONRenderer]  # the hot path: no browsable page to negotiate
