@@ -206,3 +206,30 @@ def test_postgresql_stopped_mid_run_gives_a_clean_error_a_failed_run_and_a_free_
                   .values_list("hard_bounce_count", flat=True)) == [1] * 80
     assert pipeline_dovecot.message_files(mail_user) == []
     assert sum(ProcessingRun.objects.values_list("hard", flat=True)) == 80
+
+
+def test_a_read_only_database_stops_the_command_with_one_clear_line(
+    pipeline_dovecot, mail_user, mailbox, campaign
+):
+    """default_transaction_read_only on the database: `process_bounces` says so and exits 1;
+    nothing left the server; once writable again the next run does the work."""
+    from django.core.management import CommandError, call_command
+
+    _postgres_only()
+    _inject(pipeline_dovecot, mail_user, campaign, 4, "ro")
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    connection.close()
+    try:
+        with pytest.raises(CommandError, match="read-only"):
+            call_command("process_bounces", "--mailbox", mailbox.name, "--no-progress")
+    finally:
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = off")
+            cursor.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+        connection.close()
+    assert len(pipeline_dovecot.message_files(mail_user)) == 4
+    assert process_mailbox(mailbox_id=mailbox.pk).status == ProcessingRun.Status.SUCCEEDED
+    assert Bounce.objects.count() == 4 and pipeline_dovecot.message_files(mail_user) == []
