@@ -330,7 +330,10 @@ class BounceAdmin(admin.ModelAdmin):
     raw_id_fields = ("raw_message", "sent_message", "contact", "campaign", "run", "mailbox", "matched_rule")
     show_full_result_count = False
     date_hierarchy = "bounced_at"
-    actions = ["mark_not_a_bounce"]
+    actions = ["mark_not_a_bounce", "reapply_rules", "make_rule"]
+    list_per_page = 50
+    # Re-applying rules plans and writes per bounce: bounded per click.
+    REAPPLY_MAX = 1000
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # bounces come from the pipeline
@@ -343,6 +346,40 @@ class BounceAdmin(admin.ModelAdmin):
     @admin.display(description="details")
     def details(self, obj: Bounce) -> str:
         return format_html('<a href="{}">parsed fields and raw message</a>', reverse("bounces:detail", args=[obj.pk]))
+
+    def has_reapply_permission(self, request: HttpRequest) -> bool:
+        # as the rules' Re-apply page: change rules and change bounces
+        return request.user.has_perms(["bounces.change_bouncerule", "bounces.change_bounce"])
+
+    def has_make_rule_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("bounces.add_bouncerule")
+
+    @admin.action(description="Re-apply the rules to the selected bounces (undoable)", permissions=["reapply"])
+    def reapply_rules(self, request: HttpRequest, queryset) -> HttpResponseRedirect | None:
+        from .rules import services as rule_services
+
+        ids = list(queryset.order_by("-bounced_at").values_list("pk", flat=True)[: self.REAPPLY_MAX + 1])
+        if len(ids) > self.REAPPLY_MAX:
+            messages.error(request, f"Select at most {self.REAPPLY_MAX} bounces, or use Rules → Re-apply.")
+            return None
+        plan = rule_services.plan_reapply(limit=len(ids), bounce_ids=ids)
+        batch = rule_services.apply_reapply(plan=plan, actor=request.user)
+        messages.success(request, f"Rules re-applied to {plan.examined} bounce(s): {batch.changed} changed. "
+                                  "The change can be undone on its page.")
+        return HttpResponseRedirect(reverse("bounces:rule_reapply_detail", args=[batch.pk]))
+
+    @admin.action(description="Make a rule from the selected bounces", permissions=["make_rule"])
+    def make_rule(self, request: HttpRequest, queryset) -> HttpResponseRedirect:
+        from urllib.parse import urlencode
+
+        from .rules.patterns import common_text
+
+        diagnostics = list(queryset.exclude(diagnostic="").values_list("diagnostic", flat=True)[:50])
+        kinds = set(queryset.values_list("kind", flat=True)[:50])
+        query = {"pattern": common_text(diagnostics)[:200], "section": "diagnostic"}
+        if len(kinds) == 1 and next(iter(kinds)) in ("hard", "soft"):
+            query["bounce_type"] = next(iter(kinds))
+        return HttpResponseRedirect(reverse("bounces:rule_new") + "?" + urlencode(query))
 
     @admin.action(description="Mark selected as not a bounce (leaves the unexplained queue)",
                   permissions=["change"])

@@ -187,3 +187,27 @@ def parse_octeth_lines(text: str) -> tuple[list[OctethLine], list[tuple[int, str
             continue
         parsed.append(OctethLine(line_number=number, pattern=pattern, bounce_type=bounce_type))
     return parsed, errors
+
+
+COMMON_TEXT_MIN = 8
+
+
+def common_text(texts: list[str], *, max_chars: int = 300) -> str:
+    """The longest text all of ``texts`` contain (each read up to ``max_chars``), as a
+    "contains" pattern for a rule made from several bounces; the parts that differ (the
+    addresses, queue ids) drop out. Falls back to the first text when they share too little."""
+    import difflib
+
+    cleaned = [" ".join(t[:max_chars].split()) for t in texts if t and t.strip()]
+    if not cleaned:
+        return ""
+    common = cleaned[0]
+    for other in cleaned[1:]:
+        match = difflib.SequenceMatcher(None, common, other, autojunk=False).find_longest_match(
+            0, len(common), 0, len(other))
+        common = common[match.a: match.a + match.size]
+        if len(common.strip()) < COMMON_TEXT_MIN:
+            return cleaned[0]
+    # a shared tail of the addresses ("@example.org>:") is no part of the reason
+    common = re.sub(r"^\S*@\S*\s*", "", common.strip())
+    return common.strip(" ;:,<>") if len(common.strip(" ;:,<>")) >= COMMON_TEXT_MIN else cleaned[0]

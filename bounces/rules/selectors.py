@@ -102,9 +102,12 @@ def _raw_heads(ids: Any) -> dict[int, bytes]:
             RawMessage.objects.filter(pk__in=list(ids)).annotate(head=head).values_list("pk", "head")}
 
 
-def sample_queryset(*, limit: int, only_unexplained: bool = False) -> Any:
-    """The most recent ``limit`` bounces (ids), newest first."""
+def sample_queryset(*, limit: int, only_unexplained: bool = False,
+                    bounce_ids: list[int] | None = None) -> Any:
+    """The most recent ``limit`` bounces (ids), newest first (only ``bounce_ids`` if given)."""
     qs = Bounce.objects.order_by("-bounced_at", "-id")
+    if bounce_ids is not None:
+        qs = qs.filter(pk__in=bounce_ids)
     if only_unexplained:
         qs = qs.filter(kind=Bounce.Kind.UNKNOWN, matched_rule__isnull=True)
     return qs[:limit]
@@ -124,13 +127,14 @@ def preload_raw(stored: list[StoredBounce]) -> None:
 
 def iter_stored_bounces(
     *, limit: int = DEFAULT_SAMPLE, only_unexplained: bool = False, with_raw: bool = False,
-    with_raw_if_ruled: bool = False,
+    with_raw_if_ruled: bool = False, bounce_ids: list[int] | None = None,
 ) -> Iterator[StoredBounce]:
     """Stored bounces, newest first, each with a message view. With ``with_raw`` the raw
     messages are fetched in batches (with ``with_raw_if_ruled``, those of bounces a rule
     decided, whose engine verdict is re-read); otherwise one by one, only if needed."""
     bounces = list(
-        sample_queryset(limit=limit, only_unexplained=only_unexplained).select_related("contact", "campaign")
+        sample_queryset(limit=limit, only_unexplained=only_unexplained, bounce_ids=bounce_ids)
+        .select_related("contact", "campaign")
     )
     shared: OrderedDict[int, tuple[MessageView, dict]] = OrderedDict()  # raw id -> view, engine memo
     for start in range(0, len(bounces), RAW_BATCH):

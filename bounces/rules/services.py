@@ -361,11 +361,11 @@ class ReapplyPlan:
 
 
 def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
-                 ruleset: RuleSet | None = None) -> ReapplyPlan:
+                 ruleset: RuleSet | None = None, bounce_ids: list[int] | None = None) -> ReapplyPlan:
     """Compute, without writing, what the current rules would change on stored bounces.
 
     The most recent ``limit`` bounces are examined (only those of kind unknown with no rule
-    if ``only_unexplained``). For each, the first matching rule decides the rule, the kind
+    if ``only_unexplained``; only ``bounce_ids`` when given). For each, the first matching rule decides the rule, the kind
     ("either" keeps the engine's verdict), the reason (when the rule sets one) and the state
     (an "ignore" rule marks it not-a-bounce). A bounce that no rule matches any more goes
     back to the engine's verdict, re-read from its stored message.
@@ -377,7 +377,7 @@ def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
     policies: dict[int | None, Any] = {}
     examined = 0
     for stored in iter_stored_bounces(limit=limit, only_unexplained=only_unexplained, with_raw=needs_raw,
-                                      with_raw_if_ruled=True):
+                                      with_raw_if_ruled=True, bounce_ids=bounce_ids):
         examined += 1
         bounce = stored.bounce
         match = ruleset.first_match(message=stored.view)
@@ -419,6 +419,8 @@ def plan_reapply(*, limit: int | None = None, only_unexplained: bool = False,
                 )
             )
     scope = f"{'unexplained bounces' if only_unexplained else 'bounces'}, most recent {limit}"
+    if bounce_ids is not None:
+        scope = f"{len(bounce_ids)} selected bounces"
     return ReapplyPlan(examined=examined, limit=limit, changes=changes, scope=scope)
 
 

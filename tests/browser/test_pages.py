@@ -38,6 +38,13 @@ def _data() -> dict:
         remote_mta="mx1.subdomain.example-company.com", state=Bounce.State.APPLIED, bounced_at=now,
     )
     BounceFactory(raw_message__mailbox=box, mailbox=box, kind="unknown", state=Bounce.State.UNMATCHED)
+    from bounces.rules.models import BounceRule
+
+    BounceRule.objects.create(
+        name="Mailbox over quota at a large provider (German wording)", reason="mailboxfull",
+        pattern="Das Postfach des Empfängers ist voll und kann keine weiteren Nachrichten annehmen",
+        bounce_type="soft", action="count_only",
+    )
     run = ProcessingRun.objects.create(mailbox=box, status=ProcessingRun.Status.SUCCEEDED, started_at=now,
                                        finished_at=now - dt.timedelta(seconds=1), fetched=2, hard=1, unknown=1)
     return {"box": box, "contact": contact, "campaign": campaign, "bounce": bounce, "run": run}

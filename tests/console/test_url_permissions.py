@@ -41,9 +41,9 @@ BUSINESS_APPS = ("contacts", "campaigns", "bounces")
 PUBLIC = {"/healthz", "/admin/login/"}
 STAFF_PREFIXES = ("/admin/", "/campaigns/", "/contacts/", "/bounces/", "/advanced/")
 SKIP_NAMES = {"admin:logout", "admin:view_on_site"}
-# Known server errors for view-only users (issue 15), fixed where those admin classes live;
-# each leaves this set with its fix.
-KNOWN_VIEW_ONLY_ERRORS = {"admin:bounces_bouncerule_change", "admin:bounces_mailbox_change"}
+# Known server errors for view-only users, fixed where those admin classes live; each
+# leaves this set with its fix.
+KNOWN_VIEW_ONLY_ERRORS: set[str] = set()
 ARG = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>|\(\?P<(?P<rname>\w+)>[^)]*\)")
 
 
