@@ -23,6 +23,7 @@ from bounces.pipeline import actions
 from contacts.models import Contact
 
 UNEXPLAINED_PAGE = 100
+RUNS_PAGE = 50
 DELIVERABILITY_DAYS = 30
 
 
@@ -85,8 +86,17 @@ def process_all_now(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @permission_required("bounces.view_processingrun", raise_exception=True)
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = ProcessingRun.objects.select_related("mailbox").order_by("-created_at")[:50]
-    return TemplateResponse(request, "bounces/pipeline/runs.html", {"runs": runs})
+    try:
+        page = max(int(request.GET.get("page") or 1), 1)
+    except ValueError:
+        page = 1
+    start = (page - 1) * RUNS_PAGE
+    # one row more than shown says whether an older page exists (no count over all runs)
+    runs = list(ProcessingRun.objects.select_related("mailbox").order_by("-id")[start:start + RUNS_PAGE + 1])
+    return TemplateResponse(request, "bounces/pipeline/runs.html", {
+        "runs": runs[:RUNS_PAGE], "page": page, "previous_page": page - 1 if page > 1 else None,
+        "next_page": page + 1 if len(runs) > RUNS_PAGE else None,
+    })
 
 
 @staff_member_required
@@ -94,9 +104,15 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def unexplained(request: HttpRequest) -> HttpResponse:
     """The unmatched / unexplained queue with its three ways out."""
     queue = selectors.unexplained_bounces()
-    bounces = selectors.attach_raw_heads(list(queue[:UNEXPLAINED_PAGE]))
-    # the count only when the page is full: the usual short queue costs no extra query
-    total = queue.count() if len(bounces) == UNEXPLAINED_PAGE else len(bounces)
+    try:
+        page = max(int(request.GET.get("page") or 1), 1)
+    except ValueError:
+        page = 1
+    start = (page - 1) * UNEXPLAINED_PAGE
+    bounces = selectors.attach_raw_heads(list(queue[start:start + UNEXPLAINED_PAGE]))
+    # the count only when there may be more: the usual short queue costs no extra query
+    full = len(bounces) == UNEXPLAINED_PAGE or page > 1
+    total = queue.count() if full else len(bounces)
     for bounce in bounces:
         if bounce.recipient and bounce.diagnostic:
             query = {"pattern": bounce.diagnostic[:120], "section": "diagnostic"}
@@ -105,7 +121,10 @@ def unexplained(request: HttpRequest) -> HttpResponse:
             query = {"pattern": _subject(bounce)[:120], "section": "subject"}
         bounce.rule_url = reverse("bounces:rule_new") + "?" + urlencode(query)
     return TemplateResponse(request, "bounces/pipeline/unexplained.html", {
-        "bounces": bounces, "total": total, "kinds": Bounce.Kind.choices,
+        "bounces": bounces, "total": total, "kinds": Bounce.Kind.choices, "page": page,
+        "first_shown": start + 1, "last_shown": start + len(bounces),
+        "previous_page": page - 1 if page > 1 else None,
+        "next_page": page + 1 if start + len(bounces) < total else None,
     })
 
 

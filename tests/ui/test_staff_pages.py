@@ -261,3 +261,25 @@ def test_the_contact_history_shows_event_details_as_readable_pairs_and_escaped(a
     assert 'reason:</span> &lt;b&gt;x&lt;/b&gt;' in body
     assert "hard_bounce_count=2" in body
     assert "{&#x27;" not in body  # no Python dict repr
+
+
+def test_the_rest_of_a_full_unexplained_queue_is_one_click_away(admin_client):
+    for _ in range(234):
+        _bounce()
+    url = reverse("bounces:pipeline_unexplained")
+    first = admin_client.get(url)
+    assert 'href="?page=2"' in first.content.decode()
+    last = admin_client.get(url, {"page": "3"})
+    assert len(last.context["bounces"]) == 34
+    assert "Showing 201–234 of 234." in last.content.decode()
+    assert 'href="?page=2"' in last.content.decode() and "?page=4" not in last.content.decode()
+    assert admin_client.get(url, {"page": "x"}).context["page"] == 1
+
+
+def test_the_runs_page_pages_back_through_older_runs(admin_client):
+    ProcessingRun.objects.bulk_create([ProcessingRun() for _ in range(55)])
+    url = reverse("bounces:pipeline_runs")
+    first = admin_client.get(url)
+    assert len(first.context["runs"]) == 50 and first.context["next_page"] == 2
+    second = admin_client.get(url, {"page": "2"})
+    assert len(second.context["runs"]) == 5 and second.context["next_page"] is None
