@@ -5,6 +5,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from campaigns import views as campaign_views
+
 from . import views
 
 
@@ -30,6 +32,8 @@ urlpatterns = [
     path("account/two-factor/", views.two_factor, name="two_factor"),
     path("admin/", admin.site.urls),
     path("campaigns/", include("campaigns.urls")),
+    # a campaign recipient's unsubscribe link (public: the token is the key)
+    path("unsubscribe/<str:token>/", campaign_views.unsubscribe, name="unsubscribe"),
     path("contacts/", include("contacts.urls")),
     path("bounces/", include("bounces.urls")),
     path("api/v1/", include("api.urls")),

@@ -112,7 +112,9 @@ def header_problem(campaign: Campaign) -> str:
             validate_header_value(value)
         except ValidationError:
             return f"The {label} contains a line break (CR/LF): edit the campaign, then send it again."
-    return ""
+    from .merge import merge_problem
+
+    return merge_problem(subject=campaign.subject, body_text=campaign.body_text, body_html=campaign.body_html)
 
 
 def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
@@ -233,7 +235,7 @@ def _next_batch(*, campaign: Campaign, batch_size: int, report: SendReport, curs
         contacts = list(
             selectors.recipients_to_consider(campaign=campaign)
             .filter(pk__gt=cursor[0])
-            .only("pk", "email", "bounced_address", "status", "has_bounced")[:batch_size]
+            .only("pk", "email", "name", "bounced_address", "status", "has_bounced")[:batch_size]
         )
         if not contacts:
             return [], False
@@ -318,19 +320,35 @@ def build_message(*, campaign: Campaign, row: SentMessage, connection=None) -> E
         settings.BOUNCE_TRACKING_HEADER: row.token,
     }
     unsubscribe = getattr(settings, "CAMPAIGN_LIST_UNSUBSCRIBE", "")
+    unsubscribe_url = ""
     if unsubscribe:
         # e.g. "mailto:unsubscribe@example.com?subject=unsubscribe-{token}" or an https URL
-        headers["List-Unsubscribe"] = f"<{unsubscribe.format(token=row.token)}>"
+        # (this app's own endpoint: https://HOST/unsubscribe/{token}/)
+        target = unsubscribe.format(token=row.token)
+        headers["List-Unsubscribe"] = f"<{target}>"
+        if target.startswith("https://"):
+            # RFC 8058 one-click: the mailbox provider POSTs to the URL
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if target.startswith(("https://", "http://")):
+            unsubscribe_url = target
+    from .merge import render_message
+
+    uses_name = "name" in campaign.subject or "name" in campaign.body_text or "name" in campaign.body_html
+    contact = row.contact if row.contact_id and uses_name else None
+    subject, body_text, body_html = render_message(
+        subject=campaign.subject, body_text=campaign.body_text, body_html=campaign.body_html,
+        name=getattr(contact, "name", "") or "", email=row.email, unsubscribe_url=unsubscribe_url,
+    )
     message = EmailMultiAlternatives(
-        subject=campaign.subject,
-        body=campaign.body_text,
+        subject=subject,
+        body=body_text,
         from_email=verp_address(row.token),
         to=[row.email],
         headers=headers,
         connection=connection,
     )
-    if campaign.body_html:
-        message.attach_alternative(campaign.body_html, "text/html")
+    if body_html:
+        message.attach_alternative(body_html, "text/html")
     return message
 
 

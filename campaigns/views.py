@@ -11,13 +11,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from bounces.models import Bounce
 from contacts.importing import csv_cell
 
 from . import selectors, services
 from .charts import KIND_COLOURS, bounce_chart
-from .models import Campaign
+from .models import Campaign, SentMessage
 
 PAGE_SIZE = 50
 
@@ -117,3 +118,23 @@ def bounced_recipients_csv(request: HttpRequest, pk: int) -> StreamingHttpRespon
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-bounces{suffix}.csv"'
     return response
+
+
+@csrf_exempt  # RFC 8058: the mailbox provider POSTs without a form token; the token is the key
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The recipient's unsubscribe link: GET asks to confirm, POST (the button, or a mailbox
+    provider's one-click "List-Unsubscribe=One-Click") leaves the campaign's list."""
+    from contacts.services import unsubscribe_recipient
+
+    row = (SentMessage.objects.select_related("campaign__mailing_list")
+           .filter(token=token).only("id", "contact_id", "email", "campaign__mailing_list__name",
+                                     "campaign__mailing_list_id").first())
+    if row is None or row.contact_id is None:
+        return render(request, "campaigns/unsubscribe.html", {"unknown": True}, status=404)
+    list_name = row.campaign.mailing_list.name if row.campaign.mailing_list_id else ""
+    done = False
+    if request.method == "POST":
+        unsubscribe_recipient(contact_id=row.contact_id, list_id=row.campaign.mailing_list_id,
+                              source="unsubscribe link")
+        done = True
+    return render(request, "campaigns/unsubscribe.html", {"done": done, "list_name": list_name})

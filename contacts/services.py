@@ -1063,3 +1063,18 @@ def _contacts_with(*, values: list[str], kind: str) -> list[Contact]:
             email_lower__in=chunk
         ).only("id", "email")
     return found
+
+
+def unsubscribe_recipient(*, contact_id: int, list_id: int | None, source: str) -> bool:
+    """The recipient asked to leave the list `list_id` (None: every list), e.g. with the
+    one-click link of a campaign (RFC 8058). Idempotent; audited like any contact action.
+    Returns whether a subscription ended."""
+    with transaction.atomic():
+        batch = ContactActionBatch(actor_label=source)
+        locked = batch.lock([contact_id]).get(contact_id)
+        if locked is None:
+            return False
+        done = batch.apply(locked, [Action.UNSUBSCRIBE], list_id=list_id,
+                           reason=Suppression.Reason.UNSUBSCRIBE, detail={"source": source})
+        batch.flush()
+    return bool(done)

@@ -271,7 +271,7 @@ def test_the_bounce_detail_shows_the_raw_message_escaped_and_lists_attachments(a
     b = bounce(rows[0], "hard", raw_message=raw, status_code="5.1.1", reply_code="550",
                diagnostic="550 5.1.1 <x> <i>user</i> unknown")
 
-    response = admin_client.get(reverse("bounces:detail", args=[b.pk]))
+    response = admin_client.get(reverse("bounces:detail", args=[b.pk]), {"raw": "1"})  # raw on demand
 
     assert response.status_code == 200
     html = response.content.decode()
