@@ -43,7 +43,7 @@ def _data() -> dict:
     BounceRule.objects.create(
         name="Mailbox over quota at a large provider (German wording)", reason="mailboxfull",
         pattern="Das Postfach des Empfängers ist voll und kann keine weiteren Nachrichten annehmen",
-        bounce_type="soft", action="count_only",
+        bounce_type="soft",
     )
     run = ProcessingRun.objects.create(mailbox=box, status=ProcessingRun.Status.SUCCEEDED, started_at=now,
                                        finished_at=now - dt.timedelta(seconds=1), fetched=2, hard=1, unknown=1)
