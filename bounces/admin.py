@@ -12,8 +12,11 @@ from functools import partial
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
@@ -33,6 +36,7 @@ from .models import (
     RawMessage,
 )
 from .pipeline import actions
+from .pipeline.recompute import apply_outcome_recompute, plan_outcome_recompute
 from .rules.admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 from .views import mailboxes as mailbox_views
 
@@ -233,13 +237,19 @@ KIND_HELP = (
 )
 
 
+RECOMPUTE_HELP = (
+    ' <a href="../../recompute-outcomes/">Recompute outcomes</a>: preview which already-bounced contacts the '
+    "current policies and rules would change, then apply it."
+)
+
+
 @admin.register(BounceSettings)
 class BounceSettingsAdmin(admin.ModelAdmin):
     """The singleton settings row; changing the soft policy recomputes contacts' state."""
 
     form = BounceSettingsForm
     fieldsets = (
-        ("What each kind does", {"fields": (), "description": KIND_HELP}),
+        ("What each kind does", {"fields": (), "description": KIND_HELP + RECOMPUTE_HELP}),
         ("Hard bounces", {"fields": ("hard_actions", "hard_suppression_days")}),
         ("Soft bounces", {"fields": ("soft_policy", "soft_threshold", "soft_window_days", "score_stale_days",
                                      "soft_blacklist_threshold", "soft_suppression_days")}),
@@ -256,6 +266,46 @@ class BounceSettingsAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context=None):
         obj = BounceSettings.load()
         return HttpResponseRedirect(reverse("admin:bounces_bouncesettings_change", args=[obj.pk]))
+
+    def get_urls(self):
+        own = [path("recompute-outcomes/", self.admin_site.admin_view(self.recompute_view),
+                    name="bounces_bouncesettings_recompute")]
+        return own + super().get_urls()
+
+    def recompute_view(self, request: HttpRequest):
+        """Preview what the current policies and rules change on already-bounced contacts
+        (counts and a paged list), then apply it: the page of `manage.py recompute_outcomes`.
+
+        Viewing needs the view permission on bounce settings; applying needs the change
+        permission. Applying is audited (an admin log entry on the settings, a contact event
+        per contact with the operator as actor)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        obj = BounceSettings.load()
+        can_apply = self.has_change_permission(request, obj)
+        if request.method == "POST":
+            if not can_apply:
+                raise PermissionDenied
+            plan = plan_outcome_recompute()
+            changed = apply_outcome_recompute(plan=plan, actor=request.user,
+                                              actor_label=f"outcome recompute by {request.user}")
+            self.log_change(request, obj, f"Recomputed outcomes: {changed} contact(s) changed "
+                                          f"({plan.examined} examined).")
+            messages.success(request, f"{changed} contact(s) changed.")
+            return HttpResponseRedirect(reverse("admin:bounces_bouncesettings_recompute"))
+        plan = plan_outcome_recompute()
+        by_action: dict[str, int] = {}
+        for change in plan.changes:
+            for action_name in change.actions:
+                by_action[action_name] = by_action.get(action_name, 0) + 1
+        words = dict(ACTION_CHOICES)
+        page = Paginator(plan.changes, 50).get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "original": obj,
+            "title": "Recompute outcomes: preview", "plan": plan, "page": page, "can_apply": can_apply,
+            "by_action": sorted((words.get(k, k), n) for k, n in by_action.items()),
+        }
+        return TemplateResponse(request, "admin/bounces/bouncesettings/recompute.html", context)
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
