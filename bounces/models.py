@@ -445,6 +445,9 @@ class RawMessage(models.Model):
     # deletion). Stored with the results so a re-run disposes without parsing again.
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default="", blank=True)
     delete_requested = models.BooleanField(default=False)
+    # What a rule asked for besides deletion ("mark_read", "leave", "move:<folder>"; "" = the
+    # mailbox's setting). Read by pipeline.dispositions.dispose.
+    requested_disposition = models.CharField(max_length=210, blank=True, default="", db_default="")
     # The run's claim on the row (conditional UPDATE ... WHERE state IN (new, failed)).
     claim = models.CharField(max_length=32, blank=True)
     run = models.ForeignKey(

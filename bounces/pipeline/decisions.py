@@ -37,6 +37,7 @@ class Decision:
     not_bounce: bool = False
     queue: bool = False  # goes to the unmatched / unexplained queue
     delete_message: bool = False
+    message: str = ""  # the rule's disposition of the message ("" = the mailbox's; see RuleMatch.message)
     rule_id: int | None = None
     reason: str = ""
     in_statistics: bool = True
@@ -54,13 +55,15 @@ class RuleView:
     actions: tuple[str, ...] = ()
     delete_message: bool = False
     in_statistics: bool = True
+    message: str = ""
 
 
 def rule_view(rule: Any) -> RuleView:
     """A stored `BounceRule` (or anything with its fields) as a `RuleView`."""
     return RuleView(rule_id=rule.pk or 0, bounce_type=rule.bounce_type, reason=rule.reason or "",
                     actions_mode=rule.actions_mode, actions=tuple(rule.actions or ()),
-                    delete_message=bool(rule.delete_message), in_statistics=bool(rule.in_statistics))
+                    delete_message=bool(rule.delete_message), in_statistics=bool(rule.in_statistics),
+                    message=str(getattr(rule, "message_request", None) or ("delete" if rule.delete_message else "")))
 
 
 _RULE_KINDS = {"hard", "soft", "complaint", "autoreply"}
@@ -109,6 +112,7 @@ def decide(*, category: str, rule: Any = None, policy: Policy | None = None,
     if rule is not None:
         if rule.bounce_type == "ignore":
             return Decision(kind=Bounce.Kind.UNKNOWN, not_bounce=True, delete_message=rule.delete_message,
+                            message=_message_of(rule),
                             rule_id=rule.rule_id, reason=rule.reason or "not_bounce",
                             in_statistics=getattr(rule, "in_statistics", True))
         if rule.bounce_type in _RULE_KINDS:
@@ -118,7 +122,8 @@ def decide(*, category: str, rule: Any = None, policy: Policy | None = None,
     actions, effect = rule_actions(kind, rule, policy) if not not_bounce else ((), "policy")
     return Decision(
         kind=kind, actions=actions, count_soft=kind == Bounce.Kind.SOFT, not_bounce=not_bounce, queue=queue,
-        delete_message=bool(rule and rule.delete_message), rule_id=rule.rule_id if rule else None,
+        delete_message=bool(rule and rule.delete_message), message=_message_of(rule) if rule else "",
+        rule_id=rule.rule_id if rule else None,
         reason=(rule.reason if rule and rule.reason else ""),
         in_statistics=bool(getattr(rule, "in_statistics", True)) if rule is not None else True, effect=effect,
     )
@@ -143,9 +148,28 @@ def describe_rule(rule: Any, policy: Policy) -> str:
         text = "Keeps the engine's kind — " + text
     if not getattr(rule, "in_statistics", True):
         text += "; left out of campaign statistics"
-    if rule.delete_message:
-        text += "; the message is deleted from the mailbox"
-    return text + "."
+    return text + "; " + describe_message(_message_of(rule)) + "."
+
+
+def _message_of(rule: Any) -> str:
+    """A rule's disposition of the message ("" = the mailbox's; "delete", "mark_read", "leave", "move:<folder>")."""
+    message = getattr(rule, "message", None)
+    if message is None:
+        message = getattr(rule, "message_request", "")
+    return str(message or ("delete" if getattr(rule, "delete_message", False) else ""))
+
+
+def describe_message(message: str) -> str:
+    """What happens to the message in the mailbox, in words."""
+    if message == "delete":
+        return "the message is deleted from the mailbox"
+    if message == "mark_read":
+        return "the message is marked read and left in the mailbox"
+    if message == "leave":
+        return "the message is left untouched (unread) in the mailbox"
+    if message.startswith("move:"):
+        return f"the message is moved to the folder {message[5:]!r}"
+    return "the mailbox's setting decides what happens to the message"
 
 
 def category_without_recipient(result: ParseResult) -> str:

@@ -3,6 +3,7 @@ by its outcome and the mailbox's settings. Imports models and the connectors' ty
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.utils import timezone
@@ -13,10 +14,31 @@ from bounces.models import Mailbox, ProcessingRun, RawMessage
 
 from .runs import chunked
 
+# When the recipients of one message matched rules asking for different things, the
+# strongest wins: delete, then move, then mark read, then leave.
+_STRENGTH = {"delete": 4, "move": 3, "mark_read": 2, "leave": 1}
 
-def disposition_for(mailbox: Mailbox, outcome: str, delete_requested: bool) -> Disposition:
-    if delete_requested:
+
+def strongest(requests: Iterable[str]) -> str:
+    """The one disposition a message gets from its rules' requests ("" = the mailbox's)."""
+    best = ""
+    for request in requests:
+        if _STRENGTH.get(request.split(":", 1)[0], 0) > _STRENGTH.get(best.split(":", 1)[0], 0):
+            best = request
+    return best
+
+
+def disposition_for(mailbox: Mailbox, outcome: str, delete_requested: bool, requested: str = "") -> Disposition:
+    """The rule's request if any ("delete", "mark_read", "leave", "move:<folder>"), else the
+    mailbox's processed (matched) or unmatched disposition."""
+    if delete_requested or requested == "delete":
         return Disposition.delete()
+    if requested.startswith("move:") and requested[5:]:
+        return Disposition.move(requested[5:])
+    if requested == "mark_read":
+        return Disposition.mark_read()
+    if requested == "leave":
+        return Disposition.leave()
     if outcome == RawMessage.Outcome.MATCHED:
         action, folder = mailbox.processed_action, mailbox.processed_folder
     else:
@@ -31,7 +53,13 @@ def disposition_for(mailbox: Mailbox, outcome: str, delete_requested: bool) -> D
 def dispose(box: MailboxConnector, mailbox: Mailbox, rows: dict[MessageRef, tuple[int, str, bool]]) -> None:
     if not rows:
         return
-    box.apply({ref: disposition_for(mailbox, outcome, delete) for ref, (_, outcome, delete) in rows.items()})
+    # One query for what rules asked for (most rows ask nothing: the mailbox's setting).
+    requested: dict[int, str] = {}
+    for chunk in chunked([i for i, _, _ in rows.values()], 900):
+        requested.update(RawMessage.objects.filter(id__in=chunk).exclude(requested_disposition="")
+                         .values_list("id", "requested_disposition"))
+    box.apply({ref: disposition_for(mailbox, outcome, delete, requested.get(i, ""))
+               for ref, (i, outcome, delete) in rows.items()})
     RawMessage.objects.filter(id__in=[i for i, _, _ in rows.values()]).update(disposed=True)
 
 

@@ -23,6 +23,7 @@ from contacts.services import Cause, ContactActionBatch, bulk_insert, lift_on_de
 
 from .actions import SoftCounter, count_soft, notice_at, suppression_expiry, suppression_reason
 from .decisions import Decision, category_without_recipient, decide
+from .dispositions import strongest
 from .matching import NO_MATCH, BatchMatcher, Match
 from .policies import Policy
 from .runs import ERROR_LOG_LIMIT, chunked, count_in_batch_transaction
@@ -87,7 +88,7 @@ class Processor:
         return Item(raw_id=raw_id, raw=raw, result=parse_bounce(raw, self.options))
 
     # -- claim ------------------------------------------------------------------------
-    def _claim(self, groups: dict[tuple[str, bool], list[int]], now: datetime) -> set[int]:
+    def _claim(self, groups: dict[tuple[str, str], list[int]], now: datetime) -> set[int]:
         """Conditionally take the rows, marking them processed; return the ids this run got.
 
         Per outcome: `UPDATE ... SET state='processed', outcome=…, claim=<run token> WHERE
@@ -99,16 +100,18 @@ class Processor:
         got: set[int] = set()
         table = connection.ops.quote_name(RawMessage._meta.db_table)
         returning = connection.features.can_return_rows_from_bulk_insert
-        for (outcome_value, delete), ids in groups.items():
+        for (outcome_value, message), ids in groups.items():
+            delete = message == "delete"
             for chunk in chunked(ids, 900):
                 marks = ", ".join(["%s"] * len(chunk))
                 sql = (
-                    f"UPDATE {table} SET state = %s, outcome = %s, delete_requested = %s, processed_at = %s, "
+                    f"UPDATE {table} SET state = %s, outcome = %s, delete_requested = %s, requested_disposition = %s, "
+                    f"processed_at = %s, "
                     f"error = '', claim = %s, run_id = %s, attempts = attempts + 1 "
                     f"WHERE id IN ({marks}) AND state IN (%s, %s)"
                 )
                 params = [
-                    RawMessage.State.PROCESSED.value, str(outcome_value), delete,
+                    RawMessage.State.PROCESSED.value, str(outcome_value), delete, "" if delete else message,
                     RawMessage._meta.get_field("processed_at").get_db_prep_save(now, connection),
                     self.claim, self.run.pk if self.run else None, *chunk,
                     RawMessage.State.NEW.value, RawMessage.State.FAILED.value,
@@ -329,9 +332,9 @@ class Processor:
             self.run.error_log = (self.run.error_log + line + "\n")[-ERROR_LOG_LIMIT:]
 
 
-def _outcome_of(rows: list[tuple[Bounce, Decision, Match]]) -> tuple[str, bool]:
-    """The message's outcome (for its disposition) and whether a rule asked for deletion."""
-    delete = any(d.delete_message for _, d, _ in rows)
+def _outcome_of(rows: list[tuple[Bounce, Decision, Match]]) -> tuple[str, str]:
+    """The message's outcome (for its disposition) and what a rule asked for (dispositions.strongest)."""
+    delete = strongest(d.message or ("delete" if d.delete_message else "") for _, d, _ in rows)
     if all(d.not_bounce for _, d, _ in rows):
         return RawMessage.Outcome.IGNORED, delete
     if any(m.matched for _, d, m in rows if not d.not_bounce):

@@ -37,7 +37,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
     list_display_links = ("name",)
     list_editable = ("position", "enabled")
     list_filter = ("enabled", "bounce_type", "actions_mode", "fallback_only", "section", "match_type",
-                   "case_sensitive", "delete_message")
+                   "case_sensitive", "message_action")
     search_fields = ("name", "pattern", "reason", "notes")
     ordering = ("position", "id")
     readonly_fields = ("hit_count", "last_hit_at", "created_at", "updated_at", "editor_link", "effective_actions")
@@ -45,7 +45,8 @@ class BounceRuleAdmin(admin.ModelAdmin):
         (None, {"fields": ("editor_link", "name", "enabled", "position")}),
         ("Pattern", {"fields": ("pattern", "match_type", "section", "case_sensitive")}),
         ("Meaning", {"fields": ("bounce_type", "reason", "fallback_only", "notes")}),
-        ("What happens", {"fields": ("effective_actions", "actions_mode", "actions", "delete_message",
+        ("What happens", {"fields": ("effective_actions", "actions_mode", "actions", "message_action",
+                                     "message_folder",
                                      "in_statistics")}),
         ("Statistics", {"fields": ("hit_count", "last_hit_at", "created_at", "updated_at")}),
     )

@@ -32,7 +32,7 @@ class BounceRuleForm(forms.ModelForm):
         model = BounceRule
         fields = [
             "name", "pattern", "match_type", "section", "case_sensitive", "bounce_type", "reason",
-            "actions_mode", "actions", "delete_message", "in_statistics", "fallback_only", "position", "enabled",
+            "actions_mode", "actions", "message_action", "message_folder", "in_statistics", "fallback_only", "position", "enabled",
             "notes",
         ]
         widgets = {

@@ -83,9 +83,25 @@ class BounceRule(TimeStamped):
     actions = models.JSONField(
         default=list, blank=True, help_text="The actions added to, or replacing, the kind's policy.",
     )
+    class MessageAction(models.TextChoices):
+        """What happens to the message in the mailbox once processed (issue 11)."""
+
+        DEFAULT = "", "The mailbox's setting"
+        DELETE = "delete", "Delete it"
+        MOVE = "move", "Move it to a folder"
+        MARK_READ = "mark_read", "Mark it read and leave it"
+        LEAVE = "leave", "Leave it untouched (unread)"
+
+    message_action = models.CharField(
+        max_length=10, choices=MessageAction.choices, blank=True, default="", verbose_name="the message",
+        help_text="What happens to the bounce message in the mailbox once processed; the mailbox's setting "
+                  "(processed / unmatched disposition) unless the rule says otherwise.",
+    )
+    message_folder = models.CharField(
+        max_length=200, blank=True, help_text="With 'move': the folder the message goes to.",
+    )
     delete_message = models.BooleanField(
-        default=False, help_text="Delete the bounce message from the mailbox once processed "
-                                 "(otherwise the mailbox's disposition applies)."
+        default=False, help_text="Kept in step with 'the message' = delete (older exports and the API set it).",
     )
     in_statistics = models.BooleanField(
         default=True, verbose_name="count in campaign statistics",
@@ -111,6 +127,20 @@ class BounceRule(TimeStamped):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        # `delete_message` (older exports, the API) and `message_action` stay in step.
+        if self.delete_message and not self.message_action:
+            self.message_action = self.MessageAction.DELETE
+        self.delete_message = self.message_action == self.MessageAction.DELETE
+        super().save(*args, **kwargs)
+
+    @property
+    def message_request(self) -> str:
+        """The rule's disposition as the pipeline carries it: "" (the mailbox's), "delete",
+        "mark_read", "leave" or "move:<folder>"."""
+        return message_request(self.message_action or ("delete" if self.delete_message else ""),
+                               self.message_folder)
+
     def clean(self) -> None:
         """Reject patterns that cannot run safely, unknown actions, and actions an "ignore" rule cannot take."""
         super().clean()
@@ -133,8 +163,17 @@ class BounceRule(TimeStamped):
             errors["actions"] = "Choose the actions to add to the kind's policy."
         elif self.actions_mode == self.ActionsMode.KIND and actions:
             errors["actions"] = "The kind's policy takes no actions of its own: choose 'plus' or 'only'."
+        if self.message_action == self.MessageAction.MOVE and not (self.message_folder or "").strip():
+            errors["message_folder"] = "Name the folder the message is moved to."
         if errors:
             raise ValidationError(errors)
+
+
+def message_request(action: str, folder: str = "") -> str:
+    """A rule's message action as one string ("move:<folder>" for a move)."""
+    if action == "move":
+        return f"move:{(folder or '').strip()}" if (folder or "").strip() else ""
+    return action if action in ("delete", "mark_read", "leave") else ""
 
 
 class RuleReapply(models.Model):

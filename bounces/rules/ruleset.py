@@ -264,6 +264,7 @@ class RuleMatch:
     in_statistics: bool
     fallback_only: bool  # applies only where the engine could not classify the message
     matched_text: str
+    message: str = ""  # the message's disposition: "" (the mailbox's), delete, mark_read, leave, move:<folder>
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +283,7 @@ class CompiledRule:
     fallback_only: bool
     regex: Any
     window: int = MAX_SECTION_BYTES  # bytes searched at once (see SEARCH_COST)
+    message: str = ""  # as RuleMatch.message
 
     def search(
         self, message: MessageView, recipient: RecipientResult | None = None, budget: Budget | None = None
@@ -331,6 +333,7 @@ class CompiledRule:
             in_statistics=self.in_statistics,
             fallback_only=self.fallback_only,
             matched_text=data[start:end].decode("utf-8", "replace")[:1000],
+            message=self.message,
         )
 
 
@@ -350,6 +353,7 @@ def compile_rule(rule: Any) -> CompiledRule:
         fallback_only=bool(getattr(rule, "fallback_only", False)),
         regex=regex,
         window=window_for(regex.programsize),
+        message=str(getattr(rule, "message_request", None) or ("delete" if rule.delete_message else "")),
     )
 
 

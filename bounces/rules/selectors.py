@@ -279,6 +279,7 @@ def decide_for_preview(
         rule_id=rule.pk or 0, rule_name=rule.name, bounce_type=rule.bounce_type, reason=rule.reason or "",
         actions_mode=rule.actions_mode, actions=tuple(rule.actions or ()), delete_message=rule.delete_message,
         in_statistics=rule.in_statistics, fallback_only=rule.fallback_only, matched_text="",
+        message=rule.message_request,
     )
     if rule.fallback_only and engine_kind != "unknown":
         match = None  # a fallback rule leaves what the engine classified alone

@@ -31,7 +31,8 @@ EXPORT_VERSION = 2
 # Fields a rule has in an export file (what defines its behaviour, not its statistics).
 EXPORT_FIELDS = (
     "name", "pattern", "match_type", "section", "case_sensitive", "bounce_type", "reason",
-    "actions_mode", "actions", "delete_message", "in_statistics", "fallback_only", "position", "enabled", "notes",
+    "actions_mode", "actions", "delete_message", "message_action", "message_folder", "in_statistics",
+    "fallback_only", "position", "enabled", "notes",
 )
 # Version 1 files (and old exports) carry one "action": "mark_hard" and "count_only" only said
 # what the bounce was, so they become the kind's policy; any other action is added to it.
@@ -201,7 +202,8 @@ def _identity(data: dict[str, Any]) -> tuple[Any, ...]:
     return (
         data["pattern"], data["match_type"], data["section"], bool(data["case_sensitive"]),
         data["bounce_type"], data.get("actions_mode", "kind"), tuple(data.get("actions") or ()),
-        bool(data["delete_message"]),
+        bool(data["delete_message"]), data.get("message_action") or ("delete" if data["delete_message"] else ""),
+        (data.get("message_folder") or "") if data.get("message_action") == "move" else "",
     )
 
 
