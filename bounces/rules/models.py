@@ -127,11 +127,20 @@ class BounceRule(TimeStamped):
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        rule = super().from_db(db, field_names, values)
+        rule._loaded_delete = rule.__dict__.get("delete_message")
+        return rule
+
     def save(self, *args, **kwargs) -> None:
-        # `delete_message` (older exports, the API) and `message_action` stay in step.
-        if self.delete_message and not self.message_action:
-            self.message_action = self.MessageAction.DELETE
+        # `delete_message` (older exports, the API) and `message_action` stay in step: a
+        # changed `delete_message` sets the action, otherwise the action sets the flag.
+        loaded = getattr(self, "_loaded_delete", False)
+        if self.delete_message != loaded and self.delete_message != (self.message_action == "delete"):
+            self.message_action = self.MessageAction.DELETE if self.delete_message else self.MessageAction.DEFAULT
         self.delete_message = self.message_action == self.MessageAction.DELETE
+        self._loaded_delete = self.delete_message
         super().save(*args, **kwargs)
 
     @property

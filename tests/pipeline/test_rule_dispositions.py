@@ -79,3 +79,10 @@ def test_saving_keeps_delete_message_in_step(db):
     rule.message_action = "mark_read"
     rule.save()
     assert not BounceRule.objects.get(pk=rule.pk).delete_message
+    rule.delete_message = True  # as the API or an older export sets it
+    rule.save()
+    assert BounceRule.objects.get(pk=rule.pk).message_action == "delete"
+    rule = BounceRule.objects.get(pk=rule.pk)
+    rule.delete_message = False
+    rule.save()
+    assert BounceRule.objects.get(pk=rule.pk).message_action == ""
