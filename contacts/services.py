@@ -520,7 +520,9 @@ COPY_MIN_ROWS = 50
 def copy_rows(sql: str, rows: list[list]) -> None:
     """Stream `rows` into a `COPY ... FROM STDIN` (PostgreSQL only)."""
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+    # wrap_database_errors: a broken connection surfaces as django.db's OperationalError,
+    # like every ORM query, so the pipeline's database-failure handling sees it.
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -539,7 +541,7 @@ def executemany(sql: str, rows: list[list]) -> None:
         import psycopg
 
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.executemany(sql, rows)
         return
     with connection.cursor() as cursor:

@@ -151,7 +151,7 @@ def _insert_returning(chunk: list[Notice], run: ProcessingRun | None) -> dict[st
         import psycopg
 
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params)
             return {key: pk for pk, key in cursor.fetchall()}
     with connection.cursor() as cursor:
