@@ -65,7 +65,11 @@ class MailingListAdmin(admin.ModelAdmin):
     def import_link(self, obj: MailingList) -> str:
         return format_html('<a href="{}?list={}">import CSV</a>', reverse("contacts:import"), obj.pk)
 
-    @admin.action(description="Import contacts from CSV into the selected list")
+    def has_import_permission(self, request) -> bool:
+        """The import page itself requires adding contacts; offer the action only then."""
+        return request.user.has_perm("contacts.add_contact")
+
+    @admin.action(description="Import contacts from CSV into the selected list", permissions=["import"])
     def import_csv(self, request, queryset):
         first = queryset.first()
         return HttpResponseRedirect(f"{reverse('contacts:import')}?list={first.pk if first else ''}")

@@ -130,7 +130,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
         }
         return super().changelist_view(request, extra_context=extra_context)
 
-    @admin.action(description="Export selected rules as JSON")
+    @admin.action(description="Export selected rules as JSON", permissions=["view"])
     def export_selected(self, request: HttpRequest, queryset: QuerySet[BounceRule]) -> HttpResponse:
         from .views import export_response
 
