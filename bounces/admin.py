@@ -215,7 +215,9 @@ class BounceSettingsForm(forms.ModelForm):
     )
     complaint_actions = forms.MultipleChoiceField(
         choices=ACTION_CHOICES, required=False, widget=forms.CheckboxSelectMultiple,
-        help_text=BounceSettings._meta.get_field("complaint_actions").help_text,
+        help_text=BounceSettings._meta.get_field("complaint_actions").help_text
+        + " A complaint always suppresses the address, whatever is ticked here or a rule says: the person "
+          "asked not to be mailed.",
     )
 
     class Meta:

@@ -18,7 +18,7 @@ from bounces.models import Bounce
 from bounces.parsing import Category, Kind, ParseResult
 from contacts.services import NO_OP_ACTIONS, describe_actions, sort_actions
 
-from .policies import Policy
+from .policies import ALWAYS_ACTIONS, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +76,8 @@ def rule_actions(kind: str, rule: Any, policy: Policy) -> tuple[tuple[str, ...],
     own = tuple(a for a in (getattr(rule, "actions", ()) or ()) if a not in NO_OP_ACTIONS)
     if mode == "add":
         actions = tuple(sort_actions((*base, *own)))
-    elif mode == "replace":
-        actions = tuple(sort_actions(own))
+    elif mode == "replace":  # a rule may weaken a kind's policy, never below what it always does
+        actions = tuple(sort_actions({*own, *ALWAYS_ACTIONS.get(kind, ())}))
     else:
         return tuple(sort_actions(base)), "policy"
     before, after = set(base), set(actions)

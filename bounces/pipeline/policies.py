@@ -32,6 +32,9 @@ from contacts.services import ALL_ACTIONS, NO_OP_ACTIONS, Action, sort_actions
 # The shipped policies (issue 11). Hard: Octeth's three steps. Complaint: stop mailing.
 DEFAULT_HARD_ACTIONS: tuple[str, ...] = (Action.MARK_HARD, Action.UNSUBSCRIBE_ALL, Action.SUPPRESS)
 DEFAULT_COMPLAINT_ACTIONS: tuple[str, ...] = (Action.UNSUBSCRIBE_ALL, Action.SUPPRESS)
+# What a kind does whatever the policy or a rule says (issue 16: complaints from any source,
+# ARF reports, accounting `f` records and ESP complaint events, always suppress the address).
+ALWAYS_ACTIONS: dict[str, tuple[str, ...]] = {"complaint": (Action.SUPPRESS,)}
 
 # A mailbox's hard-policy override (Mailbox.hard_action) picks one of these presets.
 HARD_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -80,7 +83,7 @@ class Policy:
         if kind == "hard":
             return self.hard_actions
         if kind == "complaint":
-            return self.complaint_actions
+            return tuple(sort_actions({*self.complaint_actions, *ALWAYS_ACTIONS["complaint"]}))
         return ()
 
     @property

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from bounces.intake.mailbox import process_mailbox
 from bounces.intake.notices import process_notices
 from bounces.intake.refusals import record_send_refusal
-from bounces.models import Bounce, Integration, Mailbox
+from bounces.models import Bounce, BounceSettings, Integration, Mailbox
 from contacts.models import Contact, Subscription, Suppression
 from tests.pipeline.conftest import arf
 
@@ -130,8 +130,14 @@ def test_every_source_gives_the_mailbox_outcome(case, receiver, campaign, client
         assert got == expected, f"{source}: {got} != mailbox: {expected}"
 
 
-def test_a_complaint_suppresses_whichever_way_it_arrives(receiver, campaign, client, settings, tmp_path, eager,
-                                                        django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("complaint_actions", [None, []], ids=["default policy", "policy says nothing"])
+def test_a_complaint_suppresses_whichever_way_it_arrives(complaint_actions, receiver, campaign, client, settings,
+                                                        tmp_path, eager, django_capture_on_commit_callbacks):
+    """Issue 16: complaints from any source always suppress, even when the operator set the
+    complaint policy to do nothing."""
+    if complaint_actions is not None:
+        BounceSettings.objects.update_or_create(pk=BounceSettings.load().pk,
+                                                defaults={"complaint_actions": complaint_actions})
     outcomes = {}
     arf_mail = sent = send(campaign, "arf-box@example.net")
     _via_mailbox(tmp_path, arf(sent.email, token=sent.token))
@@ -164,5 +170,5 @@ def test_a_complaint_suppresses_whichever_way_it_arrives(receiver, campaign, cli
     outcomes["ses"] = _outcome(sent)
 
     for source, got in outcomes.items():
-        assert got[0] == "complaint" and got[-1] == "complaint", f"{source}: {got}"
+        assert got[0] == "complaint" and got[-1] == "complaint", f"{source}: {got}"  # suppressed
         assert got[:8] == outcomes["mailbox"][:8] and got[8:] == outcomes["mailbox"][8:], source

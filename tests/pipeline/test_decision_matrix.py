@@ -59,8 +59,8 @@ def test_each_kind_does_what_its_policy_says(kind, policy):
     d = decide(category=kind, policy=policy)
     if kind == "hard":
         assert set(d.actions) == set(policy.hard_actions)
-    elif kind == "complaint":
-        assert set(d.actions) == set(policy.complaint_actions)
+    elif kind == "complaint":  # a complaint always suppresses (issue 16), whatever the policy says
+        assert set(d.actions) == set(policy.complaint_actions) | {Action.SUPPRESS}
     else:
         assert d.actions == ()  # never punished: soft counts towards its threshold only
     assert d.count_soft == (kind == "soft")
@@ -78,9 +78,11 @@ def test_a_rule_strengthens_only_by_adding_and_weakens_only_by_replacing(kind, a
     assert set(added.actions) == base | {action}
     assert added.effect == ("policy" if action in base else "stronger")
     replaced = decide(category=kind, rule=rule(mode="replace", actions=(action,)))
-    assert set(replaced.actions) == {action}
-    expected = ("policy" if base == {action} else "weaker" if {action} < base else "stronger" if base < {action}
-                else "replaced")
+    floor = {Action.SUPPRESS} if kind == "complaint" else set()
+    assert set(replaced.actions) == {action} | floor
+    action_set = {action} | floor
+    expected = ("policy" if base == action_set else "weaker" if action_set < base else "stronger"
+                if base < action_set else "replaced")
     assert replaced.effect == expected  # the rule page says which
 
 
@@ -102,3 +104,14 @@ def test_soft_and_blocked_suppressions_expire_hard_ones_do_not_by_default():
     assert policy.suppression_days("hard") is None
     assert policy.suppression_days("complaint") is None
     assert policy.suppression_days("soft") and policy.suppression_days("blocked")
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_complaint_always_suppresses_whatever_the_policy_or_a_rule_says(policy):
+    """Issue 16: complaints from any source always suppress, even with the complaint policy set
+    to "nothing" or a rule that replaces the actions with "count only"."""
+    assert Action.SUPPRESS in decide(category="complaint", policy=policy).actions
+    weakened = decide(category="complaint", rule=rule(mode="replace", actions=(Action.COUNT_ONLY,)), policy=policy)
+    assert Action.SUPPRESS in weakened.actions
+    ruled = decide(category="unknown", rule=rule(bounce_type="complaint", mode="replace", actions=()), policy=policy)
+    assert Action.SUPPRESS in ruled.actions
