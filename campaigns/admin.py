@@ -8,7 +8,7 @@ from .models import Campaign, CampaignStats, SentMessage
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "subject", "mailing_list", "status", "sent_at", "sent_count", "results_link")
+    list_display = ("name", "subject", "mailing_list", "status", "sent_at", "sent_count", "error", "results_link")
     list_filter = ("status", "mailing_list")
     search_fields = ("name", "subject")
     list_select_related = ("mailing_list",)
@@ -29,6 +29,11 @@ class CampaignAdmin(admin.ModelAdmin):
         """Send, pause and retry need campaigns.send_campaign: view or change is not enough."""
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.send_campaign")
+
+    @admin.display(description="last sending error")
+    def error(self, obj: Campaign) -> str:
+        """Shown until a later message is accepted (campaigns.services clears it)."""
+        return (obj.last_error[:120] + "…") if len(obj.last_error) > 120 else obj.last_error
 
     @admin.display(description="results")
     def results_link(self, obj: Campaign) -> str:

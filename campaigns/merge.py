@@ -55,7 +55,10 @@ def render_text(source: str, values: dict[str, str], *, html: bool = False) -> s
         template = _compiled(source)
     except TemplateSyntaxError as exc:
         raise MergeError(str(exc)) from None
-    return template.render(Context({k: str(values.get(k, "")) for k in FIELDS}, autoescape=html))
+    rendered = template.render(Context({k: str(values.get(k, "")) for k in FIELDS}, autoescape=html))
+    # Template.render marks its output safe (SafeString). It is mail text, never markup for
+    # our own pages: a plain str makes the preview page escape a contact's name.
+    return "".join([rendered])
 
 
 def merge_problem(*, subject: str, body_text: str, body_html: str) -> str:

@@ -431,6 +431,7 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
         rows = _skip_no_longer_eligible(campaign=campaign, rows=rows, report=report)
     if not rows:
         return
+    error_before, sent_before = _last_error(campaign), report.sent
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
@@ -483,6 +484,8 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
             connection.close()
         except Exception:  # noqa: BLE001 - closing a broken connection must not hide the cause
             logger.debug("closing the SMTP connection failed", exc_info=True)
+        if error_before and report.sent > sent_before:
+            _clear_error(campaign, error_before)
 
 
 def _text(value: bytes | str) -> str:
@@ -545,6 +548,16 @@ def _record_refusal(*, campaign: Campaign, row: SentMessage, code: int, text: st
 def _looks_enhanced(value: str) -> bool:
     parts = value.split(".")
     return len(parts) == 3 and parts[0] in {"2", "4", "5"} and all(p.isdigit() for p in parts)
+
+
+def _last_error(campaign: Campaign) -> str:
+    return Campaign.objects.filter(pk=campaign.pk).values_list("last_error", flat=True).first() or ""
+
+
+def _clear_error(campaign: Campaign, error: str) -> None:
+    """A message was accepted after `error` was noted: the error is over (the list and the
+    campaign page stop showing it). An error noted since is kept."""
+    Campaign.objects.filter(pk=campaign.pk, last_error=error).update(last_error="", updated_at=timezone.now())
 
 
 def _note_error(campaign: Campaign, message: str) -> None:

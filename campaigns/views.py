@@ -1,23 +1,31 @@
-"""Staff pages of a campaign: results (counts, breakdowns, chart, bounced recipients), CSV export."""
+"""Staff pages of a campaign: results (counts, breakdowns, chart, bounced recipients), CSV export,
+preview, test send, the send confirmation, pause and the send progress (JSON)."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from bounces.models import Bounce
 from contacts.importing import csv_cell
 
+from . import preview as previews
 from . import selectors, services
 from .charts import KIND_COLOURS, bounce_chart
+from .forms import TestSendForm
+from .merge import MergeError
 from .models import Campaign, SentMessage
 
 PAGE_SIZE = 50
@@ -84,6 +92,8 @@ def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": bounce_chart(results.timeline, results.timeline_unit),
         "skipped": selectors.skipped_recipients(campaign_id=campaign.pk),
         "now": timezone.now(),
+        "progress": previews.send_progress(campaign=campaign),
+        "may_send": request.user.has_perm("campaigns.send_campaign"),
     }
     return render(request, "campaigns/results.html", context)
 
@@ -138,3 +148,115 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                               source="unsubscribe link")
         done = True
     return render(request, "campaigns/unsubscribe.html", {"done": done, "list_name": list_name})
+
+
+# ---------------------------------------------------------------------------------------
+# Before and while sending: preview, test send, confirmation, pause, progress.
+# Viewing needs campaigns.view_campaign; anything that mails or stops mail needs
+# campaigns.send_campaign (a view-only user sees no such button and gets 403 on the POST).
+
+SENDABLE = (Campaign.Status.DRAFT, Campaign.Status.PAUSED, Campaign.Status.QUEUED, Campaign.Status.SENDING)
+
+
+@staff_member_required
+@permission_required("campaigns.view_campaign", raise_exception=True)
+def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message as one of the campaign's recipients would get it (?contact=<id>, ?q= search)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("mailing_list"), pk=pk)
+    search = request.GET.get("q", "")[:200]
+    contact = previews.preview_contact(campaign=campaign, contact_id=request.GET.get("contact"))
+    shown, problem = None, ""
+    try:
+        shown = previews.render_preview(campaign=campaign, contact=contact)
+    except MergeError as exc:
+        problem = f"A merge field does not compile: {exc}"
+    may_send = request.user.has_perm("campaigns.send_campaign")
+    context = {
+        "campaign": campaign,
+        "title": f"Preview of {campaign.name}",
+        "contact": contact,
+        "choices": previews.preview_recipients(campaign=campaign, search=search),
+        "search": search,
+        "preview": shown,
+        "problem": problem or services.header_problem(campaign),
+        "may_send": may_send,
+        "test_form": TestSendForm(initial={"contact": contact.pk if contact else None,
+                                           "to": getattr(request.user, "email", "")}) if may_send else None,
+    }
+    return render(request, "campaigns/preview.html", context)
+
+
+@require_POST
+@staff_member_required
+@permission_required("campaigns.send_campaign", raise_exception=True)
+def campaign_test_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send one test message to the address given (not counted as a campaign send)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("mailing_list"), pk=pk)
+    form = TestSendForm(request.POST)
+    contact_id = request.POST.get("contact", "")
+    back = redirect(f"{reverse('campaigns:preview', args=[campaign.pk])}?contact={contact_id if contact_id.isdigit() else ''}")
+    if not form.is_valid():
+        messages.error(request, "Test send: give one valid email address.")
+        return back
+    contact = previews.preview_contact(campaign=campaign, contact_id=form.cleaned_data["contact"])
+    to = form.cleaned_data["to"]
+    try:
+        previews.send_test_message(campaign=campaign, to=to, contact=contact, actor=request.user)
+    except (previews.TestSendError, MergeError) as exc:
+        messages.error(request, f"The test message was not sent. {exc}")
+    else:
+        shown = f" as {contact.email} would get it" if contact else ""
+        messages.success(request, f"Test message sent to {to}{shown} (not counted as a campaign send).")
+    return back
+
+
+@staff_member_required
+@permission_required("campaigns.send_campaign", raise_exception=True)
+def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the confirmation (how many get it, who is skipped and why); POST: queue it."""
+    campaign = get_object_or_404(Campaign.objects.select_related("mailing_list"), pk=pk)
+    if request.method == "POST":
+        try:
+            services.queue_campaign(campaign=campaign, actor=request.user)
+        except services.CampaignError as exc:
+            messages.error(request, f"Not sent: {exc}")
+        else:
+            messages.success(request, f"{campaign.name}: queued for sending. Progress shows below.")
+        return redirect("campaigns:results", pk=campaign.pk)
+    problem = services.header_problem(campaign)
+    if campaign.mailing_list_id is None:
+        problem = "The campaign has no mailing list: choose one in the campaign's settings."
+    elif campaign.status not in SENDABLE:
+        problem = f"A campaign that is {campaign.get_status_display().lower()} cannot be sent again."
+    context = {
+        "campaign": campaign,
+        "title": f"Send {campaign.name}",
+        "summary": previews.send_summary(campaign=campaign),
+        "problem": problem,
+    }
+    return render(request, "campaigns/confirm_send.html", context)
+
+
+@require_POST
+@staff_member_required
+@permission_required("campaigns.send_campaign", raise_exception=True)
+def campaign_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop sending after the current message; Send resumes."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        services.pause_campaign(campaign=campaign)
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{campaign.name}: paused. Send it again to resume.")
+    return redirect("campaigns:results", pk=campaign.pk)
+
+
+@never_cache
+@staff_member_required
+@permission_required("campaigns.view_campaign", raise_exception=True)
+def campaign_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    """Send progress as JSON, polled by static/campaigns/progress.js while the campaign sends."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    return JsonResponse(previews.send_progress(campaign=campaign).as_dict())
+
