@@ -429,16 +429,18 @@ def _skip_known_content(box: MailboxConnector, mailbox: Mailbox, run: Processing
                         batch: list[_Fetched]) -> list[_Fetched]:
     """Drop (and dispose of) messages whose exact bytes this mailbox already processed."""
     hashes = {sha256(f.raw).hexdigest(): f for f in batch}
-    known: dict[str, tuple[int, str, bool]] = {}
+    known: dict[str, tuple[str, bool, str]] = {}
     for chunk in chunked(list(hashes), 500):
-        for pk, digest, outcome, delete in RawMessage.objects.filter(
+        for digest, outcome, delete, requested in RawMessage.objects.filter(
             mailbox=mailbox, sha256__in=chunk, state=RawMessage.State.PROCESSED
-        ).values_list("id", "sha256", "outcome", "delete_requested"):
-            known[digest] = (pk, outcome, delete)
+        ).values_list("sha256", "outcome", "delete_requested", "requested_disposition"):
+            known[digest] = (outcome, delete, requested)
     if not known:
         return batch
     run.duplicates += len(known)
-    box.apply({hashes[d].ref: disposition_for(mailbox, outcome, delete) for d, (_, outcome, delete) in known.items()})
+    # The same disposition as the first time: a rule's request ("move:Hard", "leave", ...) too.
+    box.apply({hashes[d].ref: disposition_for(mailbox, outcome, delete, requested)
+               for d, (outcome, delete, requested) in known.items()})
     return [f for d, f in hashes.items() if d not in known]
 
 

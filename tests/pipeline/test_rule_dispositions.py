@@ -86,3 +86,36 @@ def test_saving_keeps_delete_message_in_step(db):
     rule.delete_message = False
     rule.save()
     assert BounceRule.objects.get(pk=rule.pk).message_action == ""
+
+
+def test_after_a_folder_reset_a_known_message_gets_its_rules_disposition_again(pipeline_dovecot, mail_user, mailbox,
+                                                                             campaign):
+    """UIDVALIDITY changes (a restored or recreated folder): the messages come back under new
+    keys and are recognised by their bytes; each gets what its rule asked the first time, not
+    the mailbox's setting (here: delete)."""
+    pipeline_dovecot.make_folder(mail_user, "Traps")
+    BounceRule.objects.create(name="keep", pattern="keepme", section="whole", message_action="leave")
+    BounceRule.objects.create(name="trap", pattern="spamtrap", section="whole", message_action="move",
+                              message_folder="Traps")
+    for address in ("keepme@example.net", "spamtrap@example.net"):
+        sent = send(campaign, address)
+        pipeline_dovecot.inject(mail_user, dsn(address, token=sent.token))
+    first = process_mailbox(mailbox_id=mailbox.pk)
+    assert (first.fetched, first.errors) == (2, 0), first.error_log
+    # The operator moves the trap copy back to the inbox, then the folder is restored.
+    moved = pipeline_dovecot.message_files(mail_user, "Traps")
+    assert len(moved) == 1
+    pipeline_dovecot.inject(mail_user, moved[0].read_bytes())
+    moved[0].unlink()
+    pipeline_dovecot.reset_uidvalidity(mail_user)
+
+    again = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert "UIDVALIDITY changed" in again.error_log
+    assert (again.hard, again.soft, again.errors) == (0, 0, 0)
+    inbox = pipeline_dovecot.message_files(mail_user)
+    assert len(inbox) == 1 and b"keepme@example.net" in inbox[0].read_bytes()  # left, not deleted
+    assert not _seen(inbox[0])
+    moved = pipeline_dovecot.message_files(mail_user, "Traps")
+    assert len(moved) == 1 and b"spamtrap@example.net" in moved[0].read_bytes()  # moved again, not deleted
+    assert RawMessage.objects.count() == 2  # recognised, not stored again
