@@ -206,8 +206,8 @@ class RuleSerializer(serializers.ModelSerializer):
         model = BounceRule
         fields = [
             "id", "name", "pattern", "match_type", "section", "case_sensitive", "bounce_type", "reason",
-            "actions_mode", "actions", "delete_message", "in_statistics", "fallback_only", "position", "enabled",
-            "notes", "hit_count", "last_hit_at", "created_at",
+            "actions_mode", "actions", "message_action", "message_folder", "delete_message", "in_statistics",
+            "fallback_only", "position", "enabled", "notes", "hit_count", "last_hit_at", "created_at",
         ]
         read_only_fields = ["id", "hit_count", "last_hit_at", "created_at"]
         extra_kwargs = {"position": {"required": False}}
@@ -216,7 +216,8 @@ class RuleSerializer(serializers.ModelSerializer):
         """The model's own checks (RE2 syntax, length, empty matches, ignore-rule actions)."""
         from django.core.exceptions import ValidationError as DjangoValidationError
 
-        rule = BounceRule(**{k: v for k, v in attrs.items() if k not in ("position", "limit")})
+        values = {k: v for k, v in attrs.items() if k not in ("position", "limit")}
+        rule = BounceRule(**values)
         try:
             rule.clean()
         except DjangoValidationError as exc:

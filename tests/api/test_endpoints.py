@@ -209,6 +209,27 @@ def test_rules_list_create_and_validation(write_client, read_client):
     assert read_client.post("/api/v1/rules/", {"name": "y", "pattern": "z"}, format="json").status_code == 403
 
 
+def test_a_rules_message_disposition_over_the_api(write_client, read_client):
+    """The rule's message action and folder (issue 11) are read and written over the API;
+    the older `delete_message` flag stays in step."""
+    created = write_client.post("/api/v1/rules/", {
+        "name": "traps", "pattern": "spamtrap", "bounce_type": "hard", "message_action": "move",
+        "message_folder": "Traps"}, format="json")
+    assert created.status_code == 201, created.content
+    rule = BounceRule.objects.get(pk=created.json()["id"])
+    assert rule.message_request == "move:Traps"
+    got = read_client.get(f"/api/v1/rules/{rule.pk}/").json()
+    assert (got["message_action"], got["message_folder"], got["delete_message"]) == ("move", "Traps", False)
+    no_folder = write_client.post("/api/v1/rules/", {"name": "x", "pattern": "y", "message_action": "move"},
+                                  format="json")
+    assert no_folder.status_code == 400 and "message_folder" in no_folder.json()["error"]["details"]
+    old_style = write_client.post("/api/v1/rules/", {"name": "old", "pattern": "z", "delete_message": True},
+                                  format="json")
+    assert old_style.status_code == 201, old_style.content
+    assert old_style.json()["message_action"] == "delete"
+    assert BounceRule.objects.get(pk=old_style.json()["id"]).message_request == "delete"
+
+
 def test_a_draft_rule_is_tested_against_stored_bounces_without_saving(read_client):
     contact = ContactFactory(email="full@example.org")
     BounceFactory(kind="soft", diagnostic="552 mailbox quota exceeded for full@example.org", contact=contact,
