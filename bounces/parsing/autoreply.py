@@ -19,6 +19,10 @@ _STRONG_SUBJECT = re.compile(
     r"|r[ée]ponse automatique|message d'absence|risposta automatica|respuesta autom[aá]tica"
     r"|resposta autom[aá]tica|automatisch antwoord|automatyczna odpowied[zź]"
     r"|autosvar|automaattinen vastaus|不在|自動応答|自动回复|自動回覆|자동 응답"
+    # Outlook's "Automatic reply:" prefix in its other interface languages
+    r"|odpowied[zź] automatyczna|automatick[áa] odpov[ěe]ď|автоматический ответ|автоответ"
+    r"|automatiskt? svar|automatikus v[áa]lasz|otomatik yan[ıi]t|αυτόματη απάντηση|自动答复|자동 회신"
+    r"|automatick[áa] odpoveď|automatsko obavijest|automatski odgovor"
     r")",
     re.I,
 )
@@ -56,13 +60,17 @@ def auto_headers(mail: Mail) -> bool:
 
 _CHALLENGE_SUBJECT = re.compile(
     r"(please confirm|confirm your (?:e-?mail|message)|verification required|sender verification"
-    r"|challenge|spam ?arrest|boxbe|mailblocks|are you human|awaiting your confirmation)",
+    r"|challenge|spam ?arrest|boxbe|mailblocks|are you human|awaiting your confirmation"
+    r"|best[äa]tigen sie|absenderbest[äa]tigung|confirmez|confirmation d'envoi|verificaci[óo]n de remitente"
+    r"|confirme su|conferma il tuo|verifica del mittente)",
     re.I,
 )
 _CHALLENGE_BODY = re.compile(
     r"(verify (?:that )?you are (?:a )?(?:human|real person)|spam ?arrest|boxbe"
     r"|click (?:on )?the (?:link|following link) below to (?:confirm|verify|deliver)"
-    r"|please confirm (?:that )?you (?:sent|are)|to have your (?:message|e-?mail) delivered, please)",
+    r"|please confirm (?:that )?you (?:sent|are)|confirm (?:that )?you are a (?:person|human)|to have your (?:message|e-?mail) delivered, please"
+    r"|best[äa]tigen sie,? dass sie|confirmer que vous [eê]tes|confirme que (?:es|eres) una persona"
+    r"|confermare di essere|confirme que voc[êe] [ée])",
     re.I,
 )
 

@@ -42,24 +42,32 @@ def find_status(text: str) -> str | None:
     """First plausible enhanced status code in ``text``, e.g. ``"5.1.1"``."""
     if not text:
         return None
+    success = None
     for m in STATUS_RE.finditer(text):
         before = text[max(0, m.start() - 24) : m.start()]
         if ("v" in before or "V" in before or "ase" in before) and _VERSION_BEFORE.search(before):
             continue  # "X-Mailman-Version: 2.1.39", "v2.0.1": a version, not a status
-        return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
-    return None
+        code = f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}"
+        if m.group(1) != "2":
+            return code
+        # a transcript answers MAIL FROM with "250 2.1.0 Ok" before it refuses RCPT TO: a
+        # success code counts only when no failure code follows it
+        success = success or code
+    return success
 
 
 def find_replycode(text: str) -> str | None:
     """First plausible SMTP reply code in ``text``, e.g. ``"550"``."""
     if not text:
         return None
-    m = _CODE_WITH_STATUS.search(text)
-    if m:
-        return m.group(1)
-    m = _CODE_LEAD.search(text)
-    if m:
-        return m.group(1)
+    for pattern in (_CODE_WITH_STATUS, _CODE_LEAD):
+        success = None
+        for m in pattern.finditer(text):
+            if m.group(1)[0] != "2":
+                return m.group(1)
+            success = success or m.group(1)  # "250 Ok" of an earlier command in a transcript
+        if success:
+            return success
     return None
 
 

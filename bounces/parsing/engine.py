@@ -94,6 +94,13 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
     if dsn:
         return _kind_of(dsn), "rfc3464", dsn
     if looks_bounce and recognise.says_failure(mail):
+        # the notice names nobody, but it was sent to a list's VERP address that does
+        member = tokens.list_verp_recipient(mail)
+        if member:
+            body = cut_returned(mail.body)
+            diag = fold(generic.reason_text(body) or body[:600])
+            rec = Rec(recipient=member, action="failed", diagnostic=diag, replycode=find_replycode(diag))
+            return Kind.FAILURE, "verp", [rec]
         return Kind.UNKNOWN, None, []
     return Kind.NOT_BOUNCE, None, []
 

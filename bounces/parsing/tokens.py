@@ -113,3 +113,22 @@ def _original_case(text: str, low: str, lowered: str) -> str:
 def _clean(value: str) -> str:
     v = value.strip().strip("<>").strip()
     return f"<{v}>" if v else value
+
+
+# A list manager's VERP return path carries the member's address: "list-bounces+ruth=example.org@"
+# (Mailman, qmail/ezmlm "list-return-12-ruth=example.org@", Sympa "bounce+ruth==a==example.org@"
+# is not decoded). Read only from the headers the receiving MTA writes and the To of the notice.
+_LIST_VERP = re.compile(r"[+-]([\w.!#$%&'*/?^`{|}~-]{1,64})=([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24})@[\w.-]+\.[a-z]{2,}")
+_VERP_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to")
+
+
+def list_verp_recipient(mail: Mail) -> str | None:
+    """The member address encoded in the list VERP address the notice was sent to, if any."""
+    for name in _VERP_HEADERS:
+        for value in mail.all_headers.get(name, ()):
+            if "=" not in value:
+                continue
+            m = _LIST_VERP.search(value.lower())
+            if m:
+                return f"{m.group(1)}@{m.group(2)}"
+    return None

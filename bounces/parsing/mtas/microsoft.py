@@ -78,10 +78,24 @@ _REMOTE_SAID = re.compile(r"Remote Server (?:at [^\n]*? )?returned '([^']*)'|#(\
 _GEN_SERVER = re.compile(r"Generating server:\s*(\S+)", re.I)
 
 
+# In every language the administrators' section lists each recipient on a line of its own,
+# followed by "Remote Server returned '...'" (never translated) or "#550 5.1.1 ...##": the
+# structure finds the section when its heading is in a language not listed above.
+_ADMIN_BY_LAYOUT = re.compile(
+    r"^[ \t]*[^\s@<>]+@[^\s@<>]+[ \t]*\n(?:[ \t]*[^\n@]{1,80}\n){0,2}?[ \t]*"
+    r"(?:Remote Server (?:at [^\n]{1,120}? )?returned '|#\d{3}[ -][245]\.\d)",
+    re.I | re.M,
+)
+
+
 def match(mail: Mail) -> bool:
     """Exchange/Office 365 wording, or an Exchange diagnostic in the DSN."""
     lc = mail.lc_head
-    return any(s in lc for s in _NEEDLES) or ("couldn't be delivered" in lc and "your message to" in lc)
+    return (
+        any(s in lc for s in _NEEDLES)
+        or ("couldn't be delivered" in lc and "your message to" in lc)
+        or ("remote server returned '" in lc and _ADMIN_BY_LAYOUT.search(mail.body[:8000]) is not None)
+    )
 
 
 def _from_heading(low: str, needles: tuple[str, ...]) -> int:
@@ -95,9 +109,17 @@ def _from_heading(low: str, needles: tuple[str, ...]) -> int:
 
 def _admin(body: str, low: str) -> dict[str, str]:
     start = _from_heading(low, _ADMIN_NEEDLES)
-    if start < 0:
+    if start >= 0:
+        text = region(body[start:], _ADMIN, _ADMIN_END)
+    elif "returned '" in low or "##" in low:
+        m = _ADMIN_BY_LAYOUT.search(body)
+        if not m:
+            return {}
+        text = body[m.start() :]
+        e = _ADMIN_END.search(text)
+        text = text[: e.start()] if e else text
+    else:
         return {}
-    text = region(body[start:], _ADMIN, _ADMIN_END)
     out: dict[str, str] = {}
     cur: str | None = None
     for line in text.split("\n"):
@@ -147,6 +169,12 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     gen = _GEN_SERVER.search(mail.body)
     if dsn:
         recs = dsn
+        # a DSN whose Final-Recipient is empty ("rfc822;"): the recipients the text lists, in order
+        named = {(r.recipient or "").lower() for r in recs}
+        spare = [a for a in dict.fromkeys([*user.keys(), *admin.keys()]) if a not in named]
+        for r in recs:
+            if not r.recipient and spare:
+                r.recipient = spare.pop(0)
     else:
         addrs = list(dict.fromkeys([*admin.keys(), *user.keys()]))
         recs = [Rec(recipient=a, action="failed") for a in addrs]

@@ -21,12 +21,23 @@ _REMOTE = re.compile(r"\bhost ([\w.-]+)\[[\d.:a-fA-F]+\](?: said| refused)")
 _DELAYED = re.compile(r"Delayed Mail|delivery temporarily suspended|THIS IS A WARNING ONLY", re.I)
 
 
+# The recipient lines come from Postfix's delivery agents and are never translated, whereas
+# sites do translate the introduction (bounce_template_file): "<a@b>: host mx[ip] said: ..."
+# with "(in reply to RCPT TO command)" identifies the layout in any language.
+_AGENT_LINE = re.compile(
+    r"^<[^<>\s]+@[^<>\s]+>(?: \(expanded from <[^>]*>\))?: host [\w.-]+\[[\d.:a-fA-F]+\] said: [245]\d\d",
+    re.M,
+)
+
+
 def match(mail: Mail) -> bool:
     """Postfix's introduction, or a Postfix-style recipient line with a Postfix Received."""
     lc = mail.lc_head
     if any(s in lc for s in _NEEDLES):
         return True
-    return any("X-Postfix" in t for t in mail.ds_texts)
+    if any("X-Postfix" in t for t in mail.ds_texts):
+        return True
+    return "(in reply to " in lc and "] said: " in lc and _AGENT_LINE.search(mail.body[:8000]) is not None
 
 
 def text_blocks(body: str) -> dict[str, str]:
