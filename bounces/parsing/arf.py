@@ -7,6 +7,9 @@ import re
 from .common import Rec, norm_address
 from .message import Mail
 
+# Feedback-Types that are no complaint by the recipient: RFC 6591 authentication failure
+# reports (DMARC "ruf"), RFC 5965 "not-spam" (a message wrongly filtered)
+NOT_COMPLAINTS = frozenset({"auth-failure", "not-spam", "dkim", "spf"})
 _FIELD = re.compile(r"^([A-Za-z][\w-]*)\s*:\s*(.*)$", re.M)
 _HM_RECIPIENT = re.compile(r"^X-HmXmrOriginalRecipient\s*:\s*(\S+)", re.I | re.M)
 _TO_LINE = re.compile(r"^To\s*:\s*(.+(?:\n[ \t].+)*)", re.I | re.M)

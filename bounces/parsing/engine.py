@@ -61,7 +61,13 @@ def _safe(fn, *args):  # type: ignore[no-untyped-def]
 
 def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
     if arf.is_arf(mail):
-        return Kind.COMPLAINT, "arf", arf.parse(mail)
+        recs = arf.parse(mail)
+        if all(r.feedback_type in arf.NOT_COMPLAINTS for r in recs):
+            # a DMARC failure report (RFC 6591 auth-failure) or a "not-spam" report: about
+            # authentication or a filter's mistake, nobody complained
+            # (Sisimai counts them as feedback: the recipients stay named, as not_bounce)
+            return Kind.NOT_BOUNCE, "arf", recs
+        return Kind.COMPLAINT, "arf", recs
     # not-a-bounce before bounce: decided on the message's own headers, before a DSN wrapper
     # or an MTA's wording is trusted (a challenge may come as a DSN, a person may forward one)
     if autoreply.is_challenge(mail):
@@ -260,10 +266,13 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: 
     if fixed:
         permanent = None
         status = rec.status if fixed == "delivered" else None
+        category = category_for(fixed, permanent, rec.action)
+        if kind == Kind.NOT_BOUNCE:
+            category = Category.NOT_BOUNCE  # an authentication failure report names no complainer
         return RecipientResult(
             recipient=rec.recipient, action=rec.action, status=status, replycode=rec.replycode,
             diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=fixed, hard=None,
-            permanent=permanent, category=category_for(fixed, permanent, rec.action),
+            permanent=permanent, category=category,
             feedback_type=rec.feedback_type, original_recipient=rec.original,
         )
     verdict = classify(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bounces.parsing import Kind, parse_bounce
+from bounces.parsing import Category, Kind, parse_bounce
 
 SET = Path(__file__).resolve().parents[1] / "samples_notbounce"
 _BOUNCED_KINDS = (Kind.FAILURE, Kind.DELAY, Kind.UNKNOWN)
@@ -35,7 +35,7 @@ def _files() -> list[Path]:
 def test_the_set_is_large_and_matches_its_generator() -> None:
     generated = {f"{name}.eml": raw for name, raw, _ in _generator().messages()}
     on_disk = {p.name: p.read_bytes() for p in _files()}
-    assert len(on_disk) >= 100
+    assert len(on_disk) >= 200
     assert on_disk == generated, "run tests/samples_notbounce/generate.py"
 
 
@@ -50,7 +50,10 @@ def test_no_message_of_the_set_yields_a_bounced_recipient() -> None:
     for path in _files():
         result = parse_bounce(path.read_bytes())
         label = labels[path.name]
-        bounced = [r.recipient for r in result.recipients if r.reason not in ("vacation", "delivered")]
+        bounced = [
+            r.recipient for r in result.recipients
+            if r.reason not in ("vacation", "delivered") and r.category != Category.NOT_BOUNCE
+        ]
         if result.kind in _BOUNCED_KINDS or bounced:
             wrong.append(f"{path.name}: {result.kind} {bounced}")
             continue
@@ -84,3 +87,33 @@ def test_an_auto_reply_names_its_sender_as_working(name: str) -> None:
     result = parse_bounce((SET / "eml" / name).read_bytes())
     assert result.kind == Kind.AUTOREPLY
     assert [r.reason for r in result.recipients] == ["vacation"]
+
+
+@pytest.mark.parametrize("name", ["report-dmarc-aggregate.eml", "report-tlsrpt.eml", "report-mdn-00.eml",
+                                  "report-mdn-01.eml", "report-mdn-02.eml"])
+def test_machine_reports_that_are_no_failure_name_nobody(name: str) -> None:
+    """DMARC aggregate reports, TLS-RPT (RFC 8460) and read receipts (RFC 8098, also
+    "deleted" and "failed" dispositions) are reports, but of no delivery failure."""
+    result = parse_bounce((SET / "eml" / name).read_bytes())
+    assert result.kind == Kind.NOT_BOUNCE
+    assert result.recipients == ()
+
+
+def test_a_dmarc_failure_report_is_no_complaint() -> None:
+    """RFC 6591 auth-failure reports come as ARF, but the recipient complained about
+    nothing: the address is named (Sisimai counts it as feedback) with category not_bounce,
+    so no complaint suppresses it."""
+    result = parse_bounce((SET / "eml" / "report-dmarc-failure.eml").read_bytes())
+    assert result.kind == Kind.NOT_BOUNCE
+    assert [(r.recipient, r.feedback_type, r.category) for r in result.recipients] == [
+        ("bob@example.com", "auth-failure", Category.NOT_BOUNCE)
+    ]
+
+
+@pytest.mark.parametrize("name", [f"lookalike-{i:02d}.eml" for i in range(15)])
+def test_bouncy_ordinary_mail_names_nobody(name: str) -> None:
+    """People, parcels, tickets, moderation, quarantine digests, recalls, newsletters quoting
+    a bounce: their words are a bounce's, their form is not."""
+    result = parse_bounce((SET / "eml" / name).read_bytes())
+    assert result.kind in (Kind.NOT_BOUNCE, Kind.AUTOREPLY)
+    assert [r.recipient for r in result.recipients if r.reason != "vacation"] == []

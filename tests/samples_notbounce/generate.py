@@ -405,6 +405,146 @@ def misc() -> Iterator[tuple[str, str, dict]]:
         yield f"misc-{i:02d}", _hdr(frm, BOUNCES, subject, DATES[i % 5], f"mi{i}") + body, meta
 
 
+def lookalikes() -> Iterator[tuple[str, str, dict]]:
+    """Ordinary mail that looks bouncy: people, parcels, tickets, moderation, quarantine digests."""
+    items = [
+        # a person writes a fresh message (no Re:) about a failure notice they got
+        ("Daniel Okafor <d.okafor@example.net>", "Re: Your message could not be delivered",
+         "Hi,\n\nI got a notice saying your message could not be delivered to my colleague:\n\n"
+         "    carol@example.com\n    550 5.1.1 User unknown\n\n"
+         "She changed her address last week, please use carol.new@example.com instead.\n\nDaniel\n",
+         "In-Reply-To: <news-010@mail.example.com>\nUser-Agent: Mozilla Thunderbird\n"),
+        ("Alice Martin <alice@example.org>", "undeliverable?",
+         "Hello, your newsletter says my address is undeliverable, but I read it every week.\n"
+         "Delivery to the following recipient failed permanently? Not true!\nalice@example.org\n", ""),
+        # newsletters and articles that quote failure notices
+        ("Deliverability Weekly <editor@deliver.example.net>", "What 'Delivery Status Notification (Failure)' means",
+         "This week: how to read a bounce.\n\nA typical one says:\n\n"
+         "   Delivery to the following recipient failed permanently:\n\n        someone@example.com\n\n"
+         "   Technical details of permanent failure: 550 5.1.1 The email account that you tried to reach does not exist.\n\n"
+         "Remove such addresses from your list. Unsubscribe: https://deliver.example.net/u/1\n",
+         "List-Unsubscribe: <https://deliver.example.net/u/1>\nPrecedence: bulk\n"),
+        ("IT Newsletter <it-news@corp.example.com>", "Mail migration: undeliverable messages this weekend",
+         "During the migration on Saturday, mail to old addresses such as team@old.example.com may be\n"
+         "returned as undeliverable. Your message could not be delivered? Resend it on Monday.\n",
+         "Precedence: bulk\n"),
+        # support tickets
+        ("Helpdesk <support@helpdesk.example.com>", "[Ticket #48213] Email delivery failed for customer",
+         "A new ticket was opened by Chiara Rossi <chiara@example.it>:\n\n"
+         "  \"Our invoices to accounts@customer.example bounce with 'mailbox unavailable'.\n"
+         "   Delivery has failed to these recipients or groups: accounts@customer.example\"\n\n"
+         "Priority: high. Reply above this line to add a comment.\n", "Auto-Submitted: auto-generated\n"),
+        ("Support <noreply@desk.example.org>", "Re: [#9912] Mail to our office returned",
+         "Hello Bruno,\n\nwe checked the rejection (550 5.7.1 Relaying denied) for office@example.de:\n"
+         "the MX record was wrong. It is fixed now.\n\nKind regards, Support\n",
+         "In-Reply-To: <t9912@desk.example.org>\nAuto-Submitted: auto-generated\n"),
+        # parcels
+        ("Parcel Express <tracking@parcel.example>", "Delivery failed: package returned to sender",
+         "We were unable to deliver your package.\nRecipient: Alice Martin, alice@example.org\n"
+         "Reason: address unknown. The package was returned to sender.\nTracking: PX123456789\n",
+         "Auto-Submitted: auto-generated\n"),
+        ("Paketdienst <noreply@paket.example.de>", "Zustellung nicht möglich",
+         "Ihre Sendung konnte nicht zugestellt werden. Empfänger nicht angetroffen.\n"
+         "Empfänger: bruno.keller@example.de\nSendungsnummer: 00340434161094042557\n", ""),
+        ("Colis <suivi@colis.example.fr>", "Livraison échouée pour votre colis",
+         "Votre colis n'a pas pu être livré : destinataire absent.\nDestinataire : alice@example.org\n", ""),
+        ("Mensajería <avisos@envios.example.es>", "Entrega fallida de su paquete",
+         "No se pudo entregar su paquete. Destinatario desconocido en la dirección indicada.\n"
+         "Contacto: chiara@example.it\n", ""),
+        # list moderation and quarantine digests
+        ("news-owner@lists.example.org", "Post to News rejected by the moderator",
+         "Your message to news@lists.example.org with subject \"Offer\" was rejected by the list\n"
+         "moderator. Reason: off-topic.\n\nYour address: d.okafor@example.net\n",
+         "X-Mailman-Version: 3.3.9\nPrecedence: bulk\n"),
+        ("Spam Quarantine <quarantine@gateway.example.com>", "Quarantine summary: 3 messages held",
+         "The following messages were blocked and are held in quarantine:\n\n"
+         "From: promo@spam.example  Subject: WIN NOW  Reason: spam detected\n"
+         "From: news@mail.example.com  Subject: Our November news  Reason: bulk mail\n\n"
+         "Release them at https://gateway.example.com/q\n", "Auto-Submitted: auto-generated\n"),
+        # Outlook's message recall and its result
+        ("Emi Tanaka <emi@example.jp>", "Recall: Our November news",
+         "Emi Tanaka would like to recall the message, \"Our November news\".\n", ""),
+        ("System Administrator <postmaster@example.jp>", "Message Recall Failure: Our November news",
+         "Your message\n\n  To: bob@example.com\n  Subject: Our November news\n\n"
+         "could not be recalled: it was already read.\n", "Auto-Submitted: auto-generated\n"),
+        # a plain-text abuse complaint (no ARF): a person, not a feedback loop
+        ("Abuse Desk <abuse@isp.example.net>", "Spam complaint about 198.51.100.7",
+         "Hello,\n\nwe received a complaint from one of our customers (bob@example.com) about the\n"
+         "message below. Please make sure that you mail only people who asked for it.\n\n"
+         "-----Original Message-----\nFrom: news@mail.example.com\nTo: bob@example.com\nSubject: Our November news\n", ""),
+    ]
+    for i, (frm, subject, body, extra) in enumerate(items):
+        yield f"lookalike-{i:02d}", _hdr(frm, BOUNCES, subject, DATES[i % 5], f"lk{i}", extra) + body, {}
+
+
+def reports() -> Iterator[tuple[str, str, dict]]:
+    """Machine reports that are no delivery failure: DMARC aggregate and failure reports,
+    TLS-RPT (RFC 8460), MDNs (RFC 8098) in other forms, an Outlook read receipt."""
+    # DMARC aggregate (RFC 7489 7.2): a zipped XML attachment
+    boundary = "==dmarc=="
+    xml = ("<?xml version=\"1.0\"?><feedback><report_metadata><org_name>provider.example</org_name>"
+           "<report_id>1234</report_id></report_metadata><record><row><source_ip>198.51.100.7</source_ip>"
+           "<count>12</count><policy_evaluated><disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf>"
+           "</policy_evaluated></row></record></feedback>\n")
+    body = (f"--{boundary}\nContent-Type: text/plain\n\nThis is an aggregate report from provider.example.\n\n"
+            f"--{boundary}\nContent-Type: application/gzip; name=\"provider.example!mail.example.com!1764547200!1764633600.xml.gz\"\n"
+            f"Content-Transfer-Encoding: base64\n\n{base64.encodebytes(xml.encode()).decode()}--{boundary}--\n")
+    yield "report-dmarc-aggregate", _hdr(
+        "noreply-dmarc-support@provider.example", BOUNCES,
+        "Report domain: mail.example.com Submitter: provider.example Report-ID: <1234>", DATES[0], "dm0", "",
+        f'multipart/mixed; boundary="{boundary}"', "7bit") + body, {}
+    # DMARC failure report (RFC 6591): an ARF report of Feedback-Type auth-failure
+    boundary = "==ruf=="
+    body = (f"--{boundary}\nContent-Type: text/plain\n\nThis is an authentication failure report for an email "
+            "message received from IP 198.51.100.7.\n\n"
+            f"--{boundary}\nContent-Type: message/feedback-report\n\nFeedback-Type: auth-failure\n"
+            "User-Agent: DMARC-Reporter/1.0\nVersion: 1\nOriginal-Mail-From: <news@mail.example.com>\n"
+            "Original-Rcpt-To: <bob@example.com>\nArrival-Date: Mon, 30 Nov 2026 10:00:05 +0000\n"
+            "Source-IP: 198.51.100.7\nAuth-Failure: dmarc\nReported-Domain: mail.example.com\n\n"
+            f"--{boundary}\nContent-Type: text/rfc822-headers\n\nFrom: news@mail.example.com\nTo: bob@example.com\n"
+            f"Subject: Our November news\nMessage-ID: <news-77@mail.example.com>\n\n--{boundary}--\n")
+    # names the recipient (as Sisimai's feedback), but as not_bounce: nobody complained
+    yield "report-dmarc-failure", _hdr(
+        "dmarc-reports@provider.example", BOUNCES, "Authentication failure report for mail.example.com",
+        DATES[1], "dm1", "", f'multipart/report; report-type=feedback-report; boundary="{boundary}"', "7bit") + body, {
+            "kind": "feedback", "recipient": "bob@example.com"}
+    # TLS-RPT (RFC 8460): report-type tlsrpt with a gzipped JSON part
+    boundary = "==tlsrpt=="
+    js = ('{"organization-name":"provider.example","policies":[{"policy":{"policy-type":"sts",'
+          '"policy-domain":"mail.example.com"},"summary":{"total-successful-session-count":120,'
+          '"total-failure-session-count":2},"failure-details":[{"result-type":"certificate-expired",'
+          '"sending-mta-ip":"198.51.100.7","receiving-mx-hostname":"mx.mail.example.com",'
+          '"failed-session-count":2}]}]}\n')
+    body = (f"--{boundary}\nContent-Type: text/plain\n\nThis is an aggregate TLS report from provider.example.\n\n"
+            f"--{boundary}\nContent-Type: application/tlsrpt+gzip\nContent-Disposition: attachment; "
+            "filename=\"provider.example!mail.example.com!1764547200!1764633600.json.gz\"\n"
+            f"Content-Transfer-Encoding: base64\n\n{base64.encodebytes(js.encode()).decode()}--{boundary}--\n")
+    yield "report-tlsrpt", _hdr(
+        "tlsrpt-noreply@provider.example", BOUNCES,
+        "Report Domain: mail.example.com Submitter: provider.example Report-ID: <2026.11.30T00.00.00Z+mail.example.com@provider.example>",
+        DATES[2], "tr0", "TLS-Report-Domain: mail.example.com\nTLS-Report-Submitter: provider.example\n",
+        f'multipart/report; report-type=tlsrpt; boundary="{boundary}"', "7bit") + body, {}
+    # MDNs: deleted without being read, a failed disposition, a German read receipt
+    for i, (disp, subject, text) in enumerate((
+        ("automatic-action/MDN-sent-automatically; deleted", "Not read: Our November news",
+         "Your message\n\n  To: bob@example.com\n  Subject: Our November news\n\nwas deleted without being read."),
+        ("automatic-action/MDN-sent-automatically; failed", "Disposition notification",
+         "The message sent to bob@example.com could not be processed by the recipient's mail program."),
+        ("manual-action/MDN-sent-manually; displayed", "Gelesen: Our November news",
+         "Ihre Nachricht an bob@example.com wurde gelesen."),
+    )):
+        boundary = f"==mdnx{i}=="
+        body = (f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n\n{text}\n\n"
+                f"--{boundary}\nContent-Type: message/disposition-notification\n\n"
+                "Reporting-UA: pc.example.com; Mail Client 5\nFinal-Recipient: rfc822; bob@example.com\n"
+                f"Original-Message-ID: <news-03{i}@mail.example.com>\nDisposition: {disp}\n"
+                + ("Failure: mailbox locked by another process\n" if "failed" in disp else "")
+                + f"\n--{boundary}--\n")
+        yield f"report-mdn-{i:02d}", _hdr(
+            "Bob <bob@example.com>", BOUNCES, subject, DATES[i % 5], f"mdx{i}", "",
+            f'multipart/report; report-type=disposition-notification; boundary="{boundary}"', "7bit") + body, {}
+
+
 def multiply(base: Iterator[tuple[str, str, dict]], n: int) -> Iterator[tuple[str, str, dict]]:
     """Variants of each message: CRLF line ends, base64 body, quoted-printable body."""
     for name, text, meta in base:
@@ -422,7 +562,7 @@ def messages() -> list[tuple[str, bytes, dict]]:
     """(name, raw bytes, label extras) for every message of the set."""
     out: list[tuple[str, bytes, dict]] = []
     groups = (replies(), newsletters(), notifications(), autoreplies(), calendar(), challenges(),
-              list_manager(), forwarded(), receipts(), misc())
+              list_manager(), forwarded(), receipts(), misc(), lookalikes(), reports())
     for group in groups:
         for name, text, meta in multiply(group, 3):
             out.append((name, text.encode("utf-8"), meta))
@@ -440,7 +580,7 @@ def main() -> None:
         kind = meta.get("kind", "not-bounce")
         labels.append({
             "file": f"{name}.eml", "recipient": meta.get("recipient"), "status": None, "replycode": None,
-            "reason": kind if kind in ("vacation", "delivered") else None, "hardbounce": None, "permanent": None,
+            "reason": kind if kind in ("vacation", "delivered", "feedback") else None, "hardbounce": None, "permanent": None,
             "kind": kind, "mta": name.split("-")[0],
         })
     (HERE / "labels.jsonl").write_text("".join(json.dumps(lb) + "\n" for lb in labels))

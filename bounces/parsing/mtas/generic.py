@@ -64,6 +64,8 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     strict = not recognise.daemon_sender(mail)
     if strict and not recognise.announces_failure(mail):
         return []
+    if strict and not dsn and "list-unsubscribe" in mail.headers:
+        return []  # a newsletter that quotes a bounce: reports carry no RFC 2369 list headers
     found: list[tuple[int, str, str]] = []
     for i, line in enumerate(lines[:400]):
         if "@" not in line:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .. import recognise
 from ..common import Rec, find_command, find_replycode, find_status, norm_address
 from ..message import Mail
 from ._text import cut_returned, diag_rec, merge_dsn
@@ -32,7 +33,9 @@ def match(mail: Mail) -> bool:
     """Google's mailer-daemon with its fixed wording."""
     head = mail.lc_head
     if "delivery to the following recipient" in head and _START.search(mail.body[:2000]):
-        return True
+        # Google sends them as "Mail Delivery Subsystem <mailer-daemon@...>" with an empty
+        # return path; a newsletter or a person quoting the wording is not one
+        return recognise.daemon_sender(mail) or bool(mail.ds_texts)
     return "** " in head and "the response from the remote server was" in head and bool(
         _TITLE.search(mail.body[:600])
     )
