@@ -600,7 +600,10 @@ def _prefer(field: str | None, in_text: str | None, reply: str | None) -> str | 
 
 # An SMTP verb quoted in capitals ("RCPT TO:<a@example.jp>", ">>> DATA"): transcripts of
 # Sendmail, InterScan, IMail ... The latest stage quoted wins (DATA > RCPT > MAIL > EHLO).
-_VERB: Final = re.compile(r"(?<![A-Za-z0-9@.])(RCPT T[Oo]|MAIL F(?:ROM|rom)|DATA|EHLO|HELO|STARTTLS)(?![A-Za-z0-9@])")
+# (never a capability an EHLO reply lists: "250-STARTTLS", "250 STARTTLS")
+_VERB: Final = re.compile(
+    r"(?<![A-Za-z0-9@.-])(?<!250 )(RCPT T[Oo]|MAIL F(?:ROM|rom)|DATA|EHLO|HELO|STARTTLS)(?![A-Za-z0-9@])"
+)
 _VERB_RANK: Final[dict[str, tuple[int, str]]] = {
     "EHLO": (1, "EHLO"), "HELO": (1, "HELO"), "STARTTLS": (2, "STARTTLS"), "MAIL FROM": (3, "MAIL"),
     "MAIL From": (3, "MAIL"), "RCPT TO": (4, "RCPT"), "RCPT To": (4, "RCPT"), "DATA": (5, "DATA"),

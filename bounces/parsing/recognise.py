@@ -36,7 +36,9 @@ _BOUNCE_SUBJECT = re.compile(
     r"|message delayed|user unknown|unknown user|no such user|mailbox (?:full|unavailable)|over ?quota"
     r"|失敗|エラー|不能|未送達|zustellung|unzustellbar|non remis|non recapitabile|no entregado|non consegnato"
     r"|不達|退信|недоставлен|(?:mail|message|delivery) (?:failed|failure|rejected)|rejected mail|failed mail"
-    r"|not (?:yet )?(?:been )?delivered|returning to sender",
+    r"|not (?:yet )?(?:been )?delivered|returning to sender"
+    r"|onbestelbaar|niet bezorgd|niedostarczon|nedoru[čc]iteln|n[ãa]o entregue|n[ãa]o [ée] poss[íi]vel entregar"
+    r"|non recapitat|no se puede entregar|недоставля|не доставлен|无法投递|投递失败|退信|配信不能|teslim edilemedi",
     re.I,
 )
 # The sentences a delivery report says about itself (any MTA, several languages).
@@ -51,7 +53,17 @@ FAILURE_SENTENCE = re.compile(
     r"|returned mail|delivery status notification|message (?:could not|couldn't) be sent"
     r"|nicht zugestellt|unzustellbar|n'a pas pu [eê]tre (?:d[eé]livr|remis|distribu)|non remis"
     r"|no (?:se )?(?:ha )?pudo (?:ser )?entreg|non [eè] stat[oa] (?:possibile )?(?:consegnat|recapitat)"
-    r"|配信できません|送信できません|届きませんでした|未送達|无法投递|не (?:может быть )?доставлен",
+    r"|配信できません|送信できません|届きませんでした|未送達|无法投递|не (?:может быть )?доставлен"
+    # the same in the other languages local MTAs and Exchange localisations write
+    r"|не (?:было |будет )?доставлен|не удалось доставить|доставка .{0,40}не выполнена"
+    r"|nie (?:zosta[łl][oa]? |mo[żz]na by[łl]o )?dostarczon|nie uda[łl]o si[ęe] dostarczy[ćc]|dostarczenie .{0,40}nie powiod"
+    r"|nebylo mo[žz]n[ée] doru[čc]it|nepoda[řr]ilo se doru[čc]it|doru[čc]en[íi] .{0,40}nezda[řr]ilo"
+    r"|kon niet (?:worden )?(?:afgeleverd|bezorgd)|niet (?:kunnen )?(?:afleveren|bezorgen)|bezorging is mislukt"
+    r"|n[ãa]o (?:foi poss[íi]vel entregar|p[ôo]de ser entregue|foi entregue)|falha na entrega"
+    r"|non (?:[èe] stato|è stato possibile) (?:consegnat|recapitat)|recapito non riuscito|impossibile recapitare"
+    r"|error en la entrega|no se (?:ha )?podido entregar|la remise a [ée]chou[ée]|impossible de (?:remettre|distribuer)"
+    r"|zustellung .{0,40}fehlgeschlagen|konnte nicht zugestellt|无法送达|投递失败|传递.{0,20}失败|發送失敗|无法传递"
+    r"|配信に失敗|配信不能|전달되지 않|전송 실패|teslim edilemedi",
     re.I,
 )
 _REPLY_WITH_STATUS = re.compile(r"(?<![\d.])[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}\b|\bRCPT TO:?\s*<", re.I)

@@ -528,3 +528,84 @@ def test_our_own_verp_token_is_read_from_the_notice() -> None:
     result = parse_bounce(_postfix_report(_DIAG_UNKNOWN, "ruth@example.org", "5.1.1"))
     assert result.token == n.TOKEN
     assert result.message_id == "<n-2026-12@mail.example.com>"
+
+
+# ---- 10. charsets and folded DSN fields ---------------------------------------------------------
+
+def test_a_folded_final_recipient_and_diagnostic_code_are_joined() -> None:
+    ds = ("Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822;\n ruth@example.org\nAction: failed\n"
+          "Status: 5.1.1\nDiagnostic-Code: smtp;\n 550 5.1.1 user unknown\n")
+    raw = n.message("Undelivered Mail Returned to Sender",
+                    n.report("Your message could not be delivered.\n", ds, n.original("ruth@example.org")))
+    _check(raw, Kind.FAILURE, [("ruth@example.org", "5.1.1", "userunknown")])
+
+
+def test_recipient_blocks_without_blank_lines_between_them() -> None:
+    ds = ("Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; ruth@example.org\nAction: failed\n"
+          "Status: 5.1.1\nFinal-Recipient: rfc822; carla@example.org\nAction: failed\nStatus: 5.2.2\n"
+          "Diagnostic-Code: smtp; 552 mailbox full\n")
+    raw = n.message("Undelivered Mail Returned to Sender",
+                    n.report("Your message could not be delivered.\n", ds, n.original("ruth@example.org")))
+    _check(raw, Kind.FAILURE, [("ruth@example.org", "5.1.1", "userunknown"), ("carla@example.org", "5.2.2", "mailboxfull")])
+
+
+_CHARSET_NOTICES = [
+    ("iso-8859-1", "=?iso-8859-1?Q?Unzustellbar=3A_Ihre_Nachricht?=",
+     "Ihre Nachricht konnte nicht zugestellt werden an:\n\nruth@example.org\n    Das Postfach ist voll. Größe überschritten.\n",
+     "mailboxfull"),
+    ("iso-2022-jp", "=?ISO-2022-JP?B?GyRCR1s/LiVoJWklPBsoQg==?=",
+     "以下の宛先にメッセージを配信できませんでした。\n\nruth@example.org\n    550 5.1.1 ユーザーが存在しません\n", "userunknown"),
+    ("shift_jis", "=?ISO-2022-JP?B?GyRCR1s/LiVoJWklPBsoQg==?=",
+     "以下の宛先にメッセージを配信できませんでした。\n\nruth@example.org\n    550 5.1.1 ユーザーが存在しません\n", "userunknown"),
+    ("euc-jp", "=?ISO-2022-JP?B?GyRCR1s/LiVoJWklPBsoQg==?=",
+     "以下の宛先にメッセージを配信できませんでした。\n\nruth@example.org\n    550 5.1.1 ユーザーが存在しません\n", "userunknown"),
+    ("koi8-r", "=?utf-8?B?0KHQvtC+0LHRidC10L3QuNC1INC90LUg0LTQvtGB0YLQsNCy0LvQtdC90L4=?=",
+     "Ваше сообщение не было доставлено следующим получателям:\n\nruth@example.org\n    Ящик переполнен\n",
+     "mailboxfull"),
+    ("windows-1251", "=?utf-8?B?0KHQvtC+0LHRidC10L3QuNC1INC90LUg0LTQvtGB0YLQsNCy0LvQtdC90L4=?=",
+     "Ваше сообщение не было доставлено следующим получателям:\n\nruth@example.org\n    Ящик переполнен\n",
+     "mailboxfull"),
+    ("iso-8859-2", "Wiadomość niedostarczona",
+     "Nie udało się dostarczyć wiadomości do następujących odbiorców:\n\nruth@example.org\n    Skrzynka jest pełna\n",
+     "mailboxfull"),
+]
+
+
+@pytest.mark.parametrize(("charset", "subject", "text", "reason"), _CHARSET_NOTICES)
+def test_a_notice_in_a_legacy_charset_is_decoded(charset: str, subject: str, text: str, reason: str) -> None:
+    """No status code in most of them: the failure sentence and the reason words in the
+    language decide, after the declared charset is decoded."""
+    body = text + "\n--- Original message ---\n" + n.original("ruth@example.org")
+    head = n.headers(subject, ctype=f'text/plain; charset="{charset}"', extra="Content-Transfer-Encoding: 8bit\n")
+    raw = head.encode() + b"\n" + body.encode(charset)
+    _check(raw, Kind.FAILURE, [("ruth@example.org", None, reason)])
+
+
+# ---- 11. findings of the phrase audit -----------------------------------------------------------
+
+@pytest.mark.parametrize(("diagnostic", "reason"), [
+    # "250-STARTTLS" is a capability an EHLO reply lists, not the command that failed
+    ("Sent: EHLO mx.example.net Received: 250-mx.example.org 250-STARTTLS 250 8BITMIME "
+     "Sent: RCPT TO:<ruth@example.org> Received: 550 Requested action not taken: mailbox unavailable", "userunknown"),
+    ("550 Requested action not taken: mailbox unavailable 250-STARTTLS", "filtered"),
+    ("454 4.7.0 TLS not available due to local problem (in reply to STARTTLS command)", "failedstarttls"),
+    ("530 5.7.0 Must issue a STARTTLS command first", "failedstarttls"),
+    # a gateway's host name is no blocklist listing
+    ("host mx1.barracuda.example.com said: 550 No such user here (in reply to RCPT TO command)", "userunknown"),
+    ("550 5.7.1 Service unavailable; client [192.0.2.1] blocked using b.barracudacentral.org", "blocked"),
+    ("550 message rejected: high probability of spam", "spamdetected"),
+])
+def test_phrases_tightened_by_the_audit(diagnostic: str, reason: str) -> None:
+    from bounces.parsing.classify import classify
+
+    verdict = classify(status=None, replycode=diagnostic[:3] if diagnostic[:1].isdigit() else "550",
+                       diagnostic=diagnostic, action="failed")
+    assert verdict.reason == reason
+
+
+def test_a_success_reply_before_the_refusal_does_not_make_the_notice_delivered() -> None:
+    from bounces.parsing.common import find_replycode, find_status
+
+    text = "MAIL From:<a@b> 250 2.1.0 Ok RCPT To:<c@d> 550 5.1.1 no such user"
+    assert (find_status(text), find_replycode(text)) == ("5.1.1", "550")
+    assert (find_status("250 2.0.0 Ok: queued"), find_replycode("250 2.0.0 Ok: queued")) == ("2.0.0", "250")

@@ -110,7 +110,7 @@ def test_a_dmarc_failure_report_is_no_complaint() -> None:
     ]
 
 
-@pytest.mark.parametrize("name", [f"lookalike-{i:02d}.eml" for i in range(15)])
+@pytest.mark.parametrize("name", [f"lookalike-{i:02d}.eml" for i in range(19)])
 def test_bouncy_ordinary_mail_names_nobody(name: str) -> None:
     """People, parcels, tickets, moderation, quarantine digests, recalls, newsletters quoting
     a bounce: their words are a bounce's, their form is not."""

@@ -451,6 +451,15 @@ def lookalikes() -> Iterator[tuple[str, str, dict]]:
         ("Mensajería <avisos@envios.example.es>", "Entrega fallida de su paquete",
          "No se pudo entregar su paquete. Destinatario desconocido en la dirección indicada.\n"
          "Contacto: chiara@example.it\n", ""),
+        ("Correios <avisos@correio.example.br>", "Sua encomenda não foi entregue",
+         "Olá,\n\nsua encomenda não foi entregue: destinatário ausente.\nDestinatário:\nalice@example.org\n"
+         "Nova tentativa amanhã.\n", ""),
+        ("Kurier <powiadomienia@kurier.example.pl>", "Przesyłka nie została dostarczona",
+         "Przesyłka nie została dostarczona. Nie udało się dostarczyć paczki do:\nbruno.keller@example.de\n", ""),
+        ("Pakketdienst <info@pakket.example.nl>", "Uw pakket kon niet worden bezorgd",
+         "Uw pakket kon niet worden bezorgd. Ontvanger:\nemi@example.jp\nWe proberen het morgen opnieuw.\n", ""),
+        ("Служба доставки <info@dostavka.example.ru>", "Ваша посылка не доставлена",
+         "Ваша посылка не была доставлена: получатель отсутствовал.\nПолучатель:\nd.okafor@example.net\n", ""),
         # list moderation and quarantine digests
         ("news-owner@lists.example.org", "Post to News rejected by the moderator",
          "Your message to news@lists.example.org with subject \"Offer\" was rejected by the list\n"

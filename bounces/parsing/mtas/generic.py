@@ -51,6 +51,22 @@ _HEADER_LINE = re.compile(r"^\s*(?:to|from|cc|bcc|date|subject|sender|reply-to|m
 _ADDR_LIST = re.compile(r"(?:<?[^\s<>\"':;,()]+@[\w.-]+>?[\s,;]*)+")
 
 
+# A delivery report is about a message: it returns it, quotes the server's reply, or says
+# "message"/"mail" in its language. A parcel service's "could not be delivered" does not.
+_MAIL_WORD = re.compile(
+    r"\b(?:e-?)?mails?\b|\bmessages?\b|nachricht|courriel|courrier|correo|mensaje|mensagem|messaggi"
+    r"|\bbericht|wiadomo|zpr[áa]v|сообщени|письм|邮件|郵件|メール|メッセージ|메일|ileti",
+    re.I,
+)
+_SMTP_REPLY = re.compile(r"(?<![\d.])[45]\d\d[ -]|#?[45]\.\d{1,3}\.\d{1,3}\b")
+
+
+def _about_mail(mail: Mail, text: str) -> bool:
+    if mail.returned or len(text) < len(mail.body) or _SMTP_REPLY.search(text):
+        return True  # a returned copy (cut_returned found its start) or an SMTP reply
+    return bool(_MAIL_WORD.search(ADDR_RE.sub(" ", mail.subject + "\n" + text[:3000])))
+
+
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     """Recipients named on their own lines, with the following lines as diagnostic."""
     if not looks_like_bounce(mail):
@@ -66,6 +82,8 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         return []
     if strict and not dsn and "list-unsubscribe" in mail.headers:
         return []  # a newsletter that quotes a bounce: reports carry no RFC 2369 list headers
+    if strict and not dsn and not _about_mail(mail, text):
+        return []  # "your parcel could not be delivered": a failure, but not of a message
     found: list[tuple[int, str, str]] = []
     for i, line in enumerate(lines[:400]):
         if "@" not in line:
