@@ -157,6 +157,7 @@ class Processor:
             planned.append((item, rows))
             groups[_outcome_of(rows)].append(item.raw_id)
         with transaction.atomic():
+            durable_commit()
             got = self._claim(groups, now)
             mine = [(item, rows) for item, rows in planned if item.raw_id in got]
             outcome.counts["skipped_claimed"] = len(items) - len(mine)
@@ -330,6 +331,22 @@ class Processor:
     def _log_error(self, line: str) -> None:
         if self.run is not None:
             self.run.error_log = (self.run.error_log + line + "\n")[-ERROR_LOG_LIMIT:]
+
+
+def durable_commit() -> None:
+    """Make the current transaction's commit wait for its WAL write, whatever the server's
+    `synchronous_commit` (PostgreSQL; raised from `off` only, never lowered).
+
+    A batch's commit is what allows its messages to be deleted or moved on the mail server. With
+    asynchronous commit the server acknowledges before the WAL is written, and a crash (or
+    `pg_ctl stop -m immediate`) up to a few hundred milliseconds later takes the batch back while
+    its messages are already gone from the server: never recorded, never counted (issue 12).
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('synchronous_commit', 'on', true) "
+                       "WHERE current_setting('synchronous_commit') = 'off'")
 
 
 def _outcome_of(rows: list[tuple[Bounce, Decision, Match]]) -> tuple[str, str]:

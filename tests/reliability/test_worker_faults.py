@@ -158,10 +158,6 @@ def test_a_skipped_run_names_the_live_holder_and_a_dead_holders_lock_is_taken_ov
     assert Mailbox.objects.get(pk=mailbox.pk).locked_until is None
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open defect (issue 12): when PostgreSQL stops mid-run, a batch of stored messages can end "
-    "as state 'processed' with no outcome, no attempt and no Bounce rows, so the next run "
-    "skips them (195 of 200 bounces); seen on an idle machine, not on every run"))
 def test_postgresql_stopped_mid_run_gives_a_clean_error_a_failed_run_and_a_free_lock(
     pipeline_dovecot, mail_user, mailbox, campaign, postgres_server
 ):
