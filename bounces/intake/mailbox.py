@@ -87,6 +87,9 @@ class DatabaseUnavailableError(TransientRunError):
 # After a database failure, the run's end is recorded with these pauses between tries (the
 # server may be restarting); then the failure is reported and the lock left to expire.
 RECORD_RETRY_PAUSES = (1.0, 3.0, 6.0)
+# ... and while the server does not even accept a connection (a restart, crash recovery after
+# an immediate stop: seconds to minutes), tries go on every few seconds for this long.
+RECORD_RECONNECT_SECONDS = 90.0
 
 
 # Runs with at least this many new messages parse in a helper process, overlapping the
@@ -219,14 +222,23 @@ def _record_database_failure(run: ProcessingRun, mailbox: Mailbox, token: str, m
             last_run_at=started, last_error=message[:2000], last_error_at=timezone.now()),
         "lock": lambda: release_mailbox_lock(mailbox.pk, token),
     }
-    for pause in (0.0, *RECORD_RETRY_PAUSES):
+    pauses = list(RECORD_RETRY_PAUSES)
+    reconnect_until = time.monotonic() + RECORD_RECONNECT_SECONDS
+    pause = 0.0
+    while True:
         if pause:
             time.sleep(pause)
         try:
             connection.close()  # a broken connection is replaced by a fresh one
         except DatabaseError:
             pass
-        for name, write in list(writes.items()):
+        try:
+            connection.ensure_connection()
+            reachable = True
+        except DatabaseError as exc:
+            reachable = False
+            log.warning("run %s: the database does not answer yet: %s", run.pk, " ".join(str(exc).split())[:200])
+        for name, write in list(writes.items()) if reachable else ():
             try:
                 set_database_limits()
                 write()
@@ -239,6 +251,12 @@ def _record_database_failure(run: ProcessingRun, mailbox: Mailbox, token: str, m
             except DatabaseError:
                 pass
             return
+        if pauses:
+            pause = pauses.pop(0)
+        elif not reachable and time.monotonic() < reconnect_until:
+            pause = 2.0  # still starting up: the run's end is worth the wait (the lock goes with it)
+        else:
+            break
     log.error("run %s: the database stayed unavailable; the run is left for the next one to close", run.pk)
 
 

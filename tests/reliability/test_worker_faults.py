@@ -196,7 +196,7 @@ def test_postgresql_stopped_mid_run_gives_a_clean_error_a_failed_run_and_a_free_
     assert "Database error" in err, err
     run = ProcessingRun.objects.get()
     mailbox.refresh_from_db()
-    assert run.status == ProcessingRun.Status.FAILED and run.finished_at is not None
+    assert run.status == ProcessingRun.Status.FAILED and run.finished_at is not None, err
     assert "Database error" in mailbox.last_error
     assert mailbox.locked_until is None
 
@@ -235,3 +235,46 @@ def test_a_read_only_database_stops_the_command_with_one_clear_line(
     assert len(pipeline_dovecot.message_files(mail_user)) == 4
     assert process_mailbox(mailbox_id=mailbox.pk).status == ProcessingRun.Status.SUCCEEDED
     assert Bounce.objects.count() == 4 and pipeline_dovecot.message_files(mail_user) == []
+
+
+def test_a_run_whose_database_stays_down_for_seconds_still_records_its_end_once_it_is_back(
+    pipeline_dovecot, mail_user, mailbox, campaign, postgres_server, monkeypatch
+):
+    """PostgreSQL stopped mid-run and back only after the quick retries are spent (crash
+    recovery under load takes that long): the run keeps trying to reconnect, then records its
+    failure and frees the lock, instead of being left "running" with the lock held."""
+    import threading
+
+    _postgres_only()
+    sent = _inject(pipeline_dovecot, mail_user, campaign, 30, "dn")
+    Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=5)
+    monkeypatch.setattr("bounces.intake.mailbox.RECORD_RETRY_PAUSES", (0.1,))
+    pg_ctl = [str(postgres_server.bin_dir / "pg_ctl"), "-D", str(postgres_server.root / "data"), "-w"]
+    restarts: list[threading.Timer] = []
+
+    def stop_database(run, done):
+        if not restarts:
+            postgres_server._run([*pg_ctl, "-m", "immediate", "stop"])
+            restarts.append(threading.Timer(3.0, start_postgres_again, [postgres_server]))
+            restarts[0].start()
+
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            process_mailbox(mailbox_id=mailbox.pk, progress=stop_database)
+    finally:
+        for timer in restarts:
+            timer.join(60)
+        if not _wait(lambda: _accepting(postgres_server), 1):
+            start_postgres_again(postgres_server)
+    run = ProcessingRun.objects.get()
+    mailbox.refresh_from_db()
+    assert run.status == ProcessingRun.Status.FAILED and run.finished_at is not None
+    assert "Database error" in mailbox.last_error
+    assert mailbox.locked_until is None
+
+    again = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert again.status == ProcessingRun.Status.SUCCEEDED, again.error_log
+    assert Bounce.objects.count() == len(sent)
+    assert sum(ProcessingRun.objects.values_list("hard", flat=True)) == len(sent)
+    assert pipeline_dovecot.message_files(mail_user) == []
