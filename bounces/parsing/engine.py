@@ -292,6 +292,10 @@ def _finish(rec: Rec, kind: Kind, mta: str | None, subject: str, reporting_mta: 
         pseudo = _PSEUDO.get(reason) if isinstance(_PSEUDO, dict) else None
         if pseudo and (not rec.status or rec.status.endswith(".0.0")) and verdict.status:
             status = verdict.status[0] + str(pseudo)[1:]
+    if rec.action == "delayed" and category != Category.DELAY and not (rec.status or "").startswith("5"):
+        # a warning (the MTA is still trying) is never a failure, whatever pseudo code the
+        # reason got (Sisimai keeps 5.0.947 for warnings without temporary wording)
+        category = Category.DELAY
     return RecipientResult(
         recipient=rec.recipient, action=rec.action, status=status, replycode=rec.replycode,
         diagnostic=diagnostic, remote_mta=rec.remote_mta, reason=reason, hard=hard,

@@ -609,3 +609,43 @@ def test_a_success_reply_before_the_refusal_does_not_make_the_notice_delivered()
     text = "MAIL From:<a@b> 250 2.1.0 Ok RCPT To:<c@d> 550 5.1.1 no such user"
     assert (find_status(text), find_replycode(text)) == ("5.1.1", "550")
     assert (find_status("250 2.0.0 Ok: queued"), find_replycode("250 2.0.0 Ok: queued")) == ("2.0.0", "250")
+
+
+# ---- 12. warnings without a delivery-status part -------------------------------------------------
+
+_WARNINGS = {
+    "postfix": ("Delayed Mail (still being retried)",
+                "This is the mail system at host mx.example.net.\n\n# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO "
+                "RESEND YOUR MESSAGE. #\n\nYour message could not be delivered for more than 4 hour(s).\nIt will be "
+                "retried until it is 5 day(s) old.\n\n                   The mail system\n\n<tom@example.com>: connect "
+                "to mx.example.com[192.0.2.30]:25: Connection timed out\n"),
+    "sendmail": ("Warning: could not send message for past 4 hours",
+                 "    **      THIS IS A WARNING MESSAGE ONLY      **\n\nThe original message was received at Tue, 1 Dec "
+                 "2026 04:00:00 GMT\n\n   ----- Transcript of session follows -----\n<tom@example.com>... Deferred: "
+                 "Connection timed out with mx.example.com.\nWarning: message still undelivered after 4 hours\n"
+                 "Will keep trying until message is 5 days old\n"),
+    "exchange": ("Delivery Status Notification (Delay)",
+                 "This is an automatically generated Delivery Status Notification.\n\nTHIS IS A WARNING MESSAGE ONLY."
+                 "\n\nDelivery to the following recipients has been delayed.\n\n       tom@example.com\n"),
+    "gmail": ("Delivery Status Notification (Delay)",
+              "** Delivery incomplete **\n\nThere was a temporary problem delivering your message to tom@example.com. "
+              "Gmail will retry for 46 more hours.\n\nThe response was:\n\n451 4.3.0 Mail server temporarily rejected "
+              "message.\n"),
+    "office365": ("Delivery delayed: December news",
+                  "Delivery is delayed to these recipients or groups:\n\ntom@example.com (tom@example.com)\n\nThis "
+                  "message hasn't been delivered yet. Delivery will continue to be attempted.\n"),
+    "courier": ("WARNING: delayed mail",
+                "This is a delivery status notification from mx.example.net, running the Courier mail server.\n\n"
+                "This is only a warning message. Your message has not yet been delivered to the following "
+                "recipients. Delivery attempts will continue.\n\n<tom@example.com>: 451 4.4.1 mx.example.com: "
+                "connection refused\n"),
+}
+
+
+@pytest.mark.parametrize("mta", sorted(_WARNINGS))
+def test_a_text_only_warning_is_a_delay_and_never_counts(mta: str) -> None:
+    subject, text = _WARNINGS[mta]
+    raw = n.plain(subject, text + "\n--- Original message ---\n" + n.original("tom@example.com"))
+    result = parse_bounce(raw)
+    assert result.kind == Kind.DELAY
+    assert [(r.recipient, r.category) for r in result.recipients] == [("tom@example.com", Category.DELAY)]

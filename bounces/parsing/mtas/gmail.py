@@ -36,7 +36,7 @@ def match(mail: Mail) -> bool:
         # Google sends them as "Mail Delivery Subsystem <mailer-daemon@...>" with an empty
         # return path; a newsletter or a person quoting the wording is not one
         return recognise.daemon_sender(mail) or bool(mail.ds_texts)
-    return "** " in head and "the response from the remote server was" in head and bool(
+    return "** " in head and ("the response from the remote server was" in head or "the response was:" in head) and bool(
         _TITLE.search(mail.body[:600])
     )
 
