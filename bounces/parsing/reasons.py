@@ -215,7 +215,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"recipient refuses to accept your mail", r"your envelope recipient (?:has been denied|is in my badrcptto)",
         r"that domain or user isn'?t in my list of allowed rcpthosts", r"user missing home directory",
         r"inactive email address", r"address not found", r"no valid recipients for this",
-        r"this spectator does not exist", r"not email addresses", r"vdeliver: invalid or unknown virtual user",
+        r"this spectator does not exist", r"vdeliver: invalid or unknown virtual user",
         r"utilisateur inconnu", r"destinataire (?:inconnu|invalide)", r"adresse (?:d au moins un )?destinataire invalide",
         r"nessun utente", r"no existe (?:dicha persona|ese usuario)", r"usuario (?:desconocido|inexistente)",
         r"unbekannt", r"nicht gefunden wurde", r"not found in (?:the )?directory",
@@ -492,7 +492,7 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"turn on smtp authentication", r"authentication turned on", r"unauthenticated senders not allowed",
         r"you don'?t authenticate", r"not authorized to send mail", r"verification failure",
         r"authrequired", r"account not subscribed to ses", r"is not authorized to perform ses",
-        r"is a dead domain", r"authentifi?cation (?:invalide|requise)",
+        r"domain .{1,80}? is a dead domain", r"authentifi?cation (?:invalide|requise)",
     ),
     # A local delivery program failed, whatever status the MTA wrapped it in.
     "mailererror_strong": (

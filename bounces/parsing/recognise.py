@@ -37,7 +37,8 @@ _BOUNCE_SUBJECT = re.compile(
     r"|失敗|エラー|不能|未送達|zustellung|unzustellbar|non remis|non recapitabile|no entregado|non consegnato"
     r"|不達|退信|недоставлен|(?:mail|message|delivery) (?:failed|failure|rejected)|rejected mail|failed mail"
     r"|not (?:yet )?(?:been )?delivered|returning to sender"
-    r"|onbestelbaar|niet bezorgd|niedostarczon|nedoru[čc]iteln|n[ãa]o entregue|n[ãa]o [ée] poss[íi]vel entregar"
+    r"|onbestelbaar|niet bezorgd|niedostarcz|nedoru[čc]iteln|n[ãa]o entregue|n[ãa]o [ée] poss[íi]vel entregar"
+    r"|ej levererbar|kan inte levereras|kan ikke leveres|ikke levert|ei voitu toimittaa|nem k[ée]zbes[íi]thet"
     r"|non recapitat|no se puede entregar|недоставля|не доставлен|无法投递|投递失败|退信|配信不能|teslim edilemedi",
     re.I,
 )
@@ -63,7 +64,8 @@ FAILURE_SENTENCE = re.compile(
     r"|non (?:[èe] stato|è stato possibile) (?:consegnat|recapitat)|recapito non riuscito|impossibile recapitare"
     r"|error en la entrega|no se (?:ha )?podido entregar|la remise a [ée]chou[ée]|impossible de (?:remettre|distribuer)"
     r"|zustellung .{0,40}fehlgeschlagen|konnte nicht zugestellt|无法送达|投递失败|传递.{0,20}失败|發送失敗|无法传递"
-    r"|配信に失敗|配信不能|전달되지 않|전송 실패|teslim edilemedi",
+    r"|配信に失敗|配信不能|전달되지 않|전송 실패|teslim edilemedi"
+    r"|kunde inte levereras|kunne ikke leveres|toimitus ep[äa]onnistui|nem siker[üu]lt k[ée]zbes[íi]teni",
     re.I,
 )
 _REPLY_WITH_STATUS = re.compile(r"(?<![\d.])[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}\b|\bRCPT TO:?\s*<", re.I)

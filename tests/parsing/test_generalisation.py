@@ -441,6 +441,16 @@ _PLAIN_NOTICES = {
            "Boîte aux lettres pleine.", "--- Message d'origine ---", "mailboxfull"),
     "es": ("Mensaje no entregado", "No se ha podido entregar su mensaje al siguiente destinatario:",
            "El buzón está lleno.", "--- Mensaje original ---", "mailboxfull"),
+    "sv": ("Kan inte levereras", "Meddelandet kunde inte levereras till följande mottagare:",
+           "550 5.1.1 Okänd användare", "--- Original message ---", "userunknown"),
+    "da": ("Kan ikke leveres", "Meddelelsen kunne ikke leveres til følgende modtager:",
+           "550 5.1.1 Ukendt bruger", "--- Original message ---", "userunknown"),
+    "fi": ("Toimitus epäonnistui", "Viestiä ei voitu toimittaa seuraavalle vastaanottajalle:",
+           "550 5.1.1 Tuntematon käyttäjä", "--- Original message ---", "userunknown"),
+    "hu": ("Nem kézbesíthető üzenet", "Az üzenetet nem sikerült kézbesíteni a következő címzettnek:",
+           "550 5.1.1 Ismeretlen felhasználó", "--- Original message ---", "userunknown"),
+    "tr": ("İleti teslim edilemedi", "İletiniz aşağıdaki alıcıya teslim edilemedi:",
+           "550 5.1.1 Bilinmeyen kullanıcı", "--- Original message ---", "userunknown"),
 }
 
 
