@@ -9,7 +9,7 @@ RUN useradd --system --create-home --uid 10001 bouncemgr
 COPY . .
 RUN pip install --no-cache-dir .
 # DEBUG off selects whitenoise's compressed manifest storage, as at run time.
-RUN mkdir -p /app/var && DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput -v0 \
+RUN mkdir -p /app/var/imports && DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput -v0 \
     && chown -R bouncemgr /app/var && chmod 0700 /app/var
 USER bouncemgr
 EXPOSE 8000

@@ -303,8 +303,12 @@ CAMPAIGN_LIST_UNSUBSCRIBE = env.str("CAMPAIGN_LIST_UNSUBSCRIBE", default="")
 CAMPAIGN_DEFER_RETRY_DELAYS = [
     int(x) for x in env.list("CAMPAIGN_DEFER_RETRY_DELAYS", default=["900", "3600", "14400"]) if x.strip()
 ]
-# Largest CSV the admin upload page imports in the request; larger files: manage.py import_contacts.
-CONTACTS_IMPORT_UPLOAD_MAX_BYTES = env.int("CONTACTS_IMPORT_UPLOAD_MAX_BYTES", default=2 * 1024 * 1024)
+# CSV import page: the largest upload (larger files: manage.py import_contacts); files up to
+# the inline size are imported in the request, larger ones by a task (contacts/import_jobs.py)
+# from CONTACTS_IMPORT_DIR, which web and worker must share.
+CONTACTS_IMPORT_UPLOAD_MAX_BYTES = env.int("CONTACTS_IMPORT_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
+CONTACTS_IMPORT_INLINE_MAX_BYTES = env.int("CONTACTS_IMPORT_INLINE_MAX_BYTES", default=256 * 1024)
+CONTACTS_IMPORT_DIR = Path(env.str("CONTACTS_IMPORT_DIR", default=str(VAR_DIR / "imports")))
 # Results pages: stored bounce figures older than this are refreshed; campaigns with up to
 # CAMPAIGN_STATS_SYNC_LIMIT bounces are recounted in the request, larger ones in a task.
 CAMPAIGN_STATS_MAX_AGE = env.int("CAMPAIGN_STATS_MAX_AGE", default=300)

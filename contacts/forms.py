@@ -8,9 +8,9 @@ from django.template.defaultfilters import filesizeformat
 
 from .models import MailingList
 
-# The page imports inside the request (~3,000 rows a second): 2 MiB is ~50,000 rows of
-# "address,name", well under a proxy's usual timeout. Larger files: the command.
-DEFAULT_IMPORT_UPLOAD_MAX_BYTES = 2 * 1024 * 1024
+# The page stores the upload and imports it in the background (~3,000 rows a second):
+# 100 MiB is about 2.5 million rows of "address,name". Larger files: the command.
+DEFAULT_IMPORT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
 
 
 def import_upload_max_bytes() -> int:
@@ -30,12 +30,13 @@ class ImportContactsForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        help_text = ("UTF-8 CSV. A header naming an 'email' column (and optionally 'name'), "
-                     "or no header: email, name.")
+        help_text = ("CSV separated by , ; tab or | (found by itself), in UTF-8, UTF-16 or Windows-1252. "
+                     "A header naming an 'email' column (and optionally 'name'), or no header: email, name.")
         limit = import_upload_max_bytes()
         if limit:
-            help_text += (f" Up to {filesizeformat(limit)} here (imported while you wait); "
-                          "larger files: python manage.py import_contacts FILE --list NAME.")
+            help_text += (f" Up to {filesizeformat(limit)} here (large files are imported in the background "
+                          "while a page shows the progress); larger files: "
+                          "python manage.py import_contacts FILE --list NAME.")
         self.fields["file"].help_text = help_text
 
     def clean_file(self):
@@ -44,8 +45,8 @@ class ImportContactsForm(forms.Form):
         limit = import_upload_max_bytes()
         if limit and upload.size > limit:
             raise forms.ValidationError(
-                "This file is %(size)s; the upload page imports files of up to %(limit)s "
-                "inside the request. Import larger files on the server with "
+                "This file is %(size)s; the upload page imports files of up to %(limit)s. "
+                "Import larger files on the server with "
                 '"python manage.py import_contacts FILE --list NAME" '
                 "(see docs/campaigns.md, section 1).",
                 code="too_large",

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from . import import_jobs
 from .forms import ImportContactsForm
-from .importing import ImportFileError, csv_cell, import_contacts, open_text
+from .importing import csv_cell
 from .models import Contact, MailingList, Suppression
 
 HISTORY_LIMIT = 200
@@ -79,8 +80,9 @@ def reset_bounce(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @permission_required("contacts.add_contact", raise_exception=True)
 def import_contacts_view(request: HttpRequest) -> HttpResponse:
-    """Upload a CSV file into a list; the page then shows the report of every row not created."""
-    report = None
+    """Upload a CSV file into a list. The file is stored first, then imported: in the request
+    when small (CONTACTS_IMPORT_INLINE_MAX_BYTES), else by a background task; either way the
+    job's page shows the progress and then the report."""
     initial = {}
     list_id = request.GET.get("list", "")
     if list_id.isdigit():  # ?list= comes from links, but a hand-edited one must not be a 500
@@ -88,28 +90,51 @@ def import_contacts_view(request: HttpRequest) -> HttpResponse:
     form = ImportContactsForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        try:
-            # One transaction: a file found broken half-way leaves nothing behind, not even
-            # the new list it was meant to create.
-            with transaction.atomic():
-                mailing_list = form.cleaned_data["mailing_list"] or MailingList.objects.create(
-                    name=form.cleaned_data["new_list"]
-                )
-                report = import_contacts(
-                    stream=open_text(upload.file), mailing_list=mailing_list,
-                    update_names=form.cleaned_data["update_names"], actor=request.user,
-                    actor_label=f"CSV upload {upload.name}"[:200],
-                )
-        except ImportFileError as exc:
-            form.add_error("file", f"{exc} Nothing was imported.")
+        job = import_jobs.start_import_job(
+            upload=upload, mailing_list=form.cleaned_data["mailing_list"], new_list=form.cleaned_data["new_list"],
+            update_names=form.cleaned_data["update_names"], user=request.user,
+        )
+        if upload.size > import_jobs.inline_max_bytes():
+            import_jobs.queue_import_job(job)
+            return redirect("contacts:import_job", job_id=job.id)
+        job = import_jobs.run_import_job(job.id, actor=request.user)
+        if job.status == import_jobs.Status.FAILED:
+            form.add_error("file", job.error)  # the file cannot be read at all: say so on the form
         else:
-            text = (f"{report.rows} rows read: {report.counts['created']} contacts created, "
-                    f"{report.rejected} rejected.")
-            if report.rejected:
-                messages.warning(request, text + " See the rejected rows below.")
-            else:
-                messages.success(request, text)
-    return render(request, "contacts/import.html", {"form": form, "report": report})
+            text = f"{job.rows} rows read: {job.imported} imported, {job.rejected} rejected."
+            (messages.warning if job.rejected or not job.imported else messages.success)(request, text)
+            return redirect("contacts:import_job", job_id=job.id)
+    return render(request, "contacts/import.html", {"form": form})
+
+
+def _own_job(request: HttpRequest, job_id: str) -> import_jobs.ImportJob:
+    """The job, if the user started it (or is a superuser); 404 otherwise."""
+    job = import_jobs.load_job(job_id)
+    if job is None or (job.user_id != request.user.pk and not request.user.is_superuser):
+        raise Http404("No such import.")
+    return job
+
+
+@never_cache
+@staff_member_required
+@permission_required("contacts.add_contact", raise_exception=True)
+def import_job_view(request: HttpRequest, job_id: str) -> HttpResponse:
+    """An import's progress (the page refreshes itself while it runs), then its report."""
+    job = _own_job(request, job_id)
+    mailing_list = MailingList.objects.filter(pk=job.list_id).first() if job.list_id else None
+    return render(request, "contacts/import_job.html", {"job": job, "mailing_list": mailing_list})
+
+
+@staff_member_required
+@permission_required("contacts.add_contact", raise_exception=True)
+def import_job_report(request: HttpRequest, job_id: str) -> FileResponse:
+    """Every row of the import that was not simply created, with its line number (CSV)."""
+    job = _own_job(request, job_id)
+    path = import_jobs.report_path(job)
+    if not path.exists():
+        raise Http404("No report yet.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"import-{job.id[:8]}-report.csv",
+                        content_type="text/csv; charset=utf-8")
 
 
 @staff_member_required

@@ -49,7 +49,7 @@ def test_a_zero_limit_means_no_limit(settings):
 def test_the_default_limit_is_shown_next_to_the_field():
     form = ImportContactsForm()
 
-    assert "2.0\xa0MB" in form.fields["file"].help_text
+    assert "100.0\xa0MB" in form.fields["file"].help_text
     assert "import_contacts" in form.fields["file"].help_text
 
 

@@ -321,11 +321,11 @@ def test_the_import_page_imports_an_upload_and_reports_rejected_rows(admin_clien
     upload.name = "contacts.csv"
 
     response = admin_client.post(reverse("contacts:import"), {"file": upload, "mailing_list": mailing_list.pk,
-                                                              "update_names": "on"})
+                                                              "update_names": "on"}, follow=True)
 
     assert response.status_code == 200
-    report = response.context["report"]
-    assert report.counts["created"] == 1 and report.rejected == 1
+    job = response.context["job"]
+    assert job.counts["created"] == 1 and job.rejected == 1
     assert "rejected: invalid address" in response.content.decode()
     assert Subscription.objects.filter(mailing_list=mailing_list, contact__email="ann@example.com").exists()
 

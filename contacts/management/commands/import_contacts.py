@@ -42,8 +42,8 @@ class Command(BaseCommand):
         except MailingList.DoesNotExist:
             if not create_list:
                 raise CommandError(f"No mailing list named {list_name!r} (use --create-list).") from None
-            mailing_list = MailingList.objects.create(name=list_name)
-            self.stdout.write(f"Created the list {list_name!r}.")
+            # Saved with the first row imported: a file that imports nothing creates no list.
+            mailing_list = MailingList(name=list_name)
 
         report_file = open(report, "w", newline="", encoding="utf-8") if report else None  # noqa: SIM115
         if report_file is not None:
@@ -72,6 +72,10 @@ class Command(BaseCommand):
         finally:
             if report_file is not None:
                 report_file.close()
+        if result.list_created:
+            self.stdout.write(f"Created the list {list_name!r}.")
+        elif mailing_list.pk is None:
+            self.stdout.write(f"Nothing imported: the list {list_name!r} was not created.")
         self.stdout.write(result.summary())
         if report:
             self.stdout.write(f"Row outcomes written to {report}.")
