@@ -189,6 +189,13 @@ def _parse_line(text: str, delimiter: str) -> tuple[list[str], str]:
         return [], ""
 
 
+def _with_text(problem: str, text: str) -> str:
+    """The problem, with the start of the line so the operator can find it."""
+    if not problem or not text:
+        return problem
+    return f"{problem}: {text[:80]}" + ("…" if len(text) > 80 else "")
+
+
 def _read_rows(stream: IO[str], report: ImportReport | None = None) -> Iterator[tuple[int, str, str, str]]:
     """(line, email, name, problem) for each data row; the header is optional.
 
@@ -208,7 +215,8 @@ def _read_rows(stream: IO[str], report: ImportReport | None = None) -> Iterator[
     for number, text, problem in records:
         cells, problem = (([], problem) if problem else _parse_line(text, delimiter))
         if problem or not any(c.strip() for c in cells):
-            pending.append((number, cells, problem))  # blank or unreadable before the header: data rows
+            # blank or unreadable before the header: data rows
+            pending.append((number, cells, _with_text(problem, text)))
             continue
         header = [_norm_header(c) for c in cells]
         found = next((header.index(c) for c in EMAIL_COLUMNS if c in header), None)
@@ -230,7 +238,7 @@ def _read_rows(stream: IO[str], report: ImportReport | None = None) -> Iterator[
         yield from pending
         for number, text, problem in records:
             cells, problem = (([], problem) if problem else _parse_line(text, delimiter))
-            yield number, cells, problem
+            yield number, cells, _with_text(problem, text)
 
     for number, cells, problem in rows():
         if problem:

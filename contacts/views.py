@@ -98,12 +98,9 @@ def import_contacts_view(request: HttpRequest) -> HttpResponse:
             import_jobs.queue_import_job(job)
             return redirect("contacts:import_job", job_id=job.id)
         job = import_jobs.run_import_job(job.id, actor=request.user)
-        if job.status == import_jobs.Status.FAILED:
-            form.add_error("file", job.error)  # the file cannot be read at all: say so on the form
-        else:
-            text = f"{job.rows} rows read: {job.imported} imported, {job.rejected} rejected."
-            (messages.warning if job.rejected or not job.imported else messages.success)(request, text)
+        if job.status != import_jobs.Status.FAILED:
             return redirect("contacts:import_job", job_id=job.id)
+        form.add_error("file", job.error)  # the file cannot be read at all: say so on the form
     return render(request, "contacts/import.html", {"form": form})
 
 
