@@ -101,7 +101,7 @@ def import_contacts_view(request: HttpRequest) -> HttpResponse:
         if job.status != import_jobs.Status.FAILED:
             return redirect("contacts:import_job", job_id=job.id)
         form.add_error("file", job.error)  # the file cannot be read at all: say so on the form
-    return render(request, "contacts/import.html", {"form": form})
+    return render(request, "contacts/import.html", {"form": form, "title": "Import contacts"})
 
 
 def _own_job(request: HttpRequest, job_id: str) -> import_jobs.ImportJob:
@@ -119,7 +119,8 @@ def import_job_view(request: HttpRequest, job_id: str) -> HttpResponse:
     """An import's progress (the page refreshes itself while it runs), then its report."""
     job = _own_job(request, job_id)
     mailing_list = MailingList.objects.filter(pk=job.list_id).first() if job.list_id else None
-    return render(request, "contacts/import_job.html", {"job": job, "mailing_list": mailing_list})
+    return render(request, "contacts/import_job.html",
+                  {"job": job, "mailing_list": mailing_list, "title": f"Import of {job.file_name}"})
 
 
 @staff_member_required
