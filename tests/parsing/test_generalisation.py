@@ -659,3 +659,37 @@ def test_a_text_only_warning_is_a_delay_and_never_counts(mta: str) -> None:
     result = parse_bounce(raw)
     assert result.kind == Kind.DELAY
     assert [(r.recipient, r.category) for r in result.recipients] == [("tom@example.com", Category.DELAY)]
+
+
+# ---- 13. other gateways' plain layouts -----------------------------------------------------------
+
+_GATEWAYS = {
+    # Exchange 2007's remote form: "<host> #550 5.1.1 text ##" under a heading without "for administrators"
+    "exchange2007": ("Undeliverable: December news", "postmaster@pps.example.org",
+                     "Delivery has failed to these recipients or distribution lists:\n\nruth@example.org\nThe "
+                     "recipient's e-mail address was not found in the recipient's e-mail system.\n\n"
+                     "Diagnostic information:\nruth@example.org\nmx.example.org #550 5.1.1 No such user ##\n",
+                     "5.1.1", "userunknown"),
+    "mimecast": ("Mimecast Undeliverable Message", "Postmaster <postmaster@mimecast.example.net>",
+                 "Your message couldn't be delivered to the recipients shown below:\n\nRecipient: ruth@example.org\n"
+                 "Reason: 550 Invalid Recipient - https://community.mimecast.example/docs/DOC-1369#550\n",
+                 None, "userunknown"),
+    "barracuda": ("Message delivery failure", "Barracuda Email Security <barracuda@bes.example.org>",
+                  "Your message could not be delivered to the following recipients:\n\n  ruth@example.org\n"
+                  "  Reason: 552 5.2.2 Mailbox full\n", "5.2.2", "mailboxfull"),
+    "haraka": ("Mail delivery failed: returning message to sender", "MAILER-DAEMON@haraka.example.net",
+               "This message could not be delivered to one or more recipients.\n\nruth@example.org: 550 5.1.1 "
+               "no such user\n", "5.1.1", "userunknown"),
+    "opensmtpd": ("Delivery status notification: error", "Mailer Daemon <MAILER-DAEMON@smtpd.example.net>",
+                  "Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n   An error has occurred "
+                  "while attempting to deliver a message for\n   the following list of recipients:\n\nruth@example.org: "
+                  "550 5.1.1 <ruth@example.org>: Recipient address rejected: User unknown\n", "5.1.1", "userunknown"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_GATEWAYS))
+def test_a_gateways_plain_layout(name: str) -> None:
+    subject, frm, text, status, reason = _GATEWAYS[name]
+    raw = n.plain(subject, text + "\n------ This is a copy of the message, including all the headers. ------\n"
+                  + n.original("ruth@example.org"), frm=frm)
+    _check(raw, Kind.FAILURE, [("ruth@example.org", status, reason)])

@@ -83,7 +83,7 @@ _GEN_SERVER = re.compile(r"Generating server:\s*(\S+)", re.I)
 # structure finds the section when its heading is in a language not listed above.
 _ADMIN_BY_LAYOUT = re.compile(
     r"^[ \t]*[^\s@<>]+@[^\s@<>]+[ \t]*\n(?:[ \t]*[^\n@]{1,80}\n){0,2}?[ \t]*"
-    r"(?:Remote Server (?:at [^\n]{1,120}? )?returned '|#\d{3}[ -][245]\.\d)",
+    r"(?:Remote Server (?:at [^\n]{1,120}? )?returned '|(?:[\w.-]+ )?#\d{3}[ -][245]\.\d)",
     re.I | re.M,
 )
 
@@ -94,7 +94,7 @@ def match(mail: Mail) -> bool:
     return (
         any(s in lc for s in _NEEDLES)
         or ("couldn't be delivered" in lc and "your message to" in lc)
-        or ("remote server returned '" in lc and _ADMIN_BY_LAYOUT.search(mail.body[:8000]) is not None)
+        or (("remote server returned '" in lc or "##" in lc) and _ADMIN_BY_LAYOUT.search(mail.body[:8000]) is not None)
     )
 
 
