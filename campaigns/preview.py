@@ -12,6 +12,7 @@ import logging
 import smtplib
 from collections import Counter
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 # unsubscribe link of a preview or a test message answers "unknown link".
 PREVIEW_TOKEN_PREFIX = "preview-"
 TEST_SUBJECT_PREFIX = "[Test] "
-SUMMARY_CHUNK = 1000
+SUMMARY_CHUNK = 2000
 SUMMARY_EXAMPLES = 200
 
 
@@ -181,10 +182,12 @@ def send_summary(*, campaign: Campaign) -> SendSummary:
     labels = dict(SentMessage.SkipReason.choices)
     reasons: Counter[str] = Counter()
     after = 0
-    base = selectors.recipients_to_consider(campaign=campaign).only(
-        "pk", "email", "name", "bounced_address", "status", "has_bounced")
+    fields = ("pk", "email", "bounced_address", "status", "has_bounced", "list_status")
+    base = selectors.recipients_to_consider(campaign=campaign).values_list(*fields)
     while True:
-        contacts = list(base.filter(pk__gt=after)[:SUMMARY_CHUNK])
+        # Plain rows, not model instances: a third of the time on a large list.
+        contacts = [SimpleNamespace(**dict(zip(fields, row, strict=True)))
+                    for row in base.filter(pk__gt=after)[:SUMMARY_CHUNK]]
         if not contacts:
             break
         after = contacts[-1].pk
