@@ -138,3 +138,8 @@ def test_a_view_only_user_sees_the_campaign_without_send_buttons(page, make_user
     response = page.request.get(f"/campaigns/{campaign.pk}/send/")
     assert response.status == 403
     assert smtp_server.received == []
+
+    page.goto("/admin/campaigns/campaign/")  # the campaign list names the error too
+    expect(page.locator("#result_list")).to_contain_text("The SMTP server refused the sender")
+    assert_no_horizontal_scroll(page)
+    page.shots("campaign-list")
