@@ -58,8 +58,9 @@ class EventType(models.TextChoices):
     CONTACT_RELEASED = "contact.released", "contact.released: a suppression was lifted"
     CONTACT_UNSUBSCRIBED = "contact.unsubscribed", "contact.unsubscribed: a contact left a list"
     CAMPAIGN_PAUSED = "campaign.paused", "campaign.paused: a campaign stopped sending"
-    INCIDENT_OPENED = "incident.opened", "incident.opened"
-    INCIDENT_RESOLVED = "incident.resolved", "incident.resolved"
+    INCIDENT_OPENED = "incident.opened", "incident.opened: an incident opened (its bounces are held)"
+    INCIDENT_RESOLVED = "incident.resolved", "incident.resolved: an operator resolved an incident"
+    GUARDRAIL_WARNING = "guardrail.warning", "guardrail.warning: a campaign's bounce or complaint rate is high"
     RUN_FAILED = "run.failed", "run.failed: a mailbox run failed"
 
 

@@ -290,6 +290,16 @@ if _email_password := env_secret("EMAIL_PASSWORD"):  # apart from the URL (EMAIL
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="campaigns@localhost")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
+# --- Alerts and incidents (issue 14; defaults justified in docs/incidents.md) -----------
+# Alerts go to these addresses; empty: to ADMINS (Django's mail_admins).
+BOUNCEMGR_ALERT_EMAILS = env.list("BOUNCEMGR_ALERT_EMAILS", default=[])
+ADMINS = [("", a) for a in env.list("ADMINS", default=[])]
+INCIDENT_WINDOW_MINUTES = env.int("INCIDENT_WINDOW_MINUTES", default=10)
+INCIDENT_BLOCKED_THRESHOLD = env.int("INCIDENT_BLOCKED_THRESHOLD", default=25)
+INCIDENT_BURST_MIN = env.int("INCIDENT_BURST_MIN", default=50)
+INCIDENT_BURST_FACTOR = env.float("INCIDENT_BURST_FACTOR", default=10.0)
+INCIDENT_BASELINE_HOURS = env.int("INCIDENT_BASELINE_HOURS", default=24)
+
 # --- bouncemgr ------------------------------------------------------------------------
 # VERP return path: <BOUNCE_LOCAL_PART>+<token>@<BOUNCE_RETURN_DOMAIN>
 BOUNCE_LOCAL_PART = env.str("BOUNCE_LOCAL_PART", default="bounces")

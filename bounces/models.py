@@ -15,6 +15,7 @@ from bounces.mailboxes.base import endpoint_fingerprint
 from campaigns.models import Campaign, SentMessage
 from contacts.models import Contact, MailingList, TimeStamped
 
+from .incidents.models import Alert, Incident, IncidentCount  # noqa: F401  (incidents' own package)
 from .rules.models import BounceRule  # noqa: F401  (rules live in their own package)
 
 
@@ -504,6 +505,7 @@ class Bounce(models.Model):
         UNMATCHED = "unmatched", "Unmatched / unexplained"
         IGNORED = "ignored", "Not a bounce"
         RESOLVED = "resolved", "Resolved by an operator"
+        HELD = "held", "Held by an open incident"
 
     # FK indexes that a composite index already leads with are dropped (each index costs
     # on every one of thousands of inserts per run): raw_message by bounce_dedupe_unique,
@@ -544,6 +546,10 @@ class Bounce(models.Model):
         default=False, help_text="Counted against the contact (hard, or soft under the policy)."
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.APPLIED)
+    # set while held by an incident, and kept after it is resolved (issue 14)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="bounces", db_index=False
+    )
     bounced_at = models.DateTimeField(help_text="When the bounce arrived (or the refusal happened).")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -561,6 +567,9 @@ class Bounce(models.Model):
             # unexplained queue and global lists filtered by kind/state
             models.Index(fields=["state", "-bounced_at"], name="bounce_state_idx"),
             models.Index(fields=["kind", "-bounced_at"], name="bounce_kind_idx"),
+            # an incident's bounces; partial, so the bounces of no incident cost no index entry
+            models.Index(fields=["incident", "bounced_at"], condition=Q(incident__isnull=False),
+                         name="bounce_incident_idx"),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,7 @@ then the pipeline and detail pages. Imports views only."""
 from django.urls import path
 
 from .rules import urls as rules_urls
-from .views import detail, pipeline
+from .views import detail, incidents, pipeline
 
 app_name = "bounces"
 urlpatterns = [
@@ -18,6 +18,8 @@ urlpatterns = [
     path("unexplained/", pipeline.unexplained, name="pipeline_unexplained"),
     path("unexplained/<int:bounce_id>/", pipeline.unexplained_action, name="pipeline_unexplained_action"),
     path("deliverability/", pipeline.deliverability, name="pipeline_deliverability"),
+    # alerts and incidents (staff only; issue 14)
+    path("alerts/<int:alert_id>/acknowledge/", incidents.acknowledge_alert, name="alert_acknowledge"),
     # detail pages (staff only)
     path("<int:pk>/", detail.bounce_detail, name="detail"),
     path("<int:pk>/raw.eml", detail.bounce_raw, name="detail_raw"),

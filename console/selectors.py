@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.db.models import Count, F, Value
 from django.db.models.functions import Lower, StrIndex, Substr, TruncDate
 from django.utils import timezone
 
+from bounces.incidents import selectors as incident_selectors
 from bounces.models import Bounce, Mailbox, ProcessingRun
 from campaigns.models import Campaign
 from contacts.models import Suppression
@@ -152,25 +152,11 @@ def suppression_count() -> int:
     return Suppression.objects.count()
 
 
-def incident_model():
-    """The Incident model when an app provides one (added by another part of the project)."""
-    for model in apps.get_models():
-        if model.__name__ == "Incident":
-            return model
-    return None
-
-
 def open_incidents(*, limit: int = ROWS) -> list:
-    """Open incidents, newest first, when the project has an Incident model."""
-    model = incident_model()
-    if model is None:
-        return []
-    fields = {f.name for f in model._meta.get_fields()}
-    qs = model.objects.all()
-    if "resolved_at" in fields:
-        qs = qs.filter(resolved_at__isnull=True)
-    elif "status" in fields:
-        qs = qs.filter(status__in=["open", "active", "ongoing"])
-    elif "is_open" in fields:
-        qs = qs.filter(is_open=True)
-    return list(qs.order_by("-pk")[:limit])
+    """Open incidents, newest first (bounces/incidents)."""
+    return incident_selectors.open_incidents(limit=limit)
+
+
+def unacknowledged_alerts() -> tuple[list, int]:
+    """The alerts banner: the newest unacknowledged alerts and their number."""
+    return incident_selectors.unacknowledged_alerts()

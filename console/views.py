@@ -48,10 +48,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ctx["failing_campaigns"] = selectors.failing_campaigns()
     if user.has_perm("contacts.view_suppression"):
         ctx["suppressions"] = selectors.suppression_count()
-    incident = selectors.incident_model()
-    if incident is not None and user.has_perm(f"{incident._meta.app_label}.view_{incident._meta.model_name}"):
+    if user.has_perm("bounces.view_incident"):
         ctx["incidents"] = selectors.open_incidents()
-        ctx["incident_admin"] = f"admin:{incident._meta.app_label}_{incident._meta.model_name}_change"
+    if user.has_perm("bounces.view_alert"):
+        ctx["alerts"], ctx["alert_total"] = selectors.unacknowledged_alerts()
+        ctx["can_acknowledge_alerts"] = user.has_perm("bounces.change_alert")
     return TemplateResponse(request, "console/dashboard.html", console_context(request, "Dashboard", **ctx))
 
 

@@ -126,6 +126,11 @@ def test_the_advanced_page_is_for_superusers_only(admin_client, client, django_u
     assert client.get(reverse("console:advanced")).status_code == 403
 
 
-def test_incidents_are_read_only_when_the_project_has_such_a_model():
-    if selectors.incident_model() is None:
-        assert selectors.open_incidents() == []
+def test_only_open_incidents_are_listed_on_the_dashboard():
+    from bounces.models import Incident
+
+    now = timezone.now()
+    shown = Incident.objects.create(scope="provider", key="gmail", trigger="blocked", opened_at=now, window_start=now)
+    Incident.objects.create(scope="provider", key="microsoft", trigger="blocked", opened_at=now, window_start=now,
+                            status=Incident.Status.RELEASED)
+    assert selectors.open_incidents() == [shown]

@@ -1,0 +1,41 @@
+"""Fixtures of the incidents tests: the real SMTP server on loopback, users with chosen permissions."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from api import events
+from tests.servers.smtp import SMTPServer
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A recording aiosmtpd on loopback; Django's SMTP backend (alerts and campaigns) points at it."""
+    with SMTPServer() as server:
+        for name, value in server.email_settings().items():
+            setattr(settings, name, value)
+        settings.BOUNCE_LOCAL_PART = "bounces"
+        settings.BOUNCE_RETURN_DOMAIN = "return.example.net"
+        settings.BOUNCE_TRACKING_HEADER = "X-Bouncemgr-Token"
+        settings.BOUNCEMGR_ALERT_EMAILS = ["ops@example.org"]
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_subscriptions(settings):
+    """No cached webhook subscriptions leak between tests; loopback receivers are allowed."""
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    events.forget_endpoints()
+    yield
+    events.forget_endpoints()
+
+
+def make_staff(username: str, *perms: str):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username=username, password="pw-for-tests-only", is_staff=True)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user
