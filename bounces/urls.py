@@ -20,6 +20,9 @@ urlpatterns = [
     path("deliverability/", pipeline.deliverability, name="pipeline_deliverability"),
     # alerts and incidents (staff only; issue 14)
     path("alerts/<int:alert_id>/acknowledge/", incidents.acknowledge_alert, name="alert_acknowledge"),
+    path("incidents/", incidents.incident_list, name="incident_list"),
+    path("incidents/<int:pk>/", incidents.incident_detail, name="incident_detail"),
+    path("incidents/<int:pk>/resolve/", incidents.incident_resolve, name="incident_resolve"),
     # detail pages (staff only)
     path("<int:pk>/", detail.bounce_detail, name="detail"),
     path("<int:pk>/raw.eml", detail.bounce_raw, name="detail_raw"),

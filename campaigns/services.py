@@ -429,6 +429,7 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
     """
     if not retry:
         rows = _skip_no_longer_eligible(campaign=campaign, rows=rows, report=report)
+    rows = _pause_for_incidents(campaign=campaign, rows=rows, report=report, retry=retry)
     if not rows:
         return
     error_before, sent_before = _last_error(campaign), report.sent
@@ -486,6 +487,38 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
             logger.debug("closing the SMTP connection failed", exc_info=True)
         if error_before and report.sent > sent_before:
             _clear_error(campaign, error_before)
+
+
+def _pause_for_incidents(*, campaign: Campaign, rows: list[SentMessage], report, retry: bool = False
+                         ) -> list[SentMessage]:
+    """Rows to a receiving domain / provider group (or from a sending domain) with an open
+    incident do not leave: they become deferred with no due time, marked with the incident,
+    and resolving it makes them due (bounces.incidents.sending). Never attempted: no attempt counted."""
+    from bounces.incidents.selectors import incidents_for_addresses
+    from bounces.incidents.sending import pause_mark
+
+    paused = incidents_for_addresses(emails=[r.email for r in rows], from_email=campaign.from_email)
+    if not paused:
+        return rows
+    keep: list[SentMessage] = []
+    by_incident: dict[int, list[int]] = {}
+    for row in rows:
+        incident_id = paused.get(row.email.strip().lower())
+        if incident_id is None:
+            keep.append(row)
+        else:
+            by_incident.setdefault(incident_id, []).append(row.pk)
+    with transaction.atomic():
+        n = 0
+        for incident_id, ids in by_incident.items():
+            was = (SentMessage.objects.filter(pk__in=ids, status=SentMessage.Status.DEFERRED) if retry else
+                   SentMessage.objects.filter(pk__in=ids, status=SentMessage.Status.QUEUED))
+            n += was.update(status=SentMessage.Status.DEFERRED, next_attempt_at=None,
+                            last_reply=pause_mark(incident_id))
+        if n and not retry:  # a first attempt's row joins the deferred; a retry's already was
+            Campaign.objects.filter(pk=campaign.pk).update(deferred_count=F("deferred_count") + n)
+    report.deferred += n
+    return keep
 
 
 def _text(value: bytes | str) -> str:

@@ -54,6 +54,8 @@ class Incident(models.Model):
     bounces never count) or as real (apply: they count as the policy says).
     """
 
+    MAX_DOMAINS = 500
+
     class Scope(models.TextChoices):
         PROVIDER = "provider", "Provider group"
         DOMAIN = "domain", "Receiving domain"
@@ -78,6 +80,8 @@ class Incident(models.Model):
     window_count = models.PositiveIntegerField(default=0, help_text="Bounces in the window when it opened.")
     baseline = models.FloatField(null=True, blank=True, help_text="Expected failures per window (burst).")
     held_count = models.PositiveIntegerField(default=0)
+    domains = models.JSONField(default=list, blank=True,
+                               help_text="Recipient domains of its held bounces: sending to them pauses too.")
     last_bounce_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(

@@ -3,7 +3,7 @@ Imports models only."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .models import Alert, Incident
 
@@ -27,3 +27,100 @@ def open_incidents(*, limit: int | None = None) -> list[Incident]:
 def incidents() -> QuerySet[Incident]:
     """All incidents, newest first (the list page and the API page through it)."""
     return Incident.objects.select_related("resolved_by").order_by("-opened_at", "-id")
+
+
+def _scopes_open() -> list[tuple[int, str, str, set[str]]]:
+    return [(pk, scope, key, set(domains or ())) for pk, scope, key, domains in
+            Incident.objects.filter(status=Incident.Status.OPEN).values_list("pk", "scope", "key", "domains")]
+
+
+def incidents_for_addresses(*, emails: list[str], from_email: str = "") -> dict[str, int]:
+    """Which of `emails` an open incident pauses (lower-cased address -> incident id): its
+    receiving domain or provider group (by name, or a domain the incident held bounces of),
+    or the sending domain of `from_email`. One query (none of the addresses' DNS is read)."""
+    from email.utils import parseaddr
+
+    from .providers import domain_of, group_of_domain
+
+    open_ = _scopes_open()
+    if not open_:
+        return {}
+    sending = domain_of(parseaddr(from_email or "")[1])
+    for pk, scope, key, _ in open_:
+        if scope == Incident.Scope.SENDING and key == sending:
+            return {e.strip().lower(): pk for e in emails}
+    out: dict[str, int] = {}
+    for email in emails:
+        domain = domain_of(email)
+        if not domain:
+            continue
+        group = group_of_domain(domain)
+        for pk, scope, key, domains in open_:
+            if domain in domains or (scope == Incident.Scope.DOMAIN and key == domain) or (
+                    scope == Incident.Scope.PROVIDER and group == key):
+                out[email.strip().lower()] = pk
+                break
+    return out
+
+
+
+TIMELINE_ROWS = 20_000
+SAMPLES = 10
+RAW_SAMPLES = 3
+RAW_SHOWN = 8_000
+
+
+def incident_page(*, incident: Incident) -> dict:
+    """What the incident page shows, bounded: its bounces by kind and state, a timeline (per
+    minute, or per 10 minutes / hour when it spans longer), the most frequent diagnostics, the
+    first raw notices (at most RAW_SHOWN bytes each), and earlier bounces of its window that
+    were acted on before it opened."""
+    from datetime import timedelta
+
+    from django.db.models import BinaryField, Count
+    from django.db.models.functions import Substr
+
+    from bounces.models import Bounce
+
+    bounces = Bounce.objects.filter(incident=incident)
+    by_state = dict(bounces.values("state").annotate(n=Count("id")).order_by().values_list("state", "n"))
+    by_kind = dict(bounces.values("kind").annotate(n=Count("id")).order_by().values_list("kind", "n"))
+    times = list(bounces.order_by("bounced_at").values_list("bounced_at", "kind")[:TIMELINE_ROWS])
+    timeline: list = []
+    unit = "minute"
+    if times:
+        span = times[-1][0] - times[0][0]
+        step = (timedelta(minutes=1) if span <= timedelta(hours=1) else
+                timedelta(minutes=10) if span <= timedelta(hours=10) else timedelta(hours=1))
+        unit = {60: "minute", 600: "10 minutes", 3600: "hour"}[int(step.total_seconds())]
+        start = times[0][0].replace(second=0, microsecond=0)
+        buckets: dict[int, dict[str, int]] = {}
+        for at, kind in times:
+            slot = int((at - start) / step)
+            counts = buckets.setdefault(slot, {})
+            counts[kind] = counts.get(kind, 0) + 1
+        last = max(buckets)
+        timeline = [(start + step * i, buckets.get(i, {})) for i in range(min(last + 1, 200))]
+    samples = list(bounces.exclude(diagnostic="").values("diagnostic").annotate(n=Count("id"))
+                   .order_by("-n", "diagnostic")[:SAMPLES])
+    for row in samples:
+        row["diagnostic"] = row["diagnostic"][:500]
+    raws = []
+    for bounce in (bounces.filter(raw_message__isnull=False).order_by("bounced_at", "id")
+                   .annotate(raw_head=Substr("raw_message__raw", 1, RAW_SHOWN, output_field=BinaryField()))
+                   .only("id", "recipient", "bounced_at")[:RAW_SAMPLES]):
+        raws.append({"bounce": bounce, "text": bytes(bounce.raw_head or b"").decode("utf-8", "replace")})
+    domains = [incident.key] if incident.scope == Incident.Scope.DOMAIN else list(incident.domains or ())[:50]
+    acted_before = 0
+    if domains and incident.scope != Incident.Scope.SENDING:
+        in_scope = Q()
+        for domain in domains:
+            in_scope |= Q(recipient__iendswith="@" + domain)
+        acted_before = Bounce.objects.filter(
+            in_scope, kind__in=["hard", "soft", "blocked"], bounced_at__gte=incident.window_start,
+            bounced_at__lt=incident.opened_at, state=Bounce.State.APPLIED, incident__isnull=True,
+        ).count()
+    first = bounces.order_by("bounced_at", "id").only("id", "recipient", "kind", "reason", "bounced_at", "state")
+    return {"by_state": by_state, "by_kind": by_kind, "timeline": timeline, "unit": unit, "samples": samples,
+            "raws": raws, "acted_before": acted_before, "bounces": list(first[:50]),
+            "total": sum(by_state.values())}

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bounces.incidents.guard import guard_batch
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from bounces.parsing import Kind, ParseOptions, ParseResult, RecipientResult, parse_bounce
 from campaigns.models import SentMessage
@@ -167,6 +168,8 @@ class Processor:
                 if item.raw_id in failed:
                     outcome.counts["errors"] += 1
                     self._log_error(failed[item.raw_id])
+            # issue 14: bounces in an open incident's scope (or one this batch opens) are held
+            guard_batch([b for _, rows in mine for b, d, _ in rows if not (d.not_bounce or d.queue)], now=now)
             self._apply(mine, now, outcome)
             total_hits: Counter = Counter()
             for item, _ in mine:
@@ -245,7 +248,8 @@ class Processor:
         batch = ContactActionBatch(actor_label=self.actor_label, now=now)
         contact_ids = {m.contact_id for _, rows in planned for _, _, m in rows if m.contact_id}
         contacts = batch.lock(contact_ids)
-        soft_rows = [(b, m) for _, rows in planned for b, d, m in rows if d.count_soft and m.contact_id in contacts]
+        soft_rows = [(b, m) for _, rows in planned for b, d, m in rows
+                     if d.count_soft and m.contact_id in contacts and b.incident_id is None]
         soft = SoftCounter(
             self.policy, [contacts[m.contact_id] for _, m in soft_rows], [m for _, m in soft_rows],
             min((b.bounced_at for b, _ in soft_rows), default=now),
@@ -268,6 +272,11 @@ class Processor:
                         delivered.append(bounce.recipient)  # a delivery lifts soft suppressions
                     continue
                 counts[decision.kind] += 1
+                if bounce.incident_id is not None:
+                    # held by an open incident (bounces.incidents.guard): recorded, no action, not counted
+                    bounce.state = Bounce.State.HELD
+                    counts["held"] += 1
+                    continue
                 needs_contact = decision.kind in (Bounce.Kind.HARD, Bounce.Kind.SOFT, Bounce.Kind.COMPLAINT)
                 if decision.queue:
                     # unknown / not understood: the operator's "unexplained" queue

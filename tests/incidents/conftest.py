@@ -39,3 +39,14 @@ def make_staff(username: str, *perms: str):
         app_label, codename = perm.split(".")
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     return user
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """Tasks sent by name (bouncemgr.queue) run at once, on the project's and Celery's current app."""
+    from celery import current_app
+
+    from bouncemgr.celery import app
+
+    for conf in (app.conf, current_app.conf):
+        monkeypatch.setattr(conf, "task_always_eager", True)
