@@ -25,6 +25,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from contacts.services import ACTION_CHOICES
 
 from .checks import mailbox_problems
+from .incidents.admin import IncidentAdmin  # noqa: F401  (registers the incidents' admin)
 from .intake import integration_config, schedules
 from .models import (
     AccountingFile,
