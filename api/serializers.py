@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from bounces.models import Bounce, Mailbox, ProcessingRun
+from bounces.models import Bounce, Incident, Mailbox, ProcessingRun
 from bounces.rules.models import BounceRule
 from campaigns.models import Campaign
 from contacts.models import Contact, Suppression
@@ -199,6 +199,28 @@ class RunSerializer(serializers.ModelSerializer):
             "total", "processed", "fetched", "duplicates", "hard", "soft", "blocked", "complaint",
             "autoreply", "delay", "unknown", "unmatched", "errors",
         ]
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    """An incident of the deliverability guard (issue 14): scope, why, held bounces, resolution."""
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id", "scope", "key", "trigger", "cause", "status", "opened_at", "window_start", "window_count",
+            "baseline", "held_count", "last_bounce_at", "domains", "resolved_at", "resolution_note",
+        ]
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    """An incident with its bounces by kind and state and its most frequent diagnostics."""
+
+    by_kind = serializers.DictField(child=serializers.IntegerField())
+    by_state = serializers.DictField(child=serializers.IntegerField())
+    samples = serializers.ListField(child=serializers.DictField())
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "by_kind", "by_state", "samples"]
 
 
 class RuleSerializer(serializers.ModelSerializer):

@@ -16,7 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bounces.models import Bounce, Mailbox, ProcessingRun
+from bounces.incidents import selectors as incident_selectors
+from bounces.models import Bounce, Incident, Mailbox, ProcessingRun
 from bounces.rules.models import BounceRule
 from campaigns.models import Campaign
 from campaigns.selectors import suppressed_among
@@ -400,6 +401,34 @@ class RunList(generics.ListAPIView):
 class RunDetail(generics.RetrieveAPIView):
     queryset = ProcessingRun.objects.all()
     serializer_class = s.RunSerializer
+
+
+# --------------------------------------------------------------------------- incidents
+@extend_schema(parameters=[OpenApiParameter("status", str, enum=Incident.Status.values)])
+class IncidentList(generics.ListAPIView):
+    """Incidents of the deliverability guard, newest first (docs/incidents.md)."""
+
+    queryset = Incident.objects.all()
+    serializer_class = s.IncidentSerializer
+
+    def get_queryset(self) -> QuerySet[Incident]:
+        qs = incident_selectors.incidents()
+        if self.request.query_params.get("status"):
+            qs = qs.filter(status=self.request.query_params["status"])
+        return qs
+
+
+class IncidentDetail(generics.RetrieveAPIView):
+    """An incident with its bounces by kind and state and its most frequent diagnostics."""
+
+    queryset = Incident.objects.all()
+    serializer_class = s.IncidentDetailSerializer
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        incident = self.get_object()
+        data = dict(s.IncidentSerializer(incident).data)
+        data.update(incident_selectors.incident_summary(incident=incident))
+        return Response(data)
 
 
 # --------------------------------------------------------------------------- rules

@@ -28,6 +28,8 @@ app.conf.beat_schedule = {
     # ... and those an accepted send with no bounce since has disproved (issue 11 item 6).
     "bounces: lift suppressions after accepted sends": {
         "task": "bounces.lift_after_accepted_sends", "schedule": 3600.0},
+    # The incident guard's per-minute counts older than its baseline period (issue 14).
+    "bounces: sweep incident counts": {"task": "bounces.incidents.sweep_counts", "schedule": 3600.0},
     # Webhook deliveries that are due and not in flight (lost task, broker or worker restart).
     # Read from the process environment: this module loads before the settings.
     "api: sweep due webhook deliveries": {

@@ -4,7 +4,9 @@ imports models, the intake and the pipeline; services send these tasks by name."
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
+from .incidents.guard import sweep_counts
 from .intake.mailbox import TransientRunError, process_mailbox
 from .intake.notices import process_notices, sweep_notices
 from .models import Mailbox, ProcessingRun
@@ -72,3 +74,9 @@ def sweep_notices_task() -> dict:
 def lift_after_accepted_sends_task() -> int:
     """Lift soft / blocked suppressions an accepted send with no bounce since has disproved."""
     return lift_after_accepted_sends()
+
+
+@shared_task(name="bounces.incidents.sweep_counts", acks_late=True, soft_time_limit=300, time_limit=330)
+def sweep_incident_counts_task() -> int:
+    """Delete the incident guard's per-minute counts older than its baseline period."""
+    return sweep_counts(now=timezone.now())

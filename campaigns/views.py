@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from bounces.incidents import selectors as incident_selectors
 from bounces.models import Bounce
 from contacts.importing import csv_cell
 
@@ -233,6 +234,8 @@ def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
         "title": f"Send {campaign.name}",
         "summary": previews.send_summary(campaign=campaign),
         "problem": problem,
+        # issue 14: sending into an open incident pauses; say so before sending
+        "incidents": incident_selectors.open_incidents(limit=10),
     }
     return render(request, "campaigns/confirm_send.html", context)
 

@@ -40,8 +40,6 @@ COUNTED_KINDS = HELD_KINDS | {Bounce.Kind.COMPLAINT, Bounce.Kind.DELAY}
 LEARNING = timedelta(hours=1)
 # Earlier bounces of a new incident's window held at most (the rest stay as they are).
 RETRO_HOLD_LIMIT = 20_000
-_CAMPAIGN_CACHE_MAX = 5_000
-_campaign_domains: dict[int, str] = {}
 
 
 @dataclass(frozen=True)
@@ -164,14 +162,11 @@ def _rows(bounces: list[Bounce]) -> list[_Row]:
 
 
 def _sending_domains(campaign_ids: set[int]) -> dict[int, str]:
-    """The From domain of each campaign (cached per process; a From rarely changes)."""
-    missing = campaign_ids - _campaign_domains.keys()
-    if missing:
-        if len(_campaign_domains) > _CAMPAIGN_CACHE_MAX:
-            _campaign_domains.clear()
-        for pk, from_email in Campaign.objects.filter(pk__in=missing).values_list("pk", "from_email"):
-            _campaign_domains[pk] = domain_of(parseaddr(from_email or "")[1])
-    return {pk: _campaign_domains.get(pk, "") for pk in campaign_ids}
+    """The From domain of each campaign (one query per batch; a batch names few campaigns)."""
+    if not campaign_ids:
+        return {}
+    return {pk: domain_of(parseaddr(from_email or "")[1])
+            for pk, from_email in Campaign.objects.filter(pk__in=campaign_ids).values_list("pk", "from_email")}
 
 
 def _judge(live: list[_Row], *, cfg: GuardSettings, now: datetime, window_start: datetime,

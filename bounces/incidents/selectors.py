@@ -70,6 +70,25 @@ RAW_SAMPLES = 3
 RAW_SHOWN = 8_000
 
 
+def incident_summary(*, incident: Incident) -> dict:
+    """Its bounces by kind and by state, and its SAMPLES most frequent diagnostics (500
+    characters each)."""
+    from django.db.models import Count
+
+    from bounces.models import Bounce
+
+    bounces = Bounce.objects.filter(incident=incident)
+    samples = list(bounces.exclude(diagnostic="").values("diagnostic").annotate(n=Count("id"))
+                   .order_by("-n", "diagnostic")[:SAMPLES])
+    for row in samples:
+        row["diagnostic"] = row["diagnostic"][:500]
+    return {
+        "by_state": dict(bounces.values("state").annotate(n=Count("id")).order_by().values_list("state", "n")),
+        "by_kind": dict(bounces.values("kind").annotate(n=Count("id")).order_by().values_list("kind", "n")),
+        "samples": samples,
+    }
+
+
 def incident_page(*, incident: Incident) -> dict:
     """What the incident page shows, bounded: its bounces by kind and state, a timeline (per
     minute, or per 10 minutes / hour when it spans longer), the most frequent diagnostics, the
@@ -77,14 +96,14 @@ def incident_page(*, incident: Incident) -> dict:
     were acted on before it opened."""
     from datetime import timedelta
 
-    from django.db.models import BinaryField, Count
+    from django.db.models import BinaryField
     from django.db.models.functions import Substr
 
     from bounces.models import Bounce
 
     bounces = Bounce.objects.filter(incident=incident)
-    by_state = dict(bounces.values("state").annotate(n=Count("id")).order_by().values_list("state", "n"))
-    by_kind = dict(bounces.values("kind").annotate(n=Count("id")).order_by().values_list("kind", "n"))
+    summary = incident_summary(incident=incident)
+    by_state, by_kind, samples = summary["by_state"], summary["by_kind"], summary["samples"]
     times = list(bounces.order_by("bounced_at").values_list("bounced_at", "kind")[:TIMELINE_ROWS])
     timeline: list = []
     unit = "minute"
@@ -101,10 +120,6 @@ def incident_page(*, incident: Incident) -> dict:
             counts[kind] = counts.get(kind, 0) + 1
         last = max(buckets)
         timeline = [(start + step * i, buckets.get(i, {})) for i in range(min(last + 1, 200))]
-    samples = list(bounces.exclude(diagnostic="").values("diagnostic").annotate(n=Count("id"))
-                   .order_by("-n", "diagnostic")[:SAMPLES])
-    for row in samples:
-        row["diagnostic"] = row["diagnostic"][:500]
     raws = []
     for bounce in (bounces.filter(raw_message__isnull=False).order_by("bounced_at", "id")
                    .annotate(raw_head=Substr("raw_message__raw", 1, RAW_SHOWN, output_field=BinaryField()))

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from api import events
+from api.auth import forget_permissions
 from tests.servers.smtp import SMTPServer
 
 
@@ -24,11 +25,13 @@ def smtp_server(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_subscriptions(settings):
-    """No cached webhook subscriptions leak between tests; loopback receivers are allowed."""
+    """No cached webhook subscriptions or API permissions leak between tests; loopback receivers are allowed."""
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     events.forget_endpoints()
+    forget_permissions()
     yield
     events.forget_endpoints()
+    forget_permissions()
 
 
 def make_staff(username: str, *perms: str):

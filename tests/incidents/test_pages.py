@@ -70,3 +70,19 @@ def test_resolving_as_real_shows_the_preview_then_applies(tmp_path, client, sett
     client.post(resolve, {"as": "ours"})
     incident.refresh_from_db()
     assert incident.status == Incident.Status.APPLIED
+
+
+def test_a_new_campaign_warns_of_open_incidents_before_sending(client):
+    from campaigns.models import Campaign
+
+    now = timezone.now()
+    incident = Incident.objects.create(scope="provider", key="google", trigger="blocked", cause="blocklist",
+                                       opened_at=now, window_start=now)
+    campaign = make_campaign()
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.DRAFT)
+    client.force_login(make_staff("sender", "campaigns.view_campaign", "campaigns.send_campaign"))
+    page = client.get(reverse("campaigns:send", args=[campaign.pk])).content.decode()
+    assert 'id="send-incidents"' in page and "Blocked (blocklist)" in page
+    assert reverse("bounces:incident_detail", args=[incident.pk]) in page
+    Incident.objects.filter(pk=incident.pk).update(status=Incident.Status.RELEASED)
+    assert 'id="send-incidents"' not in client.get(reverse("campaigns:send", args=[campaign.pk])).content.decode()
