@@ -188,21 +188,20 @@ def _judge(live: list[_Row], *, cfg: GuardSettings, now: datetime, window_start:
         r["scope"]: r for r in IncidentCount.objects.filter(scope__in=list(in_window), minute__gte=window_start)
         .values("scope").annotate(blocked=Sum("blocked"), failed=Sum("failed")).order_by()
     }
-    opened: list[Incident] = []
-    bursts: dict[str, int] = {}
+    # (scope -> (trigger, count, column)): over the absolute threshold; the baseline decides
+    candidates: dict[str, tuple[str, int, str]] = {}
     for scope, delta in sorted(in_window.items()):
         blocked = delta["blocked"] + (stored.get(scope, {}).get("blocked") or 0)
         failed = delta["failed"] + (stored.get(scope, {}).get("failed") or 0)
         if blocked >= cfg.blocked_threshold:
-            cause = _top_cause(causes[scope], "blocked")
-            opened += _open(scope, Incident.Trigger.BLOCKED, cause=cause, count=blocked, baseline=None,
-                            now=now, window_start=window_start)
+            candidates[scope] = (Incident.Trigger.BLOCKED, blocked, "blocked")
         elif receiving and failed >= cfg.burst_min:
-            bursts[scope] = failed
-    if bursts:
-        for scope, failed, expected in _above_baseline(bursts, cfg=cfg, window_start=window_start):
-            opened += _open(scope, Incident.Trigger.BURST, cause=_top_cause(causes[scope], "failed"),
-                            count=failed, baseline=expected, now=now, window_start=window_start)
+            candidates[scope] = (Incident.Trigger.BURST, failed, "failed")
+    opened: list[Incident] = []
+    for scope, (trigger, count, column), expected in _above_baseline(candidates, cfg=cfg,
+                                                                     window_start=window_start):
+        opened += _open(scope, trigger, cause=_top_cause(causes[scope], column), count=count,
+                        baseline=expected, now=now, window_start=window_start)
     return opened
 
 
@@ -211,27 +210,32 @@ def _top_cause(causes: Counter, column: str) -> str:
     return mine.most_common(1)[0][0] if mine else ""
 
 
-def _above_baseline(bursts: dict[str, int], *, cfg: GuardSettings, window_start: datetime
-                    ) -> list[tuple[str, int, float]]:
-    """The scopes whose window failures are at least INCIDENT_BURST_FACTOR times their own
-    rate over the baseline period before the window (scaled to one window)."""
+def _above_baseline(candidates: dict[str, tuple[str, int, str]], *, cfg: GuardSettings, window_start: datetime
+                    ) -> list[tuple[str, tuple[str, int, str], float | None]]:
+    """The candidates whose window count is at least INCIDENT_BURST_FACTOR times the scope's
+    own rate (of the same column) over the baseline period before the window, scaled to one
+    window. Without an hour of history: our-side refusals open on the threshold alone (a
+    listing needs no baseline), failure bursts wait (a fresh install has none)."""
+    if not candidates:
+        return []
     first = IncidentCount.objects.aggregate(first=Min("minute"))["first"]
-    if first is None:
-        return []
-    covered = min(window_start - first, cfg.baseline)
+    covered = min(window_start - first, cfg.baseline) if first is not None else timedelta(0)
     if covered < LEARNING:
-        log.info("incident guard: %s of history, no baseline yet for %s", covered, sorted(bursts))
-        return []
-    before = dict(
-        IncidentCount.objects.filter(scope__in=list(bursts), minute__gte=window_start - covered,
-                                     minute__lt=window_start)
-        .values("scope").annotate(n=Sum("failed")).order_by().values_list("scope", "n")
-    )
+        waiting = sorted(s for s, c in candidates.items() if c[0] == Incident.Trigger.BURST)
+        if waiting:
+            log.info("incident guard: %s of history, no baseline yet for %s", covered, waiting)
+        return [(s, c, None) for s, c in sorted(candidates.items()) if c[0] == Incident.Trigger.BLOCKED]
+    before = {
+        r["scope"]: r for r in IncidentCount.objects.filter(
+            scope__in=list(candidates), minute__gte=window_start - covered, minute__lt=window_start)
+        .values("scope").annotate(blocked=Sum("blocked"), failed=Sum("failed")).order_by()
+    }
     out = []
-    for scope, failed in sorted(bursts.items()):
-        expected = (before.get(scope) or 0) * (cfg.window / covered)
-        if failed >= cfg.burst_factor * expected:
-            out.append((scope, failed, round(expected, 2)))
+    for scope, candidate in sorted(candidates.items()):
+        _, count, column = candidate
+        expected = (before.get(scope, {}).get(column) or 0) * (cfg.window / covered)
+        if count >= cfg.burst_factor * expected:
+            out.append((scope, candidate, round(expected, 2)))
     return out
 
 
@@ -247,10 +251,10 @@ def _open(scope: str, trigger: str, *, cause: str, count: int, baseline: float |
             )
     except IntegrityError:  # another batch opened it first (incident_one_open_per_scope)
         return []
-    what = (f"{count} our-side refusals ({cause or 'blocked'}) in {_minutes(now - window_start)} minutes"
-            if trigger == Incident.Trigger.BLOCKED else
-            f"{count} failures ({cause or 'hard / soft'}) in {_minutes(now - window_start)} minutes, "
-            f"about {baseline or 0:g} expected")
+    what = (f"{count} our-side refusals ({cause or 'blocked'})" if trigger == Incident.Trigger.BLOCKED else
+            f"{count} failures ({cause or 'hard / soft'})") + f" in {_minutes(now - window_start)} minutes"
+    if baseline is not None:
+        what += f", about {baseline:g} expected from its baseline"
     raise_alert(
         kind=Alert.Kind.INCIDENT_OPENED, severity=Alert.Severity.CRITICAL,
         title=f"Incident: {incident.label}",

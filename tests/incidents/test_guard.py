@@ -83,3 +83,18 @@ def test_old_counts_are_swept():
     IncidentCount.objects.create(scope="domain:a.example", minute=now - timedelta(hours=2), failed=1, total=1)
     assert sweep_counts(now=now) == 1
     assert IncidentCount.objects.count() == 1
+
+
+def test_a_provider_that_always_refuses_some_needs_ten_times_its_usual_refusals(tmp_path):
+    # the guard's history: 30 refusals at gmail every 10 minutes for the last 6 hours (a big
+    # sender's ordinary content-filter noise), counted for its sending domain too
+    now = timezone.now()
+    IncidentCount.objects.bulk_create([
+        IncidentCount(scope=scope, minute=(now - timedelta(minutes=minute)).replace(second=0, microsecond=0),
+                      blocked=3, total=3)
+        for minute in range(15, 6 * 60) for scope in ("provider:google", "sending:example.org")
+    ])
+    campaign, maildir = make_campaign(), Maildir(tmp_path)
+    _refusals(maildir, campaign, [f"g{i}@gmail.com" for i in range(40)], minutes=9)
+    assert not Incident.objects.exists()
+    assert Bounce.objects.filter(state=Bounce.State.RECORDED).count() == 40
