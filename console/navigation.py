@@ -41,6 +41,7 @@ SECTIONS: tuple[Section, ...] = (
         Item("Bounces", "admin:bounces_bounce_changelist", "bounces.view_bounce"),
         Item("Unexplained", "bounces:pipeline_unexplained", "bounces.view_bounce"),
         Item("Deliverability", "bounces:pipeline_deliverability", "bounces.view_bounce"),
+        Item("Incidents", "bounces:incident_list", "bounces.view_incident"),
     ), ("/admin/bounces/bounce/", "/bounces/", "/admin/bounces/rawmessage/")),
     Section("Mailboxes", (
         Item("Mailboxes", "admin:bounces_mailbox_changelist", "bounces.view_mailbox"),

@@ -249,8 +249,8 @@ def _open(scope: str, trigger: str, *, cause: str, count: int, baseline: float |
                 scope=kind, key=key[:255], trigger=trigger, cause=cause, opened_at=now, window_start=window_start,
                 window_count=count, baseline=baseline,
             )
-    except IntegrityError:  # another batch opened it first (incident_one_open_per_scope)
-        return []
+    except IntegrityError:  # another batch opened it first (incident_one_open_per_scope): hold into that one
+        return list(Incident.objects.filter(scope=kind, key=key[:255], status=Incident.Status.OPEN)[:1])
     what = (f"{count} our-side refusals ({cause or 'blocked'})" if trigger == Incident.Trigger.BLOCKED else
             f"{count} failures ({cause or 'hard / soft'})") + f" in {_minutes(now - window_start)} minutes"
     if baseline is not None:
