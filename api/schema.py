@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from bounces.models import Bounce, ProcessingRun
+from bounces.models import Bounce, Incident, ProcessingRun
 from bounces.rules.models import BounceRule
 from campaigns.models import Campaign
 from contacts.models import Contact, Suppression
@@ -18,6 +18,9 @@ SuppressionReason = Suppression.Reason
 ContactStatus = Contact.Status
 CampaignStatus = Campaign.Status
 RunStatus = ProcessingRun.Status
+RunTrigger = ProcessingRun.Trigger
+IncidentStatus = Incident.Status
+IncidentTrigger = Incident.Trigger
 RuleAction = BounceRule.Action
 RuleBounceType = BounceRule.BounceType
 
