@@ -15,7 +15,7 @@ from bounces.models import Bounce, Incident, IncidentCount
 
 from .helpers import IP_LISTED, Maildir, make_campaign, notice, sent_to, spread
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # on SQLite and on PostgreSQL (scripts/test.sh)
 
 
 def _refusals(maildir, campaign, addresses, *, minutes, end=None, diagnostic=IP_LISTED, status="5.7.1"):

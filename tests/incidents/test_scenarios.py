@@ -15,7 +15,7 @@ from contacts.models import Contact, ContactEvent, Suppression
 
 from .helpers import IP_LISTED, USER_UNKNOWN, Maildir, make_campaign, notice, sent_to, spread
 
-pytestmark = pytest.mark.django_db(transaction=False)
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # on SQLite and on PostgreSQL (scripts/test.sh)
 
 
 def _contacts_state():
