@@ -47,7 +47,15 @@ def _data() -> dict:
     )
     run = ProcessingRun.objects.create(mailbox=box, status=ProcessingRun.Status.SUCCEEDED, started_at=now,
                                        finished_at=now - dt.timedelta(seconds=1), fetched=2, hard=1, unknown=1)
-    return {"box": box, "contact": contact, "campaign": campaign, "bounce": bounce, "run": run}
+    from bounces.models import Incident
+
+    incident = Incident.objects.create(scope="provider", key="google", trigger="blocked", cause="blocklist",
+                                       opened_at=now, window_start=now, window_count=50, held_count=1,
+                                       domains=["gmail.com", "subdomain.example-company.com"])
+    BounceFactory(raw_message__mailbox=box, mailbox=box, kind="blocked", reason="blocked", state=Bounce.State.HELD,
+                  recipient="held.recipient.with.a.long.address@gmail.com", incident=incident, bounced_at=now,
+                  diagnostic="550 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org")
+    return {"box": box, "contact": contact, "campaign": campaign, "bounce": bounce, "run": run, "incident": incident}
 
 
 def _pages(d: dict) -> list[tuple[str, str, bool]]:
@@ -69,6 +77,8 @@ def _pages(d: dict) -> list[tuple[str, str, bool]]:
         ("mailbox", reverse("admin:bounces_mailbox_change", args=[d["box"].pk]), False),
         ("rules", reverse("admin:bounces_bouncerule_changelist"), True),
         ("rule-coverage", reverse("bounces:rule_coverage"), False),
+        ("incidents", reverse("bounces:incident_list"), True),
+        ("incident", reverse("bounces:incident_detail", args=[d["incident"].pk]), False),
         ("runs", reverse("bounces:pipeline_runs"), True),
         ("run", reverse("bounces:pipeline_run", args=[d["run"].pk]), False),
         ("settings", reverse("admin:bounces_bouncesettings_changelist"), False),
