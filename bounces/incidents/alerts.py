@@ -24,12 +24,14 @@ _EVENT_KINDS = {Alert.Kind.INCIDENT_OPENED, Alert.Kind.INCIDENT_RESOLVED, Alert.
 
 
 def raise_alert(*, kind: str, title: str, body: str = "", link: str = "",
-                severity: str = Alert.Severity.WARNING, event_data: dict[str, Any] | None = None) -> Alert:
+                severity: str = Alert.Severity.WARNING, event_data: dict[str, Any] | None = None,
+                emit: bool = True) -> Alert:
     """Store an alert, emit its event and mail staff once the transaction commits.
 
     `kind` is an `Alert.Kind` (its value is the event type for the four event kinds);
     `event_data` the event's JSON payload (ids, not objects; the alert's id and title are
-    added). The mail goes to BOUNCEMGR_ALERT_EMAILS, else to ADMINS; a mail server that
+    added); `emit=False` when the caller emits the event itself (campaigns' own
+    campaign.paused). The mail goes to BOUNCEMGR_ALERT_EMAILS, else to ADMINS; a mail server that
     fails is logged and never undoes the alert (the banner still shows it). Call it inside
     the transaction that makes the change it announces.
     """
@@ -38,7 +40,7 @@ def raise_alert(*, kind: str, title: str, body: str = "", link: str = "",
     title = " ".join(title.split())[:200]  # one line: it becomes a mail subject
     with transaction.atomic():
         alert = Alert.objects.create(kind=kind, severity=severity, title=title, body=body, link=link[:500])
-        if kind in _EVENT_KINDS:
+        if emit and kind in _EVENT_KINDS:
             emit_event(str(kind), {**(event_data or {}), "alert_id": alert.pk, "title": title})
         transaction.on_commit(lambda: _mail(alert))
     return alert

@@ -55,6 +55,7 @@ def test_an_alert_emits_its_event_for_subscribed_endpoints():
     WebhookEndpoint.objects.create(url="https://hooks.example.org/in", event_types=["incident.opened"])
     raise_alert(kind=Alert.Kind.INCIDENT_OPENED, title="Blocked at gmail", event_data={"incident_id": 7})
     raise_alert(kind=Alert.Kind.GUARDRAIL_WARNING, title="not subscribed")
+    raise_alert(kind=Alert.Kind.INCIDENT_OPENED, title="emitted by its caller", emit=False)
     [event] = WebhookEvent.objects.all()
     assert event.type == "incident.opened"
     assert event.payload["incident_id"] == 7 and event.payload["title"] == "Blocked at gmail"
