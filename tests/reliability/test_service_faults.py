@@ -6,7 +6,6 @@ was committed, no lock left behind, and the next run finishes the job."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from bounces.intake.mailbox import DatabaseUnavailableError, TransientRunError, 
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from contacts.models import Contact
 from tests.pipeline.conftest import dsn, send
-from tests.reliability.workers import ROOT, database_env
+from tests.reliability.workers import ROOT, database_env, kill_dovecot, start_dovecot_again
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
 
@@ -64,20 +63,6 @@ def assert_nothing_left_the_server_unrecorded(server, user, n: int) -> None:
 
 
 # ------------------------------------------------------------------------------ Dovecot
-def kill_dovecot(server) -> None:
-    """SIGKILL to Dovecot's whole process group: the master and every IMAP session at once
-    (a graceful stop takes over a second, letting short runs finish first)."""
-    os.killpg(server.process.pid, signal.SIGKILL)
-    server.process.wait(10)
-    server.process = None
-
-
-def start_dovecot_again(server) -> None:
-    """Start the killed Dovecot with its config and ports."""
-    (server.root / "run" / "master.pid").unlink(missing_ok=True)
-    server._spawn(15)
-
-
 def test_dovecot_stopped_mid_fetch_fails_the_run_cleanly_and_the_next_run_finishes_the_job(
     pipeline_dovecot, mail_user, mailbox, campaign
 ):

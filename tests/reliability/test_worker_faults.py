@@ -15,7 +15,7 @@ from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from bounces.pipeline import runs
 from contacts.models import Contact
 from tests.pipeline.conftest import dsn, send
-from tests.reliability.workers import alive, children_of, start_run
+from tests.reliability.workers import alive, children_of, start_postgres_again, start_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.postgres]
 
@@ -36,15 +36,6 @@ def _other_sessions() -> list[tuple]:
         cursor.execute("SELECT pid, state FROM pg_stat_activity WHERE datname = current_database() "
                        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
         return cursor.fetchall()
-
-
-def start_postgres_again(server) -> None:
-    """Start the test PostgreSQL stopped by a fault, with the options it had."""
-    data = server.root / "data"
-    opts = (f"-p {server.port} -k {data} -c listen_addresses={server.host} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-    server._run([str(server.bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(server.root / "server.log"),
-                 "-w", "-t", "60", "start"])
 
 
 def _accepting(server) -> bool:

@@ -1,9 +1,11 @@
 """Real worker processes for the fault tests and bench/faults.py: `process_mailbox` in a child
-Python on the same PostgreSQL, and the process table read from /proc."""
+Python on the same PostgreSQL, the process table read from /proc, and the service faults
+(PostgreSQL and Dovecot stopped and started again)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +66,26 @@ def alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def start_postgres_again(server) -> None:
+    """Start the test PostgreSQL stopped by a fault, with the options it had."""
+    data = server.root / "data"
+    opts = (f"-p {server.port} -k {data} -c listen_addresses={server.host} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    server._run([str(server.bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(server.root / "server.log"),
+                 "-w", "-t", "60", "start"])
+
+
+def kill_dovecot(server) -> None:
+    """SIGKILL to Dovecot's whole process group: the master and every IMAP session at once
+    (a graceful stop takes over a second, letting short runs finish first)."""
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(10)
+    server.process = None
+
+
+def start_dovecot_again(server) -> None:
+    """Start the killed Dovecot with its config and ports."""
+    (server.root / "run" / "master.pid").unlink(missing_ok=True)
+    server._spawn(15)
