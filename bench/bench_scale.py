@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,8 @@ def main() -> None:
     from tests.servers.postgres import PostgresServer
     from tests.servers.redis import RedisServer
 
+    # SIGTERM ends the bench through the finally below (the servers are stopped, not orphaned)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="bm-bench-scale-"))
     work.chmod(0o755)
     pg = PostgresServer.start(durable=True)
