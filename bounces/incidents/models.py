@@ -10,7 +10,7 @@ from django.db.models import Q
 
 class Alert(models.Model):
     """Something staff must see: mailed once (after commit) and shown as a banner on the
-    dashboard until someone acknowledges it. Written only by `incidents.services.raise_alert`."""
+    dashboard until someone acknowledges it. Written only by `bounces.incidents.alerts.raise_alert`."""
 
     class Kind(models.TextChoices):
         INCIDENT_OPENED = "incident.opened", "Incident opened"
