@@ -115,10 +115,13 @@ def _clean(value: str) -> str:
     return f"<{v}>" if v else value
 
 
-# A list manager's VERP return path carries the member's address: "list-bounces+ruth=example.org@"
-# (Mailman, qmail/ezmlm "list-return-12-ruth=example.org@", Sympa "bounce+ruth==a==example.org@"
-# is not decoded). Read only from the headers the receiving MTA writes and the To of the notice.
-_LIST_VERP = re.compile(r"[+-]([\w.!#$%&'*/?^`{|}~-]{1,64})=([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24})@[\w.-]+\.[a-z]{2,}")
+# A list manager's VERP return path carries the member's address: Mailman's
+# "list-bounces+ruth=example.org@", ezmlm's "list-return-12-ruth=example.org@" (Sympa's
+# "bounce+ruth==a==example.org@" is not decoded). Read only from the headers the receiving
+# MTA writes and the To of the notice.
+_LIST_VERP = re.compile(
+    r"(?:-bounces?\+|-return-\d+-)([\w.!#$%&'*/?^`{|}~-]{1,64})=([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24})@[\w.-]+\.[a-z]{2,}"
+)
 _VERP_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to")
 
 

@@ -518,12 +518,14 @@ def test_a_challenge_in_any_language_is_a_challenge(lang: str) -> None:
 
 # ---- 9. mailing-list VERP ------------------------------------------------------------------------
 
-def test_a_list_verp_address_names_the_member_when_the_notice_does_not() -> None:
-    """A notice sent to "list-bounces+ruth=example.org@" that names nobody in its text."""
+@pytest.mark.parametrize("verp", ["news-bounces+ruth.m-x=example.org@lists.example.com",
+                                  "news-return-12-ruth.m-x=example.org@lists.example.com"])
+def test_a_list_verp_address_names_the_member_when_the_notice_does_not(verp: str) -> None:
+    """A notice sent to Mailman's "list-bounces+ruth=example.org@" or ezmlm's
+    "list-return-12-ruth=example.org@" that names nobody in its text."""
     raw = n.plain("Undeliverable mail", "Your message could not be delivered.\n\nReason: 550 5.1.1 mailbox does not exist\n",
-                  to="news-bounces+ruth=example.org@lists.example.com",
-                  extra="Delivered-To: news-bounces+ruth=example.org@lists.example.com\n")
-    _check(raw, Kind.FAILURE, [("ruth@example.org", "5.1.1", "userunknown")])
+                  to=verp, extra=f"Delivered-To: {verp}\n")
+    _check(raw, Kind.FAILURE, [("ruth.m-x@example.org", "5.1.1", "userunknown")])
 
 
 def test_the_address_a_notice_names_wins_over_the_list_verp_address() -> None:
