@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db.models import Q
 
+from bounces.incidents.selectors import incidents_for_addresses
 from contacts.models import Contact, Subscription
 
 from . import selectors
@@ -157,6 +158,7 @@ class SendSummary:
     """What "Send" would do now: how many get the message, who is skipped and why."""
 
     recipients: int = 0  # new messages to send
+    held: int = 0  # of those, to an address an open incident pauses: deferred until it is resolved
     pending: int = 0  # messages created by an earlier run, still queued (a resumed campaign)
     already: int = 0  # contacts this campaign has a message for already (sent, refused, skipped...)
     skipped: int = 0
@@ -172,7 +174,8 @@ def send_summary(*, campaign: Campaign) -> SendSummary:
     """Count the campaign's recipients as the sender will see them, with the skips and reasons.
 
     The same decision as the sending loop (selectors.recipients_to_consider and
-    selectors.skip_reason with the suppression list), read in chunks of SUMMARY_CHUNK
+    selectors.skip_reason with the suppression list; recipients an open incident pauses are
+    counted as held), read in chunks of SUMMARY_CHUNK
     contacts: memory stays bounded whatever the list's size. Contacts the campaign has a
     message for already are counted apart (a resumed campaign never mails them again).
     """
@@ -192,16 +195,21 @@ def send_summary(*, campaign: Campaign) -> SendSummary:
             break
         after = contacts[-1].pk
         suppressed = selectors.suppressed_among(c.email or c.bounced_address for c in contacts)
+        eligible = []
         for contact in contacts:
             address = contact.email or contact.bounced_address
             reason = selectors.skip_reason(contact, list_status=contact.list_status,
                                            suppressed=address.strip().lower() in suppressed)
             if not reason:
-                summary.recipients += 1
+                eligible.append(address)
                 continue
             reasons[reason] += 1
             if len(summary.examples) < SUMMARY_EXAMPLES:
                 summary.examples.append((address, labels.get(reason, reason), contact.pk))
+        summary.recipients += len(eligible)
+        # The sending loop's incident pause (campaigns.services._pause_for_incidents): these
+        # are mailed once the incident is resolved, so they count as recipients, held.
+        summary.held += len(incidents_for_addresses(emails=eligible, from_email=campaign.from_email))
     summary.skipped = sum(reasons.values())
     summary.by_reason = [(labels.get(reason, reason), n) for reason, n in reasons.most_common()]
     rows = selectors.progress_counts(campaign_id=campaign.pk)

@@ -227,3 +227,21 @@ def test_pause_stops_a_sending_campaign(operator, settings, smtp_server):
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
     assert "paused" in response.content.decode()
+
+
+def test_the_confirmation_counts_recipients_an_open_incident_holds(operator, settings, smtp_server):
+    from django.utils import timezone
+
+    from bounces.incidents.models import Incident
+
+    campaign = news(settings)
+    subscribe(campaign.mailing_list, "carl@held.example", "dora@held.example")
+    now = timezone.now()
+    Incident.objects.create(scope=Incident.Scope.DOMAIN, key="held.example", trigger=Incident.Trigger.BLOCKED,
+                            opened_at=now, window_start=now)
+
+    response = operator.get(reverse("campaigns:send", args=[campaign.pk]))
+
+    summary = response.context["summary"]
+    assert (summary.total, summary.held, summary.skipped) == (4, 2, 0)
+    assert 'data-summary="held">2<' in response.content.decode()
