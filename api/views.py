@@ -242,6 +242,8 @@ class SuppressionDetail(generics.RetrieveDestroyAPIView):
 
     queryset = Suppression.objects.all()
     serializer_class = s.SuppressionSerializer
+    perms = {"GET": ["contacts.view_suppression"], "OPTIONS": ["contacts.view_suppression"],
+             "DELETE": ["contacts.release_suppression"]}
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         entry = self.get_object()
@@ -258,7 +260,7 @@ class SuppressionBulk(APIView):
 
     def _perms(self, request: Request) -> list[str]:
         action = request.data.get("action") if hasattr(request, "data") else None
-        return ["contacts.delete_suppression" if action == "release" else "contacts.add_suppression"]
+        return ["contacts.release_suppression" if action == "release" else "contacts.add_suppression"]
 
     @property
     def perms(self) -> dict:
@@ -380,7 +382,7 @@ class MailboxRuns(generics.ListAPIView):
 class MailboxProcess(APIView):
     """Process the mailbox now: queues a run (202) whose progress is at /runs/{id}/."""
 
-    perms = {"POST": ["bounces.change_mailbox"]}
+    perms = {"POST": ["bounces.process_mailbox"]}
 
     @extend_schema(request=None, responses={202: s.RunSerializer})
     def post(self, request: Request, pk: int) -> Response:

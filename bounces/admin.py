@@ -401,8 +401,8 @@ class BounceAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">parsed fields and raw message</a>', reverse("bounces:detail", args=[obj.pk]))
 
     def has_reapply_permission(self, request: HttpRequest) -> bool:
-        # as the rules' Re-apply page: change rules and change bounces
-        return request.user.has_perms(["bounces.change_bouncerule", "bounces.change_bounce"])
+        # as the rules' Re-apply page: the custom "apply rules" permission
+        return request.user.has_perm("bounces.apply_bouncerule")
 
     def has_make_rule_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("bounces.add_bouncerule")

@@ -233,6 +233,9 @@ class Mailbox(TimeStamped):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "mailboxes"
+        # Running the poller now (the buttons, the API) is its own right: an operator may
+        # process mailboxes without being allowed to repoint them (issue 15, part 3).
+        permissions = [("process_mailbox", "Can process mailboxes now")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(port__isnull=True) | Q(port__gte=1, port__lte=65535),

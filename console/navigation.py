@@ -49,7 +49,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Rules", (
         Item("Rules", "admin:bounces_bouncerule_changelist", "bounces.view_bouncerule"),
         Item("Coverage", "bounces:rule_coverage", "bounces.view_bouncerule"),
-        Item("Re-apply", "bounces:rule_reapply", "bounces.change_bouncerule"),
+        Item("Re-apply", "bounces:rule_reapply", "bounces.apply_bouncerule"),
     ), ("/admin/bounces/bouncerule", "/bounces/rules/", "/admin/bounces/rulereapply/")),
     Section("Runs", (
         Item("Runs", "bounces:pipeline_runs", "bounces.view_processingrun"),

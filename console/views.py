@@ -39,7 +39,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if user.has_perm("bounces.view_mailbox"):
         ctx["mailboxes"] = selectors.mailboxes(now=now)
         ctx["mailbox_total"] = selectors.mailbox_count()
-        ctx["can_process"] = user.has_perm("bounces.change_mailbox")
+        ctx["can_process"] = user.has_perm("bounces.process_mailbox")
         ctx["can_add_mailbox"] = user.has_perm("bounces.add_mailbox")
     if user.has_perm("bounces.view_processingrun"):
         ctx["runs"] = selectors.recent_runs()

@@ -94,7 +94,10 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     change_list_template = "contacts/admin/suppression_change_list.html"  # adds "Export CSV"
 
-    @admin.action(description="Release selected suppressions (preview first)", permissions=["delete"])
+    def has_release_permission(self, request) -> bool:
+        return request.user.has_perm("contacts.release_suppression")
+
+    @admin.action(description="Release selected suppressions (preview first)", permissions=["release"])
     def release_selected(self, request, queryset):
         """Bulk release: a preview page (what each release changes), then the release itself."""
         ids = list(queryset.values_list("pk", flat=True))
@@ -140,7 +143,10 @@ class SuppressionReleaseAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Undo selected releases (suppress again)", permissions=["delete"])
+    def has_release_permission(self, request) -> bool:
+        return request.user.has_perm("contacts.release_suppression")
+
+    @admin.action(description="Undo selected releases (suppress again)", permissions=["release"])
     def undo_selected(self, request, queryset):
         restored = 0
         for release in queryset:

@@ -185,6 +185,9 @@ class Suppression(TimeStamped):
 
     class Meta:
         ordering = ["value"]
+        # Releasing lets an address be mailed again: its own right, apart from deleting rows
+        # (issue 15, part 3).
+        permissions = [("release_suppression", "Can release suppressions (and undo a release)")]
         constraints = [
             models.UniqueConstraint(fields=["kind", "value"], name="suppression_unique"),
             models.CheckConstraint(

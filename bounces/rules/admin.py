@@ -120,8 +120,7 @@ class BounceRuleAdmin(admin.ModelAdmin):
                 (label, reverse(name)) for label, name, perms in (
                     ("New rule (with test)", "bounces:rule_new", ["bounces.add_bouncerule"]),
                     ("Coverage", "bounces:rule_coverage", ["bounces.view_bouncerule"]),
-                    ("Re-apply to stored bounces", "bounces:rule_reapply",
-                     ["bounces.change_bouncerule", "bounces.change_bounce"]),
+                    ("Re-apply to stored bounces", "bounces:rule_reapply", ["bounces.apply_bouncerule"]),
                     ("Paste Octeth lines", "bounces:rule_paste", ["bounces.add_bouncerule"]),
                     ("Import JSON", "bounces:rule_import", ["bounces.add_bouncerule"]),
                     ("Export all", "bounces:rule_export", ["bounces.view_bouncerule"]),

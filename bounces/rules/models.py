@@ -123,6 +123,9 @@ class BounceRule(TimeStamped):
 
     class Meta:
         ordering = ["position", "id"]
+        # Re-applying rules rewrites stored bounces' verdicts (and contacts' state): its own
+        # right, apart from writing rules (issue 15, part 3).
+        permissions = [("apply_bouncerule", "Can re-apply rules to stored bounces")]
 
     def __str__(self) -> str:
         return self.name

@@ -26,7 +26,8 @@ VIEW = "bounces.view_bouncerule"
 CHANGE = "bounces.change_bouncerule"
 ADD = "bounces.add_bouncerule"
 DELETE = "bounces.delete_bouncerule"
-CHANGE_BOUNCE = "bounces.change_bounce"  # re-applying rules rewrites stored bounces' verdicts
+# Re-applying rules rewrites stored bounces' verdicts: its own permission (issue 15, part 3).
+APPLY = "bounces.apply_bouncerule"
 REAPPLY_PREVIEW_ROWS = 200
 
 # Fields of the editor that a link may pre-fill (coverage page: "make a rule from this").
@@ -105,7 +106,7 @@ def rule_coverage(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
-@permission_required((CHANGE, CHANGE_BOUNCE), raise_exception=True)
+@permission_required(APPLY, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def rule_reapply(request: HttpRequest) -> HttpResponse:
     """Re-apply the current rules to stored bounces: preview (GET with ?preview), apply (POST)."""
@@ -183,7 +184,7 @@ def rule_reapply_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
-@permission_required((CHANGE, CHANGE_BOUNCE), raise_exception=True)
+@permission_required(APPLY, raise_exception=True)
 @require_POST
 def rule_reapply_undo(request: HttpRequest, pk: int) -> HttpResponse:
     """Undo one re-apply (fields changed again since are left alone)."""

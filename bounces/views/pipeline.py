@@ -22,6 +22,7 @@ from bounces.models import Bounce, Mailbox, ProcessingRun
 from bounces.pipeline import actions
 from contacts.models import Contact
 
+PROCESS = "bounces.process_mailbox"  # custom permission (Mailbox.Meta.permissions)
 UNEXPLAINED_PAGE = 100
 RUNS_PAGE = 50
 DELIVERABILITY_DAYS = 30
@@ -57,7 +58,7 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
 @require_POST
 def process_now(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     """Queue a run of one mailbox and show its page."""
-    if not request.user.has_perm("bounces.change_mailbox"):
+    if not request.user.has_perm(PROCESS):
         messages.error(request, "You may not process mailboxes.")
         return redirect("admin:bounces_mailbox_changelist")
     mailbox = get_object_or_404(Mailbox, pk=mailbox_id)
@@ -69,7 +70,7 @@ def process_now(request: HttpRequest, mailbox_id: int) -> HttpResponse:
 @require_POST
 def process_all_now(request: HttpRequest) -> HttpResponse:
     """Queue a run of every enabled mailbox; show the run list."""
-    if not request.user.has_perm("bounces.change_mailbox"):
+    if not request.user.has_perm(PROCESS):
         messages.error(request, "You may not process mailboxes.")
         return redirect("admin:bounces_mailbox_changelist")
     runs = [schedules.queue_mailbox_run(mailbox=m, actor=request.user)

@@ -14,7 +14,8 @@ from tests.api.receiver import Behaviour, Receiver
 # What the "operator" role may do: everything the API offers.
 OPERATOR_PERMS = [
     "contacts.view_contact", "contacts.view_suppression", "contacts.add_suppression",
-    "contacts.delete_suppression", "bounces.view_bounce", "bounces.view_mailbox", "bounces.change_mailbox",
+    "contacts.delete_suppression", "contacts.release_suppression", "bounces.view_bounce", "bounces.view_mailbox",
+    "bounces.change_mailbox", "bounces.process_mailbox",
     "bounces.view_processingrun", "bounces.view_bouncerule", "bounces.add_bouncerule",
     "campaigns.view_campaign",
 ]

@@ -38,8 +38,8 @@ def test_replacing_all_rules_by_import_needs_the_delete_permission(client, djang
     assert BounceRule.objects.filter(name="keep me").exists()
 
 
-def test_re_applying_rules_needs_the_permission_to_change_bounces(client, django_user_model):
-    c = staff(django_user_model, client, "change_bouncerule", "view_bouncerule")
+def test_re_applying_rules_needs_the_apply_rules_permission(client, django_user_model):
+    c = staff(django_user_model, client, "change_bouncerule", "view_bouncerule", "change_bounce")
     assert c.get(reverse("bounces:rule_reapply")).status_code == 403
-    c = staff(django_user_model, client.__class__(), "change_bouncerule", "view_bouncerule", "change_bounce")
+    c = staff(django_user_model, client.__class__(), "view_bouncerule", "apply_bouncerule")
     assert c.get(reverse("bounces:rule_reapply")).status_code == 200
