@@ -24,7 +24,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from contacts.services import ACTION_CHOICES
 
-from .checks import mailbox_problems
 from .incidents.admin import IncidentAdmin  # noqa: F401  (registers the incidents' admin)
 from .intake import integration_config, schedules
 from .models import (
@@ -40,6 +39,7 @@ from .pipeline import actions
 from .pipeline.recompute import apply_outcome_recompute, plan_outcome_recompute
 from .rules.admin import BounceRuleAdmin  # noqa: F401  (registers the rules admin)
 from .views import mailboxes as mailbox_views
+from .views.mailbox_form import PRESETS, MailboxForm, new_mailbox_initial
 
 # Above this many contacts with soft bounces, a policy change is recomputed by a task.
 RECOMPUTE_INLINE_MAX = 2000
@@ -47,69 +47,6 @@ POLICY_FIELDS = ("hard_actions", "soft_policy", "soft_threshold", "soft_window_d
                  "soft_blacklist_threshold")
 
 SECRET_FIELDS = Mailbox.SECRET_FIELDS
-SECRET_LABELS = {"password": "the password", "oauth2_client_secret": "the OAuth2 client secret",
-                 "oauth2_refresh_token": "the OAuth2 refresh token"}
-
-
-class MailboxForm(forms.ModelForm):
-    """Secrets are write-only: the form never renders them back; blank keeps the stored one.
-
-    A stored secret belongs to the endpoint it was entered for (host, port, TLS, user,
-    OAuth2 token URL; `Mailbox.endpoint_fingerprint`): when the submitted endpoint differs,
-    the secrets the login needs must be entered again, and the others are dropped on save
-    (issue 12, item 4).
-    """
-
-    oauth2_token_url = forms.URLField(required=False, assume_scheme="https", label="OAuth2 token URL")
-
-    class Meta:
-        model = Mailbox
-        fields = "__all__"  # noqa: DJ007 - the admin fieldsets choose what is shown
-        widgets = {
-            "password": forms.PasswordInput(render_value=False),
-            "oauth2_client_secret": forms.PasswordInput(render_value=False),
-            "oauth2_refresh_token": forms.PasswordInput(render_value=False),
-        }
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in SECRET_FIELDS:
-            field = self.fields.get(name)
-            if field is None:  # a view-only user's form has no editable fields
-                continue
-            field.required = False
-            field.initial = ""
-            if self.instance.pk and getattr(self.instance, name):
-                field.help_text = "A value is stored. Leave blank to keep it."
-
-    def clean(self):
-        cleaned = super().clean()
-        self.entered_secrets = {name: cleaned[name] for name in SECRET_FIELDS if cleaned.get(name)}
-        if self.instance.pk:
-            for name in SECRET_FIELDS:
-                if name in self.fields and not cleaned.get(name):
-                    cleaned[name] = getattr(self.instance, name)
-        return cleaned
-
-    def _post_clean(self):
-        super()._post_clean()  # the instance now holds the submitted values
-        mailbox = self.instance
-        entered = getattr(self, "entered_secrets", {})
-        if entered:
-            mailbox.enter_secrets(**entered)
-        if mailbox.pk and mailbox.secrets_fingerprint != mailbox.endpoint_fingerprint():
-            needed = ["password"] if mailbox.auth == Mailbox.Auth.PASSWORD else [
-                "oauth2_client_secret", "oauth2_refresh_token"]
-            for name in needed:
-                if name in self.fields and name not in entered and getattr(mailbox, name):
-                    self.add_error(name, f"The server, port, security, user name or token URL changed: "
-                                         f"enter {SECRET_LABELS[name]} again. A stored secret is only "
-                                         "ever sent where it was entered for.")
-        for problem in mailbox_problems(self.instance):
-            if problem.warning:
-                continue
-            field = problem.field if problem.field in self.fields else None
-            self.add_error(field, f"{problem.message} {problem.hint}")
 
 
 @method_decorator(sensitive_post_parameters(*SECRET_FIELDS), name="changeform_view")
@@ -117,13 +54,14 @@ class MailboxForm(forms.ModelForm):
 class MailboxAdmin(admin.ModelAdmin):
     form = MailboxForm
     list_display = (
-        "name", "protocol", "host", "folder", "enabled", "interval_minutes", "last_run_at",
+        "name", "protocol", "host", "folder", "enabled", "schedule_text", "next_run_text", "last_run_at",
         "last_success_at", "short_error",
     )
     list_filter = ("protocol", "enabled")
     search_fields = ("name", "host", "username")
     filter_horizontal = ("lists",)
-    readonly_fields = ("uidvalidity", "last_run_at", "last_success_at", "last_error", "last_error_at")
+    readonly_fields = ("uidvalidity", "last_run_at", "last_success_at", "last_error", "last_error_at",
+                       "next_run_text")
     fieldsets = (
         (None, {"fields": ("name", "enabled", "protocol", "lists")}),
         ("Server", {"fields": ("host", "port", "security", "verify_certificate", "ca_pem", "folder", "path")}),
@@ -132,9 +70,10 @@ class MailboxAdmin(admin.ModelAdmin):
             {"fields": ("auth", "username", "password", "oauth2_token_url", "oauth2_client_id",
                         "oauth2_client_secret", "oauth2_refresh_token", "oauth2_scope")},
         ),
+        ("Schedule", {"fields": ("schedule", "interval_minutes", "run_at", "next_run_text")}),
         (
             "Processing",
-            {"fields": ("fetch_mode", "interval_minutes", "batch_size", "max_messages_per_run",
+            {"fields": ("fetch_mode", "batch_size", "max_messages_per_run",
                         "processed_action", "processed_folder", "unmatched_action", "unmatched_folder")},
         ),
         (
@@ -145,12 +84,20 @@ class MailboxAdmin(admin.ModelAdmin):
         ("State", {"fields": ("uidvalidity", "last_run_at", "last_success_at", "last_error", "last_error_at")}),
     )
 
+    class Media:
+        js = ("bouncemgr/mailbox-form.js",)
+
     change_form_template = "admin/bounces/mailbox/change_form.html"
     change_list_template = "admin/bounces/mailbox/change_list.html"
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self.has_change_permission(request, obj):
+        if obj is None:
+            # a new mailbox starts from a preset; it has no next run yet
+            return [(title, {**options, "fields": [f for f in (("preset", *options["fields"]) if title is None
+                                                              else options["fields"]) if f != "next_run_text"]})
+                    for title, options in fieldsets]
+        if self.has_change_permission(request, obj):
             return fieldsets
         # View-only: every field is shown read-only, which would print the decrypted
         # secrets; show whether one is stored instead.
@@ -173,6 +120,47 @@ class MailboxAdmin(admin.ModelAdmin):
     @admin.display(description="OAuth2 refresh token")
     def oauth2_refresh_token_stored(self, obj: Mailbox) -> str:
         return self._stored(obj, "oauth2_refresh_token")
+
+    def get_queryset(self, request: HttpRequest):
+        return schedules.with_last_scheduled_run(super().get_queryset(request))
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return new_mailbox_initial(request.GET.dict())
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and "_preset" in request.POST and object_id is None:
+            # "Fill in" without script: the add page again, with the preset's values and what
+            # was typed so far (never the secrets)
+            from urllib.parse import urlencode
+
+            keep = {k: v for k, v in request.POST.items()
+                    if k in {f.name for f in Mailbox._meta.fields} and k not in SECRET_FIELDS and v}
+            keep["preset"] = request.POST.get("preset", "")
+            if keep["preset"] not in PRESETS:
+                keep.pop("preset")
+            return HttpResponseRedirect(request.path + "?" + urlencode(keep))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="schedule")
+    def schedule_text(self, obj: Mailbox) -> str:
+        if obj.schedule == Mailbox.Schedule.DAILY and obj.run_at is not None:
+            return f"daily at {obj.run_at:%H:%M}"
+        return f"every {obj.interval_minutes} min"
+
+    @admin.display(description="next run")
+    def next_run_text(self, obj: Mailbox) -> str:
+        from django.utils import timezone
+        from django.utils.formats import date_format
+
+        if obj.pk is None:
+            return "–"
+        now = timezone.now()
+        when = schedules.next_run(obj, now=now)
+        if when is None:
+            return "– (disabled)"
+        if when <= now:
+            return "due now (at the scheduler's next tick)"
+        return date_format(timezone.localtime(when), "Y-m-d H:i T")
 
     @admin.display(description="last error")
     def short_error(self, obj: Mailbox) -> str:

@@ -3,12 +3,14 @@ models and the rules' models (so Django registers them, app_label "bounces"); ne
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from bouncemgr.fields import EncryptedTextField
 from bounces.mailboxes.base import endpoint_fingerprint
@@ -201,8 +203,17 @@ class Mailbox(TimeStamped):
         MailingList, blank=True, related_name="mailboxes",
         help_text="Lists whose campaigns this mailbox serves; unmatched addresses are looked up there first.",
     )
+    class Schedule(models.TextChoices):
+        INTERVAL = "interval", "Every few minutes"
+        DAILY = "daily", "Once a day, at a time of day"
+
     enabled = models.BooleanField(default=True)
-    interval_minutes = models.PositiveIntegerField(default=10)
+    schedule = models.CharField(max_length=8, choices=Schedule.choices, default=Schedule.INTERVAL)
+    interval_minutes = models.PositiveIntegerField(default=10, help_text="With 'every few minutes'.")
+    run_at = models.TimeField(
+        null=True, blank=True, verbose_name="time of day",
+        help_text="With 'once a day': when the mailbox is read, in the server's time zone (TIME_ZONE).",
+    )
     batch_size = models.PositiveIntegerField(default=200)
     max_messages_per_run = models.PositiveIntegerField(null=True, blank=True)
     # Per-mailbox overrides of BounceSettings (blank / empty: use the global setting).
@@ -243,10 +254,33 @@ class Mailbox(TimeStamped):
             ),
             models.CheckConstraint(condition=Q(interval_minutes__gte=1), name="mailbox_interval_min"),
             models.CheckConstraint(condition=Q(batch_size__gte=1), name="mailbox_batch_min"),
+            models.CheckConstraint(condition=Q(schedule="interval") | Q(run_at__isnull=False),
+                                   name="mailbox_daily_has_time"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def next_run(self, *, now: datetime.datetime, last_scheduled_run: datetime.datetime | None = None
+                 ) -> datetime.datetime | None:
+        """When the schedule reads this mailbox next (None when disabled).
+
+        Once a day: the next `run_at` in the current time zone. Every few minutes: the last
+        scheduled run (the beat entry's, else the mailbox's last run) plus the interval; never
+        before `now` (a run that is due happens at the beat's next tick)."""
+        if not self.enabled:
+            return None
+        if self.schedule == self.Schedule.DAILY and self.run_at is not None:
+            local_now = timezone.localtime(now)
+            candidate = timezone.make_aware(datetime.datetime.combine(local_now.date(), self.run_at))
+            if candidate <= local_now:
+                candidate = timezone.make_aware(
+                    datetime.datetime.combine(local_now.date() + datetime.timedelta(days=1), self.run_at))
+            return candidate
+        base = last_scheduled_run or self.last_run_at
+        if base is None:
+            return now
+        return max(base + datetime.timedelta(minutes=self.interval_minutes), now)
 
     # ------------------------------------------------------------------ bound secrets
     SECRET_FIELDS = ("password", "oauth2_client_secret", "oauth2_refresh_token")

@@ -15,6 +15,7 @@ from django.db.models.functions import Lower, StrIndex, Substr, TruncDate
 from django.utils import timezone
 
 from bounces.incidents import selectors as incident_selectors
+from bounces.intake import schedules
 from bounces.models import Bounce, Mailbox, ProcessingRun
 from campaigns.models import Campaign
 from contacts.models import Suppression
@@ -110,14 +111,12 @@ def mailboxes(*, now: dt.datetime | None = None) -> list[dict]:
     """Each mailbox with its last run, next scheduled run and last error (first 50 by name)."""
     now = now or timezone.now()
     rows = []
-    for mailbox in Mailbox.objects.order_by("name").only(
-        "id", "name", "protocol", "host", "path", "folder", "enabled", "interval_minutes",
+    boxes = Mailbox.objects.order_by("name").only(
+        "id", "name", "protocol", "host", "path", "folder", "enabled", "schedule", "interval_minutes", "run_at",
         "last_run_at", "last_success_at", "last_error", "last_error_at",
-    )[:MAILBOXES_SHOWN]:
-        next_run = None
-        if mailbox.enabled:
-            next_run = (mailbox.last_run_at + dt.timedelta(minutes=mailbox.interval_minutes)
-                        if mailbox.last_run_at else now)
+    )
+    for mailbox in schedules.with_last_scheduled_run(boxes)[:MAILBOXES_SHOWN]:
+        next_run = schedules.next_run(mailbox, now=now)
         error_is_current = bool(mailbox.last_error) and (
             not mailbox.last_success_at or (mailbox.last_error_at and mailbox.last_error_at >= mailbox.last_success_at)
         )

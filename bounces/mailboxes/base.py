@@ -277,6 +277,19 @@ class MessageRef:
 
 
 @dataclass(frozen=True)
+class MessageSummary:
+    """A message as "Browse folders" lists it before anything is processed: headers only,
+    decoded and cut to a few hundred characters (they come from strangers)."""
+
+    uid: int | None
+    subject: str
+    sender: str
+    date: str
+    size: int | None
+    seen: bool | None = None
+
+
+@dataclass(frozen=True)
 class FetchedMessage:
     """The raw RFC 5322 bytes of a message, exactly as the server holds them."""
 
@@ -569,6 +582,14 @@ class MailboxConnector(abc.ABC):
         """
         every = {r.key for r in self.list_messages(unseen_only=False)}
         return sorted(every - {r.key for r in self.list_messages(unseen_only=True)})
+
+    def newest_messages(self, folder: str, *, limit: int = 20) -> list[MessageSummary]:
+        """The newest ``limit`` messages of ``folder`` (newest first): subject, sender,
+        date and size from the headers only, changing nothing (no ``\\Seen``). Protocols
+        that cannot read headers alone raise :class:`UnsupportedOperationError`."""
+        raise UnsupportedOperationError(
+            f"Listing messages is not available for {self.settings.protocol} mailboxes."
+        )
 
     @abc.abstractmethod
     def fetch(

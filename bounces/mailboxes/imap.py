@@ -40,6 +40,7 @@ from .base import (
     MailboxError,
     MailboxProtocolError,
     MessageRef,
+    MessageSummary,
     SecretsWithheldError,
     TLSFailureError,
     UidValidityChangedError,
@@ -458,21 +459,86 @@ class IMAPConnector(MailboxConnector):
         if target == source:
             return
         try:
-            if self._has("MOVE"):
-                self._call(lambda: self.client.move(uids, target))
-                return
-            self._call(lambda: self.client.copy(uids, target))
-        except (MailboxProtocolError, CapabilityError) as exc:
-            raise FolderNotFoundError(
-                f"Cannot move messages to folder {target!r}.",
-                hint="Create the folder on the server or pick another one.",
-            ) from exc
-        self._delete(uids)
+            moved = self._move_or_copy(uids, target)
+        except (MailboxProtocolError, CapabilityError):
+            # The usual cause is a target that does not exist yet (the server answers NO
+            # [TRYCREATE]): a new mailbox moves to "Processed" by default, so create it once.
+            try:
+                self.create_folder(target)
+                moved = self._move_or_copy(uids, target)
+            except (MailboxProtocolError, CapabilityError) as exc:
+                raise FolderNotFoundError(
+                    f"Cannot move messages to folder {target!r}.",
+                    hint="Create the folder on the server or pick another one.",
+                ) from exc
+        if not moved:
+            self._delete(uids)
+
+    def _move_or_copy(self, uids: list[int], target: str) -> bool:
+        """MOVE when the server can (True), else COPY (False: the caller deletes the originals)."""
+        if self._has("MOVE"):
+            self._call(lambda: self.client.move(uids, target))
+            return True
+        self._call(lambda: self.client.copy(uids, target))
+        return False
+
+    # ------------------------------------------------------------------ browsing
+    def newest_messages(self, folder: str, *, limit: int = 20) -> list[MessageSummary]:
+        """EXAMINE (read-only) the folder and ``UID FETCH`` the newest UIDs' Subject, From and
+        Date with ``BODY.PEEK[HEADER.FIELDS ...]<0.4096>`` (never marks them seen; at most
+        4 KB of headers per message), their size and flags."""
+        try:
+            self._call(lambda: self.client.select_folder(folder, readonly=True))
+        except MailboxProtocolError as exc:
+            raise FolderNotFoundError(f"The folder {folder!r} does not exist on the server.") from exc
+        finally:
+            self._folder = None  # the run's folder is selected afresh when needed
+        uids = sorted(int(u) for u in self._call(lambda: self.client.search(["ALL"])))[-max(limit, 0):]
+        if not uids or limit <= 0:
+            return []
+        section = "BODY.PEEK[HEADER.FIELDS (SUBJECT FROM DATE)]<0.4096>"
+        response = self._call(lambda: self.client.fetch(uids, [section, "RFC822.SIZE", "FLAGS"]))
+        summaries = []
+        for uid in reversed(uids):
+            data = response.get(uid)
+            if data is None:
+                continue  # expunged meanwhile
+            head = next((bytes(v) for k, v in data.items()
+                         if isinstance(k, bytes) and k.startswith(b"BODY[HEADER")), b"")
+            summaries.append(summarize_headers(
+                head, uid=uid, size=int(data.get(b"RFC822.SIZE", 0)),
+                seen=b"\\Seen" in tuple(data.get(b"FLAGS", ())),
+            ))
+        return summaries
 
     # ------------------------------------------------------------------ admin helpers
     def create_folder(self, name: str) -> None:
         """Create a folder (used by the admin to make a bounce folder)."""
         self._call(lambda: self.client.create_folder(name))
+
+
+def summarize_headers(head: bytes, *, uid: int | None, size: int | None, seen: bool | None) -> MessageSummary:
+    """Subject, From and Date of a header block, decoded (RFC 2047) and cut to 200 characters;
+    a header that does not decode is shown as its raw text."""
+    import email.header
+    from email.parser import BytesHeaderParser
+
+    try:
+        headers = BytesHeaderParser().parsebytes(head[:8192])
+    except Exception:  # noqa: BLE001 - hostile bytes lose the summary, not the page
+        headers = {}
+
+    def text(name: str) -> str:
+        value = headers.get(name, "") if headers else ""
+        try:
+            value = str(email.header.make_header(email.header.decode_header(str(value))))
+        except Exception:  # noqa: BLE001
+            value = str(value)
+        value = " ".join(value.split())
+        return value if len(value) <= 200 else value[:199] + "…"
+
+    return MessageSummary(uid=uid, subject=text("Subject"), sender=text("From"), date=text("Date"),
+                          size=size, seen=seen)
 
 
 def _batches(

@@ -42,6 +42,7 @@ from bounces.mailboxes import (
     ConnectionSettings,
     FolderInfo,
     MailboxError,
+    MessageSummary,
     check_connection,
     open_mailbox,
 )
@@ -49,6 +50,8 @@ from bounces.models import Mailbox
 
 # An admin page should not hang for the connector's default 30 s per step.
 ADMIN_TIMEOUT = 15.0
+# "Newest messages" of a folder: headers of at most this many (bounded work per page).
+NEWEST_MESSAGES = 20
 
 
 def _settings(mailbox: Mailbox) -> ConnectionSettings:
@@ -112,16 +115,27 @@ test_connection_view.__test__ = False  # type: ignore[attr-defined]
 def browse_folders_view(
     request: HttpRequest, model_admin: admin.ModelAdmin, mailbox_id: int
 ) -> HttpResponse:
-    """List the server's folders with counts; POST ``folder`` picks it for the mailbox."""
+    """List the server's folders with counts; POST ``folder`` picks it for the mailbox;
+    ``?messages=<folder>`` also lists that folder's newest messages (headers only, read with
+    BODY.PEEK on a read-only EXAMINE: nothing is marked seen, nothing is processed)."""
     mailbox = get_object_or_404(Mailbox, pk=mailbox_id)
     if not model_admin.has_view_or_change_permission(request, mailbox):
         raise PermissionDenied
     can_change = model_admin.has_change_permission(request, mailbox)
     folders: list[FolderInfo] = []
     error: MailboxError | None = None
+    wanted = request.GET.get("messages", "") if request.method == "GET" else ""
+    newest: list[MessageSummary] | None = None
+    newest_error: MailboxError | None = None
     try:
         with open_mailbox(_settings(mailbox)) as box:
             folders = box.list_folders()
+            # Only a folder the server just listed is opened (a hand-made URL opens nothing else).
+            if wanted and wanted in {f.name for f in folders if f.selectable}:
+                try:
+                    newest = box.newest_messages(wanted, limit=NEWEST_MESSAGES)
+                except MailboxError as exc:
+                    newest_error = exc
     except MailboxError as exc:
         error = exc
 
@@ -146,6 +160,11 @@ def browse_folders_view(
         error=error,
         can_change=can_change,
         current_folder=mailbox.folder,
+        messages_folder=wanted if newest is not None or newest_error is not None else "",
+        newest=newest,
+        newest_error=newest_error,
+        newest_limit=NEWEST_MESSAGES,
+        can_list_messages=mailbox.protocol == Mailbox.Protocol.IMAP,
     )
     return TemplateResponse(request, "bounces/mailbox_folders.html", context)
 

@@ -344,13 +344,24 @@ def test_leave_changes_nothing(dovecot, mail_user, server_flavour):
     assert _flags(dovecot, mail_user) == before
 
 
-def test_moving_to_a_missing_folder_is_a_folder_error(dovecot, mail_user, imap_settings):
+def test_moving_to_a_missing_folder_creates_it_once(dovecot, mail_user, imap_settings):
+    # A new mailbox moves processed messages to "Processed" by default (issue 15, part 5).
     _three(dovecot, mail_user)
     with open_mailbox(imap_settings()) as box:
         box.open_folder()
         [ref, *_] = box.list_messages()
-        with pytest.raises(FolderNotFoundError, match="Nowhere"):
-            box.apply({ref: Disposition.move("Nowhere")})
+        box.apply({ref: Disposition.move("Processed")})
+    assert len(dovecot.message_files(mail_user)) == 2
+    assert len(dovecot.message_files(mail_user, "Processed")) == 1
+
+
+def test_moving_to_a_folder_that_cannot_be_created_is_a_folder_error(dovecot, mail_user, imap_settings):
+    _three(dovecot, mail_user)
+    with open_mailbox(imap_settings()) as box:
+        box.open_folder()
+        [ref, *_] = box.list_messages()
+        with pytest.raises(FolderNotFoundError, match="No%where"):
+            box.apply({ref: Disposition.move("No%where")})
     assert len(dovecot.message_files(mail_user)) == 3
 
 

@@ -75,7 +75,8 @@ def test_the_mailbox_list_has_a_process_all_button_and_pages_render(admin_client
 
 
 def test_saving_a_mailbox_in_the_admin_keeps_its_beat_entry_in_step(admin_client):
-    mailbox = Mailbox.objects.create(name="sched", host="127.0.0.1", port=1, security="none", username="u")
+    mailbox = Mailbox.objects.create(name="sched", host="127.0.0.1", port=1, security="none", username="u",
+                                     password="pw")
     response = admin_client.post(f"/admin/bounces/mailbox/{mailbox.pk}/change/",
                                  _mailbox_post_data(mailbox, interval_minutes="7"))
     assert response.status_code == 302, response.content.decode()[:2000]
