@@ -40,4 +40,6 @@ app.conf.beat_schedule = {
     # Backstop for notices stored by the SMTP receiver, the accounting endpoint or a webhook
     # whose processing task was lost (a dead worker, a broker outage).
     "intake: process waiting notices": {"task": "bounces.intake.sweep_notices", "schedule": 60.0},
+    # The dashboard's stored bounce counts: recounted so changes to older bounces show (issue 15).
+    "console: rebuild dashboard counts": {"task": "console.rebuild_dashboard_counts", "schedule": 900.0},
 }

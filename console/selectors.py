@@ -1,8 +1,8 @@
 """Reads for the dashboard. Every query is bounded (a window, a LIMIT) and served by an index.
 
-The windows read at most the last 30 days of bounces through bounce_kind_idx
-(kind, -bounced_at): the `kind IN (...)` keeps the planner on that index, so the cost
-follows the bounces of the window, never the whole table (bench/bench_dashboard.py).
+Bounce figures come from the stored counts (console/models.py, rebuilt every 15 minutes by
+console/services.py) plus the bounces above their id mark counted live: the page sums a few
+thousand stored rows instead of grouping every bounce of 30 days (bench/bench_dashboard.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Value
-from django.db.models.functions import Lower, StrIndex, Substr, TruncDate
 from django.utils import timezone
 
 from bounces.incidents import selectors as incident_selectors
@@ -20,8 +18,11 @@ from bounces.models import Bounce, Mailbox, ProcessingRun
 from campaigns.models import Campaign
 from contacts.models import Suppression
 
-CHART_KINDS = ("hard", "soft", "blocked", "complaint")
-WINDOW_DAYS = 30
+from . import services
+from .models import DashboardCount, DashboardCountState
+
+CHART_KINDS = services.CHART_KINDS
+WINDOW_DAYS = services.WINDOW_DAYS
 TOP = 8
 ROWS = 10
 MAILBOXES_SHOWN = 50
@@ -37,42 +38,48 @@ class Windows:
 
 
 def _window_start(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
-    today = timezone.localdate(now)
-    first_day = today - dt.timedelta(days=WINDOW_DAYS - 1)
-    start = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min))
-    return today, start
+    return services.window_start(now)
 
 
-def _recent_bounces(since: dt.datetime):
-    # kind IN (all kinds) + range: one index range scan per kind on bounce_kind_idx.
-    return Bounce.objects.filter(kind__in=Bounce.Kind.values, bounced_at__gte=since)
+def dashboard_counts(*, now: dt.datetime) -> dict[str, dict[tuple[dt.date, str], int]]:
+    """(day, key) -> count per dimension (kind, reason, domain) over the 30-day window: the
+    stored counts (console/models.py) plus the bounces above their id mark, counted live.
 
-
-def bounce_windows(*, now: dt.datetime | None = None) -> Windows:
-    """One grouped query over the last 30 days: (day, kind) -> count."""
-    now = now or timezone.now()
+    The first call on an installation without stored counts builds them (once)."""
     today, start = _window_start(now)
-    rows = (
-        _recent_bounces(start)
-        .annotate(day=TruncDate("bounced_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "kind")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    state = DashboardCountState.objects.filter(pk=1).first()
+    if state is None:
+        state = services.rebuild_dashboard_counts(now=now)
+    counts: dict[str, dict[tuple[dt.date, str], int]] = {d: {} for d in DashboardCount.Dimension.values}
+    for dimension, day, key, n in DashboardCount.objects.filter(day__gte=start.date()).values_list(
+            "dimension", "day", "key", "n"):
+        counts[dimension][(day, key)] = n
+    # the bounces since the mark: a primary-key range, whatever their bounce time
+    live = services.count_bounces(Bounce.objects.filter(id__gt=state.last_bounce_id, bounced_at__gte=start))
+    for dimension, rows in live.items():
+        for (day, key), n in rows.items():
+            counts[dimension][(day, key[:255])] = counts[dimension].get((day, key[:255]), 0) + n
+    return counts
+
+
+def bounce_windows(*, now: dt.datetime | None = None, counts=None) -> Windows:
+    """Today / 7 days / 30 days by kind, and per day for the chart, from `dashboard_counts`."""
+    now = now or timezone.now()
+    today, _ = _window_start(now)
+    counts = counts if counts is not None else dashboard_counts(now=now)
     per_day: dict[dt.date, dict[str, int]] = {}
     by_kind: dict[str, dict[str, int]] = {}
     week_start = today - dt.timedelta(days=6)
-    for row in rows:
-        day, kind, n = row["day"], row["kind"], row["n"]
-        if isinstance(day, dt.datetime):  # some backends hand back a datetime
-            day = day.date()
+    for (day, kind), n in counts["kind"].items():
+        if day > today:
+            continue
         per_day.setdefault(day, {})[kind] = per_day.get(day, {}).get(kind, 0) + n
-        counts = by_kind.setdefault(kind, {"today": 0, "week": 0, "month": 0})
-        counts["month"] += n
+        kind_counts = by_kind.setdefault(kind, {"today": 0, "week": 0, "month": 0})
+        kind_counts["month"] += n
         if day >= week_start:
-            counts["week"] += n
+            kind_counts["week"] += n
         if day == today:
-            counts["today"] += n
+            kind_counts["today"] += n
     labels = dict(Bounce.Kind.choices)
     kinds = [
         {"kind": kind, "label": labels[kind], **by_kind.get(kind, {"today": 0, "week": 0, "month": 0})}
@@ -87,24 +94,24 @@ def bounce_windows(*, now: dt.datetime | None = None) -> Windows:
     return Windows(kinds=kinds, totals=totals, days=days)
 
 
-def top_reasons(*, now: dt.datetime | None = None, limit: int = TOP) -> list[dict]:
-    """The most frequent reasons of the last 30 days, with their kind mix."""
-    _, start = _window_start(now or timezone.now())
-    return list(
-        _recent_bounces(start).exclude(reason="")
-        .values("reason").annotate(n=Count("id")).order_by("-n", "reason")[:limit]
-    )
+def _top(rows: dict[tuple[dt.date, str], int], field: str, limit: int) -> list[dict]:
+    totals: dict[str, int] = {}
+    for (_, key), n in rows.items():
+        totals[key] = totals.get(key, 0) + n
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [{field: key, "n": n} for key, n in ranked]
 
 
-def top_domains(*, now: dt.datetime | None = None, limit: int = TOP) -> list[dict]:
-    """The recipient domains with the most hard/soft/blocked bounces in the last 30 days."""
-    _, start = _window_start(now or timezone.now())
-    domain = Lower(Substr(F("recipient"), StrIndex(F("recipient"), Value("@")) + 1))
-    return list(
-        Bounce.objects.filter(kind__in=CHART_KINDS, bounced_at__gte=start)
-        .exclude(recipient="")
-        .annotate(domain=domain).values("domain").annotate(n=Count("id")).order_by("-n", "domain")[:limit]
-    )
+def top_reasons(*, now: dt.datetime | None = None, limit: int = TOP, counts=None) -> list[dict]:
+    """The most frequent reasons of the last 30 days."""
+    counts = counts if counts is not None else dashboard_counts(now=now or timezone.now())
+    return _top(counts["reason"], "reason", limit)
+
+
+def top_domains(*, now: dt.datetime | None = None, limit: int = TOP, counts=None) -> list[dict]:
+    """The recipient domains with the most hard/soft/blocked/complaint bounces in the last 30 days."""
+    counts = counts if counts is not None else dashboard_counts(now=now or timezone.now())
+    return _top(counts["domain"], "domain", limit)
 
 
 def mailboxes(*, now: dt.datetime | None = None) -> list[dict]:

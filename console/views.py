@@ -28,14 +28,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     ctx: dict = {"now": now}
     if user.has_perm("bounces.view_bounce"):
-        windows = selectors.bounce_windows(now=now)
+        counts = selectors.dashboard_counts(now=now)
+        windows = selectors.bounce_windows(now=now, counts=counts)
         ctx["windows"] = windows
         ctx["chart"] = bounce_chart(
             [(day, counts) for day, counts in windows.days], "day", width=900, height=200
         )
         ctx["chart_legend"] = [{"kind": k, "colour": KIND_COLOURS[k]} for k in selectors.CHART_KINDS]
-        ctx["top_reasons"] = selectors.top_reasons(now=now)
-        ctx["top_domains"] = selectors.top_domains(now=now)
+        ctx["top_reasons"] = selectors.top_reasons(counts=counts)
+        ctx["top_domains"] = selectors.top_domains(counts=counts)
     if user.has_perm("bounces.view_mailbox"):
         ctx["mailboxes"] = selectors.mailboxes(now=now)
         ctx["mailbox_total"] = selectors.mailbox_count()
