@@ -96,7 +96,7 @@ class MailboxAdmin(admin.ModelAdmin):
             # a new mailbox starts from a preset; it has no next run yet
             return [(title, {**options, "fields": [f for f in (("preset", *options["fields"]) if title is None
                                                               else options["fields"]) if f != "next_run_text"]})
-                    for title, options in fieldsets]
+                    for title, options in fieldsets if title != "State"]
         if self.has_change_permission(request, obj):
             return fieldsets
         # View-only: every field is shown read-only, which would print the decrypted

@@ -118,6 +118,13 @@ class MailboxForm(forms.ModelForm):
             "run_at": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "schedule": forms.RadioSelect,
         }
+        labels = {
+            "auth": "Login with", "oauth2_client_id": "OAuth2 client id",
+            "oauth2_client_secret": "OAuth2 client secret", "oauth2_refresh_token": "OAuth2 refresh token",
+            "oauth2_scope": "OAuth2 scope", "interval_minutes": "Every (minutes)",
+            "processed_action": "Processed messages", "processed_folder": "Move processed messages to",
+            "unmatched_action": "Messages that match no contact", "unmatched_folder": "Move those to",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
