@@ -15,6 +15,7 @@ from bounces.mailboxes import (
     ConnectionSettings,
     Disposition,
     FolderNotFoundError,
+    MailboxProtocolError,
     MessageRef,
     UidValidityChangedError,
     check_connection,
@@ -355,13 +356,19 @@ def test_moving_to_a_missing_folder_creates_it_once(dovecot, mail_user, imap_set
     assert len(dovecot.message_files(mail_user, "Processed")) == 1
 
 
-def test_moving_to_a_folder_that_cannot_be_created_is_a_folder_error(dovecot, mail_user, imap_settings):
+def test_moving_to_a_folder_that_cannot_be_created_is_a_folder_error(dovecot, mail_user, imap_settings,
+                                                                     monkeypatch):
     _three(dovecot, mail_user)
     with open_mailbox(imap_settings()) as box:
+        # a server that refuses the CREATE (quota, ACL, a name it does not allow)
+        def refuse(name: str) -> None:
+            raise MailboxProtocolError("The IMAP server refused a command.")
+
+        monkeypatch.setattr(box, "create_folder", refuse)
         box.open_folder()
         [ref, *_] = box.list_messages()
-        with pytest.raises(FolderNotFoundError, match="No%where"):
-            box.apply({ref: Disposition.move("No%where")})
+        with pytest.raises(FolderNotFoundError, match="Nowhere"):
+            box.apply({ref: Disposition.move("Nowhere")})
     assert len(dovecot.message_files(mail_user)) == 3
 
 
