@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import threading
 import time
 
@@ -22,11 +23,31 @@ PERMISSIONS_TTL = 5.0
 _perms_lock = threading.Lock()
 _perms: dict[int, tuple[float, set[str]]] = {}
 
+def _key_cache_seconds() -> float:
+    """How long a verified key (and its owner) is remembered per process, by the SHA-256 of
+    its token, so most requests need no query to authenticate (issue 17, speed): settings'
+    API_KEY_CACHE_SECONDS, 5 by default; 0 checks the database on every request. A revocation
+    applies at once in the process that made it (`revoke_api_keys` calls `forget_keys`) and
+    within this time in the other server processes, as does an owner made inactive."""
+    from django.conf import settings
+
+    return float(getattr(settings, "API_KEY_CACHE_SECONDS", 5.0))
+
+
+_keys_lock = threading.Lock()
+_keys: dict[str, tuple[float, dict, dict]] = {}
+
 
 def forget_permissions() -> None:
     """Drop this process's cached permissions (tests; after changing someone's permissions)."""
     with _perms_lock:
         _perms.clear()
+
+
+def forget_keys() -> None:
+    """Drop this process's verified keys (after a revocation; tests)."""
+    with _keys_lock:
+        _keys.clear()
 
 
 def _with_cached_permissions(user) -> None:
@@ -52,8 +73,20 @@ _USER_FIELDS = ("id", "username", "is_active", "is_staff", "is_superuser")
 _KEY_SQL: dict[str, str] = {}
 
 
-def _key_with_owner(prefix: str) -> ApiKey | None:
-    """The key with this prefix and its owner, in one query (raw SQL: the per-request path)."""
+def _build_key(values: dict, owner_values: dict) -> ApiKey:
+    """Fresh ApiKey and owner instances from the (cached) column values."""
+    from django.contrib.auth import get_user_model
+
+    key = ApiKey(**values)
+    owner = get_user_model()(**owner_values)
+    owner._state.adding = False
+    key._state.adding = False
+    key.owner = owner
+    return key
+
+
+def _key_row(prefix: str) -> tuple[dict, dict] | None:
+    """(key column values, owner column values) of the key with this prefix, one query."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -83,20 +116,45 @@ def _key_with_owner(prefix: str) -> ApiKey | None:
         last_used = timezone.make_aware(last_used, dt.UTC)
     values["last_used_at"] = last_used
     values["revoked"] = bool(values["revoked"])
-    key = ApiKey(**values)
-    owner_values = dict(zip(_USER_FIELDS, row[n:], strict=True))
-    owner = user_model(**{k: bool(v) if k.startswith("is_") else v for k, v in owner_values.items()})
-    owner._state.adding = False
-    key._state.adding = False
-    key.owner = owner
-    return key
+    owner_values = {k: bool(v) if k.startswith("is_") else v
+                    for k, v in zip(_USER_FIELDS, row[n:], strict=True)}
+    return values, owner_values
+
+
+def _verified_key(token: str, prefix: str) -> ApiKey | None:
+    """The key this token belongs to (secret checked), from the short per-process cache of
+    keys verified before, else from the database. Only a valid, unrevoked key of an active
+    owner is cached; refusals always come from the database."""
+    digest = keys.hash_token(token)
+    now = time.monotonic()
+    cached = _keys.get(digest)
+    if cached is not None and cached[0] >= now:
+        return _build_key(dict(cached[1]), dict(cached[2]))
+    found = _key_row(prefix)
+    if found is None or not hmac.compare_digest(digest, found[0]["hashed_key"]):
+        return None
+    values, owner_values = found
+    ttl = _key_cache_seconds()
+    if ttl > 0 and not values["revoked"] and owner_values["is_active"]:
+        with _keys_lock:
+            if len(_keys) > 10_000:
+                _keys.clear()
+            _keys[digest] = (now + ttl, values, owner_values)
+    return _build_key(dict(values), dict(owner_values))
+
+
+def _remember_last_used(token: str, moment: dt.datetime) -> None:
+    cached = _keys.get(keys.hash_token(token))
+    if cached is not None:
+        cached[1]["last_used_at"] = moment
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer bmk_…` or `Authorization: Token bmk_…`.
 
-    One query (the key with its owner). A revoked key, a wrong secret or an inactive owner
-    is refused with 401. `request.auth` is the ApiKey.
+    One query (the key with its owner), none for a key verified in the last
+    API_KEY_CACHE_SECONDS. A revoked key, a wrong secret or an inactive owner is refused
+    with 401. `request.auth` is the ApiKey.
     """
 
     keywords = ("bearer", "token")
@@ -112,8 +170,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         prefix = keys.prefix_of(token)
-        key = _key_with_owner(prefix) if prefix is not None else None
-        if key is None or not keys.token_matches(token, key.hashed_key):
+        key = _verified_key(token, prefix) if prefix is not None else None
+        if key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if key.revoked:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
@@ -124,6 +182,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
+            _remember_last_used(token, now)
         return key.owner, key
 
     def authenticate_header(self, request: Request) -> str:

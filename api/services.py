@@ -47,11 +47,17 @@ def create_api_key(*, name: str, owner: Any, scope: str = ApiKey.Scope.READ) -> 
 
 
 def revoke_api_keys(*, key_ids: list[int]) -> int:
-    """Revoke keys (at once: the next request with them gets 401). Returns how many changed."""
+    """Revoke keys: the next request with them gets 401 (in other server processes within
+    API_KEY_CACHE_SECONDS, api.auth). Returns how many changed."""
+    from .auth import forget_keys
+
     now = timezone.now()
-    return ApiKey.objects.filter(pk__in=key_ids, revoked=False).update(
+    changed = ApiKey.objects.filter(pk__in=key_ids, revoked=False).update(
         revoked=True, revoked_at=now, updated_at=now
     )
+    transaction.on_commit(forget_keys)
+    forget_keys()
+    return changed
 
 
 # --------------------------------------------------------------------------- endpoints

@@ -338,6 +338,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
 }
+# A verified API key is remembered per process this many seconds (api.auth): a revocation
+# reaches the other server processes within it. 0 checks the database on every request.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "bouncemgr API",
     "DESCRIPTION": "Bounces, contacts' bounce state, suppressions, campaigns' results, mailboxes and rules. "

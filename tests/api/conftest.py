@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from api import events, services
-from api.auth import forget_permissions
+from api.auth import forget_keys, forget_permissions
 from api.models import ApiKey, WebhookEndpoint
 from tests.api.receiver import Behaviour, Receiver
 
@@ -28,9 +28,11 @@ def _fresh_subscriptions(settings):
     settings.WEBHOOK_TIMEOUT = 3.0
     events.forget_endpoints()
     forget_permissions()
+    forget_keys()
     yield
     events.forget_endpoints()
     forget_permissions()
+    forget_keys()
 
 
 def make_user(username: str, perms: list[str], *, staff: bool = True):

@@ -58,16 +58,61 @@ def test_only_the_hash_of_the_token_is_stored(operator):
 
 
 def test_last_used_is_written_at_most_once_a_minute(operator, django_assert_num_queries):
+    from api import auth
+
     client = key_client(operator, ApiKey.Scope.READ)
     client.get("/api/v1/me/")
     first = ApiKey.objects.get(owner=operator).last_used_at
     assert first is not None
-    with django_assert_num_queries(1):  # the key and its owner (permissions cached); no UPDATE
+    with django_assert_num_queries(0):  # the verified key and its permissions are cached; no UPDATE
+        client.get("/api/v1/me/")
+    auth.forget_keys()  # as if API_KEY_CACHE_SECONDS had passed
+    with django_assert_num_queries(1):  # the key and its owner; no UPDATE
         client.get("/api/v1/me/")
     assert ApiKey.objects.get(owner=operator).last_used_at == first
     ApiKey.objects.filter(owner=operator).update(last_used_at=timezone.now() - timezone.timedelta(minutes=5))
+    auth.forget_keys()
     client.get("/api/v1/me/")
     assert ApiKey.objects.get(owner=operator).last_used_at > first
+
+
+def test_a_key_revoked_in_the_admin_is_refused_at_once_though_it_was_just_used(operator, admin_client):
+    client = key_client(operator, ApiKey.Scope.READ)
+    assert client.get("/api/v1/me/").status_code == 200  # verified, so remembered for a few seconds
+    key = ApiKey.objects.get(owner=operator)
+    admin_client.post("/admin/api/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+    assert ApiKey.objects.get(pk=key.pk).revoked
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+
+
+def test_a_remembered_key_lapses_after_its_seconds(operator, settings):
+    from api import auth
+
+    settings.API_KEY_CACHE_SECONDS = 0.2
+    client = key_client(operator, ApiKey.Scope.READ)
+    assert client.get("/api/v1/me/").status_code == 200
+    ApiKey.objects.filter(owner=operator).update(revoked=True)  # another server process revoked it
+    assert client.get("/api/v1/me/").status_code == 200  # within the seconds, as documented
+    expires, values, owner = auth._keys[next(iter(auth._keys))]
+    auth._keys[next(iter(auth._keys))] = (0.0, values, owner)  # as if the seconds had passed
+    assert client.get("/api/v1/me/").status_code == 401
+
+
+def test_with_no_key_cache_every_request_checks_the_database(operator, settings):
+    settings.API_KEY_CACHE_SECONDS = 0
+    client = key_client(operator, ApiKey.Scope.READ)
+    assert client.get("/api/v1/me/").status_code == 200
+    ApiKey.objects.filter(owner=operator).update(revoked=True)
+    assert client.get("/api/v1/me/").status_code == 401
+
+
+def test_a_wrong_secret_is_refused_even_when_the_real_key_is_remembered(operator):
+    client = key_client(operator, ApiKey.Scope.READ)
+    assert client.get("/api/v1/me/").status_code == 200
+    forged = client.token[:-4] + ("aaaa" if not client.token.endswith("aaaa") else "bbbb")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+    assert client.get("/api/v1/me/").status_code == 401
 
 
 def test_a_read_only_key_cannot_write(read_client):

@@ -118,3 +118,25 @@ def test_check_agrees_with_what_the_campaign_sender_skips(read_client, smtp_serv
     assert mailed == allowed == {"ok@example.org", "ok2@sub.example.org", "lapsed@example.org"}
     assert codes(check(read_client, "bounced@example.org", list=mailing_list.pk)) == ["contact_hard_bounced"]
     assert codes(check(read_client, "gone@example.org", list=mailing_list.pk)) == ["unsubscribed_by_bounce"]
+
+
+def test_the_address_entry_decides_over_domain_entries_and_the_nearest_domain_over_its_parents(read_client):
+    Suppression.objects.create(kind=Suppression.Kind.DOMAIN, value="example.org", reason="manual")
+    Suppression.objects.create(kind=Suppression.Kind.DOMAIN, value="mx.example.org", reason="complaint")
+    Suppression.objects.create(kind=Suppression.Kind.DOMAIN, value="org", reason="manual")
+    assert check(read_client, "a@mx.example.org")["suppression"]["value"] == "mx.example.org"
+    assert check(read_client, "a@example.org")["suppression"]["value"] == "example.org"
+    Suppression.objects.create(value="a@mx.example.org", reason=Suppression.Reason.HARD_BOUNCE)
+    hit = check(read_client, "a@mx.example.org")["suppression"]
+    assert (hit["kind"], hit["value"]) == ("address", "a@mx.example.org")
+    expired = timezone.now() - dt.timedelta(days=1)
+    Suppression.objects.filter(value__in=["a@mx.example.org", "mx.example.org"]).update(expires_at=expired)
+    assert check(read_client, "a@mx.example.org")["suppression"]["value"] == "example.org"
+
+
+def test_a_check_with_a_verified_key_is_one_query(read_client, django_assert_num_queries):
+    Contact.objects.create(email="known@example.org")
+    check(read_client, "known@example.org")  # verifies the key and loads its owner's permissions
+    with django_assert_num_queries(1):  # the contact beside the suppression that decides
+        result = check(read_client, "known@example.org")
+    assert result["contact"]["status"] == "active" and result["suppression"] is None
