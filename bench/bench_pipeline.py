@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--sql-profile", action="store_true", help="print the costliest statements")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile profile of the run (pipeline process) to FILE")
     args = parser.parse_args()
 
     from tests.servers.dovecot import DovecotServer
@@ -242,9 +243,18 @@ def run_bench(args: argparse.Namespace, dovecot) -> None:
         with connection.execute_wrapper(sql):
             self_before = resource.getrusage(resource.RUSAGE_SELF)
             children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            profiler = None
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile(time.process_time)  # CPU seconds: a loaded machine distorts wall time
+                profiler.enable()
             start = time.perf_counter()
             run = intake_mailbox.process_mailbox(mailbox_id=mailbox.pk, trigger="command")
             elapsed = time.perf_counter() - start
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             self_after = resource.getrusage(resource.RUSAGE_SELF)
             children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             backend_cpu = _proc_cpu(backend_pid) - backend_before

@@ -129,6 +129,8 @@ _INSERT_FIELDS = ("mailbox_id", "source", "dedupe_key", "sha256", "raw", "size",
 
 def _insert_returning(chunk: list[Notice], run: ProcessingRun | None) -> dict[str, int]:
     """INSERT the rows, skipping conflicts; key -> id of the rows inserted now."""
+    if connection.vendor == "postgresql":
+        return _insert_returning_pg(chunk, run)
     opts = RawMessage._meta
     quote = connection.ops.quote_name
     fields = [opts.get_field(name.removesuffix("_id")) if name.endswith("_id") else opts.get_field(name)
@@ -145,17 +147,45 @@ def _insert_returning(chunk: list[Notice], run: ProcessingRun | None) -> dict[st
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {', '.join([row] * len(chunk))} "
            f"ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('dedupe_key')}")
-    if connection.vendor == "postgresql":
-        # server-side binding: parameters (the raw bytes) adapted in C, not rendered into
-        # SQL text in Python by Django's client cursor (see contacts.services.executemany)
-        import psycopg
-
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params)
-            return {key: pk for pk, key in cursor.fetchall()}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return {key: pk for pk, key in cursor.fetchall()}
+
+
+_PG_INSERT_SQL: list[str] = []
+
+
+def _pg_insert_sql() -> str:
+    """One statement text for any number of rows (the varying columns come as arrays), so
+    psycopg converts it once per process instead of parsing thousands of placeholders per
+    call: most of the receiver's and the mailbox store's client CPU (issues 11, 16)."""
+    if not _PG_INSERT_SQL:
+        opts = RawMessage._meta
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(opts.get_field(name.removesuffix("_id") if name.endswith("_id") else name).column)
+                            for name in _INSERT_FIELDS)
+        _PG_INSERT_SQL.append(
+            f"INSERT INTO {quote(opts.db_table)} ({columns}) "
+            "SELECT %s::bigint, u.source, u.dedupe_key, u.sha256, u.raw, u.size, %s, false, '', false, '', "
+            "%s::bigint, '', 0, %s::timestamptz "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %b::bytea[], %s::integer[]) "
+            "AS u(source, dedupe_key, sha256, raw, size) "
+            f"ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('dedupe_key')}")
+    return _PG_INSERT_SQL[0]
+
+
+def _insert_returning_pg(chunk: list[Notice], run: ProcessingRun | None) -> dict[str, int]:
+    """PostgreSQL: the same INSERT ... ON CONFLICT DO NOTHING RETURNING, rows as arrays, with
+    server-side binding (parameters, the raw bytes, adapted in C, not rendered into SQL text
+    in Python by Django's client cursor; see contacts.services.executemany)."""
+    import psycopg
+
+    params = [chunk[0].mailbox_id, RawMessage.State.NEW.value, run.pk if run else None, timezone.now(),
+              [n.source for n in chunk], [n.key for n in chunk], [sha256(n.raw).hexdigest() for n in chunk],
+              [bytes(n.raw) for n in chunk], [len(n.raw) for n in chunk]]
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_pg_insert_sql(), params)
         return {key: pk for pk, key in cursor.fetchall()}
 
 

@@ -358,6 +358,10 @@ class IMAPConnector(MailboxConnector):
             uids = uids[:limit]
         sizes: dict[int, int] = {}
         for chunk in _chunks(uids, UID_CHUNK):
+            fast = self._call(lambda chunk=chunk: _fetch_sizes_fast(self.client, chunk))
+            if fast is not None:
+                sizes.update(fast)
+                continue
             response = self._call(lambda chunk=chunk: self.client.fetch(chunk, ["RFC822.SIZE"]))
             for uid, data in response.items():
                 sizes[int(uid)] = int(data.get(b"RFC822.SIZE", 0))
@@ -389,10 +393,12 @@ class IMAPConnector(MailboxConnector):
         self._check_validity(ordered)
         for batch in _batches(ordered, batch_size, MAX_BATCH_BYTES):
             uids = [ref.uid for ref in batch]
-            response = self._call(lambda uids=uids: self.client.fetch(uids, ["BODY.PEEK[]"]))
+            bodies = self._call(lambda uids=uids: _fetch_bodies_fast(self.client, uids))
+            if bodies is None:
+                response = self._call(lambda uids=uids: self.client.fetch(uids, ["BODY.PEEK[]"]))
+                bodies = {uid: data.get(b"BODY[]") for uid, data in response.items()}
             for ref in batch:
-                data = response.get(ref.uid)
-                body = None if data is None else data.get(b"BODY[]")
+                body = bodies.get(ref.uid)
                 if body is None:
                     log.info("message %s vanished before it was fetched; skipped", ref.key)
                     continue
@@ -571,3 +577,61 @@ def _quietly(func: Callable[[], object]) -> None:
         func()
     except Exception:  # noqa: BLE001 - best effort cleanup of a connection
         log.debug("ignored error while closing", exc_info=True)
+
+
+# The two FETCHes of every run (sizes of every message, then the bodies) read by imaplib
+# directly: imapclient's general response parser (a Python tokenizer, a debug log call per
+# line) was the largest CPU cost of a pipeline run (issue 11, speed). Any response of an
+# unexpected shape returns None and the caller asks imapclient as before.
+_UID = re.compile(rb"[( ]UID (\d+)[ )]")
+_SIZE = re.compile(rb"[( ]RFC822\.SIZE (\d+)[ )]")
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    return ",".join(str(int(u)) for u in uids)
+
+
+def _fetch_sizes_fast(client: IMAPClient, uids: Sequence[int]) -> dict[int, int] | None:
+    """``UID FETCH uids RFC822.SIZE`` -> {uid: size}, or None to let imapclient parse it."""
+    if not uids:
+        return {}
+    typ, data = client._imap.uid("FETCH", _uid_set(uids), "(RFC822.SIZE)")
+    if typ != "OK":
+        return None
+    sizes: dict[int, int] = {}
+    for line in data:
+        if line is None:
+            continue
+        if not isinstance(line, bytes):
+            return None
+        uid, size = _UID.search(line), _SIZE.search(line)
+        if uid is None or size is None:
+            if b"RFC822.SIZE" in line:
+                return None
+            continue  # an unsolicited FETCH (another client changed flags)
+        sizes[int(uid.group(1))] = int(size.group(1))
+    return sizes
+
+
+def _fetch_bodies_fast(client: IMAPClient, uids: Sequence[int]) -> dict[int, bytes] | None:
+    """``UID FETCH uids BODY.PEEK[]`` -> {uid: bytes}, or None to let imapclient parse it.
+
+    imaplib returns each message as (b'N (UID u BODY[] {size}', literal) followed by b')';
+    a message gone meanwhile is left out, as imapclient's answer would leave it.
+    """
+    if not uids:
+        return {}
+    typ, data = client._imap.uid("FETCH", _uid_set(uids), "(BODY.PEEK[])")
+    if typ != "OK":
+        return None
+    bodies: dict[int, bytes] = {}
+    for item in data:
+        if isinstance(item, tuple):
+            head, literal = item
+            uid = _UID.search(head + b" ")
+            if uid is None or not head.rstrip().endswith(b"}") or b"BODY[]" not in head:
+                return None
+            bodies[int(uid.group(1))] = bytes(literal)
+        elif isinstance(item, bytes) and b"BODY[]" in item:
+            return None  # BODY[] not as a literal (NIL, a quoted string): the general parser
+    return bodies

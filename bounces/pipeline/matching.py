@@ -113,8 +113,11 @@ class BatchMatcher:
         for chunk in _chunks(ids):
             for row in SentMessage.objects.filter(message_id__in=chunk).values(*_SENT_FIELDS):
                 self.by_message_id[row["message_id"]] = _sent(row)
+        # Contacts and their latest sends only for recipients the token or Message-ID does not
+        # settle (`match` looks no further for those): most of a batch, none of these queries.
         addresses = sorted(
-            {rc.recipient.lower() for r in results for rc in r.recipients if rc.recipient} - set(self.contacts)
+            {a for r in results for rc in r.recipients if rc.recipient
+             and not self._settled(r, a := rc.recipient.lower())} - set(self.contacts)
         )
         for chunk in _chunks(addresses):
             # served by the expression index of contact_email_ci_unique: it is partial
@@ -127,6 +130,20 @@ class BatchMatcher:
             )
             self.contacts.update(rows)
         self._prepare_latest_sent([a for a in addresses if a in self.contacts])
+
+    def _settled(self, result: ParseResult, address: str) -> bool:
+        """Whether `match` takes this recipient's message by token or Message-ID (as it decides)."""
+        several = len(result.recipients) > 1
+        if result.token:
+            sent = self.by_token.get(result.token.lower())
+            if sent is not None and (not several or not address or address == sent.email):
+                return True
+        message_id = bare_message_id(result.message_id)
+        if message_id:
+            sent = self.by_message_id.get(message_id)
+            if sent is not None and (not several or not address or address == sent.email):
+                return True
+        return False
 
     def _prepare_latest_sent(self, addresses: list[str]) -> None:
         """The latest SENDS_KEPT messages per address (lists of the mailbox first), for campaign

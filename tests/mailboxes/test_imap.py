@@ -570,3 +570,46 @@ def test_a_closed_connector_reconnects_and_reselects_its_folder(dovecot, mail_us
         refs = box.list_messages()
         box.close()
         assert [m.raw for m in box.fetch(refs)] == [b"Subject: a\r\n\r\na\r\n"]
+
+
+def test_the_quick_fetch_reads_what_imapclient_reads(dovecot, mail_user, imap_settings, bounce_samples):
+    """Sizes and bodies are read by imaplib directly (issue 11, speed): the same answer as
+    imapclient's parser, and a message deleted meanwhile is left out as before."""
+    from bounces.mailboxes import imap as imap_module
+
+    for sample in bounce_samples[:5]:
+        dovecot.inject(mail_user, sample)
+    with open_mailbox(imap_settings()) as box:
+        box.open_folder()
+        refs = box.list_messages(unseen_only=False)
+        uids = [r.uid for r in refs]
+        quick_sizes = imap_module._fetch_sizes_fast(box.client, uids)
+        quick_bodies = imap_module._fetch_bodies_fast(box.client, uids)
+        general = box.client.fetch(uids, ["RFC822.SIZE", "BODY.PEEK[]"])
+        assert quick_sizes == {u: d[b"RFC822.SIZE"] for u, d in general.items()}
+        assert quick_bodies == {u: d[b"BODY[]"] for u, d in general.items()}
+        assert {r.uid: r.size for r in refs} == quick_sizes
+        box.client.delete_messages([uids[0]])
+        box.client.expunge()
+        assert [m.ref.uid for m in box.fetch(refs)] == uids[1:]
+
+
+def test_an_unexpected_fetch_answer_goes_to_the_general_parser():
+    from bounces.mailboxes import imap as imap_module
+
+    class Fake:
+        def __init__(self, data):
+            self._imap = self
+            self.data = data
+
+        def uid(self, *args):
+            return "OK", self.data
+
+    moved_uid = [(b"1 (BODY[] {3}", b"abc"), b" UID 7)"]
+    assert imap_module._fetch_bodies_fast(Fake(moved_uid), [7]) is None
+    quoted = [b'1 (UID 7 BODY[] "abc")']
+    assert imap_module._fetch_bodies_fast(Fake(quoted), [7]) is None
+    assert imap_module._fetch_bodies_fast(Fake([(b"1 (UID 7 BODY[] {3}", b"abc"), b")", b"2 (FLAGS (\\Seen))"]),
+                                          [7]) == {7: b"abc"}
+    assert imap_module._fetch_sizes_fast(Fake([b"1 (RFC822.SIZE 12)"]), [7]) is None
+    assert imap_module._fetch_sizes_fast(Fake([b"1 (RFC822.SIZE 12 UID 7)", b"2 (FLAGS ())"]), [7]) == {7: 12}
