@@ -67,6 +67,24 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def commit_latency_ms(url: str, n: int = 50) -> float:
+    """Median time of one single-row INSERT committed (an fsync of the WAL) on this server: with
+    each connection waiting for its 250, `clients` messages per commit at best."""
+    import statistics
+
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (n integer)")
+        times = []
+        for i in range(n):
+            started = time.perf_counter()
+            conn.execute("INSERT INTO bench_commit VALUES (%s)", [i])
+            times.append(time.perf_counter() - started)
+        conn.execute("DROP TABLE bench_commit")
+    return statistics.median(times) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=10_000)
@@ -95,6 +113,9 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        latency = commit_latency_ms(pg.url)
+        print(f"commit latency (one INSERT, fsync): median {latency:.1f} ms -> with {args.clients} connections "
+              f"each waiting for its 250, at most ~{args.clients * 1000 / latency:,.0f} msgs/s from commits alone")
         port = free_loopback_port()
         profile = ["-m", "cProfile", "-o", str(Path(args.profile_receiver).resolve())] if args.profile_receiver else []
         receiver = subprocess.Popen([sys.executable, *profile, "manage.py", "run_bounce_smtpd", "--host", "127.0.0.1",

@@ -80,6 +80,24 @@ def _parse_pairs(pairs: list[tuple[int, bytes]], options: ParseOptions) -> list[
     return [Item(raw_id=i, raw=raw, result=parse_bounce(raw, options)) for i, raw in pairs]
 
 
+def _parse_raws(raws: list[bytes], options: ParseOptions) -> list[Any]:
+    """In the helper: the results only (the parent keeps the bytes; sending them back would
+    pickle every message twice more)."""
+    return [parse_bounce(raw, options) for raw in raws]
+
+
+class _Parsed:
+    """A submitted batch: `result()` pairs the helper's results with the bytes kept here."""
+
+    def __init__(self, future: Any, pairs: list[tuple[int, bytes]]) -> None:
+        self.future = future
+        self.pairs = pairs
+
+    def result(self) -> list[Item]:
+        return [Item(raw_id=i, raw=raw, result=result)
+                for (i, raw), result in zip(self.pairs, self.future.result(), strict=True)]
+
+
 class BackgroundParser:
     """One forked worker process that parses batches (the engine is pure Python, no DB).
 
@@ -113,7 +131,7 @@ class BackgroundParser:
 
         if self.executor is not None:
             try:
-                return self.executor.submit(_parse_pairs, pairs, self.options)
+                return _Parsed(self.executor.submit(_parse_raws, [raw for _, raw in pairs], self.options), pairs)
             except Exception:  # noqa: BLE001 - a broken pool: parse here instead
                 log.warning("background parser unavailable; parsing in-process", exc_info=True)
                 self.executor = None
