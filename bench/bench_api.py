@@ -8,7 +8,10 @@ random addresses (90 % existing contacts, 10 % unknown) from a load generator on
 same machine and prints throughput and latency percentiles.
 
     .venv/bin/python bench/bench_api.py [--contacts 1000000] [--seconds 20] [--concurrency 16]
-        [--workers 2] [--threads 1] [--client python|ab]
+        [--workers 2[,4...]] [--threads 1] [--client python|ab] [--runs 1]
+
+Several worker counts (`--workers 2,4`) and `--runs N` are measured on one filled database,
+one after the other; each line says its gunicorn CPU per request and the load average.
 
 The Python client is asyncio with keep-alive connections (it shares the 2 cores with
 the server); `--client ab` uses ApacheBench (Debian's apache2-utils) on one address per
@@ -134,12 +137,34 @@ def run_ab(host: str, port: int, path: str, token: str, *, seconds: float, concu
     return "\n".join(line for line in out.splitlines() if line.startswith(keep))
 
 
+def measure(args: argparse.Namespace, workers: int, port: int, paths: list[str], token: str, pid: int) -> None:
+    print(f"gunicorn: {workers} sync workers{f' x {args.threads} threads' if args.threads > 1 else ''}; "
+          f"client: {args.client}, {args.concurrency} connections, {args.seconds:.0f} s", flush=True)
+    cpu_before = cpu_seconds(pid)
+    if args.client == "ab":
+        out = run_ab("127.0.0.1", port, paths[0], token, seconds=args.seconds, concurrency=args.concurrency)
+        print(out)
+        n = int(out.split("Complete requests:")[1].split()[0])
+    else:
+        latencies, errors, elapsed = asyncio.run(
+            load("127.0.0.1", port, paths, token, seconds=args.seconds, concurrency=args.concurrency))
+        n = len(latencies)
+        print(f"requests: {n:,} in {elapsed:.1f}s = {n / elapsed:,.0f} req/s; non-200: {len(errors)}")
+        print("latency ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}".format(
+            *(percentile(latencies, p) * 1000 for p in (0.5, 0.9, 0.99)), max(latencies) * 1000))
+    cpu = cpu_seconds(pid) - cpu_before
+    if n:
+        print(f"server CPU per request: {cpu / n * 1000:.2f} ms (gunicorn master + workers; PostgreSQL "
+              f"not included); load average now {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", default="2", help="gunicorn sync workers; a comma list runs each")
+    parser.add_argument("--runs", type=int, default=1, help="measurements per worker count")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--client", choices=["python", "ab"], default="python")
     args = parser.parse_args()
@@ -189,36 +214,24 @@ def main() -> None:
 
         connections.close_all()
 
-        port = free_loopback_port()
-        worker_class = ["-k", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []
-        gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bouncemgr.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
-             *worker_class, "--keep-alive", "30", "--log-level", "warning"],
-            cwd=ROOT, env=env,
-        )
-        wait_for_port("127.0.0.1", port)
         rng = random.Random(3)
         paths = [f"/api/v1/check?email={address(rng.randrange(args.contacts))}" for _ in range(9000)]
         paths += [f"/api/v1/check?email=nobody{i}@unknown{i % 50}.example.net" for i in range(1000)]
-        asyncio.run(load("127.0.0.1", port, paths, token, seconds=2, concurrency=args.concurrency))  # warm up
-        print(f"gunicorn: {args.workers} workers x {args.threads} threads; client: {args.client}, "
-              f"{args.concurrency} connections, {args.seconds:.0f} s", flush=True)
-        cpu_before = cpu_seconds(gunicorn.pid)
-        if args.client == "ab":
-            out = run_ab("127.0.0.1", port, paths[0], token, seconds=args.seconds, concurrency=args.concurrency)
-            print(out)
-            n = int(out.split("Complete requests:")[1].split()[0])
-        else:
-            latencies, errors, elapsed = asyncio.run(
-                load("127.0.0.1", port, paths, token, seconds=args.seconds, concurrency=args.concurrency))
-            n = len(latencies)
-            print(f"requests: {n:,} in {elapsed:.1f}s = {n / elapsed:,.0f} req/s; non-200: {len(errors)}")
-            print("latency ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}".format(
-                *(percentile(latencies, p) * 1000 for p in (0.5, 0.9, 0.99)), max(latencies) * 1000))
-        cpu = cpu_seconds(gunicorn.pid) - cpu_before
-        if n:
-            print(f"server CPU per request: {cpu / n * 1000:.2f} ms (gunicorn master + workers; PostgreSQL "
-                  f"not included); load average now {os.getloadavg()[0]:.1f}")
+        for workers in [int(w) for w in str(args.workers).split(",")]:
+            port = free_loopback_port()
+            worker_class = ["-k", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []
+            gunicorn = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "bouncemgr.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+                 *worker_class, "--keep-alive", "30", "--log-level", "warning"],
+                cwd=ROOT, env=env,
+            )
+            wait_for_port("127.0.0.1", port)
+            asyncio.run(load("127.0.0.1", port, paths, token, seconds=2, concurrency=args.concurrency))  # warm up
+            for _ in range(args.runs):
+                measure(args, workers, port, paths, token, gunicorn.pid)
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+            gunicorn = None
     finally:
         if gunicorn is not None:
             gunicorn.terminate()

@@ -494,15 +494,8 @@ def _process_and_dispose(run: ProcessingRun, box: MailboxConnector, mailbox: Mai
     # Dispose of every row of this batch whose results are committed (ours, or a
     # concurrent run's that claimed it first: the message is done either way).
     rows = RawMessage.objects.filter(id__in=list(refs_by_id), state=RawMessage.State.PROCESSED,
-                                     disposed=False).values_list("id", "outcome", "delete_requested",
-                                                                 "requested_disposition")
-    requested: dict[int, str] = {}
-    found: dict[MessageRef, tuple[int, str, bool]] = {}
-    for i, o, d, r in rows:
-        found[refs_by_id[i]] = (i, o, d)
-        if r:
-            requested[i] = r
-    dispose(box, mailbox, found, requested=requested)
+                                     disposed=False).values_list("id", "outcome", "delete_requested")
+    dispose(box, mailbox, {refs_by_id[i]: (i, o, d) for i, o, d in rows})
 
 
 def _dry_process(run: ProcessingRun, processor: Processor, mailbox: Mailbox, batch: list[_Fetched]) -> None:

@@ -50,18 +50,14 @@ def disposition_for(mailbox: Mailbox, outcome: str, delete_requested: bool, requ
     return Disposition(action)
 
 
-def dispose(box: MailboxConnector, mailbox: Mailbox, rows: dict[MessageRef, tuple[int, str, bool]], *,
-            requested: dict[int, str] | None = None) -> None:
-    """Carry out the rows' dispositions on the server, then flag them disposed. `requested`
-    (row id -> what a rule asked for) when the caller read it already, else one query."""
+def dispose(box: MailboxConnector, mailbox: Mailbox, rows: dict[MessageRef, tuple[int, str, bool]]) -> None:
     if not rows:
         return
-    if requested is None:
-        # One query for what rules asked for (most rows ask nothing: the mailbox's setting).
-        requested = {}
-        for chunk in chunked([i for i, _, _ in rows.values()], 900):
-            requested.update(RawMessage.objects.filter(id__in=chunk).exclude(requested_disposition="")
-                             .values_list("id", "requested_disposition"))
+    # One query for what rules asked for (most rows ask nothing: the mailbox's setting).
+    requested: dict[int, str] = {}
+    for chunk in chunked([i for i, _, _ in rows.values()], 900):
+        requested.update(RawMessage.objects.filter(id__in=chunk).exclude(requested_disposition="")
+                         .values_list("id", "requested_disposition"))
     box.apply({ref: disposition_for(mailbox, outcome, delete, requested.get(i, ""))
                for ref, (i, outcome, delete) in rows.items()})
     RawMessage.objects.filter(id__in=[i for i, _, _ in rows.values()]).update(disposed=True)
