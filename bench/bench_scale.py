@@ -186,7 +186,9 @@ def run_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
     if bounces != total:
         problems.append(f"{label}: {bounces} messages recorded for {total}")
     if any(r.status != ProcessingRun.Status.SUCCEEDED for r in runs):
-        problems.append(f"{label}: runs " + ", ".join(sorted({r.status for r in runs})))
+        bad = next(r for r in runs if r.status != ProcessingRun.Status.SUCCEEDED)
+        problems.append(f"{label}: runs " + ", ".join(sorted({r.status for r in runs}))
+                        + f" (first: {bad.error_log.strip()[-400:]})")
     left = sum(len(dovecot.message_files(u)) for _, u in mailboxes)
     if left:
         problems.append(f"{label}: {left} messages left on the server")
