@@ -323,6 +323,14 @@ CONTACTS_IMPORT_DIR = Path(env.str("CONTACTS_IMPORT_DIR", default=str(VAR_DIR / 
 # CAMPAIGN_STATS_SYNC_LIMIT bounces are recounted in the request, larger ones in a task.
 CAMPAIGN_STATS_MAX_AGE = env.int("CAMPAIGN_STATS_MAX_AGE", default=300)
 CAMPAIGN_STATS_SYNC_LIMIT = env.int("CAMPAIGN_STATS_SYNC_LIMIT", default=20000)
+# Rate guardrails (docs/guardrails.md): the initial site-wide thresholds (percent), written
+# into the admin's "Guardrail settings" row on first use and edited there afterwards.
+GUARDRAIL_MIN_SENT = env.int("GUARDRAIL_MIN_SENT", default=100)
+GUARDRAIL_BOUNCE_WARN_PERCENT = env.str("GUARDRAIL_BOUNCE_WARN_PERCENT", default="5")
+GUARDRAIL_BOUNCE_PAUSE_PERCENT = env.str("GUARDRAIL_BOUNCE_PAUSE_PERCENT", default="10")
+GUARDRAIL_COMPLAINT_WARN_PERCENT = env.str("GUARDRAIL_COMPLAINT_WARN_PERCENT", default="0.1")
+GUARDRAIL_COMPLAINT_PAUSE_PERCENT = env.str("GUARDRAIL_COMPLAINT_PAUSE_PERCENT", default="0.5")
+GUARDRAIL_SENDING_WINDOW_HOURS = env.int("GUARDRAIL_SENDING_WINDOW_HOURS", default=24)
 
 # --- REST API and webhooks (api/, docs/api.md) ---------------------------------------
 REST_FRAMEWORK = {

@@ -2,16 +2,50 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
-from .models import Campaign, CampaignStats, SentMessage
+from . import guardrails, services
+from .models import (
+    Campaign,
+    CampaignGuardrail,
+    CampaignStats,
+    GuardrailCount,
+    GuardrailSettings,
+    SentMessage,
+)
+
+
+class CampaignGuardrailInline(admin.StackedInline):
+    """The campaign's own guardrail thresholds (empty: the site-wide value); the pause state is
+    the guardrail's to write."""
+
+    model = CampaignGuardrail
+    can_delete = False
+    verbose_name = verbose_name_plural = "guardrail thresholds of this campaign (empty: site-wide)"
+    fields = ("min_sent", "bounce_warn_percent", "bounce_pause_percent", "complaint_warn_percent",
+              "complaint_pause_percent", "pause_reason", "resumed_at", "resumed_by")
+    readonly_fields = ("pause_reason", "resumed_at", "resumed_by")
+
+    # Whoever may edit the campaign may edit its thresholds; a view-only user only reads them.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("campaigns.view_campaign") or request.user.has_perm("campaigns.change_campaign")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("campaigns.change_campaign")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("campaigns.change_campaign")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "subject", "mailing_list", "status", "sent_at", "sent_count", "error", "results_link")
+    list_display = ("name", "subject", "mailing_list", "status", "paused_why", "sent_at", "sent_count", "error",
+                    "results_link")
     list_filter = ("status", "mailing_list")
     search_fields = ("name", "subject")
-    list_select_related = ("mailing_list",)
+    list_select_related = ("mailing_list", "guardrail")
+    inlines = [CampaignGuardrailInline]
     readonly_fields = (
         "results_link", "status", "sent_at", "finished_at", "sent_count", "refused_count", "deferred_count",
         "skipped_count", "last_error", "created_at", "updated_at",
@@ -34,6 +68,15 @@ class CampaignAdmin(admin.ModelAdmin):
     def error(self, obj: Campaign) -> str:
         """Shown until a later message is accepted (campaigns.services clears it)."""
         return (obj.last_error[:120] + "…") if len(obj.last_error) > 120 else obj.last_error
+    @admin.display(description="why paused")
+    def paused_why(self, obj: Campaign) -> str:
+        """The guardrail's reason (which rate, which scope, the figures) for a paused campaign."""
+        if obj.status != Campaign.Status.PAUSED:
+            return ""
+        guard = getattr(obj, "guardrail", None)  # list_select_related: no query per row
+        if guard is not None and guard.paused_at:
+            return guard.pause_reason
+        return obj.last_error or "Paused by an operator"
 
     @admin.display(description="results")
     def results_link(self, obj: Campaign) -> str:
@@ -123,4 +166,57 @@ class CampaignStatsAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(GuardrailSettings)
+class GuardrailSettingsAdmin(admin.ModelAdmin):
+    """The site-wide guardrail thresholds: one row (created from the GUARDRAIL_* settings)."""
+
+    list_display = ("__str__", "min_sent", "bounce_warn_percent", "bounce_pause_percent", "complaint_warn_percent",
+                    "complaint_pause_percent", "sending_window_hours", "updated_at")
+
+    def has_add_permission(self, request) -> bool:
+        # one row (migration 0008 makes it); added again only if it is gone
+        return super().has_add_permission(request) and not GuardrailSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_changeform_initial_data(self, request) -> dict:
+        return {**guardrails.initial_values(), **super().get_changeform_initial_data(request)}
+
+
+@admin.register(CampaignGuardrail)
+class CampaignGuardrailAdmin(admin.ModelAdmin):
+    """Each campaign's guardrail state (its thresholds are edited on the campaign's page): read-only."""
+
+    list_display = ("campaign", "paused_at", "pause_reason", "resumed_at", "resumed_by")
+    list_select_related = ("campaign",)
+    search_fields = ("campaign__name",)
+    readonly_fields = ("campaign", "min_sent", "bounce_warn_percent", "bounce_pause_percent",
+                       "complaint_warn_percent", "complaint_pause_percent", "paused_at", "pause_reason",
+                       "pause_detail", "warnings", "resumed_at", "resumed_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(GuardrailCount)
+class GuardrailCountAdmin(admin.ModelAdmin):
+    """The guardrails' running counts (written by the sender and the pipeline): read-only."""
+
+    list_display = ("scope", "campaign", "key", "period", "sent", "bounced", "complained", "base_sent")
+    list_filter = ("scope",)
+    list_select_related = ("campaign",)
+    search_fields = ("key",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

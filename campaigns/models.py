@@ -183,3 +183,97 @@ class CampaignStats(models.Model):
 
     def __str__(self) -> str:
         return f"stats of campaign {self.campaign_id} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+# ---------------------------------------------------------------------------------------
+# Rate guardrails (campaigns/guardrails.py, docs/incidents.md "Guardrails")
+
+
+class GuardrailSettings(models.Model):
+    """The site-wide guardrail thresholds (one row, edited in the admin).
+
+    Created on first use from the GUARDRAIL_* settings; a campaign may override each value
+    (CampaignGuardrail). Rates are percentages of the messages sent in a scope.
+    """
+
+    min_sent = models.PositiveIntegerField(
+        default=100, help_text="Messages sent in a scope before its rates are acted on.")
+    bounce_warn_percent = models.DecimalField(
+        max_digits=6, decimal_places=3, default=5, help_text="Hard + blocked bounces: alert from this rate.")
+    bounce_pause_percent = models.DecimalField(
+        max_digits=6, decimal_places=3, default=10, help_text="Hard + blocked bounces: pause the campaign.")
+    complaint_warn_percent = models.DecimalField(
+        max_digits=6, decimal_places=3, default="0.1", help_text="Complaints: alert from this rate.")
+    complaint_pause_percent = models.DecimalField(
+        max_digits=6, decimal_places=3, default="0.5", help_text="Complaints: pause the campaign.")
+    sending_window_hours = models.PositiveIntegerField(
+        default=24, help_text="The sending-domain rates count the messages of the last this many hours.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "guardrail settings"
+
+    def __str__(self) -> str:
+        return "Guardrail thresholds"
+
+
+class CampaignGuardrail(models.Model):
+    """One campaign's guardrail: the operator's overrides (empty: the site-wide value) and
+    its state (why it was paused, which warnings were sent, when it was last resumed)."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, primary_key=True, related_name="guardrail")
+    min_sent = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the site-wide value.")
+    bounce_warn_percent = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    bounce_pause_percent = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    complaint_warn_percent = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    complaint_pause_percent = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    pause_reason = models.CharField(max_length=500, blank=True, editable=False)
+    pause_detail = models.JSONField(default=dict, blank=True, editable=False)
+    warnings = models.JSONField(default=list, blank=True, editable=False, help_text="Warnings already sent.")
+    resumed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resumed_by = models.CharField(max_length=150, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"guardrail of campaign {self.campaign_id}"
+
+
+class GuardrailCount(models.Model):
+    """Running counts of one guardrail scope: messages sent, bounced (hard + blocked), complained.
+
+    Campaign and receiving-domain rows belong to one campaign; sending-domain rows are shared
+    by all campaigns and kept per hour (`period`). `base_*` are the counts when the operator
+    last resumed the campaign: its rates count from there.
+    """
+
+    class Scope(models.TextChoices):
+        CAMPAIGN = "campaign", "Campaign"
+        RECEIVING = "receiving", "Receiving domain"
+        SENDING = "sending", "Sending domain"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="guardrail_counts", db_index=False)
+    key = models.CharField(max_length=255, blank=True, help_text="The domain (empty for the campaign scope).")
+    period = models.DateTimeField(null=True, blank=True, help_text="Sending domain: the hour.")
+    sent = models.PositiveIntegerField(default=0)
+    bounced = models.PositiveIntegerField(default=0)
+    complained = models.PositiveIntegerField(default=0)
+    base_sent = models.PositiveIntegerField(default=0)
+    base_bounced = models.PositiveIntegerField(default=0)
+    base_complained = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # one row per campaign and domain (the campaign row has key ""); also serves the
+            # guardrail's reads of a campaign's rows
+            models.UniqueConstraint(fields=["campaign", "scope", "key"], condition=models.Q(campaign__isnull=False),
+                                    name="guardrailcount_campaign_unique"),
+            # one row per sending domain and hour; serves the window sums
+            models.UniqueConstraint(fields=["key", "period"], condition=models.Q(scope="sending"),
+                                    name="guardrailcount_sending_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} ({self.campaign_id or self.period})"

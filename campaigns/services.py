@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from bouncemgr.queue import send_task_on_commit
 
-from . import selectors
+from . import guardrails, selectors
 from .models import Campaign, CampaignStats, SentMessage, new_token, validate_header_value
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,8 @@ def queue_campaign(*, campaign: Campaign, actor=None) -> Campaign:
             raise CampaignError(f"A campaign that is {locked.get_status_display().lower()} cannot be queued.")
         if problem := header_problem(locked):
             raise CampaignError(problem)
+        if locked.status == Campaign.Status.PAUSED:
+            guardrails.note_resumed(campaign=locked, actor=actor)  # the rates count from here
         if locked.status != Campaign.Status.SENDING:
             locked.status = Campaign.Status.QUEUED
         locked.last_error = ""
@@ -205,6 +207,7 @@ def send_campaign(*, campaign_id: int, batch_size: int | None = None) -> SendRep
             break
         report.batches += 1
         _send_batch(campaign=campaign, rows=rows, report=report)
+        guardrails.check_campaign(campaign=campaign, domains={guardrails.domain_of(r.email) for r in rows})
 
     Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
         status=Campaign.Status.SENT, finished_at=timezone.now(), updated_at=timezone.now()
@@ -414,6 +417,8 @@ def _record_outcome(*, campaign: Campaign, row: SentMessage, status: str, retry:
                 Campaign.objects.filter(pk=campaign.pk).update(
                     **{counter: F(counter) + 1, "deferred_count": F("deferred_count") - 1}
                 )
+            if row.attempts <= 1:  # its first attempt (rate guardrails; an incident-held row is first tried as a retry)
+                guardrails.count_sent(campaign=campaign, email=row.email)
     row.status = status
     for name, value in fields.items():
         setattr(row, name, value)
@@ -452,6 +457,8 @@ def _send_batch(*, campaign: Campaign, rows: list[SentMessage], report: SendRepo
                 # One recipient per message: the only entry is ours.
                 code, text = next(iter(exc.recipients.values()))
                 _refused(campaign=campaign, row=row, code=code, text=text, report=report, retry=retry)
+                if guardrails.is_guardrail_paused(campaign):
+                    return  # the refusal crossed a threshold: the rest of the batch stays queued
             except smtplib.SMTPDataError as exc:
                 # Refused after DATA (content, policy): still this recipient's answer.
                 _refused(campaign=campaign, row=row, code=exc.smtp_code, text=exc.smtp_error,

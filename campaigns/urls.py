@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/send/", views.campaign_send, name="send"),
     path("<int:pk>/pause/", views.campaign_pause, name="pause"),
     path("<int:pk>/progress.json", views.campaign_progress, name="progress"),
+    path("<int:pk>/resume/", views.resume_campaign, name="resume"),
 ]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,8 +23,8 @@ from bounces.incidents import selectors as incident_selectors
 from bounces.models import Bounce
 from contacts.importing import csv_cell
 
+from . import guardrails, selectors, services
 from . import preview as previews
-from . import selectors, services
 from .charts import KIND_COLOURS, bounce_chart
 from .forms import TestSendForm
 from .merge import MergeError
@@ -95,8 +96,29 @@ def campaign_results(request: HttpRequest, pk: int) -> HttpResponse:
         "now": timezone.now(),
         "progress": previews.send_progress(campaign=campaign),
         "may_send": request.user.has_perm("campaigns.send_campaign"),
+        "guard": guardrails.campaign_state(campaign=campaign),
     }
     return render(request, "campaigns/results.html", context)
+
+
+@staff_member_required
+@require_POST
+def resume_campaign(request: HttpRequest, pk: int) -> HttpResponse:
+    """The operator's decision to resume a paused campaign (the guardrail's or anyone's):
+    needs campaigns.send_campaign, like the admin's send action."""
+    if not request.user.has_perm("campaigns.send_campaign"):
+        raise PermissionDenied("Resuming a campaign needs the send permission.")
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if campaign.status != Campaign.Status.PAUSED:
+        messages.error(request, "Only a paused campaign can be resumed.")
+        return redirect("campaigns:results", pk=campaign.pk)
+    try:
+        services.queue_campaign(campaign=campaign, actor=request.user)
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Resumed: sending goes on; the guardrail's rates count from now.")
+    return redirect("campaigns:results", pk=campaign.pk)
 
 
 @staff_member_required

@@ -146,7 +146,9 @@ def recent_runs(*, limit: int = ROWS) -> list[ProcessingRun]:
 
 
 def paused_campaigns(*, limit: int = ROWS) -> list[Campaign]:
-    return list(Campaign.objects.filter(status=Campaign.Status.PAUSED).order_by("-id")[:limit])
+    """Paused campaigns, with the guardrail's reason when it paused them (one query)."""
+    return list(Campaign.objects.filter(status=Campaign.Status.PAUSED).select_related("guardrail")
+                .order_by("-id")[:limit])
 
 
 def failing_campaigns(*, limit: int = ROWS) -> list[Campaign]:

@@ -12,6 +12,7 @@ from bounces.pipeline.processing import Processor
 from bounces.pipeline.runs import add_counts, chunked, create_run, save_run
 from bounces.rules.selectors import load_ruleset
 from bounces.rules.services import record_rule_hits
+from campaigns.guardrails import note_recorded_bounces
 
 from .items import notice_items
 
@@ -23,7 +24,7 @@ def new_processor(*, run: ProcessingRun | None, mailbox: Mailbox | None, policy:
     """A `Processor` with the enabled rules (none: the engine's verdict stands) and their hit counter."""
     ruleset = load_ruleset()
     return Processor(run=run, mailbox=mailbox, policy=policy, ruleset=ruleset if len(ruleset) else None,
-                     record_hits=record_rule_hits, actor_label=actor_label)
+                     record_hits=record_rule_hits, after_record=note_recorded_bounces, actor_label=actor_label)
 
 
 def process_stored_messages(*, mailbox: Mailbox | None = None, run: ProcessingRun | None = None,

@@ -35,6 +35,13 @@ if TYPE_CHECKING:  # the rule set is handed in; the pipeline imports nothing of 
 log = logging.getLogger(__name__)
 
 
+class RecordedHook(Protocol):
+    """Told a batch's recorded bounces in its transaction (the campaigns' rate guardrails,
+    `campaigns.guardrails.note_recorded_bounces`, handed in by the intake)."""
+
+    def __call__(self, *, bounces: list[Bounce]) -> None: ...
+
+
 class HitRecorder(Protocol):
     """Adds rule hits (rule id -> count) to the rules' counters (`bounces.rules.services`)."""
 
@@ -76,6 +83,7 @@ class Processor:
     options: ParseOptions = field(default_factory=parse_options)
     ruleset: RuleSet | None = None
     record_hits: HitRecorder | None = None  # rules' hit counts, written in the batch transaction
+    after_record: RecordedHook | None = None  # guardrails: count and check, in the batch transaction
     actor_label: str = ""
     claim: str = field(default_factory=lambda: secrets.token_hex(8))
 
@@ -176,6 +184,8 @@ class Processor:
                 total_hits.update(rule_hits[item.raw_id])
             if self.record_hits is not None:
                 self.record_hits(hits=dict(total_hits))
+            if self.after_record is not None:
+                self.after_record(bounces=outcome.bounces)
             count_in_batch_transaction(self.run, outcome.counts)  # counted with the commit
         return outcome
 
