@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import BinaryField, Count, F, QuerySet, Value
-from django.db.models.functions import Lower, StrIndex, Substr
+from django.db.models import BinaryField, Count, F, Max, Q, QuerySet, Value
+from django.db.models.functions import Lower, StrIndex, Substr, TruncDate
 
 from .models import Bounce, ProcessingRun, RawMessage
 
@@ -85,3 +85,65 @@ def blocked_by_domain(*, since: datetime | None = None) -> list[dict]:
     return list(
         qs.annotate(domain=domain).values("domain").annotate(n=Count("id")).order_by("-n")[:200]
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The per-domain deliverability view (bounces/views/deliverability.py)
+
+# Kinds shown as columns, in this order; "bounced" (hard + blocked) is what the guardrails count.
+DELIVERABILITY_KINDS = ("hard", "soft", "blocked", "complaint", "delay", "autoreply", "unknown")
+DELIVERABILITY_SORTS = ("domain", "total", "bounced", *DELIVERABILITY_KINDS)
+
+
+def recipient_domain():
+    """SQL: the lower-cased domain of Bounce.recipient ("" without an @)."""
+    return Lower(Substr(F("recipient"), StrIndex(F("recipient"), Value("@")) + 1))
+
+
+def _in_range(*, since: datetime, until: datetime, campaign_id: int | None) -> QuerySet[Bounce]:
+    qs = Bounce.objects.filter(bounced_at__gte=since, bounced_at__lt=until).exclude(recipient="")
+    qs = qs.exclude(state=Bounce.State.IGNORED)  # not bounces at all
+    return qs.filter(campaign_id=campaign_id) if campaign_id else qs
+
+
+def domains_by_kind(*, since: datetime, until: datetime, campaign_id: int | None = None,
+                    domain_contains: str = "", sort: str = "-total") -> QuerySet:
+    """One row per receiving domain: bounces per kind, total and bounced (hard + blocked), in
+    [since, until), optionally of one campaign; sorted by `sort` (a DELIVERABILITY_SORTS name,
+    "-" for descending), the domain breaking ties. A values() query: page it or iterate it."""
+    qs = _in_range(since=since, until=until, campaign_id=campaign_id).annotate(domain=recipient_domain())
+    if domain_contains:
+        qs = qs.filter(domain__contains=domain_contains.lower())
+    counts = {kind: Count("id", filter=Q(kind=kind)) for kind in DELIVERABILITY_KINDS}
+    rows = qs.values("domain").annotate(
+        total=Count("id"), bounced=Count("id", filter=Q(kind__in=("hard", "blocked"))), **counts)
+    field = sort.lstrip("-")
+    if field not in DELIVERABILITY_SORTS:
+        field, sort = "total", "-total"
+    order = f"-{field}" if sort.startswith("-") else field
+    return rows.order_by(order, "domain") if field != "domain" else rows.order_by(order)
+
+
+def domain_timeline(*, domain: str, since: datetime, until: datetime, campaign_id: int | None = None) -> list[dict]:
+    """One receiving domain's bounces per day and kind: [{"day": date, "hard": n, ...}], oldest first."""
+    qs = _in_range(since=since, until=until, campaign_id=campaign_id).annotate(domain=recipient_domain()).filter(
+        domain=domain.lower())
+    counts = {kind: Count("id", filter=Q(kind=kind)) for kind in DELIVERABILITY_KINDS}
+    return list(qs.annotate(day=TruncDate("bounced_at")).values("day").annotate(total=Count("id"), **counts)
+                .order_by("day")[:400])
+
+
+def top_diagnostics(*, since: datetime, until: datetime, campaign_id: int | None = None, domain: str = "",
+                    limit: int = 10) -> list[dict]:
+    """The most frequent (kind, reason, status code) with one sample of the server's text
+    (the first 300 characters: hostile text, shown escaped)."""
+    qs = _in_range(since=since, until=until, campaign_id=campaign_id)
+    if domain:
+        qs = qs.annotate(domain=recipient_domain()).filter(domain=domain.lower())
+    rows = list(qs.values("kind", "reason", "status_code").annotate(n=Count("id"), sample=Max("id"))
+                .order_by("-n", "kind", "reason")[:limit])
+    texts = dict(Bounce.objects.filter(pk__in=[r["sample"] for r in rows])
+                 .annotate(head=Substr("diagnostic", 1, 300)).values_list("pk", "head"))
+    for row in rows:
+        row["diagnostic"] = texts.get(row["sample"], "")
+    return rows

@@ -4,7 +4,7 @@ then the pipeline and detail pages. Imports views only."""
 from django.urls import path
 
 from .rules import urls as rules_urls
-from .views import detail, incidents, pipeline
+from .views import deliverability, detail, incidents, pipeline
 
 app_name = "bounces"
 urlpatterns = [
@@ -17,7 +17,8 @@ urlpatterns = [
     path("mailboxes/process-all/", pipeline.process_all_now, name="pipeline_process_all"),
     path("unexplained/", pipeline.unexplained, name="pipeline_unexplained"),
     path("unexplained/<int:bounce_id>/", pipeline.unexplained_action, name="pipeline_unexplained_action"),
-    path("deliverability/", pipeline.deliverability, name="pipeline_deliverability"),
+    path("deliverability/", deliverability.deliverability, name="pipeline_deliverability"),
+    path("deliverability.csv", deliverability.deliverability_csv, name="pipeline_deliverability_csv"),
     # alerts and incidents (staff only; issue 14)
     path("alerts/<int:alert_id>/acknowledge/", incidents.acknowledge_alert, name="alert_acknowledge"),
     path("incidents/", incidents.incident_list, name="incident_list"),

@@ -1,9 +1,8 @@
-"""Staff pages of the pipeline: a run's progress, the unexplained queue, deliverability.
+"""Staff pages of the pipeline: a run's progress, the unexplained queue (deliverability: deliverability.py).
 An interface: imports models, selectors, intake schedules and pipeline actions."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -13,7 +12,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bounces import selectors
@@ -25,17 +23,6 @@ from contacts.models import Contact
 PROCESS = "bounces.process_mailbox"  # custom permission (Mailbox.Meta.permissions)
 UNEXPLAINED_PAGE = 100
 RUNS_PAGE = 50
-DELIVERABILITY_DAYS = 30
-
-
-def _days(value: str | None) -> int:
-    """The ?days= window: a whole number of days from 1 to 3650, else the default (a hand-edited
-    URL must not turn into a server error)."""
-    try:
-        days = int(value or DELIVERABILITY_DAYS)
-    except ValueError:
-        return DELIVERABILITY_DAYS
-    return min(max(days, 1), 3650)
 
 
 @staff_member_required
@@ -166,16 +153,3 @@ def unexplained_action(request: HttpRequest, bounce_id: int) -> HttpResponse:
     else:
         messages.error(request, "Unknown action.")
     return redirect("bounces:pipeline_unexplained")
-
-
-@staff_member_required
-@permission_required("bounces.view_bounce", raise_exception=True)
-def deliverability(request: HttpRequest) -> HttpResponse:
-    """Sender-side blocks (our problem, never counted against contacts) per campaign and domain."""
-    days = _days(request.GET.get("days"))
-    since = timezone.now() - timedelta(days=days)
-    return TemplateResponse(request, "bounces/pipeline/deliverability.html", {
-        "days": days,
-        "by_campaign": selectors.blocked_by_campaign(since=since),
-        "by_domain": selectors.blocked_by_domain(since=since),
-    })
