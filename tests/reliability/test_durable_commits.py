@@ -17,8 +17,9 @@ from bounces.intake.mailbox import process_mailbox
 from bounces.models import Bounce, ProcessingRun, RawMessage
 from contacts.models import Contact
 from tests.pipeline.conftest import dsn, send
-from tests.reliability.test_worker_faults import _accepting, _wait
+from tests.reliability.test_worker_faults import _accepting
 from tests.reliability.workers import ROOT, database_env, start_postgres_again
+from tests.reliability.workers import wait_until as _wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.postgres]
 

@@ -20,25 +20,11 @@ from django.db import connection
 from bounces.intake.mailbox import DatabaseUnavailableError, TransientRunError, process_mailbox
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from contacts.models import Contact
-from tests.pipeline.conftest import dsn, send
 from tests.reliability.workers import ROOT, database_env, kill_dovecot, start_dovecot_again
+from tests.reliability.workers import inject_bounces as _inject
+from tests.reliability.workers import wait_until as _wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot]
-
-
-def _inject(server, user, campaign, n: int, prefix: str) -> list:
-    sent = [send(campaign, f"{prefix}{i}@example.net") for i in range(n)]
-    server.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
-    return sent
-
-
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def assert_every_message_once(server, user, mailbox: Mailbox, sent: list) -> None:

@@ -14,8 +14,9 @@ from bounces.intake.mailbox import DatabaseUnavailableError, process_mailbox
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from bounces.pipeline import runs
 from contacts.models import Contact
-from tests.pipeline.conftest import dsn, send
 from tests.reliability.workers import alive, children_of, start_postgres_again, start_run
+from tests.reliability.workers import inject_bounces as _inject
+from tests.reliability.workers import wait_until as _wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.postgres]
 
@@ -23,12 +24,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pyte
 def _postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("a second process needs the shared database (pytest --postgres)")
-
-
-def _inject(server, user, campaign, n: int, prefix: str) -> list:
-    sent = [send(campaign, f"{prefix}{i}@example.net") for i in range(n)]
-    server.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
-    return sent
 
 
 def _other_sessions() -> list[tuple]:
@@ -46,15 +41,6 @@ def _accepting(server) -> bool:
         return True
     except OSError:
         return False
-
-
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_the_parse_helper_dies_with_its_killed_parent_and_leaves_no_session_or_lock(

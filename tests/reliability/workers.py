@@ -89,3 +89,24 @@ def start_dovecot_again(server) -> None:
     """Start the killed Dovecot with its config and ports."""
     (server.root / "run" / "master.pid").unlink(missing_ok=True)
     server._spawn(15)
+
+
+def wait_until(condition, seconds: float) -> bool:
+    """Poll `condition` every 50 ms for up to `seconds`; its last answer."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def inject_bounces(server, user, campaign, n: int, prefix: str) -> list:
+    """Send `n` campaign messages and drop a DSN for each into `user`'s mailbox on `server`."""
+    from tests.pipeline.conftest import dsn, send
+
+    sent = [send(campaign, f"{prefix}{i}@example.net") for i in range(n)]
+    server.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
+    return sent
