@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -58,37 +55,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
 
-    from tests.servers.dovecot import DovecotServer
-    from tests.servers.postgres import PostgresServer
-    from tests.servers.redis import RedisServer
+    from bench.services import django_on_test_services
 
-    # SIGTERM ends the bench through the finally below (the servers are stopped, not orphaned)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
-    work = Path(tempfile.mkdtemp(prefix="bm-bench-scale-"))
-    work.chmod(0o755)
-    pg = PostgresServer.start(durable=True)
-    redis = RedisServer.start()
-    dovecot = DovecotServer.start(work / "dovecot", tls=False)
-    try:
-        os.environ["DATABASE_URL"] = pg.url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
-        os.environ.setdefault("BOUNCEMGR_VAR_DIR", str(work / "var"))
-        from tests.conftest import TEST_ENCRYPTION_KEY
-
-        os.environ["FIELD_ENCRYPTION_KEY"] = TEST_ENCRYPTION_KEY
-        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with django_on_test_services("bm-bench-scale-") as (pg, redis, dovecot, work):
         results = [run_round(args, n, pg, redis, dovecot, work) for n in args.workers]
-    finally:
-        dovecot.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
     print()
     print("| worker processes | messages | wall s | msgs/s | latency min / median / max s "
           "| CPU s worker / PostgreSQL / Dovecot | load average (1 min) |")

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,32 +32,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
     args = parser.parse_args()
 
-    from tests.servers.dovecot import DovecotServer
-    from tests.servers.postgres import PostgresServer
-    from tests.servers.redis import RedisServer
+    from bench.services import django_on_test_services
 
-    # SIGTERM ends the soak through the finally below (the servers are stopped, not orphaned)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
-    work = Path(tempfile.mkdtemp(prefix="bm-bench-soak-"))
-    work.chmod(0o755)
-    pg = PostgresServer.start(durable=True)
-    redis = RedisServer.start()
-    dovecot = DovecotServer.start(work / "dovecot", tls=False)
-    try:
-        os.environ["DATABASE_URL"] = pg.url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
-        os.environ.setdefault("BOUNCEMGR_VAR_DIR", str(work / "var"))
-        from tests.conftest import TEST_ENCRYPTION_KEY
-
-        os.environ["FIELD_ENCRYPTION_KEY"] = TEST_ENCRYPTION_KEY
-        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)
-        import django
-
-        django.setup()
+    with django_on_test_services("bm-bench-soak-") as (pg, redis, dovecot, work):
         from django.conf import settings
-        from django.core.management import call_command
 
-        call_command("migrate", verbosity=0)
         from tests.reliability.soak import soak
 
         print(f"soak: {args.minutes:g} min, {args.mailboxes} mailboxes, {args.rate:g} bounces/s, runs every "
@@ -69,11 +45,6 @@ def main() -> None:
                       duration=args.minutes * 60, mailboxes=args.mailboxes, rate=args.rate,
                       interval_seconds=args.interval, concurrency=args.concurrency, sample_every=15.0,
                       log=lambda line: print(line, flush=True))
-    finally:
-        dovecot.stop()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
     print(f"\n{result.injected} bounces in {result.duration / 60:.1f} min (injection and the last runs); "
           f"{result.stored} stored, {result.bounces} bounces, {result.counted} counted by the runs; "
           f"runs: {result.runs}")

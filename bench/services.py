@@ -1,0 +1,52 @@
+"""The real services a long bench runs against: a durable PostgreSQL, Redis and Dovecot on
+loopback (the test suite's own server classes), with Django set up and migrated on that
+PostgreSQL. Used by bench/soak.py and bench/bench_scale.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def django_on_test_services(prefix: str) -> Iterator[tuple]:
+    """Start the servers in a fresh folder, set Django up on them and migrate; yield
+    (postgres, redis, dovecot, work folder); stop them and remove the folder afterwards,
+    also when the bench is ended with SIGTERM."""
+    from tests.servers.dovecot import DovecotServer
+    from tests.servers.postgres import PostgresServer
+    from tests.servers.redis import RedisServer
+
+    # SIGTERM ends the bench through the finally below (the servers are stopped, not orphaned)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)
+    pg = PostgresServer.start(durable=True)
+    redis = RedisServer.start()
+    dovecot = DovecotServer.start(work / "dovecot", tls=False)
+    try:
+        os.environ["DATABASE_URL"] = pg.url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
+        os.environ.setdefault("BOUNCEMGR_VAR_DIR", str(work / "var"))
+        from tests.conftest import TEST_ENCRYPTION_KEY
+
+        os.environ["FIELD_ENCRYPTION_KEY"] = TEST_ENCRYPTION_KEY
+        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        yield pg, redis, dovecot, work
+    finally:
+        dovecot.stop()
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
