@@ -134,11 +134,14 @@ if _db_password := env_secret("DATABASE_PASSWORD"):
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file: IMMEDIATE transactions, a busy
     # timeout and the WAL journal keep them from failing with "database is locked".
+    # synchronous=FULL: a commit is on disk when it returns (with NORMAL, a power loss or OS
+    # crash could take back a batch whose messages were already deleted on the mail server,
+    # or a message the SMTP receiver had answered 250 for).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
         }
     )
 else:

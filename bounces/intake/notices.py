@@ -169,7 +169,11 @@ def _pg_insert_sql() -> str:
             "SELECT %s::bigint, u.source, u.dedupe_key, u.sha256, u.raw, u.size, %s, false, '', false, '', "
             "%s::bigint, '', 0, %s::timestamptz "
             "FROM unnest(%s::text[], %s::text[], %s::text[], %b::bytea[], %s::integer[]) "
-            "AS u(source, dedupe_key, sha256, raw, size) "
+            "AS u(source, dedupe_key, sha256, raw, size), "
+            # Durable whatever the server's synchronous_commit (raised from off only, for this
+            # transaction): the receiver answers 250, a webhook 200, once this has committed.
+            "(SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit') "
+            "WHEN 'off' THEN 'on' ELSE current_setting('synchronous_commit') END, true)) AS durable "
             f"ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('dedupe_key')}")
     return _PG_INSERT_SQL[0]
 

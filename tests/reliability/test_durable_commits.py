@@ -101,3 +101,39 @@ def test_a_batch_disposed_of_on_the_server_survives_a_database_crash_right_after
                   .values_list("hard_bounce_count", flat=True)) == [1] * n
     assert pipeline_dovecot.message_files(mail_user) == []
     assert sum(ProcessingRun.objects.values_list("hard", flat=True)) == n
+
+
+@pytest.mark.parametrize("count", [3, 450], ids=["one-statement", "one-transaction"])
+def test_a_message_the_receiver_answered_250_for_survives_a_database_crash_right_after(
+    postgres_server, count
+):
+    """The SMTP receiver answers 250 (a webhook 200) once `store_notices` returned: with the
+    server's synchronous_commit off, that commit must still be on disk (issue 12). Both paths:
+    a single INSERT in autocommit, and several chunks in one transaction."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs the shared PostgreSQL (pytest --postgres)")
+    from bounces.intake.receiver import store_received
+    from bounces.intake.smtpd import Received
+
+    quiet = {"wal_writer_delay": "10s", "autovacuum": "off", "bgwriter_lru_maxpages": "0"}
+    for name, value in quiet.items():
+        _set_server(name, value)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "off"  # the test cluster's tuning: the case to survive
+    pg_ctl = [str(postgres_server.bin_dir / "pg_ctl"), "-D", str(postgres_server.root / "data"), "-w"]
+    messages = [Received(mail_from="", rcpt_tos=("bounces@example.com",),
+                         content=dsn(f"rc{count}-{i}@example.net")) for i in range(count)]
+    try:
+        ids = store_received(messages)  # the receiver's 250 goes out after this returns
+        connection.close()
+        postgres_server._run([*pg_ctl, "-m", "immediate", "stop"])
+        start_postgres_again(postgres_server)
+    finally:
+        if not _wait(lambda: _accepting(postgres_server), 1):
+            start_postgres_again(postgres_server)
+        connection.close()
+        for name in quiet:
+            _set_server(name, None)
+    assert sorted(RawMessage.objects.values_list("id", flat=True)) == sorted(int(i) for i in ids)
+    assert RawMessage.objects.count() == count
