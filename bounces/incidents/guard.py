@@ -219,7 +219,9 @@ def _above_baseline(candidates: dict[str, tuple[str, int, str]], *, cfg: GuardSe
     if not candidates:
         return []
     first = IncidentCount.objects.aggregate(first=Min("minute"))["first"]
-    covered = min(window_start - first, cfg.baseline) if first is not None else timedelta(0)
+    # History before the window (none when the counted notices are dated after it, e.g. a
+    # sender's clock ahead of ours).
+    covered = max(min(window_start - first, cfg.baseline), timedelta(0)) if first is not None else timedelta(0)
     if covered < LEARNING:
         waiting = sorted(s for s, c in candidates.items() if c[0] == Incident.Trigger.BURST)
         if waiting:

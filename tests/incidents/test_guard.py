@@ -98,3 +98,19 @@ def test_a_provider_that_always_refuses_some_needs_ten_times_its_usual_refusals(
     _refusals(maildir, campaign, [f"g{i}@gmail.com" for i in range(40)], minutes=9)
     assert not Incident.objects.exists()
     assert Bounce.objects.filter(state=Bounce.State.RECORDED).count() == 40
+
+
+def test_counts_dated_after_the_window_give_no_history_not_a_negative_one(caplog):
+    """Notices dated ahead of our clock: the earliest count lies after the window's start. The
+    guard has no history then (a failure burst waits for one), and says so without a negative
+    duration ("-1 day, 23:50:00" before)."""
+    from bounces.incidents.guard import _above_baseline, guard_settings
+
+    now = timezone.now()
+    IncidentCount.objects.create(scope="domain:example.net", minute=now + timedelta(minutes=30), failed=80, total=80)
+    candidates = {"domain:example.net": (Incident.Trigger.BURST, 80, "failed"),
+                  "provider:gmail": (Incident.Trigger.BLOCKED, 30, "blocked")}
+    with caplog.at_level("INFO", logger="bounces.incidents.guard"):
+        chosen = _above_baseline(candidates, cfg=guard_settings(), window_start=now - timedelta(minutes=10))
+    assert [scope for scope, _, _ in chosen] == ["provider:gmail"]
+    assert "0:00:00 of history" in caplog.text and "-1 day" not in caplog.text
