@@ -142,8 +142,9 @@ Subject: News
     return text.replace("\n", "\r\n").encode()
 
 
-def arf(recipient: str, *, token: str | None = None) -> bytes:
-    """An ARF complaint about our message to `recipient`."""
+def arf(recipient: str, *, token: str | None = None, feedback_type: str = "abuse") -> bytes:
+    """An ARF report about our message to `recipient`: a complaint (`abuse`), or another
+    Feedback-Type (RFC 5965 / 6591: `auth-failure`, `not-spam`, ...)."""
     to = f"bounces+{token}@bounces.example.org" if token else "abuse@example.org"
     n = next(_seq)
     text = f"""From: feedback@fbl.example.net
@@ -161,7 +162,7 @@ This is an email abuse report.
 --ARF{n}
 Content-Type: message/feedback-report
 
-Feedback-Type: abuse
+Feedback-Type: {feedback_type}
 User-Agent: fbl/1.0
 Version: 1
 Original-Rcpt-To: {recipient}

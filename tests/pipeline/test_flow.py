@@ -87,6 +87,31 @@ def test_complaints_auto_replies_and_ordinary_mail(pipeline_dovecot, mail_user, 
     assert Bounce.objects.get(kind="autoreply").state == Bounce.State.RECORDED
 
 
+@pytest.mark.parametrize("feedback_type", ["auth-failure", "not-spam"])
+def test_a_dmarc_failure_report_or_not_spam_report_punishes_no_one(
+    pipeline_dovecot, mail_user, mailbox, campaign, feedback_type
+):
+    """A DMARC failure report (RFC 6591, ARF auth-failure) says our authentication failed, and a
+    not-spam report says the recipient wants the mail: neither is a complaint. The contact stays
+    subscribed and unsuppressed, and the next campaign mails it."""
+    sent = send(campaign, "reader@example.net")
+    pipeline_dovecot.inject(mail_user, arf("reader@example.net", token=sent.token, feedback_type=feedback_type))
+
+    run = process_mailbox(mailbox_id=mailbox.pk)
+
+    assert run.status == ProcessingRun.Status.SUCCEEDED, run.error_log
+    assert run.complaint == 0 and run.hard == 0, run.summary()
+    reader = Contact.objects.get(email="reader@example.net")
+    assert not Suppression.objects.exists()
+    assert Subscription.objects.get(contact=reader).status == Subscription.Status.SUBSCRIBED
+    assert not reader.has_bounced and reader.status == Contact.Status.ACTIVE
+    assert not Bounce.objects.filter(kind__in=["complaint", "hard", "soft", "blocked"]).exists()
+    from api.selectors import check_address  # the campaign sender's rules, as the API answers them
+
+    check = check_address(email="reader@example.net", list_id=campaign.mailing_list_id)
+    assert check.allowed, check
+
+
 def test_a_malformed_message_is_stored_as_unknown_and_the_batch_continues(
     pipeline_dovecot, mail_user, mailbox, campaign
 ):
