@@ -197,13 +197,17 @@ def count_sent(*, campaign: Campaign, email: str) -> None:
                            at=timezone.now()), sent=1)
 
 
-def note_recorded_bounces(*, bounces: list) -> None:
+def note_recorded_bounces(*, bounces: list, resolved_real: bool = False) -> None:
     """The pipeline's hook, in its batch transaction: count the batch's bounces (hard and
     blocked as bounced, complaints as complained; held ones not at all) per scope, then
-    check the campaigns they belong to."""
+    check the campaigns they belong to.
+
+    Bounces of an incident count only when it is resolved as real (`resolved_real`: the
+    resolution applies them, and they count then, once); released ones never do."""
     deltas: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     touched: dict[int, set[str]] = defaultdict(set)
-    counted = [b for b in bounces if b.campaign_id and b.state != HELD_STATE and not getattr(b, "incident_id", None)
+    counted = [b for b in bounces if b.campaign_id and b.state != HELD_STATE
+               and (resolved_real or not getattr(b, "incident_id", None))
                and (b.kind in BOUNCE_KINDS or b.kind == COMPLAINT_KIND)]
     if not counted:
         return

@@ -18,6 +18,7 @@ from bounces.incidents.alerts import raise_alert
 from bounces.incidents.guard import incident_event
 from bounces.incidents.sending import resume_incident_sends
 from bounces.models import Alert, Bounce, Incident
+from campaigns.guardrails import note_recorded_bounces
 from campaigns.models import SentMessage
 from contacts.services import Cause, ContactActionBatch, describe_actions
 
@@ -182,6 +183,7 @@ def _apply_held(incident_id: int, *, actor: Any, label: str) -> int:
                 sent_status[bounce.sent_message_id] = status
         batch.flush()
         Bounce.objects.bulk_update(bounces, ["state", "counted", "actions_taken", "contact"])
+        note_recorded_bounces(bounces=bounces, resolved_real=True)  # the campaigns' rates count them now
         by_status: dict[str, list[int]] = defaultdict(list)
         for sent_id, status in sent_status.items():
             by_status[status].append(sent_id)

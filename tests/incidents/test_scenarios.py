@@ -52,6 +52,14 @@ def test_fifty_ip_listed_refusals_from_one_provider_open_one_incident_and_hold_a
     assert incident.status == Incident.Status.RELEASED
     assert Bounce.objects.filter(state=Bounce.State.RECORDED, counted=False, incident=incident).count() == 50
     assert _contacts_state() == before and not ContactEvent.objects.exists()
+    assert _campaign_bounced(campaign) == 0  # nor against the campaign's bounce rate
+
+
+def _campaign_bounced(campaign) -> int:
+    from campaigns.models import GuardrailCount
+
+    return sum(GuardrailCount.objects.filter(campaign=campaign, scope=GuardrailCount.Scope.CAMPAIGN)
+               .values_list("bounced", flat=True))
 
 
 def test_a_burst_of_user_unknowns_above_the_baseline_is_held_and_resolving_as_real_applies_the_policy(
@@ -78,6 +86,7 @@ def test_a_burst_of_user_unknowns_above_the_baseline_is_held_and_resolving_as_re
     assert incident.held_count == 60
     assert Suppression.objects.count() == 20
     assert not Contact.objects.filter(email__startswith="new", has_bounced=True).exists()
+    assert _campaign_bounced(campaign) == 20  # held: not in the campaign's bounce rate yet
 
     preview = preview_apply(incident=incident)
     assert preview.held == 60 and preview.contacts == 60 and preview.by_kind == {"hard": 60}
@@ -88,6 +97,7 @@ def test_a_burst_of_user_unknowns_above_the_baseline_is_held_and_resolving_as_re
     assert Contact.objects.filter(email__startswith="new", has_bounced=True).count() == 60
     assert Bounce.objects.filter(incident=incident, state=Bounce.State.APPLIED, counted=True).count() == 60
     assert SentMessage.objects.filter(email__startswith="new", status=SentMessage.Status.BOUNCED).count() == 60
+    assert _campaign_bounced(campaign) == 80  # real: the campaign's bounce rate counts them now, once
 
 
 def test_a_steady_trickle_of_user_unknowns_opens_no_incident(tmp_path):
