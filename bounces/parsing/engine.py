@@ -13,6 +13,7 @@ Order of decisions (each step only runs when the earlier ones found nothing):
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from . import arf, autoreply, recognise, rfc3464, tokens
@@ -42,6 +43,9 @@ def parse_bounce(raw: bytes, options: ParseOptions | None = None) -> ParseResult
             from_address=None, mta=None, error=f"unparseable message: {type(exc).__name__}: {exc}",
         )
     try:
+        inner = _unwrapped(mail, opts)
+        if inner is not None:
+            return inner if inner.token is not None else replace(inner, token=tokens.find_token(mail, opts))
         return _parse(mail, opts)
     except Exception as exc:  # a detector bug must not lose the message
         return ParseResult(
@@ -52,6 +56,26 @@ def parse_bounce(raw: bytes, options: ParseOptions | None = None) -> ParseResult
         )
 
 
+def _unwrapped(mail: Mail, opts: ParseOptions) -> ParseResult | None:
+    """The result for the notice a gateway passed on as an attachment
+    (`recognise.wrapped_notice`), or None to read ``mail`` itself.
+
+    The attachment is read when it is a report of any kind (a bounce, a complaint, an
+    auto-reply, also a read receipt or a challenge: then not a bounce, as it would be
+    directly); an ordinary attached message leaves the wrapper to the usual reading. A
+    person's forward ("Fwd:") stays the person's message: not a bounce."""
+    if recognise.person_sent(mail):
+        return None
+    raw = recognise.wrapped_notice(mail)
+    if raw is None:
+        return None
+    inner = load(raw)
+    result = _parse(inner, opts)
+    if result.kind == Kind.NOT_BOUNCE and inner.content_type != "multipart/report":
+        return None
+    return result
+
+
 def _safe(fn, *args):  # type: ignore[no-untyped-def]
     try:
         return fn(*args)
@@ -60,6 +84,9 @@ def _safe(fn, *args):  # type: ignore[no-untyped-def]
 
 
 def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
+    if recognise.person_sent(mail):
+        # a person forwards or answers a report (also a complaint): their message, no report
+        return Kind.NOT_BOUNCE, None, []
     if arf.is_arf(mail):
         recs = arf.parse(mail)
         if all(r.feedback_type in arf.NOT_COMPLAINTS for r in recs):
@@ -72,8 +99,6 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
     # or an MTA's wording is trusted (a challenge may come as a DSN, a person may forward one)
     if autoreply.is_challenge(mail):
         return Kind.CHALLENGE, "challenge", [Rec(recipient=norm_address(mail.from_), reason="vacation")]
-    if recognise.person_sent(mail):
-        return Kind.NOT_BOUNCE, None, []
     if not mail.ds_texts and not recognise.daemon_sender(mail) and autoreply.is_autoreply(mail):
         return Kind.AUTOREPLY, "rfc3834", autoreply.parse(mail)
     _, dsn = rfc3464.parse(mail)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from . import fastmime
 from .autoreply import auto_headers
 from .message import Mail
 
@@ -77,6 +78,27 @@ _FORWARD_MARK = re.compile(
     r"|^begin forwarded message:",
     re.I | re.M,
 )
+# What relays and gateways add to a message's text (an antivirus stamp at the top or the
+# bottom, a list's footer, a legal disclaimer, a signature): never the notice's own words.
+BOILERPLATE = re.compile(
+    r"scanned (?:by|for)|anti-?virus|\bvirus(?:es)?\b|malware|no threats|\bunsubscribe|mailing list|-leave@"
+    r"|confidential|disclaimer|intended (?:only )?for|intended recipient|privileged",
+    re.I,
+)
+_FOOTER_START = re.compile(r"^(?:-- ?|_{20,})[ \t]*$", re.M)
+
+
+def without_boilerplate(text: str) -> str:
+    """``text`` without what gateways add: lines of banners and disclaimers, and everything
+    after a signature or footer separator ("-- ", a row of underscores)."""
+    m = _FOOTER_START.search(text)
+    if m:
+        text = text[: m.start()]
+    if not BOILERPLATE.search(text):
+        return text
+    return "\n".join(ln for ln in text.split("\n") if not BOILERPLATE.search(ln))
+
+
 _EMPTY_PATH = re.compile(r"^\s*<?\s*>?\s*$")
 # An Amazon SES event in JSON, bare or in an SNS envelope with escaped quotes: structured
 # data that says itself what happened, whoever forwards it.
@@ -108,11 +130,13 @@ def person_sent(mail: Mail) -> bool:
 
     Forward prefix in the subject (Fwd:, FW:, WG:, TR: ...), or a reply prefix together with
     In-Reply-To/References, from a sender that is no mail system, without a
-    multipart/report of its own. (Mail systems do set In-Reply-To on their reports, but
+    multipart/report of its own and without Auto-Submitted (other than "no"). (Mail systems do set In-Reply-To on their reports, but
     never a "Re:" prefix together with a personal sender.)
     """
     if mail.content_type == "multipart/report" or daemon_sender(mail) or auto_headers(mail):
         return False
+    if mail.header("auto-submitted").strip().lower() not in ("", "no"):
+        return False  # RFC 3834: a program sent it (a gateway's auto-forwarded copy), not a person
     if ("notificationtype" in mail.lc_head or "eventtype" in mail.lc_head) and SES_EVENT.search(mail.body[:20000]):
         return False
     subject = mail.subject
@@ -161,5 +185,32 @@ def announces_failure(mail: Mail) -> bool:
     """The notice says what it is up front: in its subject, or in its first lines."""
     if _BOUNCE_SUBJECT.search(mail.subject):
         return True
-    head = [ln for ln in own_text(mail)[:3000].split("\n") if ln.strip()][:2]
+    head = [ln for ln in own_text(mail)[:3000].split("\n") if ln.strip() and not BOILERPLATE.search(ln)][:2]
     return any(FAILURE_SENTENCE.search(ln) for ln in head)
+
+
+def wrapped_notice(mail: Mail) -> bytes | None:
+    """The notice inside a wrapper that only carries it: the raw attached message, or None.
+
+    A gateway, a quarantine release or a mailbox rule can pass a delivery report on as a
+    message/rfc822 attachment of a new message that says nothing of its own ("The attached
+    message was forwarded automatically"). The attachment is then the notice and is read
+    as if it had come directly; the wrapper adds nothing. Not when a person forwards it
+    (`person_sent`: checked first by the engine), when the wrapper has delivery-status,
+    feedback or X-Failed-Recipients of its own, when it states a failure itself (then the
+    attachment is the returned original of a bounce), or when the attachment is no report
+    (our own returned message): the engine decides that after reading it.
+    """
+    root = mail.msg
+    if not isinstance(root, fastmime.Part) or not root.ctype.startswith("multipart/") or root.ctype == "multipart/report":
+        return None
+    if mail.ds_texts or mail.feedback_texts or "x-failed-recipients" in mail.headers or len(mail.returned) != 1:
+        return None
+    attached = [p for p in root.children if p.ctype in ("message/rfc822", "message/global")]
+    if len(attached) != 1:
+        return None
+    own = own_text(mail)[:8000]
+    if FAILURE_SENTENCE.search(own) or _REPLY_WITH_STATUS.search(own):
+        return None
+    return attached[0].decoded().lstrip(b"\r\n")
+

@@ -136,6 +136,11 @@ def angle_blocks(text: str) -> list[tuple[str, list[str]]]:
     cur: list[str] | None = None
     for line in text.split("\n"):
         m = _ANGLE_LINE.match(line)
+        if m and cur and (m.group(2) == "" or not line.rstrip().endswith(":")) and out[-1][0] == norm_address(m.group(1)):
+            # the block's own address again, inside the block: a sentence naming it that a
+            # relay re-wrapped ("... RCPT:" / "<a@b> 192.0.2.1 failed after ..."), no new block
+            cur.append(line.strip())
+            continue
         if m and norm_address(m.group(1)):
             cur = [m.group(2)] if m.group(2).strip() else []
             out.append((norm_address(m.group(1)) or "", cur))

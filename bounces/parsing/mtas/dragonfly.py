@@ -9,14 +9,14 @@ from ..message import Mail
 from ._text import cut_returned, diag_rec, merge_dsn
 
 NAME = "dragonfly"
-_RCPT = re.compile(r"There was an error delivering your mail to <([^<>\s]+)>\.?", re.I)
+_RCPT = re.compile(r"There was an error delivering your mail to\s+<([^<>\s]+)>\.?", re.I)  # \s: re-wrapped
 _REMOTE = re.compile(r"^(\S+) \[[\d.:a-fA-F]+\] did not like our", re.M)
 
 
 def match(mail: Mail) -> bool:
     """dma's signature in the body or in Received."""
     lc = mail.lc_head
-    return "dragonfly mail agent" in lc or "there was an error delivering your mail to <" in lc
+    return "dragonfly mail agent" in lc or "there was an error delivering your mail to" in lc
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:

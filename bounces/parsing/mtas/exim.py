@@ -91,6 +91,9 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
     return merge_dsn(recs, dsn)
 
 
+_RETURNED_START = re.compile(r"-{3,}|={3,}|\*{3,}")
+
+
 def _blocks(text: str) -> list[Rec]:
     recs: list[Rec] = []
     lines = text.split("\n")
@@ -102,20 +105,28 @@ def _blocks(text: str) -> list[Rec]:
             return
         recs.append(_make(cur_head, cur))
 
+    prev = ""
     for line in lines:
         if not line.strip():
-            if cur_head is not None and cur:
-                # a blank line ends the list unless the next recipient follows
-                continue
+            prev = ""
             continue
         if line.startswith("    ") or line.startswith("\t"):
             if cur_head is not None:
                 cur.append(line.strip())
+            prev = line
             continue
         h = _BLOCK_HEAD.match(line)
         if h:
             flush()
             cur_head, cur = h.group(1).strip(), []
+            prev = line
+            continue
+        if cur and prev.startswith(("    ", "\t")) and not _RETURNED_START.match(line):
+            # the rest of a diagnostic line that a relay or client re-wrapped at 72-78
+            # columns: unindented, right under a diagnostic line, no blank line between
+            # (Exim itself ends the list with a blank line)
+            cur.append(line.strip())
+            prev = line
             continue
         break  # unindented text: the list is over
     flush()

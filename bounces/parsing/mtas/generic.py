@@ -39,7 +39,8 @@ def looks_like_bounce(mail: Mail) -> bool:
 _LINE_ADDR = re.compile(
     r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an"
     r"|宛先|送信先|受信者|empf[äa]nger|destinataire|destinatario|destinat[áa]rio|получатель|адресат)(?:\s*:\s*|\s+))?"
-    r"[\"']?<?(?P<addr>[^\s<>\"':;,()]+@[\w-]+(?:\.[\w-]+)+)(?![\w.-]*\w)>?[\"']?"
+    # quoted only in pairs: 'a@b"' is the end of a quotation wrapped onto its own line
+    r"(?P<q>[\"'])?<?(?P<addr>[^\s<>\"':;,()]+@[\w-]+(?:\.[\w-]+)+)(?![\w.-]*\w)>?(?(q)[\"']|)"
     r"(?:\s*<[^<>\s]+@[^<>\s]+>)?"  # '"a@b" <a@b>': the address again as display name
     r"\s*(?P<rest>(?:[:.,;]|\.\.\.|\(|\[|--|-\s|on\s).*)?$",
     re.I,
@@ -61,10 +62,18 @@ _MAIL_WORD = re.compile(
 _SMTP_REPLY = re.compile(r"(?<![\d.])[45]\d\d[ -]|#?[45]\.\d{1,3}\.\d{1,3}\b")
 
 
+_SUCCESS = re.compile(
+    r"success(?:fully)? (?:delivered|relayed|sent|expanded|forwarded)|delivery (?:to .{0,80})?(?:has )?succeeded"
+    r"|(?:was|has been) (?:successfully )?(?:delivered|relayed) to\b",
+    re.I,
+)
+
+
 def _about_mail(mail: Mail, text: str) -> bool:
     if mail.returned or len(text) < len(mail.body) or _SMTP_REPLY.search(text):
         return True  # a returned copy (cut_returned found its start) or an SMTP reply
-    return bool(_MAIL_WORD.search(ADDR_RE.sub(" ", mail.subject + "\n" + text[:3000])))
+    # not in what a gateway added ("This email has been scanned", a list's footer)
+    return bool(_MAIL_WORD.search(ADDR_RE.sub(" ", mail.subject + "\n" + recognise.without_boilerplate(text[:3000]))))
 
 
 def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
@@ -73,6 +82,8 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
         return []
     own = own_addresses(mail)
     text = cut_returned(mail.body)
+    if _SUCCESS.search(text[:3000]) and not recognise.FAILURE_SENTENCE.search(recognise.own_text(mail)[:8000]):
+        return []  # a success notice without its DSN part ("successfully delivered to a@b")
     lines = text.split("\n")
     # A notice from an ordinary-looking sender (a gateway, a virus scanner, a person) names
     # a recipient only in recipient position: on a line of its own after a sentence that
