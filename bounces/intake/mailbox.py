@@ -48,6 +48,7 @@ from bounces.pipeline.processing import Item, Processor
 from bounces.pipeline.runs import (
     ERROR_LOG_LIMIT,
     ProgressCallback,
+    abandon_mailbox_lock,
     acquire_mailbox_lock,
     add_counts,
     chunked,
@@ -90,6 +91,10 @@ RECORD_RETRY_PAUSES = (1.0, 3.0, 6.0)
 # ... and while the server does not even accept a connection (a restart, crash recovery after
 # an immediate stop: seconds to minutes), tries go on every few seconds for this long.
 RECORD_RECONNECT_SECONDS = 90.0
+# ... and if the database never took the run's end (read-only, full, gone), it is kept here
+# (mailbox id -> run id, errors, error log, finished at) for the next run of this process to
+# write, instead of "Interrupted" (issue 12).
+_UNRECORDED_FAILURES: dict[int, tuple[int, int, str, datetime]] = {}
 
 
 # Runs with at least this many new messages parse in a helper process, overlapping the
@@ -135,6 +140,8 @@ def process_mailbox(
     try:
         run.save(update_fields=["status", "started_at"])
         acquired = acquire_mailbox_lock(mailbox.pk, token)
+        if acquired:
+            _record_earlier_failure(mailbox.pk)
     except DatabaseError as exc:
         message = database_failure_text(exc)
         _record_database_failure(run, mailbox, token, message, now)
@@ -196,12 +203,23 @@ def process_mailbox(
 def database_failure_text(exc: DatabaseError) -> str:
     """One line for the operator: what the database said, without a traceback."""
     detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+    lowered = detail.lower()
+    refused = ""
+    if "read-only" in lowered or "readonly" in lowered:
+        # PostgreSQL: "cannot execute INSERT in a read-only transaction" (a standby, or
+        # default_transaction_read_only); SQLite: "attempt to write a readonly database".
+        refused = "it is read-only"
+    elif ("no space left" in lowered or "disk full" in lowered or "disk is full" in lowered
+          or "could not extend" in lowered):
+        # PostgreSQL: "could not extend file ...: No space left on device"; SQLite:
+        # "database or disk is full" (SQLITE_FULL).
+        refused = "it is out of disk space"
+    if refused:
+        return (f"The database refused writes: {refused}. Run stopped ({detail}); everything committed "
+                "before it is kept, nothing uncommitted left the mail server, and the next run continues "
+                "once the database takes writes again.")
     if "lock timeout" in detail:
         hint = "another session held rows this run needed; it gave up instead of waiting"
-    elif "read-only" in detail:
-        hint = "the database is read-only; nothing more was stored"
-    elif "No space left" in detail or "disk full" in detail.lower() or "could not extend" in detail:
-        hint = "the database server is out of disk space"
     else:
         hint = "the database server stopped or the connection broke"
     return (f"Database error, run stopped ({hint}): {detail}. Everything committed before it is kept "
@@ -257,7 +275,21 @@ def _record_database_failure(run: ProcessingRun, mailbox: Mailbox, token: str, m
             pause = 2.0  # still starting up: the run's end is worth the wait (the lock goes with it)
         else:
             break
+    abandon_mailbox_lock(token)
+    _UNRECORDED_FAILURES[mailbox.pk] = (run.pk, run.errors, run.error_log, run.finished_at)
     log.error("run %s: the database stayed unavailable; the run is left for the next one to close", run.pk)
+
+
+def _record_earlier_failure(mailbox_id: int) -> None:
+    """Write the end of this process's last run of the mailbox if the database refused it then
+    (the run says why it failed, not just "Interrupted")."""
+    earlier = _UNRECORDED_FAILURES.get(mailbox_id)
+    if earlier is None:
+        return
+    run_id, errors, error_log, finished_at = earlier
+    ProcessingRun.objects.filter(pk=run_id, status=ProcessingRun.Status.RUNNING).update(
+        status=ProcessingRun.Status.FAILED, errors=errors, error_log=error_log, finished_at=finished_at)
+    _UNRECORDED_FAILURES.pop(mailbox_id, None)
 
 
 def _fail(run: ProcessingRun, mailbox: Mailbox, message: str, started: datetime) -> None:

@@ -31,6 +31,11 @@ IDLE_IN_TRANSACTION_TIMEOUT = "5min"
 
 ERROR_LOG_LIMIT = 20_000
 
+# Lock tokens of this process's runs in progress. A token naming this process that is not
+# here belongs to a run that ended without clearing the lock (the database refused the
+# write: read-only, full): dead, so the next run here takes it over at once.
+_HELD_HERE: set[str] = set()
+
 
 ProgressCallback = Callable[[ProcessingRun, int], None]
 
@@ -56,7 +61,7 @@ def holder_is_dead(token: str) -> bool:
         return False
     host, pid = holder
     if pid == os.getpid():
-        return False  # this process (another thread's run): alive
+        return token not in _HELD_HERE  # this process: alive while another thread's run holds it
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -73,13 +78,14 @@ def acquire_mailbox_lock(mailbox_id: int, token: str, *, ttl: timedelta = LOCK_T
     taken = Mailbox.objects.filter(pk=mailbox_id).filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now) | Q(lock_token=token)
     ).update(lock_token=token, locked_until=now + ttl)
+    if taken != 1:
+        held = Mailbox.objects.filter(pk=mailbox_id).values_list("lock_token", flat=True).first()
+        if held and holder_is_dead(held):
+            taken = Mailbox.objects.filter(pk=mailbox_id, lock_token=held).update(
+                lock_token=token, locked_until=now + ttl)
     if taken == 1:
-        return True
-    held = Mailbox.objects.filter(pk=mailbox_id).values_list("lock_token", flat=True).first()
-    if held and holder_is_dead(held):
-        return Mailbox.objects.filter(pk=mailbox_id, lock_token=held).update(
-            lock_token=token, locked_until=now + ttl) == 1
-    return False
+        _HELD_HERE.add(token)
+    return taken == 1
 
 
 def describe_lock(mailbox_id: int) -> str:
@@ -123,7 +129,14 @@ def refresh_mailbox_lock(mailbox_id: int, token: str, *, ttl: timedelta = LOCK_T
 
 
 def release_mailbox_lock(mailbox_id: int, token: str) -> None:
+    abandon_mailbox_lock(token)  # the run is over, whether or not the database takes the write
     Mailbox.objects.filter(pk=mailbox_id, lock_token=token).update(lock_token="", locked_until=None)
+
+
+def abandon_mailbox_lock(token: str) -> None:
+    """This process's run is over though its lock may still be stored (the database refused
+    the release): the next run in this process takes it over, any other after LOCK_TTL."""
+    _HELD_HERE.discard(token)
 
 
 def create_run(*, mailbox: Mailbox | None, trigger: str, actor: Any = None, dry_run: bool = False
