@@ -25,11 +25,17 @@ non-2xx while the database refuses writes, and the retried delivery is stored on
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import mailbox as stdlib_mailbox
 import os
+import smtplib
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,6 +44,7 @@ from django.db import connection
 from bounces.intake.mailbox import DatabaseUnavailableError, process_mailbox
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from contacts.models import Contact
+from tests.intake.conftest import RETURN_DOMAIN, eager  # noqa: F401 - eager: a fixture
 from tests.pipeline.conftest import dsn, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -74,8 +81,16 @@ class Fault:
             self._pg_admin("ALTER SYSTEM SET default_transaction_read_only = on", "SELECT pg_reload_conf()")
             time.sleep(0.3)  # sessions apply the reload before their next command
         else:
-            free = os.statvfs(self._mount).f_bavail * os.statvfs(self._mount).f_frsize
-            self._filler.write_bytes(b"\0" * max(0, free - 16 * 1024))
+            fd = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            try:  # until the file system says no
+                for size in (1 << 16, 1 << 12, 1 << 9):
+                    try:
+                        while os.write(fd, b"\0" * size):
+                            pass
+                    except OSError:
+                        pass
+            finally:
+                os.close(fd)
 
     def apply_here(self) -> None:
         """SQLite: the fault is a property of a connection; make this thread's match it."""
@@ -297,3 +312,126 @@ def test_the_database_refusing_writes_mid_run_stops_it_cleanly_and_the_next_run_
     assert process_mailbox(mailbox_id=clean.row.pk).status == ProcessingRun.Status.SUCCEEDED
     assert outcome_by_address([s.email for s in sent]) == outcome_by_address([s.email for s in clean_sent])
     assert run_counters(box.row) == run_counters(clean.row)
+
+
+# ------------------------------------------------------------------------------ pushed notices
+@contextmanager
+def smtp_receiver(fault: Fault):
+    """The SMTP receiver (the code of run_bounce_smtpd) on a loopback port, in threads of the
+    test; on SQLite its writer thread's connection gets the fault too."""
+    from bounces.intake.receiver import close_thread_connection, store_received
+    from bounces.intake.smtpd import GroupWriter, ReceiverConfig, serve
+    from tests.servers.common import free_loopback_port
+
+    def store(messages):
+        fault.apply_here()
+        return store_received(messages)
+
+    port = free_loopback_port()
+    writer = GroupWriter(store=store, on_exit=close_thread_connection)
+    writer.start()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        holder["server"] = loop.run_until_complete(
+            serve(ReceiverConfig(domains=frozenset({RETURN_DOMAIN})), writer, "127.0.0.1", port))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield port
+    finally:
+        async def close() -> None:
+            holder["server"].close()
+            await holder["server"].wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        writer.stop()
+
+
+def deliver(port: int, raw: bytes, rcpt: str) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.ehlo("mx.example.net")
+        smtp.mail("")
+        assert smtp.rcpt(rcpt)[0] == 250
+        return smtp.data(raw)
+
+
+def test_the_smtp_receiver_answers_4xx_never_250_while_the_database_refuses_writes(fault, campaign):
+    """A bounce arriving by SMTP while the database is read-only or full gets a 4xx (the
+    sending MTA keeps it and retries), never a 250; the retry after the fault is stored once
+    and counted once."""
+    from bounces.intake.notices import process_notices
+
+    sent = send(campaign, "smtp-fault@example.net")
+    # 24 KB of trace headers: a row that needs new pages (a full disk still takes what fits
+    # into the free space of pages the database already has)
+    raw = b"".join(b"X-Trace-%03d: %s\r\n" % (i, b"x" * 100) for i in range(240)) + dsn(sent.email, token=sent.token)
+    rcpt = f"bounces+{sent.token}@{RETURN_DOMAIN}"
+    with smtp_receiver(fault) as port:
+        fault.on()
+        code, reply = deliver(port, raw, rcpt)
+        assert 400 <= code < 500, (code, reply)
+        assert not RawMessage.objects.exists()
+        fault.off()
+        code, reply = deliver(port, raw, rcpt)  # the sender's retry
+        assert code == 250, reply
+        code, reply = deliver(port, raw, rcpt)  # and one more, as if our 250 had been lost
+        assert code == 250, reply
+
+    process_notices(sources=[RawMessage.Source.RECEIVER])
+
+    assert RawMessage.objects.count() == 1 and Bounce.objects.count() == 1
+    contact = Contact.objects.get(pk=sent.contact_id)
+    assert contact.has_bounced and contact.hard_bounce_count == 1
+
+
+WEBHOOK_SECRET = "hooks:s3cret-webhook-pass"
+
+
+def postmark_bounce(rcpt: str, token: str) -> str:
+    return json.dumps({
+        "RecordType": "Bounce", "ID": 4323372036854775807, "Type": "HardBounce", "TypeCode": 1,
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483", "Email": rcpt,
+        "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+        "Details": f"smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown",
+        "BouncedAt": "2026-12-06T10:00:01Z", "Metadata": {"bouncemgr_token": token}, "Inactive": True,
+        # the bounce as Postmark keeps it: 24 KB, a row that needs new pages of the database
+        "Content": "Received: from mx.example.net\r\n" * 800})
+
+
+@pytest.mark.usefixtures("eager")
+def test_a_webhook_gets_a_non_2xx_answer_while_the_database_refuses_writes(fault, campaign, settings):
+    """An ESP's webhook (Postmark through anymail) while the database is read-only or full is
+    not acknowledged (non-2xx: the ESP retries); its retry after the fault is stored once."""
+    from django.test import Client
+
+    settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
+    sent = send(campaign, "hook-fault@example.net")
+    body = postmark_bounce(sent.email, sent.token)
+    auth = "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()
+    client = Client(raise_request_exception=False)
+
+    def post() -> int:
+        return client.post("/intake/esp/postmark/tracking/", data=body, content_type="application/json",
+                           HTTP_AUTHORIZATION=auth).status_code
+
+    fault.on()
+    status = post()
+    assert not 200 <= status < 300, status
+    fault.off()
+    assert not RawMessage.objects.exists()
+    assert post() == 200  # the ESP's retry
+    assert post() == 200  # and a replay
+
+    assert RawMessage.objects.count() == 1 and Bounce.objects.count() == 1
+    contact = Contact.objects.get(pk=sent.contact_id)
+    assert contact.has_bounced and contact.hard_bounce_count == 1
