@@ -314,6 +314,86 @@ def test_the_database_refusing_writes_mid_run_stops_it_cleanly_and_the_next_run_
     assert run_counters(box.row) == run_counters(clean.row)
 
 
+# ------------------------------------------------------------------------------ SQLite file on a full disk
+@contextmanager
+def small_tmpfs(size: str):
+    """A tmpfs of `size` (root only; skips where mounting is not allowed)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mount = Path(tempfile.mkdtemp(prefix="bm-sqlite-full-"))
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        mount.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        mount.rmdir()
+
+
+def copy_sqlite(source, target) -> None:
+    """The whole database from one sqlite3 connection into another (the backup API)."""
+    source.backup(target)
+
+
+@pytest.mark.dovecot
+def test_the_sqlite_file_on_a_disk_that_fills_up_mid_run_stops_it_cleanly_and_the_next_run_finishes(
+    request, pipeline_dovecot, campaign
+):
+    """The embedded default: the worker runs on a SQLite file on a small file system that
+    fills up mid-run (a real ENOSPC under SQLite's WAL). The run stops with one line, nothing
+    left the server unrecorded, the dead worker's lock does not block the next run, and once
+    space is freed the next run finishes: the database equals a clean run's."""
+    import sqlite3
+
+    from tests.reliability.workers import run_mailbox_in_child, sqlite_database_env
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the embedded default is SQLite")
+    n = 40
+    box = ImapBox(pipeline_dovecot)
+    sent = fill(box, campaign, n, "t")
+    with small_tmpfs("6m") as mount:
+        path = mount / "bouncemgr.sqlite3"
+        connection.ensure_connection()
+        target = sqlite3.connect(path)
+        copy_sqlite(connection.connection, target)  # the test's database, as a worker's file
+        target.close()
+        # leave room for a few batches (each commit appends to the write-ahead log)
+        filler = mount / "filler"
+        free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        filler.write_bytes(b"\0" * max(0, free - 1024 * 1024))
+        env = sqlite_database_env(path)
+
+        failed = run_mailbox_in_child(env, box.row.pk)
+
+        last = failed.stderr.strip().splitlines()[-1] if failed.stderr.strip() else failed.stdout
+        assert failed.returncode != 0, failed.stdout + failed.stderr
+        assert "The database refused writes: it is out of disk space" in last, failed.stderr[-3000:]
+        filler.unlink()
+        remaining = box.remaining()
+        assert 0 < remaining < n
+
+        again = run_mailbox_in_child(env, box.row.pk)
+
+        assert again.returncode == 0 and again.stdout.startswith("succeeded"), again.stdout + again.stderr[-3000:]
+        source = sqlite3.connect(path)
+        copy_sqlite(source, connection.connection)  # back into the test's database, to look at it
+        source.close()
+    assert box.remaining() == 0
+    assert RawMessage.objects.filter(mailbox=box.row).count() == n
+    assert Mailbox.objects.get(pk=box.row.pk).locked_until is None
+    first = ProcessingRun.objects.filter(mailbox=box.row).order_by("pk").first()
+    assert first.status == ProcessingRun.Status.FAILED, (first.status, first.error_log)
+    assert SAYS["full"] in first.error_log and "Traceback" not in first.error_log, first.error_log
+    clean = ImapBox(pipeline_dovecot)
+    clean_sent = fill(clean, campaign, n, "u")
+    assert process_mailbox(mailbox_id=clean.row.pk).status == ProcessingRun.Status.SUCCEEDED
+    assert outcome_by_address([s.email for s in sent]) == outcome_by_address([s.email for s in clean_sent])
+    assert run_counters(box.row) == run_counters(clean.row)
+
+
 # ------------------------------------------------------------------------------ pushed notices
 @contextmanager
 def smtp_receiver(fault: Fault):

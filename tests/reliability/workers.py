@@ -110,3 +110,25 @@ def inject_bounces(server, user, campaign, n: int, prefix: str) -> list:
     sent = [send(campaign, f"{prefix}{i}@example.net") for i in range(n)]
     server.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
     return sent
+
+
+def sqlite_database_env(path) -> dict:
+    """The environment of a child process on the SQLite database file `path` (the embedded
+    default, as `make run` uses it)."""
+    from tests.conftest import TEST_ENCRYPTION_KEY
+
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{Path(path).resolve()}",
+        "FIELD_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        "DJANGO_SETTINGS_MODULE": "bouncemgr.settings",
+    }
+
+
+def run_mailbox_in_child(env: dict, mailbox_id: int, *, batch_size: int = 5,
+                         timeout: float = 120) -> subprocess.CompletedProcess:
+    """One mailbox run in a child Python with `env`, to its end; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", _CHILD, str(mailbox_id), str(batch_size), "2000"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
