@@ -276,20 +276,28 @@ def fill(box, campaign, n: int, prefix: str) -> list:
 
 # ------------------------------------------------------------------------------ runs
 @pytest.mark.dovecot
+@pytest.mark.parametrize("at", ["between-batches", "before-disposition"])
 @pytest.mark.parametrize("kind", ["imap", "maildir"])
 def test_the_database_refusing_writes_mid_run_stops_it_cleanly_and_the_next_run_equals_a_clean_one(
-    kind, fault, request, tmp_path, campaign
+    kind, at, fault, request, tmp_path, campaign
 ):
-    """The database turns read-only (or full) after two batches of a run. The run stops with
-    one line naming the fault, nothing left the server unrecorded, and its lock does not hold
-    up the next run; once the fault is gone the next run finishes and the database equals
-    that of a run that never met the fault."""
+    """The database turns read-only (or full) after two batches of a run, or just after the
+    third batch's results were committed and before its messages are disposed of on the
+    server (flagging them disposed is then refused). The run stops with one line naming the
+    fault, nothing left the server unrecorded, and its lock does not hold up the next run;
+    once the fault is gone the next run finishes and the database equals that of a run that
+    never met the fault."""
     n = 30
     box = make_box(kind, request, tmp_path, "faulty")
     sent = fill(box, campaign, n, "f")
+    if at == "between-batches":
+        hooks = {"progress": on_after_batches(fault, 2)}
+    else:
+        commits = []
+        hooks = {"crash_after_commit": lambda ids: (commits.append(ids), len(commits) == 3 and fault.on())}
 
     with pytest.raises(DatabaseUnavailableError, match=SAYS[fault.kind]) as raised:
-        process_mailbox(mailbox_id=box.row.pk, progress=on_after_batches(fault, 2))
+        process_mailbox(mailbox_id=box.row.pk, **hooks)
     assert "Traceback" not in str(raised.value) and len(str(raised.value).splitlines()) == 1
     # read while the fault lasts (a read-only or full database still answers reads)
     assert 10 <= RawMessage.objects.filter(mailbox=box.row).count() < n
