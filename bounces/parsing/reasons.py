@@ -200,6 +200,8 @@ _PHRASES: Final[dict[str, tuple[str, ...]]] = {
         r"(?:user|recipient) not (?:exist|known|active|ok|local|listed)", r"recipient is not (?:local|accepted)",
         r"(?:invalid|bad|non[- ]?existent|unknown) (?:recipient|mailbox|user|address|e-?mail)",
         r"invalid final delivery userid", r"mailbox (?:is )?(?:unavailable|unavaiable|invalid|inactive)",
+        # RFC 3463's own text for X.1.1, which some MTAs print instead of the reply
+        r"bad destination mailbox address",
         r"mailbox not (?:found|present|available)", r"requested action not taken: mailbox unavailable",
         r"no (?:mailbox|account|mail box) (?:here )?(?:by that name|available|for this user|found)",
         r"address (?:does not exist|not present|unknown|invalid|not found|couldn'?t be found)",

@@ -50,6 +50,7 @@ FAILURE_SENTENCE = re.compile(
     r"|undeliver|unable to deliver|delivery (?:to the following .{0,40})?(?:has )?failed|failed permanently"
     r"|permanent (?:error|failure|fatal)|did not reach the following|message not delivered|not delivered to"
     r"|delivery .{0,40}(?:postponed|delayed)|following address(?:es|\(es\))? failed|failed (?:addresses|recipients)"
+    r"|not able to (?:be\s+)?deliver|following address(?:es)? ha(?:d|ve) (?:permanent fatal errors|delivery problems)"
     r"|mail failed|(?:was|were|been) (?:automatically )?rejected|no such user|user unknown|unknown user"
     r"|recipient address rejected|mailbox (?:is )?(?:full|unavailable)|over ?quota|quota exceeded"
     r"|returned mail|delivery status notification|message (?:could not|couldn't) be sent"

@@ -37,7 +37,8 @@ def looks_like_bounce(mail: Mail) -> bool:
 
 
 _LINE_ADDR = re.compile(
-    r"^\s*(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an"
+    r"^\s*(?:[\w.+-]{1,64}:\d{1,8}:(?=<))?"  # SendGrid's "local:00000:<a@b> : reason"
+    r"(?:(?:to|recipient|address|rcpt to|original-recipient|final-recipient|for|an"
     r"|宛先|送信先|受信者|empf[äa]nger|destinataire|destinatario|destinat[áa]rio|получатель|адресат)(?:\s*:\s*|\s+))?"
     # quoted only in pairs: 'a@b"' is the end of a quotation wrapped onto its own line
     r"(?P<q>[\"'])?<?(?P<addr>[^\s<>\"':;,()]+@[\w-]+(?:\.[\w-]+)+)(?![\w.-]*\w)>?(?(q)[\"']|)"
@@ -365,6 +366,11 @@ _INLINE_REASON = re.compile(r"^\s*(?:reason|error|diagnostic|cause)\s*:\s*(\S.*)
 def reason_text(text: str) -> str:
     """The reason a plain-text bounce gives apart from its recipient list, if it says one."""
     m = _REASON_INTRO.search(text)
+    inline = _INLINE_REASON.search(text)
+    if inline and m and inline.start() < m.start():
+        # "Reason: 550 ... No such user" right under the list wins over a later "for more
+        # details" (the list's reason, not a help line's)
+        return inline.group(1).strip()
     if m:
         out = []
         for line in text[m.end() :].lstrip("\n").split("\n"):
@@ -383,15 +389,14 @@ def reason_text(text: str) -> str:
                 break
         if out:
             return " ".join(out)
-    m = _INLINE_REASON.search(text)
-    if m:
-        return m.group(1).strip()
+    if inline:
+        return inline.group(1).strip()
     return ""
 
 
 def _reason_paragraph(text: str) -> str:
     """The paragraph of ``text`` most likely to hold the reason (one with a reply code)."""
-    paras = [p.strip() for p in text.split("\n\n") if p.strip()]
+    paras = [p.strip() for p in recognise.without_boilerplate(text).split("\n\n") if p.strip()]
     for p in paras:
         if re.search(r"\b[45]\d\d\b|[45]\.\d\.\d", p):
             return p
