@@ -60,6 +60,7 @@ from bounces.pipeline.runs import (
     reset_database_limits,
     save_run,
     set_database_limits,
+    writes_refused,
 )
 
 from .connections import mailbox_connection_settings, open_connector
@@ -203,17 +204,7 @@ def process_mailbox(
 def database_failure_text(exc: DatabaseError) -> str:
     """One line for the operator: what the database said, without a traceback."""
     detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-    lowered = detail.lower()
-    refused = ""
-    if "read-only" in lowered or "readonly" in lowered:
-        # PostgreSQL: "cannot execute INSERT in a read-only transaction" (a standby, or
-        # default_transaction_read_only); SQLite: "attempt to write a readonly database".
-        refused = "it is read-only"
-    elif ("no space left" in lowered or "disk full" in lowered or "disk is full" in lowered
-          or "could not extend" in lowered):
-        # PostgreSQL: "could not extend file ...: No space left on device"; SQLite:
-        # "database or disk is full" (SQLITE_FULL).
-        refused = "it is out of disk space"
+    refused = writes_refused(detail)
     if refused:
         return (f"The database refused writes: {refused}. Run stopped ({detail}); everything committed "
                 "before it is kept, nothing uncommitted left the mail server, and the next run continues "

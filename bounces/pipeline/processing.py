@@ -27,7 +27,7 @@ from .decisions import Decision, category_without_recipient, decide
 from .dispositions import strongest
 from .matching import NO_MATCH, BatchMatcher, Match
 from .policies import Policy
-from .runs import ERROR_LOG_LIMIT, chunked, count_in_batch_transaction
+from .runs import ERROR_LOG_LIMIT, chunked, count_in_batch_transaction, writes_refused
 
 if TYPE_CHECKING:  # the rule set is handed in; the pipeline imports nothing of bounces.rules
     from bounces.rules.ruleset import RuleSet
@@ -342,9 +342,15 @@ class Processor:
             SentMessage.objects.filter(id__in=ids, status__in=lower).update(status=status)
 
     def mark_failed(self, ids: list[int], error: str) -> None:
-        """After a failed batch transaction: leave the rows stored and retryable."""
+        """After a failed batch transaction: leave the rows stored and retryable. A batch the
+        database refused (read-only, out of space) uses up none of the rows' attempts: the
+        notices are not at fault, and are processed once it takes writes again (issue 12)."""
+        # `error` is "<exception type>: <text>"; only the database's own errors count here
+        # (a notice's text could say "disk is full").
+        refused = error.split(":", 1)[0] in ("OperationalError", "InternalError") and writes_refused(error)
+        attempts = F("attempts") if refused else F("attempts") + 1
         RawMessage.objects.filter(id__in=ids).exclude(state=RawMessage.State.PROCESSED).update(
-            state=RawMessage.State.FAILED, error=error[:2000], attempts=F("attempts") + 1
+            state=RawMessage.State.FAILED, error=error[:2000], attempts=attempts
         )
 
     def _log_error(self, line: str) -> None:

@@ -40,6 +40,19 @@ _HELD_HERE: set[str] = set()
 ProgressCallback = Callable[[ProcessingRun, int], None]
 
 
+def writes_refused(error: str) -> str:
+    """Why the database refused a write, from its error text: "it is read-only" (PostgreSQL's
+    "read-only transaction", SQLite's "readonly database"), "it is out of disk space"
+    (PostgreSQL's "could not extend file ... No space left on device", SQLite's "database or
+    disk is full"), or "" for any other error."""
+    text = error.lower()
+    if "read-only" in text or "readonly" in text:
+        return "it is read-only"
+    if any(s in text for s in ("no space left", "disk full", "disk is full", "could not extend")):
+        return "it is out of disk space"
+    return ""
+
+
 def new_lock_token() -> str:
     """A lock token that names its holder: ``host:pid:random`` (32 characters at most)."""
     host = socket.gethostname().split(".")[0][:12] or "?"

@@ -59,8 +59,9 @@ SAYS = {"read-only": "The database refused writes: it is read-only",
 class Fault:
     """A storage fault of the test database, switched on mid-run and off again."""
 
-    def __init__(self, kind: str, request: pytest.FixtureRequest) -> None:
+    def __init__(self, kind: str, request: pytest.FixtureRequest, tables: tuple = ()) -> None:
         self.kind = kind
+        self.tables = tables or (RawMessage._meta.db_table,)  # PostgreSQL full: on the small disk
         self.vendor = connection.vendor
         self.active = False
         self._request = request
@@ -122,9 +123,9 @@ class Fault:
             self.off()
         if self._mount is not None:
             connection.close()
-            table = RawMessage._meta.db_table
             with connection.cursor() as cursor:
-                cursor.execute(f'ALTER TABLE "{table}" SET TABLESPACE pg_default')
+                for table in self.tables:
+                    cursor.execute(f'ALTER TABLE "{table}" SET TABLESPACE pg_default')
                 cursor.execute("DROP TABLESPACE IF EXISTS storage_fault")
             subprocess.run(["umount", str(self._mount)], check=False)
             self._mount.rmdir()
@@ -158,7 +159,8 @@ class Fault:
         self._filler = mount / "filler"
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TABLESPACE storage_fault LOCATION '{mount / 'ts'}'")
-            cursor.execute(f'ALTER TABLE "{RawMessage._meta.db_table}" SET TABLESPACE storage_fault')
+            for table in self.tables:
+                cursor.execute(f'ALTER TABLE "{table}" SET TABLESPACE storage_fault')
 
 
 @pytest.fixture(params=FAULTS)
@@ -167,10 +169,19 @@ def fault(request, monkeypatch):
     # fault that stays needs no 10 s of pauses here.
     monkeypatch.setattr("bounces.intake.mailbox.RECORD_RETRY_PAUSES", (0.1,))
     monkeypatch.setattr("bounces.intake.mailbox.RECORD_RECONNECT_SECONDS", 1.0)
-    made = Fault(request.param, request)
+    made = Fault(request.param, request, tables=getattr(request.function, "full_tables", ()))
     made.prepare()
     yield made
     made.cleanup()
+
+
+def full_tables(*tables: str):
+    """PostgreSQL "full": these tables go on the small disk (by default the stored messages')."""
+    def mark(test):
+        test.full_tables = tables
+        return test
+
+    return mark
 
 
 def on_after_batches(fault: Fault, batches: int):
@@ -523,3 +534,37 @@ def test_a_webhook_gets_a_non_2xx_answer_while_the_database_refuses_writes(fault
     assert RawMessage.objects.count() == 1 and Bounce.objects.count() == 1
     contact = Contact.objects.get(pk=sent.contact_id)
     assert contact.has_bounced and contact.hard_bounce_count == 1
+
+
+@full_tables(Bounce._meta.db_table)
+def test_stored_notices_the_database_would_not_process_are_processed_once_it_takes_writes_again(
+    fault, campaign
+):
+    """Notices stored (and acknowledged) just before the database refused writes: every
+    sweep while the fault lasts fails on the database (on PostgreSQL "full", the bounces'
+    table is on the full disk, so their processing fails mid-batch while the stored rows can
+    still be updated), and must not use up the notices' attempts as if the notices were bad.
+    Once the fault is gone the next sweep processes each once."""
+    from django.db import DatabaseError
+
+    from bounces.intake.notices import Notice, store_notices, sweep_notices
+    from bounces.intake.stored import MAX_ATTEMPTS
+
+    sent = [send(campaign, f"late{i}@example.net") for i in range(3)]
+    store_notices(notices=[Notice.mail(source=RawMessage.Source.RECEIVER, raw=dsn(s.email, token=s.token))
+                           for s in sent])
+    fault.on()
+    for _ in range(MAX_ATTEMPTS + 1):  # the beat sweep, every minute, for as long as it lasts
+        try:
+            sweep_notices()
+        except DatabaseError:
+            pass
+        fault.apply_here()
+    fault.off()
+
+    sweep_notices()
+
+    assert RawMessage.objects.filter(state=RawMessage.State.PROCESSED).count() == 3
+    assert Bounce.objects.count() == 3
+    assert sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
+                  .values_list("hard_bounce_count", flat=True)) == [1, 1, 1]
