@@ -23,6 +23,9 @@ CASES: list[tuple[str | None, str | None, str, str | None, tuple[str, str | None
     (None, None, "The email account that you tried to reach does not exist. Please try double-checking "
      "the recipient's email address for typos (in reply to RCPT TO command)", None,
      ("userunknown", "5.0.911", True, True, Category.HARD)),
+    # RFC 3463's own text for X.1.1, printed by MTAs in place of the reply (flufl dsn_12)
+    (None, None, "(failed: Bad destination mailbox address)", "RCPT",
+     ("userunknown", "5.0.911", True, True, Category.HARD)),
     # 5.7.1 with "user unknown" answered to RCPT TO: the mailbox is dead, not a policy block
     ("5.7.1", "554", "554 5.7.1 <a@example.ch>: Recipient address rejected: User unknown", "RCPT",
      ("userunknown", "5.7.1", True, True, Category.HARD)),
