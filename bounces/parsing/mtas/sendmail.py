@@ -18,6 +18,7 @@ _MARK = re.compile(
 _TRANSCRIPT = re.compile(r"-{3,} ?Transcript of session follows ?-{3,}\s*\n", re.I)
 _TRANSCRIPT_END = re.compile(r"\n\s*-{3,} ?(?:Original message|Unsent message|Message header|Below)|\n\s*--\S", re.I)
 _RCPT_LINE = re.compile(r"^(\d{3})[ -]<?([^<>\s]+@[^<>\s]+?)>?\.\.\.\s*(.*)$")
+_CODE_START = re.compile(r"^[245]\d\d[ -]")
 _REASON_LINE = re.compile(r"^\(reason:\s*(.*?)\)?$", re.I)
 _FATAL = re.compile(r"-{3,} ?The following addresses had permanent fatal errors ?-{3,}\s*\n(.*?)(?:\n\s*\n|\n\s*-{3,})", re.I | re.S)
 
@@ -36,10 +37,21 @@ def transcript_diagnostics(text: str) -> tuple[dict[str, str], str]:
     last_cmd_rcpt: str | None = None
     responses: list[str] = []
     loose: list[str] = []
+    after_reply = False
     for line in text.split("\n"):
         s = line.strip()
         if not s:
+            after_reply = False
             continue
+        if after_reply and not s.startswith((">>>", "<<<", "...")) and not _CODE_START.match(s):
+            # the rest of a "<<< 554 ..." reply that a relay re-wrapped onto its own line
+            responses[-1] += " " + s
+            if last_cmd_rcpt:
+                per[last_cmd_rcpt] = " ".join(responses)
+            else:
+                per["__last__"] = " ".join(responses)
+            continue
+        after_reply = s.startswith("<<<")
         if s.startswith(">>>"):
             m = re.search(r"RCPT To:\s*<?([^<>\s]+@[^<>\s]+)>?", s, re.I)
             last_cmd_rcpt = (norm_address(m.group(1)) or "").lower() if m else None
@@ -103,6 +115,11 @@ def parse(mail: Mail, dsn: list[Rec]) -> list[Rec]:
             m = _REASON_LINE.match(s)
             if m and listed:
                 listed[-1] = (listed[-1][0], m.group(1))
+                continue
+            why = listed[-1][1] if listed else ""
+            if why and why.count("(") > why.count(")") and not s.startswith("<") and not norm_address(s):
+                # "(reason: 554 ... (Ask your postmaster" re-wrapped: its rest on this line
+                listed[-1] = (listed[-1][0], f"{why} {s.removesuffix(')')}")
                 continue
             a = norm_address(s) if "@" in s else None
             if a:
