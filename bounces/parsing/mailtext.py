@@ -165,7 +165,14 @@ def html_to_text(text: str) -> str:
 
     import html
 
+    if "<br" in text or "<BR" in text:
+        # a <br> ends the line; the source's own line break after it is only white space
+        # (a plain notice rendered as HTML by a gateway: "line<br>\nline", not a blank line)
+        text = _BR_NEWLINE.sub(r"\1", text)
     return html.unescape(_TAG.sub(repl, text))
+
+
+_BR_NEWLINE = re.compile(r"(<br\s*/?>)[ \t]*\n", re.I)
 
 
 @dataclass(slots=True)

@@ -82,8 +82,8 @@ def _collect_fast(part: fastmime.Part, mail: Mail, plains: list[str], htmls: lis
         return
     if ctype.startswith("text/") or ctype == "application/json" or ctype == "application/octet-stream" and depth == 0:
         text = _fast_text(part)
-        if plains and HEADERS_START.match(text):
-            # a later text part that is a header block: the original message's headers
+        if (plains or htmls) and HEADERS_START.match(text):
+            # a later text part (after a plain or an HTML one) that is a header block: the original message's headers
             # attached as a plain file (MailMarshal, X6, Notes ...)
             mail.returned.append(text)
             return

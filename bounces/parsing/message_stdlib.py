@@ -152,8 +152,8 @@ def _collect(part: Message, mail: Mail, plains: list[str], htmls: list[str], dep
         return
     if ctype.startswith("text/") or ctype == "application/json" or ctype == "application/octet-stream" and depth == 0:
         text = part_text(part)
-        if plains and HEADERS_START.match(text):
-            # a later text part that is a header block: the original message's headers
+        if (plains or htmls) and HEADERS_START.match(text):
+            # a later text part (after a plain or an HTML one) that is a header block: the original message's headers
             # attached as a plain file (MailMarshal, X6, Notes ...)
             mail.returned.append(text)
             return

@@ -594,6 +594,61 @@ def _eol(kind: str) -> Callable[[bytes, random.Random], bytes | None]:
     return apply
 
 
+def _subject(kind: str) -> Callable[[bytes, random.Random], bytes | None]:
+    """A gateway's tag in front of the subject, or the subject as an RFC 2047 encoded word."""
+
+    def apply(raw: bytes, rng: random.Random) -> bytes | None:
+        root = parse(raw)
+        value = root.get("subject")
+        if value is None:
+            return None
+        if kind == "tag":
+            root.set("Subject", "[EXTERNAL] " + value.decode("latin-1"))
+        else:
+            if b"=?" in value:
+                return None
+            text = value.decode("utf-8", "replace")
+            root.set("Subject", "=?utf-8?B?" + base64.b64encode(text.encode("utf-8")).decode("ascii") + "?=")
+        return root.to_bytes()
+
+    return apply
+
+
+def _html_only(raw: bytes, rng: random.Random) -> bytes | None:
+    """The notice's text rendered as HTML (a gateway or client that rewrites plain text):
+    the first text/plain part, as UTF-8, when it is the only body text."""
+    root = parse(raw)
+    texts = _text_parts(root)
+    if not texts or texts[0].ctype != "text/plain" or any(p.ctype == "text/html" for p in texts):
+        return None
+    p = texts[0]
+    try:
+        text = p.decoded().decode(_codec(p.param("charset")))
+    except (UnicodeDecodeError, LookupError):
+        return None
+    body = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    html = "<html><body><p>" + body.replace("\n\n", "</p>\n<p>").replace("\n", "<br>\n") + "</p></body></html>\n"
+    p.set("Content-Type", 'text/html; charset="utf-8"')
+    p.encode(html.encode("utf-8"))
+    return root.to_bytes()
+
+
+def _codec(charset: str | None) -> str:
+    cs = (charset or "us-ascii").strip().lower()
+    return "latin-1" if cs in ("us-ascii", "ascii", "") else cs
+
+
+def _header_case(raw: bytes, rng: random.Random) -> bytes | None:
+    """Header field names in lower case (some gateways and mail stores write them so)."""
+    root = parse(raw)
+    for p in root.walk():
+        p.fields = [
+            (f[: f.index(b":")].lower() + f[f.index(b":") :]) if b":" in f and not f.startswith(b"From ") else f
+            for f in p.fields
+        ]
+    return root.to_bytes()
+
+
 def _identity(raw: bytes, rng: random.Random) -> bytes | None:
     return parse(raw).to_bytes()
 
@@ -645,6 +700,10 @@ TRANSFORMS: tuple[Transform, ...] = (
               "a list's footer (with addresses) after the text"),
     Transform("disclaimer", "wrapper", _map_text(_insert(_DISCLAIMER, False), first_only=True),
               "a legal disclaimer (with an address) after the text"),
+    Transform("subject-tag", "wrapper", _subject("tag"), "a gateway's [EXTERNAL] tag before the subject"),
+    Transform("subject-2047", "encoding", _subject("2047"), "the subject as an RFC 2047 base64 word"),
+    Transform("html-only", "layout", _html_only, "plain text parts rendered as HTML"),
+    Transform("header-case", "layout", _header_case, "header field names in lower case"),
     Transform("forward-gateway", "wrapper", _forward(person=False),
               "attached to a gateway's automatic forward (subject kept)"),
     Transform("forward-person", "wrapper", _forward(person=True),

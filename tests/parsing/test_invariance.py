@@ -54,6 +54,8 @@ _FIXED = [
     ("lhost-postfix-01.eml", "forward-gateway"), ("lhost-exim-01.eml", "forward-gateway"),
     ("arf-22.eml", "forward-person"), ("arf-24.eml", "forward-person"),
     ("lhost-sendmail-16.eml", "wrap76"), ("lhost-sendmail-27.eml", "wrap78"), ("lhost-sendmail-48.eml", "wrap76"),
+    ("lhost-postfix-02.eml", "html-only"), ("lhost-qmail-08.eml", "html-only"), ("lhost-x6-02.eml", "html-only"),
+    ("lhost-exchange2003-01.eml", "html-only"),
 ]
 
 
