@@ -519,6 +519,24 @@ _RECEIVED = (
 )
 
 
+_RESENT = (
+    b"Resent-From: it-ops@corp.example",
+    b"Resent-To: bounces@mail.example.org",
+    b"Resent-Date: Mon, 7 Dec 2026 01:02:04 +0000",
+    b"Resent-Message-ID: <resent-1@corp.example>",
+    b"X-Forwarded-To: bounces@mail.example.org",
+    b"X-Forwarded-For: it-ops@corp.example bounces@mail.example.org",
+)
+
+
+def _resent(raw: bytes, rng: random.Random) -> bytes | None:
+    """Redirected unchanged by a mailbox rule or Sieve `redirect` (Resent-*, X-Forwarded-*)."""
+    root = parse(raw)
+    start = 1 if root.fields and root.fields[0].startswith(b"From ") else 0
+    root.fields[start:start] = list(_RESENT)
+    return root.to_bytes()
+
+
 def _received(raw: bytes, rng: random.Random) -> bytes | None:
     """A longer path: Received chain, ARC set, DKIM signature, filter stamps on top."""
     root = parse(raw)
@@ -700,6 +718,7 @@ TRANSFORMS: tuple[Transform, ...] = (
               "a list's footer (with addresses) after the text"),
     Transform("disclaimer", "wrapper", _map_text(_insert(_DISCLAIMER, False), first_only=True),
               "a legal disclaimer (with an address) after the text"),
+    Transform("resent", "wrapper", _resent, "redirected unchanged (Resent-*, X-Forwarded-* headers)"),
     Transform("subject-tag", "wrapper", _subject("tag"), "a gateway's [EXTERNAL] tag before the subject"),
     Transform("subject-2047", "encoding", _subject("2047"), "the subject as an RFC 2047 base64 word"),
     Transform("html-only", "layout", _html_only, "plain text parts rendered as HTML"),
