@@ -137,8 +137,10 @@ def _detect(mail: Mail) -> tuple[Kind, str | None, list[Rec]]:
 
 
 def _reporting_mta(mail: Mail) -> str | None:
-    """The Reporting-MTA of the DSN (the host that wrote the report), if it names one."""
-    for text in mail.ds_texts:
+    """The Reporting-MTA of the DSN (the host that wrote the report), if it names one; from
+    DSN fields printed in the text when there is no delivery-status part (a gateway that
+    turned it into a text/plain attachment)."""
+    for text in mail.ds_texts or ([mail.body[:20000]] if "reporting-mta:" in mail.lc_head else []):
         i = text.lower().find("reporting-mta:")
         if i >= 0:
             value = text[i + 14 : text.find("\n", i) if text.find("\n", i) > 0 else None].strip()

@@ -55,7 +55,7 @@ _FIXED = [
     ("arf-22.eml", "forward-person"), ("arf-24.eml", "forward-person"),
     ("lhost-sendmail-16.eml", "wrap76"), ("lhost-sendmail-27.eml", "wrap78"), ("lhost-sendmail-48.eml", "wrap76"),
     ("lhost-postfix-02.eml", "html-only"), ("lhost-qmail-08.eml", "html-only"), ("lhost-x6-02.eml", "html-only"),
-    ("lhost-exchange2003-01.eml", "html-only"),
+    ("lhost-exchange2003-01.eml", "html-only"), ("rhost-messagelabs-02.eml", "dsn-as-text"),
 ]
 
 
