@@ -845,13 +845,16 @@ def preview_release(*, suppression_ids: Iterable[int], reset_contacts: bool = Fa
 
 
 def release_suppressions(*, suppression_ids: Iterable[int], actor: Any, note: str = "",
-                         reset_contacts: bool = False) -> SuppressionRelease:
+                         reset_contacts: bool = False, contact_ids: Iterable[int] = ()) -> SuppressionRelease:
     """An operator lifts suppressions (bulk, from the suppression list); undoable as a whole.
 
     With `reset_contacts`, each address's contact also gets its bounce state reset: lists a
     bounce unsubscribed it from are subscribed again, the hard-bounced flag is cleared, a
     moved-aside address is put back, a status a bounce set is active again. Every change
-    is recorded (one event per contact) so `undo_release` can put it back.
+    is recorded (one event per contact) so `undo_release` can put it back. `contact_ids`
+    (with `reset_contacts`) are contacts reset in the same release although no suppression
+    of theirs is lifted (a bounce that marked or unsubscribed them without suppressing):
+    their event is a `bounce_reset` one, undone with the release.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -861,6 +864,7 @@ def release_suppressions(*, suppression_ids: Iterable[int], actor: Any, note: st
             actor_label="" if getattr(actor, "pk", None) else str(actor or ""),
             note=note, count=len(rows), reset_contacts=reset_contacts)
         extra: dict[int, dict] = {}
+        reset: set[int] = set()
         for row in rows:
             contact = _contact_for(row)
             if contact is None:
@@ -869,31 +873,47 @@ def release_suppressions(*, suppression_ids: Iterable[int], actor: Any, note: st
                 row.contact_id = contact.pk
             if not reset_contacts:
                 continue
-            contact = Contact.objects.select_for_update().get(pk=contact.pk)
-            words, subs = _reset_changes(contact)
-            before = {"has_bounced": contact.has_bounced, "status": contact.status, "email": contact.email,
-                      "bounced_address": contact.bounced_address}
-            restored = False
-            if not contact.email and contact.bounced_address and not Contact.objects.by_email(
-                    contact.bounced_address).exclude(pk=contact.pk).exists():
-                contact.email, contact.bounced_address, restored = contact.bounced_address, "", True
-            if contact.status in (Contact.Status.UNCONFIRMED, Contact.Status.BLACKLISTED) and not (
-                    _status_set_by_complaint(contact)):
-                contact.status = Contact.Status.ACTIVE
-            contact.has_bounced = False
-            contact.consecutive_bounces = 0
-            contact.save(update_fields=["email", "bounced_address", "status", "has_bounced",
-                                        "consecutive_bounces", "updated_at"])
-            Subscription.objects.filter(id__in=subs).update(status=Subscription.Status.SUBSCRIBED,
-                                                             unsubscribed_at=None, updated_at=now)
-            extra[row.id] = {"release_id": release.pk, "before": before, "resubscribed": subs,
-                             "address_restored": restored, "changes": words}
+            extra[row.id] = _reset_for_release(contact.pk, release=release, now=now)
+            reset.add(contact.pk)
         for row in rows:
             extra.setdefault(row.id, {"release_id": release.pk})
         _lift_events(rows, kind_detail={"lift_reason": "released", "note": note}, actor=actor,
                      actor_label=release.actor_label, extra=extra)
         _move_to_lifted(rows, reason=LiftedSuppression.LiftReason.RELEASED, actor=actor, now=now, release=release)
+        for contact_id in sorted(set(contact_ids) - reset) if reset_contacts else ():
+            if not Contact.objects.filter(pk=contact_id).exists():
+                continue
+            detail = _reset_for_release(contact_id, release=release, now=now)
+            contact = Contact.objects.get(pk=contact_id)
+            ContactEvent.objects.create(
+                contact=contact, email=contact.email or contact.bounced_address, kind=ContactEvent.Kind.BOUNCE_RESET,
+                actor=actor if getattr(actor, "pk", None) else None, actor_label=release.actor_label,
+                old_status=detail["before"]["status"], new_status=contact.status,
+                detail={**detail, "lift_reason": "released", "note": note})
     return release
+
+
+def _reset_for_release(contact_id: int, *, release: SuppressionRelease, now: datetime) -> dict:
+    """Reset one contact's bounce state for `release`; return what `undo_release` needs."""
+    contact = Contact.objects.select_for_update().get(pk=contact_id)
+    words, subs = _reset_changes(contact)
+    before = {"has_bounced": contact.has_bounced, "status": contact.status, "email": contact.email,
+              "bounced_address": contact.bounced_address}
+    restored = False
+    if not contact.email and contact.bounced_address and not Contact.objects.by_email(
+            contact.bounced_address).exclude(pk=contact.pk).exists():
+        contact.email, contact.bounced_address, restored = contact.bounced_address, "", True
+    if contact.status in (Contact.Status.UNCONFIRMED, Contact.Status.BLACKLISTED) and not (
+            _status_set_by_complaint(contact)):
+        contact.status = Contact.Status.ACTIVE
+    contact.has_bounced = False
+    contact.consecutive_bounces = 0
+    contact.save(update_fields=["email", "bounced_address", "status", "has_bounced",
+                                "consecutive_bounces", "updated_at"])
+    Subscription.objects.filter(id__in=subs).update(status=Subscription.Status.SUBSCRIBED,
+                                                     unsubscribed_at=None, updated_at=now)
+    return {"release_id": release.pk, "before": before, "resubscribed": subs,
+            "address_restored": restored, "changes": words}
 
 
 @dataclass
@@ -918,7 +938,8 @@ def undo_release(*, release: SuppressionRelease, actor: Any) -> UndoReleaseRepor
             )
             report.restored += created
             report.already += not created
-        events = ContactEvent.objects.filter(kind=ContactEvent.Kind.UNSUPPRESS, detail__release_id=release.pk)
+        events = ContactEvent.objects.filter(kind__in=[ContactEvent.Kind.UNSUPPRESS, ContactEvent.Kind.BOUNCE_RESET],
+                                             detail__release_id=release.pk)
         for event in events:
             detail = event.detail or {}
             before = detail.get("before")

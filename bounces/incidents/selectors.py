@@ -3,7 +3,7 @@ Imports models only."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from .models import Alert, Incident
 
@@ -125,17 +125,58 @@ def incident_page(*, incident: Incident) -> dict:
                    .annotate(raw_head=Substr("raw_message__raw", 1, RAW_SHOWN, output_field=BinaryField()))
                    .only("id", "recipient", "bounced_at")[:RAW_SAMPLES]):
         raws.append({"bounce": bounce, "text": bytes(bounce.raw_head or b"").decode("utf-8", "replace")})
-    domains = [incident.key] if incident.scope == Incident.Scope.DOMAIN else list(incident.domains or ())[:50]
-    acted_before = 0
-    if domains and incident.scope != Incident.Scope.SENDING:
-        in_scope = Q()
-        for domain in domains:
-            in_scope |= Q(recipient__iendswith="@" + domain)
-        acted_before = Bounce.objects.filter(
-            in_scope, kind__in=["hard", "soft", "blocked"], bounced_at__gte=incident.window_start,
-            bounced_at__lt=incident.opened_at, state=Bounce.State.APPLIED, incident__isnull=True,
-        ).count()
+    acted_before = len(acted_before_bounces(incident=incident))
+    from contacts.models import SuppressionRelease
+
+    # the release that restored the contacts earlier bounces acted on (pipeline.held names it so)
+    release = (SuppressionRelease.objects.filter(note__startswith=f"incident #{incident.pk} released ")
+               .order_by("-id").first() if incident.status == Incident.Status.RELEASED else None)
     first = bounces.order_by("bounced_at", "id").only("id", "recipient", "kind", "reason", "bounced_at", "state")
     return {"by_state": by_state, "by_kind": by_kind, "timeline": timeline, "unit": unit, "samples": samples,
-            "raws": raws, "acted_before": acted_before, "bounces": list(first[:50]),
+            "raws": raws, "acted_before": acted_before, "release": release, "bounces": list(first[:50]),
             "total": sum(by_state.values())}
+
+
+# Earlier bounces of an incident's window looked at, at most (as many as the guard holds back).
+ACTED_BEFORE_LIMIT = 20_000
+_ACTED_KINDS = ("blocked", "hard", "soft")  # the kinds an incident holds (guard.HELD_KINDS)
+
+
+def acted_before_bounces(*, incident: Incident, limit: int = ACTED_BEFORE_LIMIT) -> list[dict]:
+    """The bounces of `incident`'s window that were acted on before it opened (state applied,
+    in no incident, dated from its window's start to its opening), in its scope as the guard
+    judges it (the recipient's domain or provider group, or the campaign's From domain); at
+    most `limit`, oldest first. Each: id, contact_id, kind, recipient, bounced_at,
+    actions_taken. Served by bounce_state_idx."""
+    from email.utils import parseaddr
+
+    from django.db.models.functions import Substr
+
+    from bounces.models import Bounce
+    from campaigns.models import Campaign
+
+    from .providers import domain_of, provider_group
+
+    rows = list(
+        Bounce.objects.filter(state=Bounce.State.APPLIED, kind__in=_ACTED_KINDS, incident__isnull=True,
+                              bounced_at__gte=incident.window_start, bounced_at__lt=incident.opened_at)
+        .order_by("bounced_at", "id").annotate(diagnostic_head=Substr("diagnostic", 1, 300))
+        .values("id", "contact_id", "kind", "recipient", "bounced_at", "actions_taken", "remote_mta",
+                "diagnostic_head", "campaign_id")[:limit]
+    )
+    sending: dict[int, str] = {}
+    if incident.scope == Incident.Scope.SENDING:
+        sending = {pk: domain_of(parseaddr(from_email or "")[1]) for pk, from_email in Campaign.objects.filter(
+            pk__in={r["campaign_id"] for r in rows if r["campaign_id"]}).values_list("pk", "from_email")}
+    out = []
+    for row in rows:
+        domain = domain_of(row["recipient"])
+        if incident.scope == Incident.Scope.DOMAIN:
+            hit = domain == incident.key
+        elif incident.scope == Incident.Scope.PROVIDER:
+            hit = bool(domain) and provider_group(domain, row["remote_mta"], row["diagnostic_head"]) == incident.key
+        else:
+            hit = sending.get(row["campaign_id"]) == incident.key
+        if hit:
+            out.append({k: row[k] for k in ("id", "contact_id", "kind", "recipient", "bounced_at", "actions_taken")})
+    return out

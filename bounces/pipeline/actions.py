@@ -262,12 +262,15 @@ def recompute_bounce_state(*, contact_ids: Iterable[int] | None = None, apply_th
 
     Counters (consecutive, score) are recomputed from history. A contact that now reaches
     a threshold it had not reached gets the hard action (never undone automatically:
-    lifting actions is an operator's "un-bounce").
+    lifting actions is an operator's "un-bounce"). Named `contact_ids` are recomputed even
+    with no counted soft bounce left (their counters go back to zero: e.g. the bounces of
+    an incident released as ours stopped counting).
     """
     qs = Bounce.objects.filter(kind=Bounce.Kind.SOFT, counted=True, contact__isnull=False)
     if contact_ids is not None:
-        qs = qs.filter(contact_id__in=list(contact_ids))
-    ids = sorted(set(qs.values_list("contact_id", flat=True)))
+        contact_ids = list(contact_ids)
+        qs = qs.filter(contact_id__in=contact_ids)
+    ids = sorted(set(qs.values_list("contact_id", flat=True)) | set(contact_ids or ()))
     changed = 0
     for chunk in chunked(ids, 200):
         with transaction.atomic():
@@ -291,11 +294,12 @@ def recompute_bounce_state(*, contact_ids: Iterable[int] | None = None, apply_th
                 kind=Suppression.Kind.ADDRESS, reason=Suppression.Reason.BLACKLIST,
                 value__in=[suppression_address(c) for c in contacts.values() if suppression_address(c)],
             ).values_list("value", flat=True))
-            for contact_id, events in history.items():
+            for contact_id in chunk:
                 contact = contacts.get(contact_id)
+                events = history.get(contact_id, [])
                 if contact is None:
                     continue
-                last_mailbox = mailboxes.get(events[-1][1]) if events[-1][1] else None
+                last_mailbox = mailboxes.get(events[-1][1]) if events and events[-1][1] else None
                 policy = policies.effective_policy(last_mailbox)
                 state, outcomes = policies.recompute_soft_state(policy, [e for e, _ in events], clean[contact_id])
                 before = (contact.consecutive_bounces, contact.bounce_score, contact.bounce_scored_on)

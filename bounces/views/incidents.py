@@ -21,6 +21,7 @@ from bounces.pipeline import held
 from campaigns.charts import KIND_COLOURS, bounce_chart
 
 INCIDENTS_PAGE = 50
+RESTORE_PERMISSION = "contacts.release_suppression"
 
 
 def _page(request: HttpRequest, title: str, **extra) -> dict:
@@ -74,8 +75,10 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_member_required
 def incident_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    """GET ?as=real: the preview of applying the held bounces; POST as=ours|real: resolve.
-    Needs the change permission of incidents (view-only users get a 403)."""
+    """GET ?as=real: the preview of applying the held bounces; GET ?as=ours: the preview of
+    the contacts restored with the release; POST as=ours|real (restore=on): resolve.
+    Needs the change permission of incidents (view-only users get a 403); restoring contacts
+    also the permission to release suppressions."""
     if not request.user.has_perm("bounces.change_incident"):
         raise PermissionDenied
     incident = get_object_or_404(Incident, pk=pk)
@@ -86,15 +89,23 @@ def incident_resolve(request: HttpRequest, pk: int) -> HttpResponse:
         if not incident.is_open:
             return redirect("bounces:incident_detail", pk=incident.pk)
         preview = held.preview_apply(incident=incident) if choice == "real" else None
+        restore = held.preview_release(incident=incident) if choice == "ours" else None
         return TemplateResponse(request, "bounces/incidents/resolve.html", _page(
-            request, f"Resolve incident {incident.pk}", incident=incident, choice=choice, preview=preview))
+            request, f"Resolve incident {incident.pk}", incident=incident, choice=choice, preview=preview,
+            restore=restore, can_restore=request.user.has_perm(RESTORE_PERMISSION)))
+    # restoring contacts lifts suppressions: it needs the permission to release them as well
+    restore = choice == "ours" and request.POST.get("restore") == "on"
+    if restore and not request.user.has_perm(RESTORE_PERMISSION):
+        raise PermissionDenied
     try:
         held.resolve_incident(incident_id=incident.pk, real=choice == "real", actor=request.user,
-                              note=request.POST.get("note", ""))
+                              note=request.POST.get("note", ""), restore=restore)
     except held.IncidentClosed:
         messages.warning(request, "This incident was already resolved.")
     else:
         messages.success(request, "Incident resolved: " + (
             "its held bounces were applied under the policy." if choice == "real" else
-            "its held bounces were released and will never count."))
+            "its held bounces were released and will never count" + (
+                "; the contacts acted on before it opened were restored (unless other evidence stands)."
+                if restore else ".")))
     return redirect("bounces:incident_detail", pk=incident.pk)
