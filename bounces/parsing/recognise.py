@@ -81,9 +81,11 @@ _FORWARD_MARK = re.compile(
 )
 # What relays and gateways add to a message's text (an antivirus stamp at the top or the
 # bottom, a list's footer, a legal disclaimer, a signature): never the notice's own words.
+# Not "virus" alone: a virus scanner's own notice says "virus" in its failure sentence.
 BOILERPLATE = re.compile(
-    r"scanned (?:by|for)|anti-?virus|\bvirus(?:es)?\b|malware|no threats|\bunsubscribe|mailing list|-leave@"
-    r"|confidential|disclaimer|intended (?:only )?for|intended recipient|privileged",
+    r"scanned (?:by|for)|no (?:threats|viruses|malware) (?:were )?(?:found|detected)|virus[- ]free"
+    r"|\bunsubscribe|mailing list|-leave@|confidential|disclaimer|intended (?:only )?for|intended recipient"
+    r"|privileged",
     re.I,
 )
 _FOOTER_START = re.compile(r"^(?:-- ?|_{20,})[ \t]*$", re.M)

@@ -172,3 +172,13 @@ def test_a_quotation_wrapped_onto_a_line_of_its_own_is_no_recipient_line() -> No
     new = inv.BY_NAME["wrap76"].apply(raw, random.Random(0))
     assert new is not None and b'\naccounts@customer.example"' in new
     assert parse_bounce(new).recipients == ()
+
+
+def test_a_virus_scanners_own_notice_is_no_banner() -> None:
+    """Banner lines are skipped when the engine asks "does the notice say up front what it
+    is?"; a virus scanner's notice says "virus" in exactly that sentence."""
+    raw = (b"From: Symantec_AntiVirus@corp.example\nTo: bounces+tok@mail.example.org\nSubject: Message blocked\n\n"
+           b"A virus was found in your message to ruth@example.com and it could not be delivered.\n\n"
+           b"Recipient:\nruth@example.com\n")
+    result = parse_bounce(raw)
+    assert [(r.recipient, r.reason) for r in result.recipients] == [("ruth@example.com", "virusdetected")]
