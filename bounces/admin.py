@@ -34,6 +34,7 @@ from .models import (
     Mailbox,
     ProcessingRun,
     RawMessage,
+    RunChunk,
 )
 from .pipeline import actions
 from .pipeline.recompute import apply_outcome_recompute, plan_outcome_recompute
@@ -313,11 +314,26 @@ class BounceSettingsAdmin(admin.ModelAdmin):
             messages.info(request, f"Soft-bounce state recomputed from history for {changed} contact(s).")
 
 
+class RunChunkInline(admin.TabularInline):
+    """A run's chunks over stored messages: which worker ran each, how often, what it processed."""
+
+    model = RunChunk
+    fields = ("number", "state", "worker", "attempts", "processed", "errors", "started_at", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("number",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ProcessingRun)
 class ProcessingRunAdmin(admin.ModelAdmin):
+    inlines = [RunChunkInline]
     list_display = (
         "id", "mailbox", "trigger", "status", "started_at", "finished_at", "fetched", "hard", "soft",
-        "blocked", "complaint", "autoreply", "unknown", "unmatched", "errors",
+        "blocked", "complaint", "autoreply", "unknown", "unmatched", "errors", "chunks",
     )
     list_filter = ("status", "trigger", "mailbox")
     list_select_related = ("mailbox",)
@@ -326,6 +342,10 @@ class ProcessingRunAdmin(admin.ModelAdmin):
     @admin.display(description="progress page")
     def progress_page(self, obj: ProcessingRun) -> str:
         return format_html('<a href="{}">{}</a>', reverse("bounces:pipeline_run", args=[obj.pk]), obj.summary())
+
+    @admin.display(description="chunks done")
+    def chunks(self, obj: ProcessingRun) -> str:
+        return f"{obj.chunks_done} / {obj.chunks_total}" if obj.chunks_total else ""
 
     def has_add_permission(self, request):
         return False

@@ -410,6 +410,10 @@ class ProcessingRun(models.Model):
     errors = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0, help_text="Messages found to fetch (for progress).")
     processed = models.PositiveIntegerField(default=0, help_text="Messages stored and processed so far.")
+    # A run over stored messages is split into chunks, each a Celery task of its own
+    # (bounces.intake.chunks); 0 for a mailbox run. chunks_done is counted once per chunk.
+    chunks_total = models.PositiveIntegerField(default=0, db_default=0)
+    chunks_done = models.PositiveIntegerField(default=0, db_default=0)
     error_log = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -437,6 +441,36 @@ class ProcessingRun(models.Model):
     def finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.PARTIAL, self.Status.FAILED,
                                self.Status.SKIPPED)
+
+
+class RunChunk(models.Model):
+    """One chunk of a run over stored messages: the row ids one Celery task processes
+    (bounces.intake.chunks). Its state moves to done once; that is when the run counts it."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        ABANDONED = "abandoned", "Abandoned (its run had ended)"
+
+    run = models.ForeignKey(ProcessingRun, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    ids = models.JSONField(default=list, help_text="The stored messages (RawMessage ids) of this chunk.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    worker = models.CharField(max_length=64, blank=True, help_text="host:pid of the last process that ran it.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0, help_text="Rows this chunk's batches claimed.")
+    errors = models.PositiveIntegerField(default=0)
+    error_log = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="runchunk_run_number_unique")]
+        # the run's chunks (progress, finishing, the sweep's busy rows): by the unique (run, number)
+
+    def __str__(self) -> str:
+        return f"chunk {self.number} of run #{self.run_id} ({self.state})"
 
 
 class RawMessage(models.Model):

@@ -24,6 +24,9 @@ def run_progress(*, run: ProcessingRun) -> dict:
         "total": run.total,
         "processed": run.processed,
         "percent": percent,
+        # a run over stored messages: its chunks, one Celery task each (bounces.intake.stored)
+        "chunks_done": run.chunks_done,
+        "chunks_total": run.chunks_total,
         "counts": {name: getattr(run, name) for name in (
             "fetched", "duplicates", "hard", "soft", "blocked", "complaint", "autoreply", "delay",
             "unknown", "unmatched", "errors")},

@@ -9,6 +9,7 @@ from django.utils import timezone
 from .incidents.guard import sweep_counts
 from .intake.mailbox import TransientRunError, process_mailbox
 from .intake.notices import process_notices, sweep_notices
+from .intake.stored import CHUNK_TASK, process_chunk
 from .models import Mailbox, ProcessingRun
 from .pipeline.actions import lift_after_accepted_sends
 
@@ -63,11 +64,23 @@ def process_notices_task(ids: list[int]) -> dict:
     return process_notices(ids=[int(i) for i in ids][:5000], actor_label="intake")
 
 
-@shared_task(name="bounces.intake.sweep_notices", acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
+@shared_task(name="bounces.intake.sweep_notices", acks_late=True, soft_time_limit=10 * 60, time_limit=11 * 60)
 def sweep_notices_task() -> dict:
-    """Beat backstop: process pushed notices still waiting (a lost task, a dead worker)."""
-    run = sweep_notices()
+    """Beat backstop: process pushed notices still waiting (a lost task, a dead worker) as one
+    run whose chunks are spread over the workers; end chunked runs gone stale."""
+    run = sweep_notices(spread=True)
     return {"run": run.pk if run else None}
+
+
+@shared_task(name=CHUNK_TASK, acks_late=True, soft_time_limit=10 * 60, time_limit=11 * 60)
+def process_stored_chunk_task(chunk_id: int, batch_size: int = 500) -> dict:
+    """One chunk of a run over stored messages (PROCESSING_CHUNK_SIZE rows). Safe to run twice:
+    rows are claimed per batch and the chunk counts once; a chunk delivered again after its
+    worker died processes what is left."""
+    chunk = process_chunk(chunk_id=int(chunk_id), batch_size=int(batch_size))
+    if chunk is None:
+        return {"chunk": chunk_id, "state": "done before"}
+    return {"chunk": chunk.pk, "run": chunk.run_id, "state": chunk.state, "processed": chunk.processed}
 
 
 @shared_task(name="bounces.lift_after_accepted_sends", acks_late=True, soft_time_limit=300, time_limit=330)

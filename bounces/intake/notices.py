@@ -38,9 +38,9 @@ from bouncemgr.queue import send_task
 
 from ..models import Mailbox, ProcessingRun, RawMessage
 from ..pipeline import policies
-from ..pipeline.runs import add_counts, chunked, create_run, save_run
+from ..pipeline.runs import add_counts, chunked, create_run
 from .items import notice_items
-from .stored import MAX_ATTEMPTS, new_processor
+from .stored import MAX_ATTEMPTS, finish_stale_runs, new_processor, not_busy, start_chunked_run
 from .structured import StructuredNotice
 
 log = logging.getLogger(__name__)
@@ -278,20 +278,19 @@ def process_notices(*, ids: Sequence[int] | None = None, mailbox: Mailbox | None
     return totals
 
 
-def sweep_notices(*, batch_size: int = 500, limit: int | None = 50_000) -> ProcessingRun | None:
-    """Process every pushed notice still waiting (the beat backstop); a run records it
-    when there was anything to do."""
+def sweep_notices(*, batch_size: int = 500, limit: int | None = 50_000, spread: bool = False,
+                  size: int | None = None) -> ProcessingRun | None:
+    """Process every pushed notice still waiting (the beat backstop) as one run in chunks
+    (`stored.start_chunked_run`: spread over the workers, or here one after another); a run
+    records it when there was anything to do. Rows in an open chunk of a running run are left
+    to it; chunked runs gone stale are ended first (`stored.finish_stale_runs`)."""
+    finish_stale_runs()
     waiting = RawMessage.objects.filter(state__in=[RawMessage.State.NEW, RawMessage.State.FAILED],
                                         attempts__lt=MAX_ATTEMPTS, source__in=PUSHED_SOURCES)
     if not waiting.exists():
         return None
+    ids = not_busy(waiting, limit)
+    if not ids:
+        return None
     run = create_run(mailbox=None, trigger=ProcessingRun.Trigger.INTAKE)
-    run.status = ProcessingRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
-    process_notices(run=run, sources=PUSHED_SOURCES, batch_size=batch_size, limit=limit,
-                    actor_label=f"intake run #{run.pk}")
-    run.status = ProcessingRun.Status.PARTIAL if run.errors else ProcessingRun.Status.SUCCEEDED
-    run.finished_at = timezone.now()
-    save_run(run, "status", "finished_at")
-    return run
+    return start_chunked_run(run=run, ids=ids, batch_size=batch_size, spread=spread, size=size)

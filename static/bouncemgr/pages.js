@@ -21,6 +21,7 @@
       text("run-status", data.status_display);
       text("run-processed", data.processed);
       text("run-total", data.total);
+      text("run-chunks-done", data.chunks_done);
       const bar = document.getElementById("run-bar");
       bar.style.width = data.percent + "%";
       bar.textContent = data.percent + "%";
