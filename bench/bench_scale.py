@@ -10,6 +10,13 @@ processes, the PostgreSQL backends and Dovecot, and the load average (other work
 skews the figures: judge the speed-up against the CPU seconds).
 
     .venv/bin/python bench/bench_scale.py [--mailboxes 20] [--messages 2000] [--workers 1 2]
+
+`--stored N` measures instead one big run over N stored notices (pushed to us, e.g. by the SMTP
+receiver, not processed yet): `manage.py process_stored` splits it into chunks of
+`--chunk-size` (one task each) and the worker's 1 or 2 pool processes share them; it prints the
+throughput, the run's wall time (queued -> ended) and the CPU seconds, as above.
+
+    .venv/bin/python bench/bench_scale.py --stored 20000 [--chunk-size 500] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -53,13 +60,20 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="bounces per mailbox")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker pool sizes to try")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--stored", type=int, default=0, metavar="N",
+                        help="measure one run over N stored notices instead of mailbox runs")
+    parser.add_argument("--chunk-size", type=int, default=500, help="with --stored: messages per chunk (task)")
     args = parser.parse_args()
 
     from bench.services import django_on_test_services
 
     with django_on_test_services("bm-bench-scale-") as (pg, redis, dovecot, work):
-        results = [run_round(args, n, pg, redis, dovecot, work) for n in args.workers]
+        one_round = stored_round if args.stored else run_round
+        results = [one_round(args, n, pg, redis, dovecot, work) for n in args.workers]
     print()
+    if args.stored:
+        print(f"(one run over {args.stored} stored notices in chunks of {args.chunk_size}; "
+              "latency: the run, queued -> ended)")
     print("| worker processes | messages | wall s | msgs/s | latency min / median / max s "
           "| CPU s worker / PostgreSQL / Dovecot | load average (1 min) |")
     print("|---|---|---|---|---|---|---|")
@@ -107,6 +121,100 @@ def seed(args, label: str, dovecot) -> list:
             security="none", username=user.name, password=user.password, batch_size=args.batch_size,
             processed_action="delete", unmatched_action="delete"), user))
     return mailboxes
+
+
+def seed_stored(args, label: str) -> int:
+    """`args.stored` corpus bounces for fresh contacts, stored as the SMTP receiver stores them
+    (committed, not processed); the run's id is returned by `stored_round`."""
+    from bench_pipeline import load_corpus, rewrite
+    from django.utils import timezone
+
+    from bounces.intake.notices import Notice, store_notices
+    from campaigns.models import Campaign, SentMessage
+    from contacts.models import Contact, MailingList, Subscription
+
+    corpus = load_corpus()
+    mlist = MailingList.objects.create(name=f"stored {label}")
+    campaign = Campaign.objects.create(name=f"stored {label}", subject="s", from_email="news@example.org",
+                                       mailing_list=mlist)
+    contacts = Contact.objects.bulk_create(
+        [Contact(email=f"{label}-{i}@stored.example.org") for i in range(args.stored)], batch_size=2000)
+    Subscription.objects.bulk_create([Subscription(contact=c, mailing_list=mlist) for c in contacts],
+                                     batch_size=2000)
+    now = timezone.now()
+    sent = SentMessage.objects.bulk_create(
+        [SentMessage(campaign=campaign, contact=c, email=c.email, message_id=f"m{c.pk}@stored.example.org",
+                     status=SentMessage.Status.SENT, sent_at=now) for c in contacts], batch_size=2000)
+    notices = []
+    for i, s in enumerate(sent):
+        raw, originals = corpus[i % len(corpus)]
+        notices.append(Notice.mail(source="smtpd", raw=rewrite(raw, originals, s.email, s.token)))
+    for start in range(0, len(notices), 2000):
+        store_notices(notices=notices[start:start + 2000])
+    return len(notices)
+
+
+def stored_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
+    """One run over `args.stored` stored notices, its chunks shared by `workers` pool processes."""
+    from celery import Celery
+    from django.conf import settings
+
+    from bounces.models import Bounce, ProcessingRun, RawMessage
+    from tests.reliability.soak import celery_process
+    from tests.reliability.workers import database_env
+
+    label = f"s{workers}"
+    print(f"round with {workers} worker process(es): storing {args.stored} notices ...", flush=True)
+    total = seed_stored(args, label)
+    db = settings.DATABASES["default"]
+    worker = celery_process("worker", db, redis.url, work, "--concurrency", str(workers),
+                            "--without-gossip", "--without-mingle", "--without-heartbeat")
+    client = Celery("bench", broker=redis.url, backend=redis.url)
+    problems: list[str] = []
+    env = {**database_env(db), "REDIS_URL": redis.url, "BOUNCEMGR_VAR_DIR": str(work / "var"),
+           "PROCESSING_CHUNK_SIZE": str(args.chunk_size)}
+    try:
+        client.send_task("bouncemgr.ping", args=["ready"]).get(timeout=120)  # the worker is up
+        cpu_pg, cpu_worker = tree_cpu(postmaster_pid(pg)), tree_cpu(worker.pid)
+        t0 = time.monotonic()
+        queued = subprocess.run([sys.executable, "manage.py", "process_stored"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=600)
+        if queued.returncode:
+            problems.append(f"{label}: process_stored failed: {queued.stderr.strip()[-400:]}")
+        run = ProcessingRun.objects.filter(trigger=ProcessingRun.Trigger.COMMAND).latest("id")
+        deadline = t0 + 3600
+        while time.monotonic() < deadline and not queued.returncode:
+            run.refresh_from_db()
+            if run.finished_at:
+                break
+            time.sleep(0.25)
+        wall = time.monotonic() - t0
+        cpu_worker = tree_cpu(worker.pid) - cpu_worker
+        cpu_pg = tree_cpu(postmaster_pid(pg)) - cpu_pg
+    finally:
+        worker.terminate()
+        try:
+            output = worker.communicate(timeout=60)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output = worker.communicate()[0].decode(errors="replace")
+    run.refresh_from_db()
+    recorded = Bounce.objects.filter(run=run).values("raw_message_id").distinct().count()
+    if run.status != ProcessingRun.Status.SUCCEEDED or run.processed != total or recorded != total:
+        problems.append(f"{label}: run {run.status}, {run.processed} processed, {recorded} recorded for {total} "
+                        f"({run.error_log.strip()[-300:]})")
+    if RawMessage.objects.filter(run=run, attempts__gt=1).exists():
+        problems.append(f"{label}: messages processed more than once")
+    if "Traceback" in output:
+        problems.append(f"{label}: traceback in the worker output")
+    load = f"{os.getloadavg()[0]:.1f}"
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else wall
+    result = {"workers": workers, "messages": total, "wall": wall, "rate": total / wall, "lat": (took, took, took),
+              "cpu_worker": cpu_worker, "cpu_pg": cpu_pg, "cpu_dovecot": 0.0, "load": load, "problems": problems}
+    print(f"  {total} notices in {wall:.1f} s ({total / wall:.0f}/s), {run.chunks_total} chunks; CPU worker "
+          f"{cpu_worker:.1f} s, PostgreSQL {cpu_pg:.1f} s; load {load}" + (f"; PROBLEMS {problems}" if problems else ""),
+          flush=True)
+    return result
 
 
 def run_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:

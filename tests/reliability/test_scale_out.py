@@ -13,6 +13,7 @@ from django.db import connection, connections
 import bounces.intake.mailbox as intake_mailbox
 from bounces.intake.connections import open_connector
 from bounces.models import Bounce, Mailbox, ProcessingRun
+from bounces.pipeline import background
 from tests.pipeline.conftest import dsn, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.dovecot, pytest.mark.postgres]
@@ -49,18 +50,28 @@ class WatchedConnector:
             yield item
 
 
+@pytest.mark.parametrize("parse_helper", [False, True], ids=["parsing in-process", "forked parse helper"])
 def test_no_transaction_is_open_while_a_run_talks_to_the_mail_server(
-    pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
+    pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch, parse_helper
 ):
     sent = [send(campaign, f"tx{i}@example.net") for i in range(12)]
     pipeline_dovecot.inject_many(mail_user, [dsn(s.email, token=s.token) for s in sent])
     Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=5)
     seen: list[tuple[str, bool]] = []
     monkeypatch.setattr(intake_mailbox, "open_connector", lambda conn: WatchedConnector(open_connector(conn), seen))
+    helpers: list = []
+    if parse_helper:  # large runs parse in a forked helper, one batch ahead of the database work
+        monkeypatch.setattr(intake_mailbox, "PARALLEL_PARSE_MIN", 1)
+        monkeypatch.setattr(background, "FORK_WITH_THREADS", True)
+        start = background.BackgroundParser.start
+        monkeypatch.setattr(background.BackgroundParser, "start",
+                            classmethod(lambda cls, options: helpers.append(start(options)) or helpers[-1]))
 
     run = intake_mailbox.process_mailbox(mailbox_id=mailbox.pk)
 
     assert run.status == ProcessingRun.Status.SUCCEEDED, run.error_log
+    if parse_helper:
+        assert helpers and helpers[0].executor is not None  # the helper process did the parsing
     assert Bounce.objects.count() == 12
     names = {name for name, _ in seen}
     assert {"open_folder", "list_messages", "fetch", "fetch:next", "apply", "close"} <= names
