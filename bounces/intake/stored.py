@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 
+#: A chunk delivered more often than this without finishing is given up (see process_chunk).
+MAX_CHUNK_DELIVERIES = 3
+
 #: The Celery task that processes one chunk (bounces.tasks.process_stored_chunk_task).
 CHUNK_TASK = "bounces.process_stored_chunk"
 
@@ -159,6 +162,14 @@ def process_chunk(*, chunk_id: int, batch_size: int = 500) -> RunChunk | None:
         return None  # done already (a redelivery), abandoned, or gone
     chunk = RunChunk.objects.select_related("run", "run__mailbox").get(pk=chunk_id)
     run = chunk.run
+    if chunk.attempts > MAX_CHUNK_DELIVERIES and run.finished_at is None:
+        # Its worker died every time (killed at the hard time limit, out of memory): give up
+        # instead of being delivered forever; what is left stays stored for the next run.
+        run.error_log = (f"chunk {chunk.number}: given up after {MAX_CHUNK_DELIVERIES} deliveries that did not "
+                         "finish (the worker died each time); its remaining messages stay stored for the next run\n")
+        _finish_chunk(chunk, run, 1)
+        chunk.refresh_from_db()
+        return chunk
     if run.finished_at is not None:
         RunChunk.objects.filter(pk=chunk_id, state=RunChunk.State.RUNNING).update(
             state=RunChunk.State.ABANDONED, finished_at=timezone.now(),

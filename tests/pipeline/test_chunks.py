@@ -171,3 +171,36 @@ def test_the_command_processes_stored_messages_in_process_and_says_what_it_did(c
     assert f"run #{run.pk}: 5 stored messages in 3 chunks" in out
     assert f"run #{run.pk}: Succeeded — 5 processed, 5 hard" in out
     assert RunChunk.objects.filter(run=run, state="done").count() == 3
+
+
+def test_a_chunk_whose_worker_dies_every_time_is_given_up_and_the_run_ends(campaign, settings):
+    settings.PROCESSING_CHUNK_SIZE = 2
+    _store(campaign, 4)
+    run = sweep_notices(spread=True)  # queued; the queue never runs them here
+    doomed, healthy = run.chunks.order_by("number")
+    RunChunk.objects.filter(pk=doomed.pk).update(attempts=stored.MAX_CHUNK_DELIVERIES)  # died 3 times
+
+    process_chunk(chunk_id=doomed.pk)
+    process_chunk(chunk_id=healthy.pk)
+
+    assert _counts(run) == (ProcessingRun.Status.PARTIAL, 4, 2, 2, 1, 2, 2)
+    assert "chunk 1: given up after 3 deliveries" in run.error_log
+    assert RawMessage.objects.filter(state="new").count() == 2  # left for the next run
+    assert sweep_notices().processed == 2
+
+
+def test_the_run_page_shows_the_chunks(campaign, settings, admin_client):
+    from django.urls import reverse
+
+    settings.PROCESSING_CHUNK_SIZE = 2
+    _store(campaign, 3)
+    run = sweep_notices(spread=True)
+    process_chunk(chunk_id=run.chunks.order_by("number").first().pk)
+
+    data = admin_client.get(reverse("bounces:pipeline_run_status", args=[run.pk])).json()
+    assert (data["status"], data["processed"], data["total"], data["chunks_done"], data["chunks_total"]) == (
+        "running", 2, 3, 1, 2)
+    page = admin_client.get(reverse("bounces:pipeline_run", args=[run.pk])).content.decode()
+    assert '<span id="run-chunks-done">1</span> / 2 chunks' in page
+    admin_page = admin_client.get(reverse("admin:bounces_processingrun_change", args=[run.pk])).content.decode()
+    assert "Run chunks" in admin_page or "run chunk" in admin_page.lower()
