@@ -10,7 +10,7 @@ from .incidents.guard import sweep_counts
 from .intake.mailbox import TransientRunError, process_mailbox
 from .intake.notices import process_notices, sweep_notices
 from .intake.stored import CHUNK_TASK, process_chunk
-from .models import Mailbox, ProcessingRun
+from .models import Bounce, Mailbox, ProcessingRun
 from .pipeline.actions import lift_after_accepted_sends
 
 
@@ -49,12 +49,36 @@ def process_mailbox_task(self, mailbox_id: int, run_id: int | None = None) -> di
     return {"run": run.pk, "status": run.status, "summary": run.summary()}
 
 
+# Contacts per recompute task: a contact's whole soft history is replayed, in order, inside one
+# chunk (its row locked), so chunks of different contacts are independent and spread over the
+# workers; a chunk delivered twice replays the same history again and changes nothing more.
+RECOMPUTE_CHUNK = 2000
+
+
 @shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
 def recompute_bounce_state_task(actor_label: str = "policy change") -> dict:
-    """Replay stored soft bounces under the current policy (after a settings change)."""
+    """Replay stored soft bounces under the current policy (after a settings change): up to
+    RECOMPUTE_CHUNK contacts here, more as one task per chunk of contacts."""
+    from .pipeline.actions import recompute_bounce_state
+    from .pipeline.runs import chunked
+
+    ids = sorted(set(Bounce.objects.filter(kind=Bounce.Kind.SOFT, counted=True, contact__isnull=False)
+                     .values_list("contact_id", flat=True)))
+    if len(ids) <= RECOMPUTE_CHUNK:
+        return {"contacts_changed": recompute_bounce_state(contact_ids=ids, actor_label=actor_label)}
+    chunks = list(chunked(ids, RECOMPUTE_CHUNK))
+    for chunk in chunks:
+        recompute_bounce_state_chunk_task.delay(chunk, actor_label)
+    return {"contacts": len(ids), "chunks": len(chunks)}
+
+
+@shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
+def recompute_bounce_state_chunk_task(contact_ids: list[int], actor_label: str = "policy change") -> dict:
+    """Replay the soft bounces of these contacts (one chunk of `recompute_bounce_state_task`)."""
     from .pipeline.actions import recompute_bounce_state
 
-    return {"contacts_changed": recompute_bounce_state(actor_label=actor_label)}
+    return {"contacts_changed": recompute_bounce_state(contact_ids=[int(i) for i in contact_ids],
+                                                       actor_label=actor_label)}
 
 
 @shared_task(name="bounces.intake.process_notices", acks_late=True, soft_time_limit=10 * 60, time_limit=11 * 60)

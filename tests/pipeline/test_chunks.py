@@ -16,7 +16,7 @@ from bounces.intake.notices import Notice, store_notices, sweep_notices
 from bounces.intake.stored import finish_run, process_chunk, process_stored_messages
 from bounces.models import Bounce, ProcessingRun, RawMessage, RunChunk
 from bounces.pipeline.processing import Processor
-from contacts.models import Contact
+from contacts.models import Contact, ContactEvent
 
 from .conftest import dsn, send
 
@@ -204,3 +204,35 @@ def test_the_run_page_shows_the_chunks(campaign, settings, admin_client):
     assert '<span id="run-chunks-done">1</span> / 2 chunks' in page
     admin_page = admin_client.get(reverse("admin:bounces_processingrun_change", args=[run.pk])).content.decode()
     assert "Run chunks" in admin_page or "run chunk" in admin_page.lower()
+
+
+def test_a_soft_state_recompute_over_many_contacts_is_spread_by_contact_with_the_same_result(
+    campaign, monkeypatch
+):
+    from celery import current_app
+
+    from bouncemgr.celery import app
+    from bounces import tasks
+    from bounces.models import BounceSettings
+
+    from .test_actions import soft_bounces
+
+    for conf in (app.conf, current_app.conf):
+        monkeypatch.setattr(conf, "task_always_eager", True)
+    contacts = [soft_bounces(campaign, f"spread{i}@example.net", 3) for i in range(5)]
+    assert not any(c.has_bounced for c in contacts)  # threshold 5 by default
+    row = BounceSettings.load()
+    row.soft_threshold = 3
+    row.save()
+    monkeypatch.setattr(tasks, "RECOMPUTE_CHUNK", 2)
+    sent = []
+    real = tasks.recompute_bounce_state_chunk_task.delay
+    monkeypatch.setattr(tasks.recompute_bounce_state_chunk_task, "delay", lambda *a: sent.append(a) or real(*a))
+
+    assert tasks.recompute_bounce_state_task("policy change") == {"contacts": 5, "chunks": 3}
+
+    assert [len(ids) for ids, _ in sent] == [2, 2, 1]
+    assert Contact.objects.filter(pk__in=[c.pk for c in contacts], has_bounced=True).count() == 5
+    events = ContactEvent.objects.count()
+    assert tasks.recompute_bounce_state_task("again") == {"contacts": 5, "chunks": 3}  # twice: nothing more
+    assert Contact.objects.filter(has_bounced=True).count() == 5 and ContactEvent.objects.count() == events
