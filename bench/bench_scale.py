@@ -181,7 +181,7 @@ def stored_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
                                 capture_output=True, text=True, timeout=600)
         if queued.returncode:
             problems.append(f"{label}: process_stored failed: {queued.stderr.strip()[-400:]}")
-        run = ProcessingRun.objects.filter(trigger=ProcessingRun.Trigger.COMMAND).latest("id")
+        run = ProcessingRun.objects.filter(trigger=ProcessingRun.Trigger.REPROCESS).latest("id")
         deadline = t0 + 3600
         while time.monotonic() < deadline and not queued.returncode:
             run.refresh_from_db()

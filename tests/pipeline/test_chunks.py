@@ -167,7 +167,7 @@ def test_the_command_processes_stored_messages_in_process_and_says_what_it_did(c
     call_command("process_stored", "--in-process", "--chunk-size", "2")
     out = capsys.readouterr().out
     run = ProcessingRun.objects.get()
-    assert run.trigger == ProcessingRun.Trigger.COMMAND
+    assert run.trigger == ProcessingRun.Trigger.REPROCESS
     assert f"run #{run.pk}: 5 stored messages in 3 chunks" in out
     assert f"run #{run.pk}: Succeeded — 5 processed, 5 hard" in out
     assert RunChunk.objects.filter(run=run, state="done").count() == 3

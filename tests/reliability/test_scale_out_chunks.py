@@ -99,7 +99,7 @@ def test_two_worker_processes_share_one_reprocess_and_count_every_notice_once(re
                 outputs.append(w.communicate()[0].decode(errors="replace"))
     assert done.returncode == 0, done.stdout + done.stderr + "\n".join(outputs)
     assert "Traceback" not in "".join(outputs), outputs
-    run = ProcessingRun.objects.get(trigger=ProcessingRun.Trigger.COMMAND)
+    run = ProcessingRun.objects.get(trigger=ProcessingRun.Trigger.REPROCESS)
     assert f"run #{run.pk}: {N} stored messages in {N // CHUNK} chunks" in done.stdout
     assert f"run #{run.pk}: Succeeded — {N} processed" in done.stdout
 
@@ -119,7 +119,7 @@ def test_two_worker_processes_share_one_reprocess_and_count_every_notice_once(re
     store_notices(notices=_notices("one", N))
     alone = _command(env, "--in-process")
     assert alone.returncode == 0, alone.stdout + alone.stderr
-    one = _totals(ProcessingRun.objects.filter(trigger=ProcessingRun.Trigger.COMMAND).latest("id"))
+    one = _totals(ProcessingRun.objects.filter(trigger=ProcessingRun.Trigger.REPROCESS).latest("id"))
     assert two == one
     assert (two["hard"], two["soft"], two["delay"], two["unmatched"]) == (N // 2, N // 4, N // 4, N // 4)
     print(f"2 workers: {N} notices in {took:.1f} s; totals {two}")

@@ -14,7 +14,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bounces.intake.stored import process_stored_messages
 from bounces.models import Mailbox, ProcessingRun
-from bounces.pipeline.runs import create_run
 
 
 class Command(BaseCommand):
@@ -38,8 +37,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no mailbox named {options['mailbox']}")
         if options["chunk_size"] is not None and options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be 1 or more")
-        run = create_run(mailbox=mailbox, trigger=ProcessingRun.Trigger.COMMAND)
-        run = process_stored_messages(mailbox=mailbox, run=run, limit=options["limit"], size=options["chunk_size"],
+        run = process_stored_messages(mailbox=mailbox, limit=options["limit"], size=options["chunk_size"],
                                       spread=not options["in_process"])
         self.stdout.write(f"run #{run.pk}: {run.total} stored messages in {run.chunks_total} chunks")
         if options["wait"] and not run.finished:
