@@ -79,7 +79,7 @@ def test_two_worker_processes_share_one_reprocess_and_count_every_notice_once(re
 
     workers = [subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "bouncemgr", "worker", "--pool=solo", "-n", f"w{i}@%h",
-         "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in (1, 2)]
     try:
         deadline = time.monotonic() + 60
