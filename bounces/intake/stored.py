@@ -201,6 +201,8 @@ def _finish_chunk(chunk: RunChunk, run: ProcessingRun, failed_batches: int) -> N
     # Rows of this chunk the run claimed, in this delivery or an earlier one that died.
     processed = RawMessage.objects.filter(id__in=chunk.ids, run_id=run.pk, state=RawMessage.State.PROCESSED).count()
     with transaction.atomic():
+        # the run row first, as finish_run locks it before the chunks: no lock-order deadlock
+        ProcessingRun.objects.select_for_update().filter(pk=run.pk).values_list("pk", flat=True).first()
         done = RunChunk.objects.filter(pk=chunk.pk, state=RunChunk.State.RUNNING).update(
             state=RunChunk.State.DONE, finished_at=timezone.now(), processed=processed, errors=failed_batches,
             error_log=run.error_log[-ERROR_LOG_LIMIT:])
