@@ -351,6 +351,25 @@ class ProcessingRunAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(RunChunk)
+class RunChunkAdmin(admin.ModelAdmin):
+    """Chunks of runs over stored messages (read-only): which worker process ran each."""
+
+    list_display = ("run", "number", "state", "worker", "attempts", "processed", "errors", "started_at",
+                    "finished_at")
+    list_filter = ("state",)
+    list_select_related = ("run",)
+    exclude = ("ids",)  # up to PROCESSING_CHUNK_SIZE row ids
+    readonly_fields = ("run", "number", "state", "worker", "attempts", "processed", "errors", "error_log",
+                       "started_at", "finished_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(RawMessage)
 class RawMessageAdmin(admin.ModelAdmin):
     list_display = ("id", "mailbox", "source", "dedupe_key", "size", "state", "disposed", "received_at")
