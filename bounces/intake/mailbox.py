@@ -127,12 +127,17 @@ def process_mailbox(
     backoff. `crash_after_commit` is a test hook called after a batch's results are
     committed and before its disposition.
     """
-    set_database_limits()  # first: every later statement waits at most LOCK_TIMEOUT for a lock
-    mailbox = Mailbox.objects.get(pk=mailbox_id)
-    if run_id is not None:
-        run = ProcessingRun.objects.get(pk=run_id)
-    else:
-        run = create_run(mailbox=mailbox, trigger=trigger, actor=actor, dry_run=dry_run)
+    try:
+        set_database_limits()  # first: every later statement waits at most LOCK_TIMEOUT for a lock
+        mailbox = Mailbox.objects.get(pk=mailbox_id)
+        if run_id is not None:
+            run = ProcessingRun.objects.get(pk=run_id)
+        else:
+            run = create_run(mailbox=mailbox, trigger=trigger, actor=actor, dry_run=dry_run)
+    except DatabaseError as exc:
+        # No run to record it on (the database refused even that): the same one line, and a
+        # TransientRunError, so the task retries with backoff instead of failing for good.
+        raise DatabaseUnavailableError(database_failure_text(exc)) from None
     dry_run = dry_run or run.dry_run
     token = new_lock_token()
     now = timezone.now()

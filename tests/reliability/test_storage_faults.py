@@ -333,6 +333,49 @@ def test_the_database_refusing_writes_mid_run_stops_it_cleanly_and_the_next_run_
     assert run_counters(box.row) == run_counters(clean.row)
 
 
+@pytest.mark.dovecot
+def test_a_run_started_while_the_database_refuses_writes_stops_before_touching_the_server(
+    fault, request, tmp_path, campaign
+):
+    """Read-only (or full) before the run begins: the run cannot even be created. It stops
+    with the same one line as a TransientRunError (the task retries with backoff, instead of
+    failing for good with a raw database error), nothing was fetched or disposed of; once the
+    fault is gone the next run does the work."""
+    from bounces.intake.mailbox import TransientRunError
+
+    box = make_box("maildir", request, tmp_path, "early")
+    sent = fill(box, campaign, 6, "e")
+    fault.on()
+    if fault.vendor == "sqlite" and fault.kind == "full":
+        # a full disk still takes rows that fit into free space of existing pages: fill them
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA max_page_count = 1073741823")
+            cursor.execute("CREATE TABLE storage_fault_filler (b BLOB)")
+            cursor.execute("PRAGMA page_count")
+            cursor.execute(f"PRAGMA max_page_count = {cursor.fetchone()[0]}")
+            with pytest.raises(Exception, match="full"):
+                while True:
+                    cursor.execute("INSERT INTO storage_fault_filler VALUES (zeroblob(64))")
+    try:
+        with pytest.raises(TransientRunError, match=SAYS[fault.kind]) as raised:
+            process_mailbox(mailbox_id=box.row.pk)
+        assert isinstance(raised.value, DatabaseUnavailableError)
+        assert box.remaining() == 6
+        assert not RawMessage.objects.exists()
+    finally:
+        fault.off()
+        if fault.vendor == "sqlite" and fault.kind == "full":
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TABLE storage_fault_filler")
+
+    run = process_mailbox(mailbox_id=box.row.pk)
+
+    assert run.status == ProcessingRun.Status.SUCCEEDED, run.error_log
+    assert box.remaining() == 0 and Bounce.objects.count() == 6
+    assert sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
+                  .values_list("hard_bounce_count", flat=True)) == [1] * 6
+
+
 # ------------------------------------------------------------------------------ SQLite file on a full disk
 @contextmanager
 def small_tmpfs(size: str):
