@@ -221,18 +221,21 @@ def test_whatever_a_view_only_user_posts_changes_nothing(client, django_user_mod
     client.force_login(_user(django_user_model, "viewer", perms=_view_perms()))
     before = _snapshot()
     problems = []
-    for url, name in all_urls():
-        if name in ("admin:password_change",):
-            continue
-        for data in ({}, {"action": "delete_selected", "_selected_action": [str(world["bounce"].pk)],
-                          "post": "yes"}):
-            response = client.post(url, data)
-            if response.status_code >= 500:
-                problems.append(f"POST {url} ({name}): {response.status_code}")
+    urls = [(url, name) for url, name in all_urls() if name not in ("admin:password_change",)]
+    # The database is compared after every 10 URLs (a snapshot reads every table): a change
+    # names the group of URLs to look into.
+    for start in range(0, len(urls), 10):
+        group = urls[start:start + 10]
+        for url, name in group:
+            for data in ({}, {"action": "delete_selected", "_selected_action": [str(world["bounce"].pk)],
+                              "post": "yes"}):
+                response = client.post(url, data)
+                if response.status_code >= 500:
+                    problems.append(f"POST {url} ({name}): {response.status_code}")
         after = _snapshot()
         changed = [label for label in before if before[label] != after[label]]
         if changed:
-            problems.append(f"POST {url} ({name}) changed {', '.join(changed)}")
+            problems.append(f"POST to one of {[url for url, _ in group]} changed {', '.join(changed)}")
             before = after
     assert not problems, "\n".join(problems)
 
