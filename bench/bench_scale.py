@@ -154,6 +154,40 @@ def seed_stored(args, label: str) -> int:
     return len(notices)
 
 
+class LockWaits:
+    """Samples pg_stat_activity every 0.1 s from a connection of its own: how often a backend
+    waited on a lock (rows another batch's transaction holds), by the relation it waited for."""
+
+    def __init__(self, db: dict) -> None:
+        import threading
+
+        import psycopg
+
+        self.seen: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._conn = psycopg.connect(host=db["HOST"], port=db["PORT"], dbname=db["NAME"], user=db["USER"],
+                                     password=db["PASSWORD"], autocommit=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sql = ("SELECT coalesce(l.relation::regclass::text, l.locktype) FROM pg_locks l "
+               "JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted")
+        while not self._stop.wait(0.1):
+            self.samples += 1
+            for (what,) in self._conn.execute(sql).fetchall():
+                self.seen[what] = self.seen.get(what, 0) + 1
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join(5)
+        self._conn.close()
+        top = sorted(self.seen.items(), key=lambda kv: -kv[1])[:4]
+        return (f"{sum(self.seen.values())} in {self.samples} samples"
+                + (" (" + ", ".join(f"{k} {v}" for k, v in top) + ")" if top else ""))
+
+
 def stored_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
     """One run over `args.stored` stored notices, its chunks shared by `workers` pool processes."""
     from celery import Celery
@@ -176,6 +210,7 @@ def stored_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
     try:
         client.send_task("bouncemgr.ping", args=["ready"]).get(timeout=120)  # the worker is up
         cpu_pg, cpu_worker = tree_cpu(postmaster_pid(pg)), tree_cpu(worker.pid)
+        waits = LockWaits(db)
         t0 = time.monotonic()
         queued = subprocess.run([sys.executable, "manage.py", "process_stored"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=600)
@@ -189,6 +224,7 @@ def stored_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
                 break
             time.sleep(0.25)
         wall = time.monotonic() - t0
+        waited = waits.stop()
         cpu_worker = tree_cpu(worker.pid) - cpu_worker
         cpu_pg = tree_cpu(postmaster_pid(pg)) - cpu_pg
     finally:
@@ -199,6 +235,11 @@ def stored_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
             worker.kill()
             output = worker.communicate()[0].decode(errors="replace")
     run.refresh_from_db()
+    busy = sum((c.finished_at - c.started_at).total_seconds() for c in run.chunks.all()
+               if c.finished_at and c.started_at)
+    span = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else 0
+    print(f"  chunks in progress on average: {busy / span if span else 0:.2f}; backends waiting on a lock: "
+          f"{waited}", flush=True)
     recorded = Bounce.objects.filter(run=run).values("raw_message_id").distinct().count()
     if run.status != ProcessingRun.Status.SUCCEEDED or run.processed != total or recorded != total:
         problems.append(f"{label}: run {run.status}, {run.processed} processed, {recorded} recorded for {total} "
