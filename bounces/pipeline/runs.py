@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from bounces.models import Mailbox, ProcessingRun
@@ -166,7 +167,15 @@ _COUNT_FIELDS = ("fetched", "duplicates", "hard", "soft", "blocked", "complaint"
 
 
 def save_run(run: ProcessingRun, *extra: str) -> None:
-    run.save(update_fields=[*_COUNT_FIELDS, "error_log", *extra])
+    """Write the run's counters (and `extra` fields). The outcome counters never go down: each
+    batch already added its counts in its own transaction (`count_in_batch_transaction`), and
+    a batch whose COMMIT went through while the connection broke (the database stopped right
+    then) raised in this process without counting in memory; the stored figure is right then,
+    and writing the memory's would drop that batch from every run's counters (issue 12)."""
+    fields = [*_COUNT_FIELDS, "error_log", *extra]
+    values: dict[str, Any] = {name: getattr(run, name) for name in fields if name not in _OUTCOME_FIELDS}
+    values.update({name: Greatest(F(name), Value(getattr(run, name))) for name in _OUTCOME_FIELDS})
+    ProcessingRun.objects.filter(pk=run.pk).update(**values)
 
 
 _OUTCOME_FIELDS = ("hard", "soft", "blocked", "complaint", "autoreply", "delay", "unknown", "unmatched", "errors")

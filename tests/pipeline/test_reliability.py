@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 from django.db import connection, connections
 
-from bounces.intake.mailbox import TransientRunError, process_mailbox
+from bounces.intake.mailbox import DatabaseUnavailableError, TransientRunError, process_mailbox
 from bounces.intake.stored import process_stored_messages
 from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from contacts.models import Contact
@@ -293,3 +293,42 @@ def _reenter_password(mailbox) -> None:
     row = Mailbox.objects.get(pk=mailbox.pk)
     row.enter_secrets(password=row.password)
     row.save()
+
+
+@pytest.mark.postgres
+def test_a_batch_whose_commit_went_through_as_the_connection_broke_is_counted_once(
+    pipeline_dovecot, mail_user, mailbox, campaign, monkeypatch
+):
+    """The database stops right as a batch's COMMIT is written: the server has the batch (and
+    its counts, added in the same transaction), the worker only sees the connection break.
+    Recording the failed run must not write the worker's lower figures over the stored ones:
+    the next run takes those messages as already done, so the batch would be counted by no run
+    (seen as 195 of 200 after a real `pg_ctl stop -m immediate`)."""
+    from django.db import OperationalError
+
+    from bounces.pipeline.processing import Processor
+
+    n = 10
+    sent = [send(campaign, f"cc{i}@example.net") for i in range(n)]
+    for s in sent:
+        pipeline_dovecot.inject(mail_user, dsn(s.email, token=s.token))
+    Mailbox.objects.filter(pk=mailbox.pk).update(batch_size=5)
+    real = Processor.process
+
+    def commit_then_break(self, items):
+        real(self, items)  # committed, counts included
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Processor, "process", commit_then_break)
+    with pytest.raises(DatabaseUnavailableError):  # the task retries it later
+        process_mailbox(mailbox_id=mailbox.pk)
+    monkeypatch.undo()
+
+    first = ProcessingRun.objects.get()
+    assert first.status == ProcessingRun.Status.FAILED
+    assert first.hard == 5  # what the batch committed
+    again = process_mailbox(mailbox_id=mailbox.pk)
+    assert again.status == ProcessingRun.Status.SUCCEEDED, again.error_log
+    assert (again.duplicates, again.hard) == (5, 5)
+    assert sum(ProcessingRun.objects.values_list("hard", flat=True)) == n == Bounce.objects.count()
+    assert pipeline_dovecot.message_files(mail_user) == []
