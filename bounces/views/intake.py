@@ -20,6 +20,7 @@ when `ANYMAIL["AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS"]` is on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import urllib.request
@@ -34,6 +35,7 @@ from anymail.webhooks.mailgun import MailgunTrackingWebhookView
 from anymail.webhooks.postmark import PostmarkTrackingWebhookView
 from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -50,6 +52,32 @@ except ImportError:  # pragma: no cover
         return view
 
 
+#: Seconds a sender is asked to wait before retrying while the database refuses writes.
+RETRY_AFTER_SECONDS = 60
+
+
+def _storage_refused(exc: DatabaseError) -> JsonResponse:
+    """503 with Retry-After: nothing was stored, the sender (an ESP, Logstash) retries; one log
+    line, no traceback (the database's own words, cut)."""
+    log.warning("intake: the database refused to store a pushed notice (the sender will retry): %s",
+                " ".join(str(exc).split())[:300])
+    response = JsonResponse({"error": "storage is unavailable for now; nothing was stored, retry later"}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _503_while_storage_is_refused(view: Callable) -> Callable:
+    """`view`, answering 503 with Retry-After when the database refuses a write."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DatabaseError as exc:
+            return _storage_refused(exc)
+
+    return wrapped
+
 
 def _token(request: HttpRequest) -> str:
     auth = request.headers.get("Authorization", "")
@@ -62,6 +90,7 @@ def _token(request: HttpRequest) -> str:
 @csrf_exempt
 @login_not_required
 @require_POST
+@_503_while_storage_is_refused
 def push_records(request: HttpRequest) -> JsonResponse:
     """POST accounting records: CSV (header line first or remembered), JSON object / array /
     lines, or Postfix / Exim log lines (text/plain). Bearer token of an Integration."""
@@ -117,7 +146,7 @@ def _configured(view: Callable, *, needs: tuple[str, ...] = ()) -> Callable:
         anymail = getattr(settings, "ANYMAIL", {}) or {}
         if not anymail.get("WEBHOOK_SECRET") or any(not anymail.get(name) for name in needs):
             raise Http404("webhook not configured")
-        return view(request, *args, **kwargs)
+        return _503_while_storage_is_refused(view)(request, *args, **kwargs)
 
     guarded.csrf_exempt = True  # type: ignore[attr-defined]
     guarded.login_required = False  # type: ignore[attr-defined]

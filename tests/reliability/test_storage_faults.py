@@ -562,17 +562,18 @@ def test_a_webhook_gets_a_non_2xx_answer_while_the_database_refuses_writes(fault
     auth = "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()
     client = Client(raise_request_exception=False)
 
-    def post() -> int:
+    def post():
         return client.post("/intake/esp/postmark/tracking/", data=body, content_type="application/json",
-                           HTTP_AUTHORIZATION=auth).status_code
+                           HTTP_AUTHORIZATION=auth)
 
     fault.on()
-    status = post()
-    assert not 200 <= status < 300, status
+    refused = post()
+    assert (refused.status_code, refused["Retry-After"]) == (503, "60"), refused.status_code
+    assert "nothing was stored" in refused.json()["error"]
     fault.off()
     assert not RawMessage.objects.exists()
-    assert post() == 200  # the ESP's retry
-    assert post() == 200  # and a replay
+    assert post().status_code == 200  # the ESP's retry
+    assert post().status_code == 200  # and a replay
 
     assert RawMessage.objects.count() == 1 and Bounce.objects.count() == 1
     contact = Contact.objects.get(pk=sent.contact_id)
@@ -611,3 +612,34 @@ def test_stored_notices_the_database_would_not_process_are_processed_once_it_tak
     assert Bounce.objects.count() == 3
     assert sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
                   .values_list("hard_bounce_count", flat=True)) == [1, 1, 1]
+
+
+def test_an_accounting_push_gets_503_with_retry_after_while_the_database_refuses_writes(fault, campaign):
+    """Logstash / Vector pushing PowerMTA records while the database is read-only or full: 503
+    with Retry-After (nothing stored: the shipper retries), then the retry is stored once."""
+    from django.test import Client
+
+    from bounces.models import Integration
+
+    item = Integration(name="pmta-fault")
+    token = item.set_new_token()
+    item.save()
+    n = 200  # more than the free space a "full" database has left in its pages
+    sent = [send(campaign, f"acct-fault{i}@example.net") for i in range(n)]
+    body = "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag,bounceCat\n" + "".join(
+        f"b,2026-12-06 10:00:00+0000,news@example.com,{s.email},failed,5.1.1 (bad destination mailbox "
+        "address),smtp;550 5.1.1 User unknown,bad-mailbox\n" for s in sent)
+    client = Client(raise_request_exception=False)
+
+    def push():
+        return client.post("/intake/accounting/", data=body, content_type="text/csv",
+                           HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    fault.on()
+    refused = push()
+    assert (refused.status_code, refused["Retry-After"]) == (503, "60")
+    fault.off()
+    assert not RawMessage.objects.exists()
+    assert push().json()["stored"] == n
+    assert push().json()["duplicates"] == n
+    assert RawMessage.objects.count() == n
