@@ -286,9 +286,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # A run over stored messages (reprocessing, the notice sweep) is split into chunks of this many
 # messages, one Celery task each, so every worker shares it (docs/deployment.md). A run whose
-# chunks show no activity for PROCESSING_CHUNK_STALE_MINUTES is ended by the sweep with what it has.
+# chunks show no activity for PROCESSING_CHUNK_STALE_MINUTES is ended by the sweep with what it has
+# (above Redis's 1-hour visibility timeout: a chunk of a worker killed outright comes back after it).
 PROCESSING_CHUNK_SIZE = env.int("PROCESSING_CHUNK_SIZE", default=500)
-PROCESSING_CHUNK_STALE_MINUTES = env.int("PROCESSING_CHUNK_STALE_MINUTES", default=60)
+PROCESSING_CHUNK_STALE_MINUTES = env.int("PROCESSING_CHUNK_STALE_MINUTES", default=75)
 
 # --- Email (campaign sending) ---------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25")

@@ -72,7 +72,7 @@ def chunk_size() -> int:
 
 
 def stale_after() -> timedelta:
-    return timedelta(minutes=int(getattr(settings, "PROCESSING_CHUNK_STALE_MINUTES", 60)))
+    return timedelta(minutes=int(getattr(settings, "PROCESSING_CHUNK_STALE_MINUTES", 75)))
 
 
 def process_stored_messages(*, mailbox: Mailbox | None = None, run: ProcessingRun | None = None,

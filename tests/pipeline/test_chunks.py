@@ -134,13 +134,13 @@ def test_a_run_whose_chunks_were_lost_is_ended_by_the_sweep_and_its_notices_proc
     assert process_stored_messages().total == 0  # its rows are left to it while it runs
     assert sweep_notices() is None  # ... by the sweep too
 
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=76)
     with time_machine.travel(later, tick=False):
         again = sweep_notices()
 
     run.refresh_from_db()
     assert run.status == ProcessingRun.Status.PARTIAL and run.processed == 0
-    assert "Ended by the sweep: 3 of 3 chunks did not finish within 60 minutes" in run.error_log
+    assert "Ended by the sweep: 3 of 3 chunks did not finish within 75 minutes" in run.error_log
     assert set(run.chunks.values_list("state", flat=True)) == {"abandoned"}
     assert again is not None and _counts(again) == (ProcessingRun.Status.SUCCEEDED, 7, 7, 7, 0, 3, 3)
     # a lost chunk that turns up after all does nothing
