@@ -5,6 +5,8 @@ once and the run's totals equal those of the same notices processed by one proce
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -123,3 +125,60 @@ def test_two_worker_processes_share_one_reprocess_and_count_every_notice_once(re
     assert two == one
     assert (two["hard"], two["soft"], two["delay"], two["unmatched"]) == (N // 2, N // 4, N // 4, N // 4)
     print(f"2 workers: {N} notices in {took:.1f} s; totals {two}")
+
+
+def test_a_chunk_whose_worker_process_is_killed_mid_chunk_is_done_again_and_counted_once(redis_server, tmp_path):
+    """SIGKILL of the pool process running a chunk, after some of its batches committed: the
+    worker rejects the task (acks_late, reject_on_worker_lost), Redis delivers it again, another
+    pool process processes what is left; the run ends once with every notice counted once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("worker processes need the shared database (pytest --postgres)")
+    broker = redis_server.url.rsplit("/", 1)[0] + "/8"
+    client = Celery("operator", broker=broker)
+    client.connection_for_write().default_channel.client.flushdb()
+    env = {**database_env(settings.DATABASES["default"]), "REDIS_URL": broker, "CELERY_RESULT_BACKEND": "",
+           "BOUNCEMGR_VAR_DIR": str(tmp_path / "var")}
+    n = 1200
+    store_notices(notices=_notices("kill", n))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "bouncemgr", "worker", "--pool=prefork", "--concurrency", "2",
+         "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    killed: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(client.control.ping(timeout=0.5) or []) < 1:
+            assert time.monotonic() < deadline, "the worker did not start"
+        queued = _command(env, "--chunk-size", "300", "--batch-size", "25")
+        assert queued.returncode == 0, queued.stdout + queued.stderr
+        run = ProcessingRun.objects.get(trigger=ProcessingRun.Trigger.REPROCESS)
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for chunk in RunChunk.objects.filter(run=run, state="running", attempts=1):
+                partly = RawMessage.objects.filter(id__in=chunk.ids, state="processed").count()
+                if 0 < partly < len(chunk.ids) - 50:  # some batches committed, more to come
+                    os.kill(int(chunk.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+                    killed.append(chunk.pk)
+                    break
+            time.sleep(0.01)
+        assert killed, "no chunk was caught half done"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.finished:
+                break
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        try:
+            output = worker.communicate(timeout=30)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            output = worker.communicate()[0].decode(errors="replace")
+    chunk = RunChunk.objects.get(pk=killed[0])
+    assert (chunk.state, chunk.attempts, chunk.processed) == ("done", 2, 300), output
+    assert run.status == ProcessingRun.Status.SUCCEEDED, (run.error_log, output)
+    assert (run.processed, run.chunks_done, run.chunks_total, run.hard, run.errors) == (n, 4, 4, n // 2, 0)
+    assert Bounce.objects.filter(run=run).count() == n
+    assert Bounce.objects.filter(run=run).values("raw_message_id").distinct().count() == n
+    assert RawMessage.objects.filter(run=run, state="processed", attempts=1).count() == n  # each claimed once

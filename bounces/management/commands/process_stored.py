@@ -24,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="at most this many messages, oldest first")
         parser.add_argument("--chunk-size", type=int, default=None,
                             help="messages per chunk (one task each); default PROCESSING_CHUNK_SIZE")
+        parser.add_argument("--batch-size", type=int, default=500,
+                            help="messages per transaction inside a chunk (default 500)")
         parser.add_argument("--in-process", action="store_true",
                             help="process the chunks here, one after another, instead of queueing them")
         parser.add_argument("--wait", action="store_true", help="wait for the run to end, printing its progress")
@@ -35,10 +37,10 @@ class Command(BaseCommand):
             mailbox = Mailbox.objects.filter(name=options["mailbox"]).first()
             if mailbox is None:
                 raise CommandError(f"no mailbox named {options['mailbox']}")
-        if options["chunk_size"] is not None and options["chunk_size"] < 1:
-            raise CommandError("--chunk-size must be 1 or more")
+        if (options["chunk_size"] is not None and options["chunk_size"] < 1) or options["batch_size"] < 1:
+            raise CommandError("--chunk-size and --batch-size must be 1 or more")
         run = process_stored_messages(mailbox=mailbox, limit=options["limit"], size=options["chunk_size"],
-                                      spread=not options["in_process"])
+                                      batch_size=options["batch_size"], spread=not options["in_process"])
         self.stdout.write(f"run #{run.pk}: {run.total} stored messages in {run.chunks_total} chunks")
         if options["wait"] and not run.finished:
             run = self._wait(run, options["timeout"])
