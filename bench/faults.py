@@ -20,12 +20,9 @@ The suite runs short versions (tests/reliability/ and tests/pipeline/test_reliab
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,31 +38,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    from tests.servers.dovecot import DovecotServer
-    from tests.servers.postgres import PostgresServer
+    from bench.services import django_on_test_services
 
-    work = Path(tempfile.mkdtemp(prefix="bm-bench-faults-"))
-    pg = PostgresServer.start()
-    dovecot = DovecotServer.start(work / "dovecot", tls=False)
-    try:
-        os.environ["DATABASE_URL"] = pg.url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
-        os.environ.setdefault("BOUNCEMGR_VAR_DIR", str(work / "var"))
-        from tests.conftest import TEST_ENCRYPTION_KEY
-
-        os.environ["FIELD_ENCRYPTION_KEY"] = TEST_ENCRYPTION_KEY  # the worker children use it too
-        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with django_on_test_services("bm-bench-faults-", durable=False, with_redis=False) as (pg, _, dovecot, _work):
         failures = run_trials(args, dovecot, pg)
-    finally:
-        dovecot.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if failures else 0)
 
 

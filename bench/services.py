@@ -1,6 +1,7 @@
 """The real services a long bench runs against: a durable PostgreSQL, Redis and Dovecot on
 loopback (the test suite's own server classes), with Django set up and migrated on that
-PostgreSQL. Used by bench/soak.py and bench/bench_scale.py."""
+PostgreSQL. Used by bench/soak.py, bench/bench_scale.py, bench/faults.py and
+bench/storage_faults.py."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from pathlib import Path
 
 
 @contextmanager
-def django_on_test_services(prefix: str) -> Iterator[tuple]:
+def django_on_test_services(prefix: str, *, durable: bool = True, with_redis: bool = True) -> Iterator[tuple]:
     """Start the servers in a fresh folder, set Django up on them and migrate; yield
-    (postgres, redis, dovecot, work folder); stop them and remove the folder afterwards,
-    also when the bench is ended with SIGTERM."""
+    (postgres, redis or None, dovecot, work folder); stop them and remove the folder
+    afterwards, also when the bench is ended with SIGTERM. `durable` False keeps the test
+    cluster's tuning (synchronous_commit off: what the fault benches must survive)."""
     from tests.servers.dovecot import DovecotServer
     from tests.servers.postgres import PostgresServer
     from tests.servers.redis import RedisServer
@@ -27,8 +29,8 @@ def django_on_test_services(prefix: str) -> Iterator[tuple]:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix=prefix))
     work.chmod(0o755)
-    pg = PostgresServer.start(durable=True)
-    redis = RedisServer.start()
+    pg = PostgresServer.start(durable=durable)
+    redis = RedisServer.start() if with_redis else None
     dovecot = DovecotServer.start(work / "dovecot", tls=False)
     try:
         os.environ["DATABASE_URL"] = pg.url
@@ -47,6 +49,7 @@ def django_on_test_services(prefix: str) -> Iterator[tuple]:
         yield pg, redis, dovecot, work
     finally:
         dovecot.stop()
-        redis.stop()
+        if redis is not None:
+            redis.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,37 +43,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    from tests.servers.dovecot import DovecotServer
-    from tests.servers.postgres import PostgresServer
+    from bench.services import django_on_test_services
 
-    work = Path(tempfile.mkdtemp(prefix="bm-bench-storage-"))
-    work.chmod(0o755)
-    pg = PostgresServer.start()
-    dovecot = DovecotServer.start(work / "dovecot", tls=False)
     mount = None
-    try:
-        os.environ["DATABASE_URL"] = pg.url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bouncemgr.settings")
-        os.environ.setdefault("BOUNCEMGR_VAR_DIR", str(work / "var"))
-        from tests.conftest import TEST_ENCRYPTION_KEY
-
-        os.environ["FIELD_ENCRYPTION_KEY"] = TEST_ENCRYPTION_KEY  # the worker children use it too
-        os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 40)
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        if args.fault == "full":
-            mount = small_tablespace(work, pg)
-        failures = run_trials(args, dovecot, pg, mount)
-    finally:
-        if mount is not None:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
-        dovecot.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    with django_on_test_services("bm-bench-storage-", durable=False, with_redis=False) as (pg, _, dovecot, work):
+        try:
+            if args.fault == "full":
+                mount = small_tablespace(work, pg)
+            failures = run_trials(args, dovecot, pg, mount)
+        finally:
+            if mount is not None:
+                subprocess.run(["umount", "-l", str(mount)], check=False)
     sys.exit(1 if failures else 0)
 
 
