@@ -79,19 +79,6 @@ def small_tablespace(work: Path, pg) -> Path:
     return mount
 
 
-def fill_up(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    try:
-        for size in (1 << 16, 1 << 12, 1 << 9):
-            try:
-                while os.write(fd, b"\0" * size):
-                    pass
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-
-
 def run_trials(args: argparse.Namespace, dovecot, pg, mount: Path | None) -> int:
     from django.conf import settings
     from django.db import connection
@@ -101,7 +88,7 @@ def run_trials(args: argparse.Namespace, dovecot, pg, mount: Path | None) -> int
     from campaigns.models import Campaign
     from contacts.models import Contact, MailingList
     from tests.pipeline.conftest import dsn, send
-    from tests.reliability.workers import start_run
+    from tests.reliability.workers import fill_up, start_run
 
     says = {"read-only": "The database refused writes: it is read-only",
             "full": "The database refused writes: it is out of disk space"}[args.fault]

@@ -46,6 +46,7 @@ from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
 from contacts.models import Contact
 from tests.intake.conftest import RETURN_DOMAIN, eager  # noqa: F401 - eager: a fixture
 from tests.pipeline.conftest import dsn, send
+from tests.reliability.workers import fill_up
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -82,16 +83,7 @@ class Fault:
             self._pg_admin("ALTER SYSTEM SET default_transaction_read_only = on", "SELECT pg_reload_conf()")
             time.sleep(0.3)  # sessions apply the reload before their next command
         else:
-            fd = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-            try:  # until the file system says no
-                for size in (1 << 16, 1 << 12, 1 << 9):
-                    try:
-                        while os.write(fd, b"\0" * size):
-                            pass
-                    except OSError:
-                        pass
-            finally:
-                os.close(fd)
+            fill_up(self._filler)
 
     def apply_here(self) -> None:
         """SQLite: the fault is a property of a connection; make this thread's match it."""

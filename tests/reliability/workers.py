@@ -132,3 +132,17 @@ def run_mailbox_in_child(env: dict, mailbox_id: int, *, batch_size: int = 5,
         [sys.executable, "-c", _CHILD, str(mailbox_id), str(batch_size), "2000"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def fill_up(path: Path) -> None:
+    """Append zeros to `path` until its file system says no (a full disk, for real)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for size in (1 << 16, 1 << 12, 1 << 9):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
