@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -120,14 +121,13 @@ class Receiver:
     stored_ids: list[str]
 
 
-@pytest.fixture
-def receiver(transactional_db) -> Iterator[Receiver]:
-    """The SMTP receiver (same code as run_bounce_smtpd) in a thread, on a loopback port."""
+@contextmanager
+def running_receiver(store, *, config: ReceiverConfig, after_commit=None) -> Iterator[tuple[int, GroupWriter]]:
+    """The SMTP receiver (the code of run_bounce_smtpd) in threads of the test, on a loopback
+    port, storing through `store`; yields (port, writer) and stops both afterwards."""
     port = free_loopback_port()
-    committed: list[str] = []
-    writer = GroupWriter(store=store_received, after_commit=committed.extend, on_exit=close_thread_connection)
+    writer = GroupWriter(store=store, after_commit=after_commit, on_exit=close_thread_connection)
     writer.start()
-    config = ReceiverConfig(domains=frozenset({RETURN_DOMAIN}), max_size=200_000, max_connections=3)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict = {}
@@ -142,7 +142,7 @@ def receiver(transactional_db) -> Iterator[Receiver]:
     thread.start()
     assert started.wait(10)
     try:
-        yield Receiver("127.0.0.1", port, writer, committed)
+        yield port, writer
     finally:
         async def close() -> None:
             holder["server"].close()
@@ -152,3 +152,12 @@ def receiver(transactional_db) -> Iterator[Receiver]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         writer.stop()
+
+
+@pytest.fixture
+def receiver(transactional_db) -> Iterator[Receiver]:
+    """The SMTP receiver (same code as run_bounce_smtpd) in a thread, on a loopback port."""
+    committed: list[str] = []
+    config = ReceiverConfig(domains=frozenset({RETURN_DOMAIN}), max_size=200_000, max_connections=3)
+    with running_receiver(store_received, config=config, after_commit=committed.extend) as (port, writer):
+        yield Receiver("127.0.0.1", port, writer, committed)

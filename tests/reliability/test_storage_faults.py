@@ -25,7 +25,6 @@ non-2xx while the database refuses writes, and the retried delivery is stored on
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import mailbox as stdlib_mailbox
@@ -33,7 +32,6 @@ import os
 import smtplib
 import subprocess
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -453,42 +451,16 @@ def test_the_sqlite_file_on_a_disk_that_fills_up_mid_run_stops_it_cleanly_and_th
 def smtp_receiver(fault: Fault):
     """The SMTP receiver (the code of run_bounce_smtpd) on a loopback port, in threads of the
     test; on SQLite its writer thread's connection gets the fault too."""
-    from bounces.intake.receiver import close_thread_connection, store_received
-    from bounces.intake.smtpd import GroupWriter, ReceiverConfig, serve
-    from tests.servers.common import free_loopback_port
+    from bounces.intake.receiver import store_received
+    from bounces.intake.smtpd import ReceiverConfig
+    from tests.intake.conftest import running_receiver
 
     def store(messages):
         fault.apply_here()
         return store_received(messages)
 
-    port = free_loopback_port()
-    writer = GroupWriter(store=store, on_exit=close_thread_connection)
-    writer.start()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict = {}
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        holder["server"] = loop.run_until_complete(
-            serve(ReceiverConfig(domains=frozenset({RETURN_DOMAIN})), writer, "127.0.0.1", port))
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
+    with running_receiver(store, config=ReceiverConfig(domains=frozenset({RETURN_DOMAIN}))) as (port, _):
         yield port
-    finally:
-        async def close() -> None:
-            holder["server"].close()
-            await holder["server"].wait_closed()
-
-        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        writer.stop()
 
 
 def deliver(port: int, raw: bytes, rcpt: str) -> tuple[int, bytes]:
