@@ -89,27 +89,32 @@ def main() -> None:
         sys.exit(1)
 
 
-def seed(args, label: str, dovecot) -> list:
-    from bench_pipeline import load_corpus, rewrite
+def sent_messages(name: str, label: str, domain: str, n: int) -> list:
+    """A list and campaign `name` with `n` fresh subscribed contacts at `domain`, each sent one message."""
     from django.utils import timezone
 
-    from bounces.models import Mailbox
     from campaigns.models import Campaign, SentMessage
     from contacts.models import Contact, MailingList, Subscription
 
-    corpus = load_corpus()
-    mlist = MailingList.objects.create(name=f"scale {label}")
-    campaign = Campaign.objects.create(name=f"scale {label}", subject="s", from_email="news@example.org",
-                                       mailing_list=mlist)
-    total = args.mailboxes * args.messages
-    contacts = Contact.objects.bulk_create(
-        [Contact(email=f"{label}-{i}@scale.example.org") for i in range(total)], batch_size=2000)
+    mlist = MailingList.objects.create(name=name)
+    campaign = Campaign.objects.create(name=name, subject="s", from_email="news@example.org", mailing_list=mlist)
+    contacts = Contact.objects.bulk_create([Contact(email=f"{label}-{i}@{domain}") for i in range(n)],
+                                           batch_size=2000)
     Subscription.objects.bulk_create([Subscription(contact=c, mailing_list=mlist) for c in contacts],
                                      batch_size=2000)
     now = timezone.now()
-    sent = SentMessage.objects.bulk_create(
-        [SentMessage(campaign=campaign, contact=c, email=c.email, message_id=f"m{c.pk}@scale.example.org",
+    return SentMessage.objects.bulk_create(
+        [SentMessage(campaign=campaign, contact=c, email=c.email, message_id=f"m{c.pk}@{domain}",
                      status=SentMessage.Status.SENT, sent_at=now) for c in contacts], batch_size=2000)
+
+
+def seed(args, label: str, dovecot) -> list:
+    from bench_pipeline import load_corpus, rewrite
+
+    from bounces.models import Mailbox
+
+    corpus = load_corpus()
+    sent = sent_messages(f"scale {label}", label, "scale.example.org", args.mailboxes * args.messages)
     mailboxes = []
     for m in range(args.mailboxes):
         user = dovecot.add_user()
@@ -127,24 +132,11 @@ def seed_stored(args, label: str) -> int:
     """`args.stored` corpus bounces for fresh contacts, stored as the SMTP receiver stores them
     (committed, not processed); the run's id is returned by `stored_round`."""
     from bench_pipeline import load_corpus, rewrite
-    from django.utils import timezone
 
     from bounces.intake.notices import Notice, store_notices
-    from campaigns.models import Campaign, SentMessage
-    from contacts.models import Contact, MailingList, Subscription
 
     corpus = load_corpus()
-    mlist = MailingList.objects.create(name=f"stored {label}")
-    campaign = Campaign.objects.create(name=f"stored {label}", subject="s", from_email="news@example.org",
-                                       mailing_list=mlist)
-    contacts = Contact.objects.bulk_create(
-        [Contact(email=f"{label}-{i}@stored.example.org") for i in range(args.stored)], batch_size=2000)
-    Subscription.objects.bulk_create([Subscription(contact=c, mailing_list=mlist) for c in contacts],
-                                     batch_size=2000)
-    now = timezone.now()
-    sent = SentMessage.objects.bulk_create(
-        [SentMessage(campaign=campaign, contact=c, email=c.email, message_id=f"m{c.pk}@stored.example.org",
-                     status=SentMessage.Status.SENT, sent_at=now) for c in contacts], batch_size=2000)
+    sent = sent_messages(f"stored {label}", label, "stored.example.org", args.stored)
     notices = []
     for i, s in enumerate(sent):
         raw, originals = corpus[i % len(corpus)]
