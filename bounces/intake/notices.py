@@ -40,7 +40,14 @@ from ..models import Mailbox, ProcessingRun, RawMessage
 from ..pipeline import policies
 from ..pipeline.runs import add_counts, chunked, create_run
 from .items import notice_items
-from .stored import MAX_ATTEMPTS, finish_stale_runs, new_processor, not_busy, start_chunked_run
+from .stored import (
+    MAX_ATTEMPTS,
+    chunk_size,
+    finish_stale_runs,
+    new_processor,
+    not_busy,
+    start_chunked_run,
+)
 from .structured import StructuredNotice
 
 log = logging.getLogger(__name__)
@@ -220,16 +227,20 @@ def receive_notices(*, notices: Sequence[Notice], process: str = "queue", actor_
 
 
 def queue_processing(ids: list[int]) -> None:
-    """Queue the processing of stored rows once the current transaction commits (the task
-    `bounces.intake.process_notices`; if the broker is down, the beat sweep catches up)."""
+    """Queue the processing of stored rows once the current transaction commits: one task
+    `bounces.intake.process_notices` per PROCESSING_CHUNK_SIZE rows, so a large push (an
+    accounting file, a webhook batch) is shared by the workers; if the broker is down, the
+    beat sweep catches up."""
     transaction.on_commit(partial(_send, [int(i) for i in ids]))
 
 
 def _send(ids: list[int]) -> None:
-    try:
-        send_task("bounces.intake.process_notices", ids)
-    except Exception:  # the broker is down: the beat sweep processes the rows later
-        log.exception("queueing the processing of %d stored notices failed", len(ids))
+    for chunk in chunked(ids, chunk_size()):
+        try:
+            send_task("bounces.intake.process_notices", chunk)
+        except Exception:  # the broker is down: the beat sweep processes the rows later
+            log.exception("queueing the processing of %d stored notices failed", len(chunk))
+            return
 
 
 # --------------------------------------------------------------------------- processing

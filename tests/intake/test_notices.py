@@ -37,6 +37,30 @@ def test_a_notice_stored_twice_is_one_row_and_processing_twice_counts_it_once(ca
     assert Bounce.objects.get().contact_id == sent.contact_id  # matched by address
 
 
+def test_a_large_push_is_queued_as_one_task_per_chunk(campaign, eager, settings,
+                                                     django_capture_on_commit_callbacks):
+    """Notices pushed together (an accounting file, a webhook batch) are processed by one task
+    per PROCESSING_CHUNK_SIZE rows, which the workers share, each row once."""
+    from celery.signals import task_prerun
+
+    settings.PROCESSING_CHUNK_SIZE = 2
+    sent = [send(campaign, f"push{i}@example.net") for i in range(5)]
+    sizes: list[int] = []
+
+    def seen(sender=None, args=None, **_):
+        if sender is not None and sender.name == "bounces.intake.process_notices":
+            sizes.append(len(args[0]))
+
+    task_prerun.connect(seen, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            receive_notices(notices=[_notice(s.email, key=s.email) for s in sent])
+    finally:
+        task_prerun.disconnect(seen)
+    assert sizes == [2, 2, 1]
+    assert Bounce.objects.filter(kind="hard").count() == 5 == RawMessage.objects.filter(state="processed").count()
+
+
 def test_mail_and_structured_notices_share_one_batch(campaign):
     sent = send(campaign, "mail@example.net")
     stored = receive_notices(notices=[
