@@ -45,6 +45,13 @@ def _test_settings() -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Test users' passwords: a fast hash (PBKDF2's million rounds cost ~0.3 s per user, over
+    # a minute of the suite). Production keeps Django's default; subprocess servers too.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
 
 
 @pytest.fixture(scope="session")
