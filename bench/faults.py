@@ -49,11 +49,10 @@ def run_trials(args: argparse.Namespace, dovecot, pg) -> int:
     from django.conf import settings
     from django.db import connection
 
+    from bench.services import mailbox_of_bounces
     from bounces.intake.mailbox import process_mailbox
-    from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
-    from campaigns.models import Campaign
-    from contacts.models import Contact, MailingList
-    from tests.pipeline.conftest import dsn, send
+    from bounces.models import Bounce, ProcessingRun, RawMessage
+    from contacts.models import Contact
     from tests.reliability.workers import (
         alive,
         children_of,
@@ -70,16 +69,7 @@ def run_trials(args: argparse.Namespace, dovecot, pg) -> int:
     started = time.monotonic()
     for trial in range(args.trials):
         n = args.messages
-        mlist = MailingList.objects.create(name=f"faults {trial}")
-        campaign = Campaign.objects.create(name=f"faults {trial}", subject="s", from_email="news@example.org",
-                                           mailing_list=mlist)
-        user = dovecot.add_user()
-        sent = [send(campaign, f"t{trial}-{i}@example.net") for i in range(n)]
-        dovecot.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
-        mailbox = Mailbox.objects.create(
-            name=f"faults-{trial}", protocol=Mailbox.Protocol.IMAP, host="127.0.0.1", port=dovecot.imap_port,
-            security=Mailbox.Security.NONE, username=user.name, password=user.password, batch_size=5,
-        )
+        sent, mailbox, user = mailbox_of_bounces(dovecot, f"faults {trial}", n, prefix=f"t{trial}-")
         helper = trial % 2 == 0 and args.fault == "kill"
         kill_at = rng.randrange(0, n)
         worker = start_run(db, mailbox.pk, batch_size=5, parallel_min=1 if helper else 10**6)

@@ -53,3 +53,24 @@ def django_on_test_services(prefix: str, *, durable: bool = True, with_redis: bo
             redis.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def mailbox_of_bounces(dovecot, name: str, n: int, prefix: str) -> tuple[list, object, object]:
+    """A list, campaign and `n` sent messages (`prefix`0..n-1@example.net), their hard bounces
+    in a fresh Dovecot user's INBOX, and an IMAP mailbox `name` on it (batches of 5); returns
+    (sent messages, mailbox, Dovecot user)."""
+    from bounces.models import Mailbox
+    from campaigns.models import Campaign
+    from contacts.models import MailingList
+    from tests.pipeline.conftest import dsn, send
+
+    mlist = MailingList.objects.create(name=name)
+    campaign = Campaign.objects.create(name=name, subject="s", from_email="news@example.org", mailing_list=mlist)
+    user = dovecot.add_user()
+    sent = [send(campaign, f"{prefix}{i}@example.net") for i in range(n)]
+    dovecot.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
+    mailbox = Mailbox.objects.create(
+        name=name.replace(" ", "-"), protocol=Mailbox.Protocol.IMAP, host="127.0.0.1", port=dovecot.imap_port,
+        security=Mailbox.Security.NONE, username=user.name, password=user.password, batch_size=5,
+    )
+    return sent, mailbox, user

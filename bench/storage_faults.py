@@ -83,11 +83,10 @@ def run_trials(args: argparse.Namespace, dovecot, pg, mount: Path | None) -> int
     from django.conf import settings
     from django.db import connection
 
+    from bench.services import mailbox_of_bounces
     from bounces.intake.mailbox import process_mailbox
-    from bounces.models import Bounce, Mailbox, ProcessingRun, RawMessage
-    from campaigns.models import Campaign
-    from contacts.models import Contact, MailingList
-    from tests.pipeline.conftest import dsn, send
+    from bounces.models import Bounce, ProcessingRun, RawMessage
+    from contacts.models import Contact
     from tests.reliability.workers import fill_up, start_run
 
     says = {"read-only": "The database refused writes: it is read-only",
@@ -113,16 +112,7 @@ def run_trials(args: argparse.Namespace, dovecot, pg, mount: Path | None) -> int
 
     for trial in range(args.trials):
         n = args.messages
-        mlist = MailingList.objects.create(name=f"storage {trial}")
-        campaign = Campaign.objects.create(name=f"storage {trial}", subject="s", from_email="news@example.org",
-                                           mailing_list=mlist)
-        user = dovecot.add_user()
-        sent = [send(campaign, f"s{trial}-{i}@example.net") for i in range(n)]
-        dovecot.inject_many(user, [dsn(s.email, token=s.token) for s in sent])
-        mailbox = Mailbox.objects.create(
-            name=f"storage-{trial}", protocol=Mailbox.Protocol.IMAP, host="127.0.0.1", port=dovecot.imap_port,
-            security=Mailbox.Security.NONE, username=user.name, password=user.password, batch_size=5,
-        )
+        sent, mailbox, user = mailbox_of_bounces(dovecot, f"storage {trial}", n, prefix=f"s{trial}-")
         fault_at = rng.randrange(0, n - 5)
         worker = start_run(db, mailbox.pk, batch_size=5, parallel_min=10**6, capture=True)
         deadline = time.monotonic() + 120
