@@ -49,10 +49,8 @@ def run_trials(args: argparse.Namespace, dovecot, pg) -> int:
     from django.conf import settings
     from django.db import connection
 
-    from bench.services import mailbox_of_bounces
-    from bounces.intake.mailbox import process_mailbox
-    from bounces.models import Bounce, ProcessingRun, RawMessage
-    from contacts.models import Contact
+    from bench.services import mailbox_of_bounces, next_run_problems
+    from bounces.models import ProcessingRun, RawMessage
     from tests.reliability.workers import (
         alive,
         children_of,
@@ -101,25 +99,8 @@ def run_trials(args: argparse.Namespace, dovecot, pg) -> int:
         problems = []
         if any(alive(p) for p in helpers):
             problems.append("parse helper outlived its parent")
-        took = time.monotonic()
-        run = process_mailbox(mailbox_id=mailbox.pk)
-        took = time.monotonic() - took
-        if run.status != ProcessingRun.Status.SUCCEEDED:
-            problems.append(f"next run {run.status}: {run.error_log[-300:]}")
-        if took > 60:
-            problems.append(f"next run took {took:.0f} s (blocked?)")
-        bounces = Bounce.objects.filter(mailbox=mailbox).count()
-        counted = sum(ProcessingRun.objects.filter(mailbox=mailbox).values_list("hard", flat=True))
-        hard = sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
-                      .values_list("hard_bounce_count", flat=True))
-        if bounces != n:
-            problems.append(f"{bounces} bounces stored for {n} messages")
-        if counted != n:
-            problems.append(f"runs counted {counted} hard bounces for {n}")
-        if hard != [1] * n:
-            problems.append("a contact was not counted exactly once")
-        if dovecot.message_files(user):
-            problems.append(f"{len(dovecot.message_files(user))} messages left on the server")
+        found, took = next_run_problems(dovecot, user, mailbox, sent)
+        problems += found
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")

@@ -74,3 +74,38 @@ def mailbox_of_bounces(dovecot, name: str, n: int, prefix: str) -> tuple[list, o
         security=Mailbox.Security.NONE, username=user.name, password=user.password, batch_size=5,
     )
     return sent, mailbox, user
+
+
+def next_run_problems(dovecot, user, mailbox, sent: list) -> tuple[list[str], float]:
+    """Run the mailbox once more after a fault and check what must hold: the run succeeds
+    within a minute, every message is stored and recorded once, every run together counted
+    each hard bounce once, every contact was counted once, nothing is left on the server.
+    Returns (problems, seconds the run took)."""
+    import time
+
+    from bounces.intake.mailbox import process_mailbox
+    from bounces.models import Bounce, ProcessingRun, RawMessage
+    from contacts.models import Contact
+
+    n = len(sent)
+    problems = []
+    took = time.monotonic()
+    run = process_mailbox(mailbox_id=mailbox.pk)
+    took = time.monotonic() - took
+    if run.status != ProcessingRun.Status.SUCCEEDED:
+        problems.append(f"next run {run.status}: {run.error_log[-300:]}")
+    if took > 60:
+        problems.append(f"next run took {took:.0f} s (blocked?)")
+    bounces = Bounce.objects.filter(mailbox=mailbox).count()
+    counted = sum(ProcessingRun.objects.filter(mailbox=mailbox).values_list("hard", flat=True))
+    hard = sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
+                  .values_list("hard_bounce_count", flat=True))
+    if bounces != n or RawMessage.objects.filter(mailbox=mailbox).count() != n:
+        problems.append(f"{bounces} bounces stored for {n} messages")
+    if counted != n:
+        problems.append(f"runs counted {counted} hard bounces for {n}")
+    if hard != [1] * n:
+        problems.append("a contact was not counted exactly once")
+    if dovecot.message_files(user):
+        problems.append(f"{len(dovecot.message_files(user))} messages left on the server")
+    return problems, took

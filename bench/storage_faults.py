@@ -83,10 +83,8 @@ def run_trials(args: argparse.Namespace, dovecot, pg, mount: Path | None) -> int
     from django.conf import settings
     from django.db import connection
 
-    from bench.services import mailbox_of_bounces
-    from bounces.intake.mailbox import process_mailbox
-    from bounces.models import Bounce, ProcessingRun, RawMessage
-    from contacts.models import Contact
+    from bench.services import mailbox_of_bounces, next_run_problems
+    from bounces.models import ProcessingRun, RawMessage
     from tests.reliability.workers import fill_up, start_run
 
     says = {"read-only": "The database refused writes: it is read-only",
@@ -132,25 +130,8 @@ def run_trials(args: argparse.Namespace, dovecot, pg, mount: Path | None) -> int
             print(f"trial {trial + 1}: the worker ended before the fault took ({out.decode().strip()[:80]})")
         elif says not in last:
             problems.append(f"the worker's last line: {last[:200]}")
-        took = time.monotonic()
-        run = process_mailbox(mailbox_id=mailbox.pk)
-        took = time.monotonic() - took
-        if run.status != ProcessingRun.Status.SUCCEEDED:
-            problems.append(f"next run {run.status}: {run.error_log[-300:]}")
-        if took > 60:
-            problems.append(f"next run took {took:.0f} s (blocked?)")
-        bounces = Bounce.objects.filter(mailbox=mailbox).count()
-        counted = sum(ProcessingRun.objects.filter(mailbox=mailbox).values_list("hard", flat=True))
-        hard = sorted(Contact.objects.filter(pk__in=[s.contact_id for s in sent])
-                      .values_list("hard_bounce_count", flat=True))
-        if bounces != n or RawMessage.objects.filter(mailbox=mailbox).count() != n:
-            problems.append(f"{bounces} bounces stored for {n} messages")
-        if counted != n:
-            problems.append(f"runs counted {counted} hard bounces for {n}")
-        if hard != [1] * n:
-            problems.append("a contact was not counted exactly once")
-        if dovecot.message_files(user):
-            problems.append(f"{len(dovecot.message_files(user))} messages left on the server")
+        found, took = next_run_problems(dovecot, user, mailbox, sent)
+        problems += found
         if ProcessingRun.objects.filter(mailbox=mailbox, status=ProcessingRun.Status.RUNNING).exists():
             problems.append("a run was left running")
         status = "ok" if not problems else "FAILED: " + "; ".join(problems)
