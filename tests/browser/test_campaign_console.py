@@ -13,19 +13,14 @@ from playwright.sync_api import expect
 from campaigns.models import Campaign, SentMessage
 from contacts.models import Contact, MailingList, Subscription, Suppression
 from tests.browser.conftest import PHONE, assert_no_horizontal_scroll, login
-from tests.servers.smtp import SMTPServer
+from tests.servers.smtp import sending_to_test_smtp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def smtp_server(settings):
-    with SMTPServer() as server:
-        for name, value in server.email_settings().items():
-            setattr(settings, name, value)
-        settings.BOUNCE_LOCAL_PART = "bounces"
-        settings.BOUNCE_RETURN_DOMAIN = "return.example.net"
-        settings.CAMPAIGN_LIST_UNSUBSCRIBE = "https://bm.example.org/unsubscribe/{token}/"
+    with sending_to_test_smtp(settings, CAMPAIGN_LIST_UNSUBSCRIBE="https://bm.example.org/unsubscribe/{token}/") as server:
         yield server
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from campaigns.models import Campaign
 from contacts.models import Contact, MailingList, Subscription
-from tests.servers.smtp import SMTPServer
+from tests.servers.smtp import sending_to_test_smtp
 
 _seq = itertools.count(1)
 
@@ -16,12 +16,7 @@ _seq = itertools.count(1)
 @pytest.fixture
 def smtp_server(settings):
     """A recording aiosmtpd on loopback, with Django's SMTP backend pointed at it."""
-    with SMTPServer() as server:
-        for name, value in server.email_settings().items():
-            setattr(settings, name, value)
-        settings.BOUNCE_LOCAL_PART = "bounces"
-        settings.BOUNCE_RETURN_DOMAIN = "return.example.net"
-        settings.BOUNCE_TRACKING_HEADER = "X-Bouncemgr-Token"
+    with sending_to_test_smtp(settings, BOUNCE_TRACKING_HEADER="X-Bouncemgr-Token") as server:
         yield server
 
 

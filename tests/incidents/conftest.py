@@ -7,19 +7,14 @@ from django.contrib.auth.models import Permission
 
 from api import events
 from api.auth import forget_permissions
-from tests.servers.smtp import SMTPServer
+from tests.servers.smtp import sending_to_test_smtp
 
 
 @pytest.fixture
 def smtp_server(settings):
     """A recording aiosmtpd on loopback; Django's SMTP backend (alerts and campaigns) points at it."""
-    with SMTPServer() as server:
-        for name, value in server.email_settings().items():
-            setattr(settings, name, value)
-        settings.BOUNCE_LOCAL_PART = "bounces"
-        settings.BOUNCE_RETURN_DOMAIN = "return.example.net"
-        settings.BOUNCE_TRACKING_HEADER = "X-Bouncemgr-Token"
-        settings.BOUNCEMGR_ALERT_EMAILS = ["ops@example.org"]
+    with sending_to_test_smtp(settings, BOUNCE_TRACKING_HEADER="X-Bouncemgr-Token",
+                              BOUNCEMGR_ALERT_EMAILS=["ops@example.org"]) as server:
         yield server
 
 

@@ -14,7 +14,7 @@ from bounces.models import Bounce
 from campaigns import services as sending
 from campaigns.models import Campaign, SentMessage
 from contacts.models import Contact, MailingList, Subscription, Suppression
-from tests.servers.smtp import SMTPServer
+from tests.servers.smtp import sending_to_test_smtp
 
 from .conftest import arf, dsn, vacation
 
@@ -23,11 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def smtp(settings):
-    with SMTPServer() as server:
-        for name, value in server.email_settings().items():
-            setattr(settings, name, value)
-        settings.BOUNCE_LOCAL_PART = "bounces"
-        settings.BOUNCE_RETURN_DOMAIN = "bounces.example.org"
+    with sending_to_test_smtp(settings, return_domain="bounces.example.org") as server:
         yield server
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -149,3 +151,15 @@ class SMTPServer:
             "EMAIL_USE_SSL": False,
             "EMAIL_TIMEOUT": 10,
         }
+
+
+@contextmanager
+def sending_to_test_smtp(settings, *, return_domain: str = "return.example.net", **extra: object
+                         ) -> Iterator[SMTPServer]:
+    """A recording SMTPServer with Django's SMTP backend (`settings`: pytest-django's fixture)
+    pointed at it, campaigns' return path bounces@`return_domain`, and any `extra` settings."""
+    with SMTPServer() as server:
+        for name, value in {**server.email_settings(), "BOUNCE_LOCAL_PART": "bounces",
+                            "BOUNCE_RETURN_DOMAIN": return_domain, **extra}.items():
+            setattr(settings, name, value)
+        yield server
