@@ -89,6 +89,16 @@ def main() -> None:
         sys.exit(1)
 
 
+def stop_worker(worker: subprocess.Popen) -> str:
+    """Terminate the Celery worker (kill it if it does not end within a minute); its output."""
+    worker.terminate()
+    try:
+        return worker.communicate(timeout=60)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        return worker.communicate()[0].decode(errors="replace")
+
+
 def sent_messages(name: str, label: str, domain: str, n: int) -> list:
     """A list and campaign `name` with `n` fresh subscribed contacts at `domain`, each sent one message."""
     from django.utils import timezone
@@ -220,12 +230,7 @@ def stored_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
         cpu_worker = tree_cpu(worker.pid) - cpu_worker
         cpu_pg = tree_cpu(postmaster_pid(pg)) - cpu_pg
     finally:
-        worker.terminate()
-        try:
-            output = worker.communicate(timeout=60)[0].decode(errors="replace")
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            output = worker.communicate()[0].decode(errors="replace")
+        output = stop_worker(worker)
     run.refresh_from_db()
     busy = sum((c.finished_at - c.started_at).total_seconds() for c in run.chunks.all()
                if c.finished_at and c.started_at)
@@ -288,12 +293,7 @@ def run_round(args, workers: int, pg, redis, dovecot, work: Path) -> dict:
         cpu_pg = tree_cpu(postmaster_pid(pg)) - cpu_pg
         cpu_dovecot = tree_cpu(dovecot.process.pid) - cpu_dovecot
     finally:
-        worker.terminate()
-        try:
-            output = worker.communicate(timeout=60)[0].decode(errors="replace")
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            output = worker.communicate()[0].decode(errors="replace")
+        output = stop_worker(worker)
     runs = list(ProcessingRun.objects.filter(mailbox_id__in=ids))
     latencies = sorted(r.finished_at.timestamp() - started for r in runs if r.finished_at)
     total = args.mailboxes * args.messages
